@@ -1,0 +1,5 @@
+"""``python -m sslterm`` runs the command-line interface."""
+
+from sslterm.cli import main
+
+main()

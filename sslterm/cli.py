@@ -1,0 +1,238 @@
+"""The ``sslterm`` command line: a thin face over the config, the run store and the launcher.
+
+Nothing here imports torch: training happens in the worker process, so every command but the
+worker itself starts in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from sslterm import catalog as catalog_mod
+from sslterm import config
+from sslterm.store import Run, RunNotFound, StatusError, find_run, list_runs, runs_root, summary
+
+app = typer.Typer(
+    help="Set up, run, watch and compare self-supervised learning experiments from a terminal.",
+    no_args_is_help=False, invoke_without_command=True, pretty_exceptions_enable=False,
+    add_completion=False, context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+RunsDir = Annotated[
+    Path | None,
+    typer.Option("--runs-dir", help="Runs root (default: $SSLTERM_RUNS, else ./runs).", show_default=False),
+]
+RunRef = Annotated[str, typer.Argument(help="A run id, a unique prefix of one, or a run directory.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print one line to stderr and exit (2 for bad input)."""
+    typer.echo(f"sslterm: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _find(runs_dir: Path | None, ref: str) -> Run:
+    try:
+        run = find_run(runs_root(runs_dir), ref)
+        run.status()
+        return run
+    except (RunNotFound, StatusError) as e:
+        fail(str(e))
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return "-"
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def run_record(run: Run) -> dict[str, Any]:
+    """Everything ``show --json`` and ``ls --json`` say about one run."""
+    st = run.status()
+    cfg = run.config()
+    end = st.ended_at or time.time()
+    return {
+        "id": run.id, "path": str(run.path), "status": run.state(), "step": st.step,
+        "total_steps": st.total_steps, "pid": st.pid, "host": st.host, "device": st.device,
+        "created_at": st.created_at, "started_at": st.started_at, "ended_at": st.ended_at,
+        "duration_s": (end - st.started_at) if st.started_at else None, "error": st.error,
+        "name": cfg.get("name"), "modality": cfg.get("data", {}).get("modality"),
+        "objective": cfg.get("objective", {}).get("name"), "config": cfg, "summary": summary(run),
+    }
+
+
+@app.callback()
+def main_callback(ctx: typer.Context, runs_dir: RunsDir = None) -> None:
+    """With no command, open the app on the runs in the runs root."""
+    if ctx.invoked_subcommand is None:
+        from sslterm.tui.app import make_app
+
+        make_app(runs_root(runs_dir)).run()
+
+
+@app.command()
+def run(
+    file: Annotated[Path | None, typer.Argument(help="Experiment TOML file (omit for the defaults).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key: table.key=value.")] = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Print the run id and return at once.")] = False,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Start detached and open the live dashboard.")] = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Train an experiment in a background worker process."""
+    overrides = tuple(set_ or ())
+    try:
+        exp = config.load(file, overrides) if file else config.from_overrides(overrides)
+    except config.ConfigError as e:
+        fail(str(e))
+    from sslterm.launch import launch
+
+    root = runs_root(runs_dir)
+    try:
+        run_, proc = launch(exp, root, source=str(file or "defaults"))
+    except OSError as e:
+        fail(f"cannot create a run in {root}/: {e.strerror or e}")
+    if watch:
+        from sslterm.tui.app import make_app
+
+        make_app(root, run_.id).run()
+        typer.echo(f"{run_.id} keeps training in the background; `sslterm watch {run_.id}` to return")
+        return
+    if detach:
+        typer.echo(run_.id)
+        return
+    from sslterm.follow import follow
+
+    raise typer.Exit(follow(run_, proc))
+
+
+@app.command("ls")
+def ls(runs_dir: RunsDir = None, json_: JsonFlag = False) -> None:
+    """List runs: state, objective, progress, latest loss."""
+    root = runs_root(runs_dir)
+    records = []
+    for r in list_runs(root):
+        try:
+            records.append(run_record(r))
+        except StatusError as e:
+            records.append({"id": r.id, "status": "unreadable", "error": str(e)})
+    if json_:
+        typer.echo(json.dumps([{k: v for k, v in r.items() if k != "config"} for r in records], indent=1))
+        return
+    if not records:
+        typer.echo(f"no runs in {root}/ yet; start one with `sslterm run experiments/image-simclr.toml`")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("id", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("task", no_wrap=True)
+    for col in ("step", "loss", "time"):
+        table.add_column(col, justify="right", no_wrap=True)
+    colours = {"running": "green", "finished": "blue", "failed": "red", "lost": "red", "stopped": "yellow"}
+    for r in records:
+        loss = r.get("summary", {}).get("loss")
+        table.add_row(
+            r["id"], f"[{colours.get(r['status'], 'white')}]{r['status']}[/]",
+            f"{r.get('modality') or '-'}/{r.get('objective') or '-'}", f"{r.get('step', 0)}/{r.get('total_steps', 0)}",
+            f"{loss:.4f}" if isinstance(loss, (int, float)) else "-", _fmt_duration(r.get("duration_s")),
+        )
+    Console().print(table)
+
+
+@app.command()
+def show(ref: RunRef, runs_dir: RunsDir = None, json_: JsonFlag = False) -> None:
+    """Show one run: status, configuration and latest metrics."""
+    rec = run_record(_find(runs_dir, ref))
+    if json_:
+        typer.echo(json.dumps(rec, indent=1))
+        return
+    typer.echo(f"{rec['id']}  {rec['status']}  step {rec['step']}/{rec['total_steps']}  "
+               f"on {rec['device'] or '-'} (pid {rec['pid']}, {rec['host']})  {_fmt_duration(rec['duration_s'])}")
+    if rec["error"]:
+        typer.echo(f"error: {rec['error']}")
+    typer.echo(f"{rec['modality']} / {rec['objective']}  ({rec['path']})")
+    for k, v in rec["summary"].items():
+        typer.echo(f"  {k:<16} {v:.6g}" if isinstance(v, float) else f"  {k:<16} {v}")
+
+
+@app.command()
+def watch(ref: RunRef, runs_dir: RunsDir = None) -> None:
+    """Open the live dashboard of a run (leaving it never stops the run)."""
+    run_ = _find(runs_dir, ref)
+    from sslterm.tui.app import make_app
+
+    make_app(runs_root(runs_dir), run_.id).run()
+
+
+@app.command()
+def stop(ref: RunRef, runs_dir: RunsDir = None) -> None:
+    """Stop a running run cleanly: final checkpoint, status stopped."""
+    from sslterm.launch import StopError
+    from sslterm.launch import stop as stop_run
+
+    run_ = _find(runs_dir, ref)
+    try:
+        pid = stop_run(run_)
+    except StopError as e:
+        fail(str(e), code=1)
+    typer.echo(f"asked {run_.id} (pid {pid}) to stop; it writes a final checkpoint first")
+
+
+@app.command()
+def export(
+    ref: RunRef,
+    format_: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "csv",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Export a run's metrics: a header row and one row per logged step."""
+    if format_ not in ("csv", "jsonl"):
+        fail(f"--format: got {format_!r}, expected csv or jsonl")
+    records = _find(runs_dir, ref).metrics()
+    out = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
+    try:
+        if format_ == "jsonl":
+            for rec in records:
+                out.write(json.dumps(rec) + "\n")
+        else:
+            columns: dict[str, None] = {"step": None}
+            for rec in records:
+                columns.update(dict.fromkeys(k for k, v in rec.items() if not isinstance(v, (dict, list))))
+            writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(records)
+    finally:
+        if output:
+            out.close()
+
+
+@app.command()
+def catalog(json_: JsonFlag = False) -> None:
+    """List modalities, datasets, objectives, augmentations and encoders with their parameters."""
+    data = catalog_mod.as_dict()
+    if json_:
+        typer.echo(json.dumps(data, indent=1))
+        return
+    for kind in catalog_mod.KINDS:
+        typer.echo(f"\n{kind}s".upper())
+        for e in catalog_mod.entries(kind):
+            fits = f"  [{', '.join(e.modalities)}]" if e.modalities else ""
+            typer.echo(f"  {e.name}{fits}: {e.help}")
+            for p in e.params:
+                typer.echo(f"      {p.name} = {p.default!r}  ({p.allowed()}) {p.help}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,382 @@
+"""Experiment configuration: typed frozen dataclasses mirroring the TOML tables, and their loader.
+
+An experiment file has one table per concern::
+
+    name = "image-simclr"      # a label for runs of this experiment
+    seed = 0
+
+    [data]          modality, dataset, path, and the dataset's own parameters
+    [augment.NAME]  one table per enabled augmentation, holding its parameters
+    [model]         encoder, projector size, and the encoder's own parameters
+    [objective]     the pretext objective's name and parameters
+    [train]         steps, batch size, optimiser, device, logging intervals
+    [eval]          what is measured while training (the similarity probe batch)
+
+Everything is checked against :mod:`sslterm.catalog` before any training starts. A problem
+raises :class:`ConfigError` whose message is one line naming the file, the key, what was
+given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sslterm import catalog, tomlio
+from sslterm.catalog import Param
+
+
+class ConfigError(ValueError):
+    """A bad experiment file, key or value; its message is one line meant for the user."""
+
+
+def opt(default: Any, help: str, **kw: Any) -> Any:
+    """Declare a config field with its default, help and allowed range (one place only)."""
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The ``[data]`` table: what to train on."""
+
+    modality: str = opt("image", "Kind of data.", catalog_kind="modality")
+    dataset: str = opt("shapes", "Built-in dataset, used when no path is given.", catalog_kind="dataset")
+    path: str | None = opt(None, "A file or folder of your own data (overrides dataset).", optional=True)
+    options: dict[str, Any] = field(default_factory=dict)
+    """The dataset's own parameters (see ``sslterm catalog``)."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The ``[model]`` table: the encoder and its heads."""
+
+    encoder: str = opt("cnn", "Encoder architecture.", catalog_kind="encoder")
+    projector_dim: int = opt(64, "Output size of the projection head.", low=2, high=65536)
+    projector_hidden: int = opt(256, "Hidden size of the projection head.", low=2, high=65536)
+    options: dict[str, Any] = field(default_factory=dict)
+    """The encoder's own parameters (see ``sslterm catalog``)."""
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """The ``[objective]`` table: the pretext task."""
+
+    name: str = opt("infonce", "Pretext objective.", catalog_kind="objective")
+    options: dict[str, Any] = field(default_factory=dict)
+    """The objective's own parameters (see ``sslterm catalog``)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The ``[train]`` table: optimisation and bookkeeping."""
+
+    steps: int = opt(500, "Optimiser steps to train for.", low=1, high=100_000_000)
+    batch_size: int = opt(128, "Examples per step (before the views are made).", low=2, high=1_000_000)
+    lr: float = opt(2e-3, "Peak learning rate.", low=0.0, high=10.0, low_open=True)
+    weight_decay: float = opt(1e-4, "AdamW weight decay.", low=0.0, high=10.0)
+    warmup_steps: int = opt(20, "Linear warm-up steps before the cosine decay.", low=0)
+    min_lr_ratio: float = opt(0.05, "Final learning rate as a fraction of the peak.", low=0.0, high=1.0)
+    device: str = opt("auto", "Where to train: auto picks CUDA when available.", choices=("auto", "cpu", "cuda"))
+    threads: int = opt(0, "CPU threads for torch (0: torch's default).", low=0, high=1024)
+    log_every: int = opt(10, "Steps between metric records (the only host-device syncs).", low=1)
+    snapshot_every: int = opt(50, "Steps between similarity-matrix snapshots.", low=1)
+    checkpoint_every: int = opt(500, "Steps between checkpoints (and one at the end).", low=1)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """The ``[eval]`` table: what is measured while training."""
+
+    probe_batch: int = opt(32, "Fixed examples whose view-to-view similarity matrix is snapshotted.", low=2, high=256)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A whole, validated experiment."""
+
+    name: str = opt("experiment", "A label for runs of this experiment.")
+    seed: int = opt(0, "Seed for weights, batches and augmentations.", low=0)
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Enabled augmentations in the order they are applied, each with its parameters."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved configuration as nested plain data, the shape of the TOML file."""
+
+        def flat(section: Any) -> dict[str, Any]:
+            out = {f.name: getattr(section, f.name) for f in dataclasses.fields(section) if f.name != "options"}
+            out = {k: v for k, v in out.items() if v is not None}
+            out.update(getattr(section, "options", {}))
+            return out
+
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "data": flat(self.data),
+            "augment": {k: dict(v) for k, v in self.augment.items()},
+            "model": flat(self.model),
+            "objective": flat(self.objective),
+            "train": flat(self.train),
+            "eval": flat(self.eval),
+        }
+
+    def to_toml(self, header: str = "") -> str:
+        """The resolved configuration as a TOML document that loads back to the same value."""
+        return tomlio.dumps(self.to_dict(), header=header)
+
+
+_SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "objective": ObjectiveConfig,
+    "train": TrainConfig,
+    "eval": EvalConfig,
+}
+_TOP_LEVEL = ("name", "seed", *_SECTIONS, "augment")
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dict):
+        return "a table"
+    if isinstance(v, list):
+        return "a list"
+    return repr(v)
+
+
+class _Checker:
+    """Validates raw TOML data; every failure is a one-line ConfigError naming the key."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {key}: {message}")
+
+    def unknown(self, key: str, given: str, valid: tuple[str, ...] | list[str], what: str = "key") -> ConfigError:
+        hint = catalog.suggest(given, list(valid))
+        return self.fail(key, f"unknown {what} {given!r}{hint}; allowed: {', '.join(valid) or 'none'}")
+
+    def value(self, key: str, v: Any, p: Param) -> Any:
+        """Check one value against a parameter spec and return it in its canonical type."""
+        if v is None and p.optional:
+            return None
+        ok = {
+            bool: isinstance(v, bool),
+            int: isinstance(v, int) and not isinstance(v, bool),
+            float: isinstance(v, (int, float)) and not isinstance(v, bool),
+            str: isinstance(v, str),
+        }[p.type]
+        if not ok:
+            raise self.fail(key, f"got {_show(v)}, expected {p.allowed()}")
+        if p.type is float:
+            v = float(v)
+            if not math.isfinite(v):
+                raise self.fail(key, f"got {_show(v)}, expected a finite number")
+        if p.choices is not None and v not in p.choices:
+            hint = catalog.suggest(v, p.choices)
+            raise self.fail(key, f"got {v!r}{hint}, expected {p.allowed()}")
+        if p.low is not None and (v < p.low or (p.low_open and v == p.low)):
+            raise self.fail(key, f"got {_show(v)}, expected {p.allowed()}")
+        if p.high is not None and v > p.high:
+            raise self.fail(key, f"got {_show(v)}, expected {p.allowed()}")
+        return v
+
+    def table(self, key: str, v: Any) -> dict[str, Any]:
+        if not isinstance(v, dict):
+            raise self.fail(key, f"got {_show(v)}, expected a table")
+        return v
+
+    def params(self, prefix: str, raw: dict[str, Any], entry: catalog.Entry) -> dict[str, Any]:
+        """Check a catalog entry's parameters; fill in defaults for those not given."""
+        allowed = [p.name for p in entry.params]
+        for k in raw:
+            if entry.param(k) is None:
+                raise self.unknown(f"{prefix}.{k}", k, allowed, f"parameter of {entry.kind} {entry.name!r}")
+        return {p.name: self.value(f"{prefix}.{p.name}", raw.get(p.name, p.default), p) for p in entry.params}
+
+
+def _field_param(f: dataclasses.Field[Any]) -> Param:
+    md = dict(f.metadata)
+    help_ = md.pop("help", "")
+    md.pop("catalog_kind", None)
+    base = {int: int, float: float, bool: bool, str: str, "int": int, "float": float, "bool": bool, "str": str}
+    type_name = str(f.type).split("|")[0].strip()
+    return Param(name=f.name, type=base[type_name], default=f.default, help=help_, **md)
+
+
+def section_params(cls: type) -> tuple[Param, ...]:
+    """The fixed fields of a config section as catalog parameters (for validation and docs)."""
+    return tuple(_field_param(f) for f in dataclasses.fields(cls) if f.name != "options" and f.metadata)
+
+
+def _build_section(chk: _Checker, name: str, cls: type, raw: dict[str, Any], extra: catalog.Entry | None) -> Any:
+    fixed = {p.name: p for p in section_params(cls)}
+    kwargs: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    for k, v in raw.items():
+        if k in fixed:
+            kwargs[k] = chk.value(f"{name}.{k}", v, fixed[k])
+        elif extra is not None:
+            rest[k] = v
+        else:
+            raise chk.unknown(f"{name}.{k}", k, list(fixed), f"key in [{name}]")
+    if extra is not None:
+        kwargs["options"] = chk.params(name, rest, extra)
+    return cls(**kwargs)
+
+
+def _choose(
+    chk: _Checker, key: str, raw: dict[str, Any], kind: str, default: str, modality: str | None
+) -> catalog.Entry:
+    """Look up the catalog entry a table names, refusing unknown or incompatible names."""
+    given = raw.get(key.split(".")[-1], default)
+    if not isinstance(given, str):
+        raise chk.fail(key, f"got {_show(given)}, expected the name of a {kind}")
+    valid = catalog.names(kind)
+    if given not in valid:
+        raise chk.unknown(key, given, valid, kind)
+    entry = catalog.get(kind, given)
+    if modality is not None and modality not in entry.modalities:
+        fits = catalog.names(kind, modality)
+        raise chk.fail(
+            key,
+            f"{kind} {given!r} does not support modality {modality!r}; "
+            f"for {modality} choose one of: {', '.join(fits) or 'none yet'}",
+        )
+    return entry
+
+
+def build(raw: dict[str, Any], source: str = "<config>") -> Experiment:
+    """Validate raw TOML data and build an :class:`Experiment`, or raise ConfigError."""
+    chk = _Checker(source)
+    for k in raw:
+        if k not in _TOP_LEVEL:
+            raise chk.unknown(k, k, list(_TOP_LEVEL), "top-level key")
+    top = {p.name: p for p in section_params(Experiment)}
+    name = chk.value("name", raw.get("name", "experiment"), top["name"])
+    seed = chk.value("seed", raw.get("seed", 0), top["seed"])
+    tables = {s: chk.table(s, raw.get(s, {})) for s in (*_SECTIONS, "augment")}
+
+    data_raw = dict(tables["data"])
+    modality_entry = _choose(chk, "data.modality", data_raw, "modality", "image", None)
+    modality = modality_entry.name
+    dataset = _choose(chk, "data.dataset", data_raw, "dataset", "shapes", modality)
+    data_raw.setdefault("modality", modality)
+    data = _build_section(chk, "data", DataConfig, data_raw, dataset)
+
+    encoder = _choose(chk, "model.encoder", tables["model"], "encoder", "cnn", modality)
+    model = _build_section(chk, "model", ModelConfig, tables["model"], encoder)
+    objective_entry = _choose(chk, "objective.name", tables["objective"], "objective", "infonce", modality)
+    objective = _build_section(chk, "objective", ObjectiveConfig, tables["objective"], objective_entry)
+
+    augment: dict[str, dict[str, Any]] = {}
+    valid_augs = catalog.names("augmentation", modality)
+    for aug_name, aug_raw in tables["augment"].items():
+        key = f"augment.{aug_name}"
+        if aug_name not in catalog.names("augmentation"):
+            raise chk.unknown(key, aug_name, catalog.names("augmentation"), "augmentation")
+        if aug_name not in valid_augs:
+            allowed = ", ".join(valid_augs)
+            raise chk.fail(key, f"augmentation {aug_name!r} does not apply to {modality}; allowed: {allowed}")
+        body = dict(chk.table(key, aug_raw))
+        enabled = body.pop("enabled", True)
+        if not isinstance(enabled, bool):
+            raise chk.fail(f"{key}.enabled", f"got {_show(enabled)}, expected true or false")
+        if enabled:
+            augment[aug_name] = chk.params(key, body, catalog.get("augmentation", aug_name))
+
+    train = _build_section(chk, "train", TrainConfig, tables["train"], None)
+    eval_ = _build_section(chk, "eval", EvalConfig, tables["eval"], None)
+    _check_relations(chk, data, augment, train, eval_)
+    return Experiment(name=name, seed=seed, data=data, augment=augment, model=model,
+                      objective=objective, train=train, eval=eval_)
+
+
+def _check_relations(chk: _Checker, data: DataConfig, augment: dict[str, dict[str, Any]],
+                     train: TrainConfig, eval_: EvalConfig) -> None:
+    """Checks that involve more than one key."""
+    crop = augment.get("random_resized_crop")
+    if crop and crop["scale_min"] > crop["scale_max"]:
+        raise chk.fail("augment.random_resized_crop.scale_min",
+                       f"got {crop['scale_min']:g}, must not exceed scale_max = {crop['scale_max']:g}")
+    if crop and crop["ratio_min"] > crop["ratio_max"]:
+        raise chk.fail("augment.random_resized_crop.ratio_min",
+                       f"got {crop['ratio_min']:g}, must not exceed ratio_max = {crop['ratio_max']:g}")
+    n_eval = data.options.get("num_eval")
+    if n_eval is not None and eval_.probe_batch > n_eval:
+        raise chk.fail("eval.probe_batch", f"got {eval_.probe_batch}, must not exceed data.num_eval = {n_eval}")
+    n_train = data.options.get("num_samples")
+    if n_train is not None and train.batch_size > n_train:
+        raise chk.fail("train.batch_size", f"got {train.batch_size}, must not exceed data.num_samples = {n_train}")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``table.key=value`` into a key path and a TOML value (bare words are strings)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text}: expected table.key=value, for example --set train.lr=0.001")
+    key, _, value = text.partition("=")
+    path = [p.strip() for p in key.strip().split(".")]
+    if not all(path):
+        raise ConfigError(f"--set {text}: the key {key!r} is empty or has an empty part")
+    try:
+        parsed = tomlio.loads(f"v = {value.strip()}")["v"]
+    except tomlio.TOMLDecodeError:
+        parsed = value.strip()
+    return path, parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with each ``table.key=value`` override applied."""
+    out: dict[str, Any] = _deep_copy(raw)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for part in path[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"--set {text}: {part!r} is a value, not a table")
+            node = nxt
+        node[path[-1]] = value
+    return out
+
+
+def _deep_copy(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in d.items()}
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file, turning every I/O or syntax problem into a one-line ConfigError."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a directory, expected a .toml experiment file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a text file (expected UTF-8 TOML)") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read ({e.strerror})") from None
+    try:
+        return tomlio.loads(text)
+    except tomlio.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: invalid TOML: {e}") from None
+
+
+def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Experiment:
+    """Load, override and validate an experiment file."""
+    return build(apply_overrides(read_toml(path), overrides), source=str(path))
+
+
+def from_overrides(overrides: list[str] | tuple[str, ...] = (), source: str = "<defaults>") -> Experiment:
+    """An experiment from the defaults plus overrides, with no file."""
+    return build(apply_overrides({}, overrides), source=source)

@@ -1,0 +1,59 @@
+"""A small ResNet-style convolutional encoder for images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class BasicBlock(nn.Module):
+    """Two 3×3 convolutions with batch norm and a residual connection."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.skip: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.skip = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(h)) + self.skip(x))
+
+
+class CNNEncoder(nn.Module):
+    """ResNet-style CNN: stem, ``stages`` stages that halve the resolution and double the width, GAP.
+
+    Input [B, C, H, W] in [0, 1]; output features [B, width * 2**(stages-1)].
+    """
+
+    def __init__(self, in_channels: int = 3, width: int = 32, stages: int = 3, blocks: int = 1,
+                 stem_stride: int = 1) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, stem_stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
+        )
+        layers: list[nn.Module] = []
+        c = width
+        for s in range(stages):
+            c_out = width * 2**s
+            for b in range(blocks):
+                layers.append(BasicBlock(c, c_out, stride=2 if (s > 0 and b == 0) else 1))
+                c = c_out
+        self.body = nn.Sequential(*layers)
+        self.out_dim = c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.body(self.stem(x * 2 - 1))                  # [B, c, H', W']
+        return h.mean(dim=(2, 3))                            # [B, c]
+
+
+def build_cnn(in_channels: int, options: dict[str, Any]) -> CNNEncoder:
+    """A :class:`CNNEncoder` from its catalog options."""
+    return CNNEncoder(in_channels, options["width"], options["stages"], options["blocks"],
+                      options["stem_stride"])

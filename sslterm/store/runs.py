@@ -1,0 +1,161 @@
+"""Run directories: where they live, how they are named, created, listed and found.
+
+One directory per run under a runs root (``--runs-dir``, else ``$SSLTERM_RUNS``, else
+``./runs``). See docs/run-format.md for the files inside.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sslterm import tomlio
+from sslterm.store.jsonl import JsonlTail, read_records
+from sslterm.store.status import Status, StatusError, effective_state, read_status
+
+ENV_RUNS = "SSLTERM_RUNS"
+CONFIG = "config.toml"
+METRICS = "metrics.jsonl"
+SNAPSHOTS = "snapshots.jsonl"
+LOG = "worker.log"
+CHECKPOINTS = "checkpoints"
+
+
+class RunNotFound(LookupError):
+    """A run reference that names no run, or more than one."""
+
+
+def runs_root(explicit: str | Path | None = None) -> Path:
+    """The runs root: the explicit argument, else ``$SSLTERM_RUNS``, else ``./runs``."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_RUNS)
+    return Path(env) if env else Path("runs")
+
+
+@dataclass(frozen=True)
+class Run:
+    """A handle on one run directory; reads files on demand and caches nothing."""
+
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS
+
+    @property
+    def snapshots_path(self) -> Path:
+        return self.path / SNAPSHOTS
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / LOG
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    def status(self) -> Status:
+        return read_status(self.path)
+
+    def state(self) -> str:
+        """The state to show, with dead workers reported as ``lost``."""
+        return effective_state(self.path, self.status())
+
+    def config(self) -> dict[str, Any]:
+        """The resolved configuration saved in the run (raw TOML data)."""
+        try:
+            return tomlio.loads((self.path / CONFIG).read_text(encoding="utf-8"))
+        except (OSError, tomlio.TOMLDecodeError):
+            return {}
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every complete metrics record so far."""
+        return read_records(self.metrics_path)
+
+    def tail_metrics(self) -> JsonlTail:
+        return JsonlTail(self.metrics_path)
+
+    def tail_snapshots(self) -> JsonlTail:
+        return JsonlTail(self.snapshots_path)
+
+    def log_tail(self, lines: int = 20, max_bytes: int = 64 << 10) -> list[str]:
+        """The last lines of the worker's log."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - max_bytes))
+                data = f.read()
+        except OSError:
+            return []
+        return data.decode("utf-8", errors="replace").splitlines()[-lines:]
+
+
+def _slug(name: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")
+    return s[:40] or "run"
+
+
+def create_run(root: Path, name: str) -> Run:
+    """Make a new, uniquely named run directory (never reusing an existing one)."""
+    root.mkdir(parents=True, exist_ok=True, mode=0o755)
+    stamp = time.strftime("%y%m%d-%H%M%S")
+    for _ in range(100):
+        path = root / f"{stamp}-{_slug(name)}-{secrets.token_hex(2)}"
+        try:
+            path.mkdir(mode=0o755)
+        except FileExistsError:
+            continue
+        (path / CHECKPOINTS).mkdir(mode=0o755)
+        return Run(path)
+    raise RuntimeError(f"could not create a unique run directory in {root}")
+
+
+def list_runs(root: Path) -> list[Run]:
+    """Every run under ``root``, oldest first (directories without a status are skipped)."""
+    if not root.is_dir():
+        return []
+    runs = [Run(p) for p in root.iterdir() if p.is_dir() and (p / "status.json").is_file()]
+    return sorted(runs, key=lambda r: r.id)
+
+
+def find_run(root: Path, ref: str) -> Run:
+    """The run that ``ref`` names: a run directory's path, an id, or a unique id prefix."""
+    as_path = Path(ref)
+    if (as_path / "status.json").is_file():
+        return Run(as_path)
+    if as_path.is_dir() and (os.sep in ref or ref.startswith(".")):
+        raise RunNotFound(f"{ref}: not a run directory (no status.json)")
+    runs = list_runs(root)
+    exact = [r for r in runs if r.id == ref]
+    if exact:
+        return exact[0]
+    matches = [r for r in runs if r.id.startswith(ref)] or [r for r in runs if ref in r.id]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        where = f"{root}/ ({len(runs)} runs)" if root.is_dir() else f"{root}/ (no such directory)"
+        raise RunNotFound(f"no run matches {ref!r} in {where}; see `sslterm ls`")
+    shown = ", ".join(r.id for r in matches[:5]) + (", ..." if len(matches) > 5 else "")
+    raise RunNotFound(f"{ref!r} matches {len(matches)} runs ({shown}); give more of the id")
+
+
+def summary(run: Run) -> dict[str, Any]:
+    """The last value of each scalar metric, over every record so far."""
+    last: dict[str, Any] = {}
+    for rec in run.metrics():
+        for k, v in rec.items():
+            if k not in ("t", "time") and isinstance(v, (int, float)) and not isinstance(v, bool):
+                last[k] = v
+    return last
+
+
+__all__ = ["Run", "RunNotFound", "StatusError", "create_run", "find_run", "list_runs", "runs_root", "summary"]

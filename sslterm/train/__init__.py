@@ -1,0 +1,1 @@
+"""The training core: data, augmentations, encoders, objectives and the loop (imports torch)."""

@@ -1,0 +1,156 @@
+"""The training loop: batches gathered on the device, two augmented views, one optimiser step.
+
+The step never waits for the host: losses and metrics are summed into device tensors and read
+back (``.item()``, a sync point) only every ``log_every`` steps. Similarity snapshots and
+checkpoints happen between steps, at their own intervals.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from sslterm.augment import Pipeline
+from sslterm.config import Experiment, TrainConfig
+from sslterm.data import build_dataset
+from sslterm.models import SSLModel, build_model
+from sslterm.objectives import OBJECTIVES
+from sslterm.store import JsonlWriter, Run
+from sslterm.train.checkpoint import save_checkpoint
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Learning rate at ``step`` (0-based): linear warm-up, then cosine decay to min_lr_ratio."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    span = max(1, cfg.steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without CUDA is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device = 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+@dataclass
+class Outcome:
+    """How training ended: the last completed step and whether it was asked to stop early."""
+
+    step: int
+    stopped: bool
+
+
+@torch.no_grad()
+def similarity_matrix(model: SSLModel, v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
+    """Cosine similarities between the embeddings of two views of a probe batch: [n, n]."""
+    was_training = model.training
+    model.eval()
+    z1 = F.normalize(model(v1), dim=1)
+    z2 = F.normalize(model(v2), dim=1)
+    model.train(was_training)
+    return z1 @ z2.T
+
+
+def train(exp: Experiment, run: Run, should_stop: Callable[[], bool],
+          on_progress: Callable[[int, str], None]) -> Outcome:
+    """Train ``exp``, writing metrics, snapshots and checkpoints into ``run``."""
+    cfg = exp.train
+    device = pick_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(exp.seed)
+    print(f"device: {device}; generating dataset {exp.data.dataset!r}", flush=True)
+    data = build_dataset(exp.data.dataset, exp.data.options).to(device)
+    n_train, channels = data.x_train.shape[0], data.x_train.shape[1]
+    model = build_model(exp.model.encoder, channels, exp.model.options, exp.model.projector_hidden,
+                        exp.model.projector_dim).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    objective = OBJECTIVES[exp.objective.name](**exp.objective.options)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                  fused=device.type == "cuda")
+    augment = Pipeline(exp.augment)
+    gen = torch.Generator(device=device).manual_seed(exp.seed + 1)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"model: {exp.model.encoder} encoder, {n_params / 1e6:.2f}M parameters; "
+          f"{n_train} training images on {device}", flush=True)
+
+    # a fixed probe batch with fixed views: its similarity matrix is comparable across snapshots
+    probe = data.x_eval[: exp.eval.probe_batch].float() / 255
+    probe_gen = torch.Generator(device=device).manual_seed(exp.seed + 2)
+    probe_v1, probe_v2 = augment(probe, probe_gen), augment(probe, probe_gen)
+
+    metrics = JsonlWriter(run.metrics_path)
+    snapshots = JsonlWriter(run.snapshots_path)
+
+    def snapshot(step: int) -> None:
+        sim = similarity_matrix(model, probe_v1, probe_v2).cpu()
+        snapshots.write({"step": step, "time": time.time(), "kind": "similarity",
+                         "values": [[round(v, 4) for v in row] for row in sim.tolist()]})
+
+    def checkpoint(step: int) -> None:
+        save_checkpoint(run.checkpoint_dir, {
+            "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+        })
+        metrics.sync()
+
+    snapshot(0)
+    on_progress(0, str(device))
+    sums = {"loss": torch.zeros((), device=device)}
+    window, step, stopped = 0, 0, False
+    t_start = t_window = time.perf_counter()
+    model.train()
+    for step in range(1, cfg.steps + 1):
+        lr = lr_at(step - 1, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        idx = torch.randint(n_train, (cfg.batch_size,), generator=gen, device=device)
+        x = data.x_train[idx].float().div_(255)                   # [B, C, H, W], a gather on device
+        views = torch.cat([augment(x, gen), augment(x, gen)])      # [2B, C, H, W]
+        if device.type == "cuda":
+            views = views.contiguous(memory_format=torch.channels_last)
+        z1, z2 = model(views).chunk(2)                             # [B, D] each
+        loss, extra = objective(z1, z2)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        sums["loss"] += loss.detach()
+        for k, v in extra.items():
+            sums[k] = sums.get(k, torch.zeros((), device=device)) + v.detach()
+        window += 1
+
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            values = {k: (v / window).item() for k, v in sums.items()}  # .item(): sync point
+            now = time.perf_counter()
+            metrics.write({"step": step, "t": round(now - t_start, 4), "time": time.time(), **values,
+                           "lr": lr, "samples_per_s": window * cfg.batch_size / max(now - t_window, 1e-9)})
+            if not math.isfinite(values["loss"]):
+                raise FloatingPointError(f"loss became {values['loss']} at step {step}")
+            for v in sums.values():
+                v.zero_()
+            window, t_window = 0, now
+            on_progress(step, str(device))
+        if step % cfg.snapshot_every == 0 or step == cfg.steps:
+            snapshot(step)
+        if step % cfg.checkpoint_every == 0:
+            checkpoint(step)
+        if should_stop():
+            stopped = step < cfg.steps
+            break
+    checkpoint(step)
+    on_progress(step, str(device))
+    metrics.close()
+    snapshots.close()
+    return Outcome(step=step, stopped=stopped)

@@ -1,0 +1,42 @@
+"""Shared test helpers: a tiny, fast experiment and a way to run the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ROOT / "experiments"
+
+# A few seconds on a 2-core CPU: tiny data, a tiny encoder, a handful of steps.
+TINY = (
+    "data.num_samples=256", "data.num_eval=64", "data.image_size=16",
+    "model.width=4", "model.stages=2", "model.projector_hidden=16", "model.projector_dim=8",
+    "train.batch_size=16", "train.steps=6", "train.log_every=2", "train.snapshot_every=3",
+    "train.checkpoint_every=4", "train.threads=1", "train.warmup_steps=1", "eval.probe_batch=8",
+)
+
+
+def tiny_sets(*extra: str) -> list[str]:
+    """``--set`` arguments for the tiny experiment, plus ``extra``."""
+    out: list[str] = []
+    for kv in (*TINY, *extra):
+        out += ["--set", kv]
+    return out
+
+
+def sslterm(*args: str, runs: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real ``sslterm`` command line in a fresh interpreter."""
+    env = dict(os.environ, SSLTERM_RUNS=str(runs), COLUMNS="120")
+    return subprocess.run([sys.executable, "-m", "sslterm", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    """An empty runs root."""
+    return tmp_path / "runs"

@@ -1,0 +1,133 @@
+"""Experiment files: loading, overrides, and one clear line for every kind of mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sslterm import config, tomlio
+from sslterm.config import ConfigError
+from tests.conftest import EXPERIMENTS, sslterm
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "exp.toml"
+    p.write_text(text)
+    return p
+
+
+def error_of(tmp_path: Path, text: str, overrides: tuple[str, ...] = ()) -> str:
+    with pytest.raises(ConfigError) as info:
+        config.load(write(tmp_path, text), overrides)
+    msg = str(info.value)
+    assert "\n" not in msg
+    return msg
+
+
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_experiments_load(path: Path) -> None:
+    exp = config.load(path)
+    assert exp.train.steps > 0
+    assert path.read_text().startswith("#"), "each experiment opens with a comment saying what it shows"
+
+
+def test_defaults_fill_catalog_parameters(tmp_path: Path) -> None:
+    exp = config.load(write(tmp_path, '[objective]\nname = "infonce"\n'))
+    assert exp.objective.options == {"temperature": 0.2}
+    assert exp.data.options["image_size"] == 32
+
+
+def test_unknown_key_names_file_key_and_suggests(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, "[train]\nlearning_rat = 0.1\n")
+    assert "exp.toml" in msg and "train.learning_rat" in msg and "allowed:" in msg
+    msg = error_of(tmp_path, "[train]\nstepz = 3\n")
+    assert "did you mean 'steps'?" in msg
+
+
+def test_misspelled_names_get_a_suggestion(tmp_path: Path) -> None:
+    assert "did you mean 'infonce'" in error_of(tmp_path, '[objective]\nname = "infonc"\n')
+    assert "did you mean 'horizontal_flip'" in error_of(tmp_path, "[augment.horizontal_flp]\np = 0.5\n")
+    assert "did you mean 'temperature'" in error_of(tmp_path, "[objective]\ntemprature = 0.1\n")
+
+
+def test_wrong_type_and_range(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, '[train]\nsteps = "many"\n')
+    assert "train.steps" in msg and "'many'" in msg and "integer" in msg
+    msg = error_of(tmp_path, "[train]\nlr = -1.0\n")
+    assert "train.lr" in msg and "-1.0" in msg
+    msg = error_of(tmp_path, "[objective]\ntemperature = 0\n")
+    assert "objective.temperature" in msg and "0 <" in msg
+    assert "true or false" in error_of(tmp_path, "[augment.grayscale]\nenabled = 3\n")
+    assert "expected an integer" in error_of(tmp_path, "[train]\nsteps = true\n")
+    assert "finite" in error_of(tmp_path, "[train]\nlr = nan\n")
+
+
+def test_relations_between_keys(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, "[augment.random_resized_crop]\nscale_min = 0.9\nscale_max = 0.5\n")
+    assert "scale_min" in msg and "scale_max" in msg
+    msg = error_of(tmp_path, "[data]\nnum_samples = 64\n[train]\nbatch_size = 128\n")
+    assert "train.batch_size" in msg
+
+
+def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
+    assert "invalid TOML" in error_of(tmp_path, "[train\nsteps = 3\n")
+    with pytest.raises(ConfigError, match="no such file"):
+        config.load(tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match="is a directory"):
+        config.load(tmp_path)
+
+
+def test_overrides(tmp_path: Path) -> None:
+    path = write(tmp_path, "[train]\nsteps = 10\n")
+    exp = config.load(path, ("train.steps=3", "train.device=cpu", "augment.grayscale.p=0.5", "name=x y"))
+    assert exp.train.steps == 3 and exp.train.device == "cpu" and exp.name == "x y"
+    assert exp.augment["grayscale"] == {"p": 0.5}
+    exp = config.load(path, ("augment.grayscale.enabled=false",))
+    assert "grayscale" not in exp.augment
+    with pytest.raises(ConfigError, match="expected table.key=value"):
+        config.load(path, ("train.steps",))
+    with pytest.raises(ConfigError, match="train.steps"):
+        config.load(path, ("train.steps=0",))
+
+
+def test_resolved_config_round_trips(tmp_path: Path) -> None:
+    exp = config.load(EXPERIMENTS / "image-simclr.toml", ("train.lr=0.0123",))
+    again = config.build(tomlio.loads(exp.to_toml(header="resolved")), "resolved")
+    assert again == exp
+
+
+def test_cli_bad_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    path = write(tmp_path, "[train]\nbatchsize = 3\n")
+    proc = sslterm("run", str(path), runs=tmp_path / "runs")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "train.batchsize" in lines[0] and "batch_size" in lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "runs").exists(), "nothing is created before the config is valid"
+
+
+def test_cli_bad_override_is_one_line(tmp_path: Path) -> None:
+    proc = sslterm("run", str(EXPERIMENTS / "image-simclr.toml"), "--set", "train.steps=abc",
+                   runs=tmp_path / "runs")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "train.steps" in proc.stderr
+
+
+_values = st.one_of(st.integers(-10**9, 10**9), st.floats(allow_nan=True), st.text(max_size=8), st.booleans(),
+                    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+_keys = st.sampled_from(["name", "seed", "data", "model", "objective", "train", "eval", "augment", "zzz"])
+_sub = st.sampled_from(["steps", "lr", "batch_size", "modality", "dataset", "name", "encoder", "width",
+                        "temperature", "random_resized_crop", "p", "device", "num_samples", "probe_batch", "x"])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(_keys, st.one_of(_values, st.dictionaries(_sub, st.one_of(_values, st.dictionaries(
+    _sub, _values, max_size=2)), max_size=3)), max_size=4))
+def test_random_documents_never_raise_anything_but_config_error(raw: dict) -> None:
+    try:
+        config.build(raw, "fuzz.toml")
+    except ConfigError as e:
+        assert str(e).startswith("fuzz.toml: ") and "\n" not in str(e)

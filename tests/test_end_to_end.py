@@ -1,0 +1,96 @@
+"""End to end through the real command line: a detached CPU worker trains, the CLI reads it back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+from sslterm.store import find_run
+from tests.conftest import EXPERIMENTS, sslterm, tiny_sets
+
+
+def wait_for(runs: Path, run_id: str, states: tuple[str, ...], timeout: float = 90) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        rec = json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)
+        if rec["status"] in states:
+            return rec
+        time.sleep(0.5)
+    raise AssertionError(f"run {run_id} never reached {states}; last: {rec['status']}")
+
+
+def test_detached_run_trains_and_is_read_back(runs: Path) -> None:
+    proc = sslterm("run", str(EXPERIMENTS / "image-simclr.toml"), *tiny_sets(), "--detach", runs=runs)
+    assert proc.returncode == 0, proc.stderr
+    run_id = proc.stdout.strip()
+    assert run_id and "\n" not in run_id
+
+    rec = wait_for(runs, run_id[:15], ("finished", "failed", "lost"))
+    assert rec["status"] == "finished", rec.get("error")
+    assert rec["id"] == run_id and rec["step"] == 6 and rec["host"] and isinstance(rec["pid"], int)
+    assert rec["config"]["train"]["steps"] == 6 and rec["config"]["objective"]["name"] == "infonce"
+    assert isinstance(rec["summary"]["loss"], float)
+
+    run = find_run(runs, run_id)
+    assert (run.path / "config.toml").read_text().startswith("# Resolved configuration")
+    assert (run.checkpoint_dir / "last.pt").is_file()
+    snaps = [json.loads(line) for line in run.snapshots_path.read_text().splitlines()]
+    assert [s["step"] for s in snaps] == [0, 3, 6] and len(snaps[-1]["values"]) == 8
+
+    out = sslterm("export", run_id, runs=runs).stdout
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [int(r["step"]) for r in rows] == [2, 4, 6]
+    assert "loss" in rows[0] and float(rows[-1]["loss"]) > 0
+    jl = sslterm("export", run_id, "--format", "jsonl", runs=runs).stdout.splitlines()
+    assert [json.loads(line)["step"] for line in jl] == [2, 4, 6]
+
+    listing = json.loads(sslterm("ls", "--json", runs=runs).stdout)
+    assert [r["id"] for r in listing] == [run_id] and listing[0]["status"] == "finished"
+    assert run_id in sslterm("ls", runs=runs).stdout
+
+
+def test_attached_run_reports_exit_status(runs: Path) -> None:
+    proc = sslterm("run", *tiny_sets("train.steps=2"), runs=runs)
+    assert proc.returncode == 0, proc.stderr
+    assert "finished" in proc.stderr
+
+
+def test_stop_ends_a_run_cleanly_with_a_checkpoint(runs: Path) -> None:
+    proc = sslterm("run", *tiny_sets("train.steps=100000", "train.log_every=1"), "-d", runs=runs)
+    run_id = proc.stdout.strip()
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        rec = json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)
+        if rec["step"] >= 2:
+            break
+        time.sleep(0.3)
+    stop = sslterm("stop", run_id, runs=runs)
+    assert stop.returncode == 0, stop.stderr
+    rec = wait_for(runs, run_id, ("stopped", "failed", "lost", "finished"))
+    assert rec["status"] == "stopped" and 2 <= rec["step"] < 100000
+    assert (find_run(runs, run_id).checkpoint_dir / "last.pt").is_file()
+    again = sslterm("stop", run_id, runs=runs)
+    assert again.returncode == 1 and "stopped, not running" in again.stderr
+
+
+def test_failed_run_records_its_error(runs: Path) -> None:
+    proc = sslterm("run", *tiny_sets("train.device=cuda"), runs=runs)
+    assert proc.returncode == 1
+    rec = json.loads(sslterm("show", "experiment", "--json", runs=runs).stdout)
+    assert rec["status"] == "failed" and "CUDA" in rec["error"]
+
+
+def test_unknown_run_is_a_clear_error(runs: Path) -> None:
+    proc = sslterm("show", "nothing-like-this", runs=runs)
+    assert proc.returncode == 2 and "no run matches" in proc.stderr and "Traceback" not in proc.stderr
+    proc = sslterm("export", "x", "--format", "xml", runs=runs)
+    assert proc.returncode == 2 and "csv or jsonl" in proc.stderr
+
+
+def test_catalog_command_lists_everything(runs: Path) -> None:
+    data = json.loads(sslterm("catalog", "--json", runs=runs).stdout)
+    assert {o["name"] for o in data["objectives"]} >= {"infonce"}
+    assert data["compatibility"]["image"]

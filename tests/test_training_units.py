@@ -1,0 +1,144 @@
+"""Pure unit tests on tiny tensors: the InfoNCE loss, image augmentations, the data, the schedule."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sslterm import catalog
+from sslterm.augment import AUGMENTATIONS, Pipeline
+from sslterm.config import TrainConfig
+from sslterm.data import DATASETS, build_dataset
+from sslterm.models import ENCODERS, build_model
+from sslterm.objectives import OBJECTIVES, InfoNCE, info_nce
+from sslterm.train.loop import lr_at
+
+
+def reference_nt_xent(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> torch.Tensor:
+    """A slow, obviously correct NT-Xent: a Python loop over anchors."""
+    z = torch.cat([z1, z2])
+    b = z1.shape[0]
+    total = torch.zeros(())
+    for i in range(2 * b):
+        pos = (i + b) % (2 * b)
+        sims = torch.stack([F.cosine_similarity(z[i], z[k], dim=0) / tau for k in range(2 * b) if k != i])
+        others = [k for k in range(2 * b) if k != i]
+        total = total - (sims[others.index(pos)] - torch.logsumexp(sims, dim=0))
+    return total / (2 * b)
+
+
+def test_catalog_and_implementations_list_the_same_names() -> None:
+    assert set(catalog.names("objective")) == set(OBJECTIVES)
+    assert set(catalog.names("augmentation")) == set(AUGMENTATIONS)
+    assert set(catalog.names("encoder")) == set(ENCODERS)
+    assert set(catalog.names("dataset")) == set(DATASETS)
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.5, 1.0])
+def test_info_nce_matches_reference(tau: float) -> None:
+    g = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(5, 7, generator=g), torch.randn(5, 7, generator=g)
+    loss, _ = info_nce(z1, z2, tau)
+    assert torch.allclose(loss, reference_nt_xent(z1, z2, tau), atol=1e-5)
+
+
+def test_info_nce_is_symmetric_and_rewards_aligned_views() -> None:
+    g = torch.Generator().manual_seed(1)
+    z1, z2 = torch.randn(8, 16, generator=g), torch.randn(8, 16, generator=g)
+    assert torch.allclose(info_nce(z1, z2, 0.2)[0], info_nce(z2, z1, 0.2)[0], atol=1e-6)
+    aligned, acc = info_nce(z1, z1 + 0.01 * z2, 0.2)
+    assert aligned < info_nce(z1, z2, 0.2)[0] and acc == 1.0
+
+
+def test_info_nce_refuses_bad_input() -> None:
+    with pytest.raises(ValueError, match="at least 2"):
+        info_nce(torch.randn(1, 4), torch.randn(1, 4), 0.1)
+    with pytest.raises(ValueError, match="one shape"):
+        info_nce(torch.randn(3, 4), torch.randn(3, 5), 0.1)
+    with pytest.raises(ValueError, match="temperature"):
+        InfoNCE(temperature=0.0)
+
+
+def images(n: int = 6, size: int = 12, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def defaults(name: str, **changes: float) -> dict:
+    return {**catalog.get("augmentation", name).defaults(), **changes}
+
+
+@pytest.mark.parametrize("name", catalog.names("augmentation"))
+def test_augmentation_shape_range_determinism_and_per_sample_randomness(name: str) -> None:
+    x = images(n=32)
+    fn = AUGMENTATIONS[name]
+    coin_only = name in ("horizontal_flip", "grayscale")  # their one random choice is the coin
+    params = defaults(name, **({"p": 0.5} if coin_only else {"p": 1.0} if "p" in defaults(name) else {}))
+    a = fn(x, params, torch.Generator().manual_seed(3))
+    b = fn(x, params, torch.Generator().manual_seed(3))
+    assert a.shape == x.shape and a.dtype == x.dtype
+    assert a.min() >= -1e-6 and a.max() <= 1 + 1e-6
+    assert torch.equal(a, b), "same seed, same views"
+    c = fn(x, params, torch.Generator().manual_seed(4))
+    assert not torch.equal(a, c), "another seed, other views"
+    if not coin_only:
+        same = x[:1].expand_as(x).clone()
+        out = fn(same, params, torch.Generator().manual_seed(5))
+        assert not torch.allclose(out[0], out[1]), "each sample draws its own parameters"
+
+
+def test_augmentations_are_identity_at_zero_strength() -> None:
+    x = images()
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(AUGMENTATIONS["horizontal_flip"](x, {"p": 0.0}, g), x)
+    assert torch.equal(AUGMENTATIONS["grayscale"](x, {"p": 0.0}, g), x)
+    assert torch.equal(AUGMENTATIONS["color_jitter"](x, defaults("color_jitter", p=0.0), g), x)
+    still = AUGMENTATIONS["color_jitter"](x, defaults("color_jitter", p=1.0, brightness=0.0, contrast=0.0,
+                                                      saturation=0.0, hue=0.0), g)
+    assert torch.allclose(still, x, atol=1e-5)
+    crop = AUGMENTATIONS["random_resized_crop"](x, defaults("random_resized_crop", scale_min=1.0, ratio_min=1.0,
+                                                            ratio_max=1.0), g)
+    assert torch.allclose(crop, x, atol=1e-5)
+
+
+def test_flip_mirrors_and_grayscale_has_equal_channels() -> None:
+    x = images()
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(AUGMENTATIONS["horizontal_flip"](x, {"p": 1.0}, g), x.flip(-1))
+    gray = AUGMENTATIONS["grayscale"](x, {"p": 1.0}, g)
+    assert torch.allclose(gray[:, 0], gray[:, 1]) and torch.allclose(gray[:, 1], gray[:, 2])
+
+
+def test_pipeline_applies_in_order_and_refuses_unknown() -> None:
+    x = images()
+    pipe = Pipeline({"horizontal_flip": {"p": 1.0}, "grayscale": {"p": 1.0}})
+    out = pipe(x, torch.Generator().manual_seed(0))
+    assert torch.allclose(out, AUGMENTATIONS["grayscale"](x.flip(-1), {"p": 1.0}, torch.Generator()))
+    with pytest.raises(KeyError, match="no implementation"):
+        Pipeline({"nope": {}})
+
+
+def test_shapes_dataset_is_deterministic_labelled_and_balanced() -> None:
+    opts = {"num_samples": 500, "num_eval": 50, "image_size": 16, "seed": 7}
+    a, b = build_dataset("shapes", opts), build_dataset("shapes", opts)
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_eval, b.y_eval)
+    assert a.x_train.shape == (500, 3, 16, 16) and a.x_train.dtype == torch.uint8
+    counts = torch.bincount(a.y_train, minlength=10)
+    assert counts.min() > 20 and len(a.classes) == 10
+    assert not torch.equal(a.x_train[:50], a.x_eval), "held-out images differ from training images"
+
+
+def test_model_output_shape() -> None:
+    enc = catalog.get("encoder", "cnn").defaults()
+    model = build_model("cnn", 3, enc, projector_hidden=32, projector_dim=8)
+    assert model(torch.rand(4, 3, 32, 32)).shape == (4, 8)
+
+
+def test_lr_schedule_warms_up_then_decays_to_floor() -> None:
+    cfg = TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    lrs = [lr_at(s, cfg) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))
+    assert lr_at(100, cfg) == pytest.approx(0.1) and not any(math.isnan(v) for v in lrs)
