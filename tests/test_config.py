@@ -87,9 +87,9 @@ def test_overrides(tmp_path: Path) -> None:
     assert exp.augment["grayscale"] == {"p": 0.5}
     exp = config.load(path, ("augment.grayscale.enabled=false",))
     assert "grayscale" not in exp.augment
-    with pytest.raises(ConfigError, match="expected table.key=value"):
+    with pytest.raises(ConfigError, match=r"expected table\.key=value"):
         config.load(path, ("train.steps",))
-    with pytest.raises(ConfigError, match="train.steps"):
+    with pytest.raises(ConfigError, match=r"train\.steps"):
         config.load(path, ("train.steps=0",))
 
 
@@ -116,8 +116,10 @@ def test_cli_bad_override_is_one_line(tmp_path: Path) -> None:
     assert "train.steps" in proc.stderr
 
 
-_values = st.one_of(st.integers(-10**9, 10**9), st.floats(allow_nan=True), st.text(max_size=8), st.booleans(),
-                    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+_values = st.one_of(
+    st.integers(-10**9, 10**9), st.floats(allow_nan=True), st.text(max_size=8), st.booleans(),
+    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
 _keys = st.sampled_from(["name", "seed", "data", "model", "objective", "train", "eval", "augment", "zzz"])
 _sub = st.sampled_from(["steps", "lr", "batch_size", "modality", "dataset", "name", "encoder", "width",
                         "temperature", "random_resized_crop", "p", "device", "num_samples", "probe_batch", "x"])

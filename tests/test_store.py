@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from sslterm.store import (
-    JsonlTail, JsonlWriter, RunNotFound, Status, StatusError, create_run, find_run, list_runs, read_status,
+    JsonlTail,
+    JsonlWriter,
+    RunNotFound,
+    Status,
+    StatusError,
+    create_run,
+    find_run,
+    list_runs,
+    read_status,
     write_status,
 )
 from sslterm.store.status import effective_state

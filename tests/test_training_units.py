@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -9,11 +10,12 @@ import torch
 import torch.nn.functional as F
 
 from sslterm import catalog
-from sslterm.augment import AUGMENTATIONS, Pipeline
+from sslterm.augment import AUGMENTATIONS, Pipeline, image
 from sslterm.config import TrainConfig
 from sslterm.data import DATASETS, build_dataset
-from sslterm.models import ENCODERS, build_model
-from sslterm.objectives import OBJECTIVES, InfoNCE, info_nce
+from sslterm.models import ENCODERS, build_encoder
+from sslterm.objectives import OBJECTIVES, Context, build_objective
+from sslterm.objectives.infonce import info_nce
 from sslterm.train.loop import lr_at
 
 
@@ -58,8 +60,9 @@ def test_info_nce_refuses_bad_input() -> None:
         info_nce(torch.randn(1, 4), torch.randn(1, 4), 0.1)
     with pytest.raises(ValueError, match="one shape"):
         info_nce(torch.randn(3, 4), torch.randn(3, 5), 0.1)
+    enc = build_encoder("cnn", {"channels": 3}, catalog.get("encoder", "cnn").defaults())
     with pytest.raises(ValueError, match="temperature"):
-        InfoNCE(temperature=0.0)
+        build_objective("infonce", Context(enc), {"temperature": 0.0})
 
 
 def images(n: int = 6, size: int = 12, seed: int = 0) -> torch.Tensor:
@@ -73,7 +76,7 @@ def defaults(name: str, **changes: float) -> dict:
 @pytest.mark.parametrize("name", catalog.names("augmentation"))
 def test_augmentation_shape_range_determinism_and_per_sample_randomness(name: str) -> None:
     x = images(n=32)
-    fn = AUGMENTATIONS[name]
+    fn = getattr(image, name)
     coin_only = name in ("horizontal_flip", "grayscale")  # their one random choice is the coin
     params = defaults(name, **({"p": 0.5} if coin_only else {"p": 1.0} if "p" in defaults(name) else {}))
     a = fn(x, params, torch.Generator().manual_seed(3))
@@ -92,13 +95,13 @@ def test_augmentation_shape_range_determinism_and_per_sample_randomness(name: st
 def test_augmentations_are_identity_at_zero_strength() -> None:
     x = images()
     g = torch.Generator().manual_seed(0)
-    assert torch.equal(AUGMENTATIONS["horizontal_flip"](x, {"p": 0.0}, g), x)
-    assert torch.equal(AUGMENTATIONS["grayscale"](x, {"p": 0.0}, g), x)
-    assert torch.equal(AUGMENTATIONS["color_jitter"](x, defaults("color_jitter", p=0.0), g), x)
-    still = AUGMENTATIONS["color_jitter"](x, defaults("color_jitter", p=1.0, brightness=0.0, contrast=0.0,
+    assert torch.equal(image.horizontal_flip(x, {"p": 0.0}, g), x)
+    assert torch.equal(image.grayscale(x, {"p": 0.0}, g), x)
+    assert torch.equal(image.color_jitter(x, defaults("color_jitter", p=0.0), g), x)
+    still = image.color_jitter(x, defaults("color_jitter", p=1.0, brightness=0.0, contrast=0.0,
                                                       saturation=0.0, hue=0.0), g)
     assert torch.allclose(still, x, atol=1e-5)
-    crop = AUGMENTATIONS["random_resized_crop"](x, defaults("random_resized_crop", scale_min=1.0, ratio_min=1.0,
+    crop = image.random_resized_crop(x, defaults("random_resized_crop", scale_min=1.0, ratio_min=1.0,
                                                             ratio_max=1.0), g)
     assert torch.allclose(crop, x, atol=1e-5)
 
@@ -106,16 +109,17 @@ def test_augmentations_are_identity_at_zero_strength() -> None:
 def test_flip_mirrors_and_grayscale_has_equal_channels() -> None:
     x = images()
     g = torch.Generator().manual_seed(0)
-    assert torch.equal(AUGMENTATIONS["horizontal_flip"](x, {"p": 1.0}, g), x.flip(-1))
-    gray = AUGMENTATIONS["grayscale"](x, {"p": 1.0}, g)
+    assert torch.equal(image.horizontal_flip(x, {"p": 1.0}, g), x.flip(-1))
+    gray = image.grayscale(x, {"p": 1.0}, g)
     assert torch.allclose(gray[:, 0], gray[:, 1]) and torch.allclose(gray[:, 1], gray[:, 2])
 
 
 def test_pipeline_applies_in_order_and_refuses_unknown() -> None:
     x = images()
     pipe = Pipeline({"horizontal_flip": {"p": 1.0}, "grayscale": {"p": 1.0}})
-    out = pipe(x, torch.Generator().manual_seed(0))
-    assert torch.allclose(out, AUGMENTATIONS["grayscale"](x.flip(-1), {"p": 1.0}, torch.Generator()))
+    out = pipe({"x": x, "y": x[:, 0]}, torch.Generator().manual_seed(0))
+    assert torch.allclose(out["x"], image.grayscale(x.flip(-1), {"p": 1.0}, torch.Generator()))
+    assert torch.equal(out["y"], x[:, 0]), "tensors other than x pass through"
     with pytest.raises(KeyError, match="no implementation"):
         Pipeline({"nope": {}})
 
@@ -123,22 +127,37 @@ def test_pipeline_applies_in_order_and_refuses_unknown() -> None:
 def test_shapes_dataset_is_deterministic_labelled_and_balanced() -> None:
     opts = {"num_samples": 500, "num_eval": 50, "image_size": 16, "seed": 7}
     a, b = build_dataset("shapes", opts), build_dataset("shapes", opts)
-    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_eval, b.y_eval)
-    assert a.x_train.shape == (500, 3, 16, 16) and a.x_train.dtype == torch.uint8
+    assert torch.equal(a.train["x"], b.train["x"]) and torch.equal(a.y_eval, b.y_eval)
+    assert a.train["x"].shape == (500, 3, 16, 16) and a.train["x"].dtype == torch.uint8
     counts = torch.bincount(a.y_train, minlength=10)
     assert counts.min() > 20 and len(a.classes) == 10
-    assert not torch.equal(a.x_train[:50], a.x_eval), "held-out images differ from training images"
+    assert not torch.equal(a.train["x"][:50], a.eval["x"]), "held-out images differ from training images"
+    batch = a.batch("train", torch.tensor([3, 1]))
+    assert batch["x"].dtype == torch.float32 and batch["x"].min() >= 0 and batch["x"].max() <= 1
 
 
-def test_model_output_shape() -> None:
-    enc = catalog.get("encoder", "cnn").defaults()
-    model = build_model("cnn", 3, enc, projector_hidden=32, projector_dim=8)
-    assert model(torch.rand(4, 3, 32, 32)).shape == (4, 8)
+def test_clip_augmentations_share_parameters_across_frames() -> None:
+    clip = images(n=4).unsqueeze(1).expand(4, 3, 3, 12, 12).contiguous()   # [B, T, C, H, W], equal frames
+    for name in catalog.names("augmentation"):
+        p = {**defaults(name), **({"p": 1.0} if "p" in defaults(name) else {})}
+        out = getattr(image, name)(clip, p, torch.Generator().manual_seed(0))
+        assert out.shape == clip.shape
+        assert torch.allclose(out[:, 0], out[:, 2], atol=1e-6), f"{name}: frames of a clip differ"
+
+
+def test_encoder_and_objective_shapes() -> None:
+    enc = build_encoder("cnn", {"channels": 3}, {**catalog.get("encoder", "cnn").defaults(), "stem_stride": 1})
+    x = torch.rand(4, 3, 32, 32)
+    assert enc(x).shape == (4, enc.out_dim) and enc.tokens(x).shape == (4, 8 * 8, enc.out_dim)
+    obj = build_objective("infonce", Context(enc, {}, 32, 8), {"temperature": 0.5})
+    loss, metrics = obj({"x": x}, Pipeline({"horizontal_flip": {"p": 0.5}}), torch.Generator().manual_seed(0))
+    assert loss.dim() == 0 and loss > 0 and set(metrics) == {"pos_acc"}
+    assert obj.features({"x": x}).shape == (4, enc.out_dim)
 
 
 def test_lr_schedule_warms_up_then_decays_to_floor() -> None:
     cfg = TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
     lrs = [lr_at(s, cfg) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))
+    assert all(a >= b for a, b in itertools.pairwise(lrs))
     assert lr_at(100, cfg) == pytest.approx(0.1) and not any(math.isnan(v) for v in lrs)

@@ -1,7 +1,10 @@
 """Batched augmentations looked up by catalog name, and the pipeline that chains them.
 
-Each augmentation is a function ``(x, params, gen) -> x`` over a whole batch on the training
-device; every random choice is a tensor of per-sample values drawn from ``gen``.
+An augmentation works on a whole batch on the training device; every random choice is a tensor
+of per-sample values drawn from the generator it is given, so a seed fixes every view. Tensor
+functions (``x -> x``, e.g. :func:`sslterm.augment.image.color_jitter`) are the public API; the
+registry holds them lifted to batches (``Batch -> Batch``) so modalities whose batches carry more
+than ``x`` (graphs) fit the same pipeline.
 """
 
 from __future__ import annotations
@@ -11,18 +14,30 @@ from typing import Any
 
 import torch
 
-from sslterm.augment.image import color_jitter, grayscale, horizontal_flip, random_resized_crop
+from sslterm.augment import image
+from sslterm.data import Batch
 
-Augmentation = Callable[[torch.Tensor, dict[str, Any], torch.Generator], torch.Tensor]
+TensorAugmentation = Callable[[torch.Tensor, dict[str, Any], torch.Generator], torch.Tensor]
+BatchAugmentation = Callable[[Batch, dict[str, Any], torch.Generator], Batch]
 
-AUGMENTATIONS: dict[str, Augmentation] = {
-    "random_resized_crop": random_resized_crop,
-    "horizontal_flip": horizontal_flip,
-    "color_jitter": color_jitter,
-    "grayscale": grayscale,
+
+def on_x(fn: TensorAugmentation) -> BatchAugmentation:
+    """Lift an augmentation of ``x`` to one of whole batches (other tensors pass through)."""
+
+    def lifted(batch: Batch, params: dict[str, Any], gen: torch.Generator) -> Batch:
+        return {**batch, "x": fn(batch["x"], params, gen)}
+
+    lifted.__name__ = fn.__name__
+    lifted.__doc__ = fn.__doc__
+    return lifted
+
+
+AUGMENTATIONS: dict[str, BatchAugmentation] = {
+    "random_resized_crop": on_x(image.random_resized_crop),
+    "horizontal_flip": on_x(image.horizontal_flip),
+    "color_jitter": on_x(image.color_jitter),
+    "grayscale": on_x(image.grayscale),
 }
-
-__all__ = ["AUGMENTATIONS", "Augmentation", "Pipeline"]
 
 
 class Pipeline:
@@ -34,7 +49,10 @@ class Pipeline:
             raise KeyError(f"no implementation for augmentation(s) {unknown}; known: {sorted(AUGMENTATIONS)}")
         self.steps = [(AUGMENTATIONS[name], params) for name, params in spec.items()]
 
-    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    def __call__(self, batch: Batch, gen: torch.Generator) -> Batch:
         for fn, params in self.steps:
-            x = fn(x, params, gen)
-        return x
+            batch = fn(batch, params, gen)
+        return batch
+
+
+__all__ = ["AUGMENTATIONS", "BatchAugmentation", "Pipeline", "TensorAugmentation", "on_x"]

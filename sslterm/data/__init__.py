@@ -1,39 +1,76 @@
-"""Built-in datasets as labelled tensors held on the training device, looked up by catalog name."""
+"""Datasets as tensors held on the training device, looked up by catalog name.
+
+A batch is a ``dict[str, Tensor]`` whose tensors share their first dimension: ``x`` always (images
+[B, C, H, W], clips [B, T, C, H, W], waveforms [B, L], token ids [B, L], node features [B, V, F]),
+plus whatever else a modality needs (graphs: ``adj`` [B, V, V] and ``mask`` [B, V]). Making a batch
+is an index gather on every tensor; uint8 pixel data becomes float in [0, 1] at that moment.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+Batch = dict[str, torch.Tensor]
+
 
 @dataclass(frozen=True)
 class Dataset:
-    """A labelled dataset held as tensors: uint8 images [N, C, H, W] and int64 labels [N]."""
+    """A training split, a labelled held-out split, and the facts encoders need about the data."""
 
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_eval: torch.Tensor
-    y_eval: torch.Tensor
-    classes: tuple[str, ...]
+    train: Batch
+    eval: Batch
+    y_train: torch.Tensor | None
+    y_eval: torch.Tensor | None
+    classes: tuple[str, ...] = ()
+    info: dict[str, Any] = field(default_factory=dict)
+    """Shape facts for encoders and objectives: channels, image_size, vocab_size, seq_len, ..."""
+
+    def __len__(self) -> int:
+        return int(self.train["x"].shape[0])
+
+    def size(self, split: str) -> int:
+        """Examples in ``split`` (``train`` or ``eval``)."""
+        return int(getattr(self, split)["x"].shape[0])
 
     def to(self, device: torch.device) -> Dataset:
         """The same data on ``device`` (moved once, before training)."""
-        return Dataset(self.x_train.to(device), self.y_train.to(device), self.x_eval.to(device),
-                       self.y_eval.to(device), self.classes)
+
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device)
+
+        return Dataset({k: v.to(device) for k, v in self.train.items()},
+                       {k: v.to(device) for k, v in self.eval.items()},
+                       move(self.y_train), move(self.y_eval), self.classes, self.info)
+
+    def batch(self, split: str, idx: torch.Tensor) -> Batch:
+        """Gather examples ``idx`` of ``split``; uint8 pixels become float in [0, 1]."""
+        return {k: decode(v[idx]) for k, v in getattr(self, split).items()}
 
 
-def _shapes(options: dict[str, Any]) -> Dataset:
-    from sslterm.data.shapes import build_shapes
+def decode(t: torch.Tensor) -> torch.Tensor:
+    """uint8 pixel data → float32 in [0, 1]; anything else unchanged."""
+    return t.float().div_(255) if t.dtype == torch.uint8 else t
 
-    return build_shapes(options)
 
-
-DATASETS: dict[str, Callable[[dict[str, Any]], Dataset]] = {"shapes": _shapes}
+# catalog name → "module:function"; modules are imported only when their dataset is built
+_BUILDERS = {
+    "shapes": "sslterm.data.shapes:build_shapes",
+}
 
 
 def build_dataset(name: str, options: dict[str, Any]) -> Dataset:
-    """Generate the built-in dataset ``name`` on the CPU from its catalog options."""
-    return DATASETS[name](options)
+    """Build the dataset ``name`` (generated on the CPU) from its catalog options."""
+    if name not in _BUILDERS:
+        raise KeyError(f"no builder for dataset {name!r}; known: {', '.join(sorted(_BUILDERS))}")
+    module, _, fn = _BUILDERS[name].partition(":")
+    result: Dataset = getattr(importlib.import_module(module), fn)(options)
+    return result
+
+
+DATASETS = tuple(_BUILDERS)
+
+__all__ = ["DATASETS", "Batch", "Dataset", "build_dataset", "decode"]

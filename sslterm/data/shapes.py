@@ -70,4 +70,5 @@ def build_shapes(options: dict[str, Any]) -> Dataset:
     size = int(options["image_size"])
     x_tr, y_tr = render_shapes(int(options["num_samples"]), size, gen)
     x_ev, y_ev = render_shapes(int(options["num_eval"]), size, gen)
-    return Dataset(x_tr, y_tr, x_ev, y_ev, SHAPE_CLASSES)
+    info = {"channels": 3, "image_size": size, "num_classes": len(SHAPE_CLASSES)}
+    return Dataset({"x": x_tr}, {"x": x_ev}, y_tr, y_ev, SHAPE_CLASSES, info)

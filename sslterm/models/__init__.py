@@ -1,23 +1,27 @@
-"""Encoders looked up by catalog name, plus the heads that turn features into embeddings."""
+"""Encoders looked up by catalog name, and the heads objectives put on top of them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from typing import Any
 
-from torch import nn
+from sslterm.models.base import Encoder
+from sslterm.models.heads import Projector
 
-from sslterm.models.cnn import CNNEncoder, build_cnn
-from sslterm.models.heads import Projector, SSLModel
-
-ENCODERS: dict[str, Callable[[int, dict[str, Any]], nn.Module]] = {"cnn": build_cnn}
-
-
-def build_model(encoder: str, in_channels: int, options: dict[str, Any], projector_hidden: int,
-                projector_dim: int) -> SSLModel:
-    """Encoder ``encoder`` plus a projection head, from the config."""
-    enc = ENCODERS[encoder](in_channels, options)
-    return SSLModel(enc, Projector(int(enc.out_dim), projector_hidden, projector_dim))
+# catalog name → "module:function(info, options) -> Encoder"; imported only when built
+_BUILDERS = {
+    "cnn": "sslterm.models.cnn:build_cnn",
+}
+ENCODERS = tuple(_BUILDERS)
 
 
-__all__ = ["ENCODERS", "CNNEncoder", "Projector", "SSLModel", "build_model"]
+def build_encoder(name: str, info: dict[str, Any], options: dict[str, Any]) -> Encoder:
+    """The encoder ``name`` for data described by ``info`` (see :class:`sslterm.data.Dataset`)."""
+    if name not in _BUILDERS:
+        raise KeyError(f"no builder for encoder {name!r}; known: {', '.join(sorted(_BUILDERS))}")
+    module, _, fn = _BUILDERS[name].partition(":")
+    encoder: Encoder = getattr(importlib.import_module(module), fn)(info, options)
+    return encoder
+
+
+__all__ = ["ENCODERS", "Encoder", "Projector", "build_encoder"]

@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from sslterm.models.base import Encoder
+
 
 class BasicBlock(nn.Module):
     """Two 3×3 convolutions with batch norm and a residual connection."""
@@ -26,7 +28,7 @@ class BasicBlock(nn.Module):
         return torch.relu(self.bn2(self.conv2(h)) + self.skip(x))
 
 
-class CNNEncoder(nn.Module):
+class CNNEncoder(Encoder):
     """ResNet-style CNN: stem, ``stages`` stages that halve the resolution and double the width, GAP.
 
     Input [B, C, H, W] in [0, 1]; output features [B, width * 2**(stages-1)].
@@ -48,12 +50,19 @@ class CNNEncoder(nn.Module):
         self.body = nn.Sequential(*layers)
         self.out_dim = c
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.body(self.stem(x * 2 - 1))                  # [B, c, H', W']
-        return h.mean(dim=(2, 3))                            # [B, c]
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's output [B, c, H', W'] (H' = H / total stride)."""
+        return self.body(self.stem(x * 2 - 1))
+
+    def forward(self, x: torch.Tensor, **_: torch.Tensor) -> torch.Tensor:
+        return self.feature_map(x).mean(dim=(2, 3))          # [B, c]
+
+    def tokens(self, x: torch.Tensor, **_: torch.Tensor) -> torch.Tensor:
+        """Each cell of the last feature map as a token: [B, H'·W', c]."""
+        return self.feature_map(x).flatten(2).transpose(1, 2)
 
 
-def build_cnn(in_channels: int, options: dict[str, Any]) -> CNNEncoder:
-    """A :class:`CNNEncoder` from its catalog options."""
-    return CNNEncoder(in_channels, options["width"], options["stages"], options["blocks"],
+def build_cnn(info: dict[str, Any], options: dict[str, Any]) -> CNNEncoder:
+    """A :class:`CNNEncoder` for the dataset described by ``info``, from its catalog options."""
+    return CNNEncoder(int(info["channels"]), options["width"], options["stages"], options["blocks"],
                       options["stem_stride"])

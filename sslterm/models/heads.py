@@ -1,4 +1,4 @@
-"""Heads on top of an encoder: the projection MLP, and the model that joins encoder and head."""
+"""Heads that objectives put on top of an encoder's features."""
 
 from __future__ import annotations
 
@@ -16,15 +16,3 @@ class Projector(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.net(h)
-
-
-class SSLModel(nn.Module):
-    """Encoder followed by a projection head; ``embed`` gives the projected embedding."""
-
-    def __init__(self, encoder: nn.Module, projector: nn.Module) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.projector = projector
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.projector(self.encoder(x))

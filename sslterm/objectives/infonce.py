@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from sslterm.data import Batch
+from sslterm.models import Projector
+from sslterm.objectives.base import Augment, Context, Loss, Objective
 
 
 def info_nce(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -28,23 +31,29 @@ def info_nce(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> tuple[to
     logits = u @ u.T / temperature                                  # [2B, 2B]
     self_mask = torch.eye(2 * b, dtype=torch.bool, device=u.device)
     logits = logits.masked_fill(self_mask, float("-inf"))
-    target = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(u.device)  # [2B]
+    target = torch.cat([torch.arange(b, 2 * b, device=u.device), torch.arange(0, b, device=u.device)])
     loss = F.cross_entropy(logits, target)
     acc = (logits.argmax(dim=1) == target).float().mean()
     return loss, acc
 
 
-class InfoNCE(nn.Module):
-    """SimCLR's NT-Xent loss with temperature τ; ``forward(z1, z2)`` → (loss, metrics)."""
+def concat_views(v1: Batch, v2: Batch) -> Batch:
+    """Two views of a batch as one batch of 2B (one encoder pass, batch norm over both)."""
+    return {k: torch.cat([v1[k], v2[k]]) for k in v1}
 
-    views = 2
 
-    def __init__(self, temperature: float = 0.2) -> None:
-        super().__init__()
+class InfoNCE(Objective):
+    """SimCLR: two augmented views, encoder, projector, NT-Xent with temperature τ."""
+
+    def __init__(self, ctx: Context, temperature: float = 0.2) -> None:
+        super().__init__(ctx)
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         self.temperature = temperature
+        self.projector = Projector(ctx.encoder.out_dim, ctx.projector_hidden, ctx.projector_dim)
 
-    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(self, batch: Batch, augment: Augment, gen: torch.Generator) -> Loss:
+        views = concat_views(augment(batch, gen), augment(batch, gen))  # [2B, ...]
+        z1, z2 = self.projector(self.encoder(**views)).chunk(2)          # [B, D] each
         loss, acc = info_nce(z1, z2, self.temperature)
         return loss, {"pos_acc": acc}

@@ -1,4 +1,4 @@
-"""The training loop: batches gathered on the device, two augmented views, one optimiser step.
+"""The training loop: batches gathered on the device, the objective's loss, one optimiser step.
 
 The step never waits for the host: losses and metrics are summed into device tensors and read
 back (``.item()``, a sync point) only every ``log_every`` steps. Similarity snapshots and
@@ -17,9 +17,9 @@ import torch.nn.functional as F
 
 from sslterm.augment import Pipeline
 from sslterm.config import Experiment, TrainConfig
-from sslterm.data import build_dataset
-from sslterm.models import SSLModel, build_model
-from sslterm.objectives import OBJECTIVES
+from sslterm.data import Batch, build_dataset
+from sslterm.models import build_encoder
+from sslterm.objectives import Context, Objective, build_objective
 from sslterm.store import JsonlWriter, Run
 from sslterm.train.checkpoint import save_checkpoint
 
@@ -52,13 +52,13 @@ class Outcome:
 
 
 @torch.no_grad()
-def similarity_matrix(model: SSLModel, v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
-    """Cosine similarities between the embeddings of two views of a probe batch: [n, n]."""
-    was_training = model.training
-    model.eval()
-    z1 = F.normalize(model(v1), dim=1)
-    z2 = F.normalize(model(v2), dim=1)
-    model.train(was_training)
+def similarity_matrix(objective: Objective, v1: Batch, v2: Batch) -> torch.Tensor:
+    """Cosine similarities between the features of two views of a probe batch: [n, n]."""
+    was_training = objective.training
+    objective.eval()
+    z1 = F.normalize(objective.features(v1), dim=1)
+    z2 = F.normalize(objective.features(v2), dim=1)
+    objective.train(was_training)
     return z1 @ z2.T
 
 
@@ -72,22 +72,20 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool],
     torch.manual_seed(exp.seed)
     print(f"device: {device}; generating dataset {exp.data.dataset!r}", flush=True)
     data = build_dataset(exp.data.dataset, exp.data.options).to(device)
-    n_train, channels = data.x_train.shape[0], data.x_train.shape[1]
-    model = build_model(exp.model.encoder, channels, exp.model.options, exp.model.projector_hidden,
-                        exp.model.projector_dim).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    objective = OBJECTIVES[exp.objective.name](**exp.objective.options)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+    n_train = len(data)
+    encoder = build_encoder(exp.model.encoder, data.info, exp.model.options)
+    ctx = Context(encoder, data.info, exp.model.projector_hidden, exp.model.projector_dim)
+    objective = build_objective(exp.objective.name, ctx, exp.objective.options).to(device)
+    optimizer = torch.optim.AdamW(list(objective.trainable()), lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   fused=device.type == "cuda")
     augment = Pipeline(exp.augment)
     gen = torch.Generator(device=device).manual_seed(exp.seed + 1)
-    n_params = sum(p.numel() for p in model.parameters())
+    n_params = sum(p.numel() for p in encoder.parameters())
     print(f"model: {exp.model.encoder} encoder, {n_params / 1e6:.2f}M parameters; "
-          f"{n_train} training images on {device}", flush=True)
+          f"objective {exp.objective.name}; {n_train} training examples on {device}", flush=True)
 
     # a fixed probe batch with fixed views: its similarity matrix is comparable across snapshots
-    probe = data.x_eval[: exp.eval.probe_batch].float() / 255
+    probe = data.batch("eval", torch.arange(exp.eval.probe_batch, device=device))
     probe_gen = torch.Generator(device=device).manual_seed(exp.seed + 2)
     probe_v1, probe_v2 = augment(probe, probe_gen), augment(probe, probe_gen)
 
@@ -95,13 +93,13 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool],
     snapshots = JsonlWriter(run.snapshots_path)
 
     def snapshot(step: int) -> None:
-        sim = similarity_matrix(model, probe_v1, probe_v2).cpu()
+        sim = similarity_matrix(objective, probe_v1, probe_v2).cpu()
         snapshots.write({"step": step, "time": time.time(), "kind": "similarity",
                          "values": [[round(v, 4) for v in row] for row in sim.tolist()]})
 
     def checkpoint(step: int) -> None:
         save_checkpoint(run.checkpoint_dir, {
-            "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "step": step, "model": objective.state_dict(), "optimizer": optimizer.state_dict(),
             "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
         })
         metrics.sync()
@@ -111,21 +109,17 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool],
     sums = {"loss": torch.zeros((), device=device)}
     window, step, stopped = 0, 0, False
     t_start = t_window = time.perf_counter()
-    model.train()
+    objective.train()
     for step in range(1, cfg.steps + 1):
         lr = lr_at(step - 1, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
         idx = torch.randint(n_train, (cfg.batch_size,), generator=gen, device=device)
-        x = data.x_train[idx].float().div_(255)                   # [B, C, H, W], a gather on device
-        views = torch.cat([augment(x, gen), augment(x, gen)])      # [2B, C, H, W]
-        if device.type == "cuda":
-            views = views.contiguous(memory_format=torch.channels_last)
-        z1, z2 = model(views).chunk(2)                             # [B, D] each
-        loss, extra = objective(z1, z2)
+        loss, extra = objective(data.batch("train", idx), augment, gen)   # a gather on the device
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        objective.after_step(step, cfg.steps)
         sums["loss"] += loss.detach()
         for k, v in extra.items():
             sums[k] = sums.get(k, torch.zeros((), device=device)) + v.detach()
@@ -149,7 +143,8 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool],
         if should_stop():
             stopped = step < cfg.steps
             break
-    checkpoint(step)
+    if step % cfg.checkpoint_every:
+        checkpoint(step)
     on_progress(step, str(device))
     metrics.close()
     snapshots.close()

@@ -1,0 +1,54 @@
+"""The objective interface: a pretext task owns its heads (and any teacher) and makes a loss."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from sslterm.data import Batch
+from sslterm.models import Encoder
+
+Loss = tuple[torch.Tensor, dict[str, torch.Tensor]]
+"""A scalar loss tensor and named scalar metric tensors, all still on the device."""
+Augment = Any  # a callable (Batch, torch.Generator) -> Batch, e.g. sslterm.augment.Pipeline
+
+
+@dataclass(frozen=True)
+class Context:
+    """What an objective is built from: the encoder to train, facts about the data, head sizes."""
+
+    encoder: Encoder
+    info: dict[str, Any] = field(default_factory=dict)
+    projector_hidden: int = 256
+    projector_dim: int = 64
+
+
+class Objective(nn.Module):
+    """A pretext objective. ``forward(batch, augment, gen)`` → (loss, metrics), both on the device.
+
+    Subclasses make the views they need with ``augment``, run ``self.encoder`` and their heads,
+    and return scalar tensors only (never ``.item()``: the loop reads them at log intervals).
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__()
+        self.encoder = ctx.encoder
+
+    def forward(self, batch: Batch, augment: Augment, gen: torch.Generator) -> Loss:
+        raise NotImplementedError
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        """Called after every optimiser step (an EMA teacher is updated here)."""
+
+    def trainable(self) -> Iterator[nn.Parameter]:
+        """Parameters the optimiser updates (a teacher's are excluded)."""
+        return (p for p in self.parameters() if p.requires_grad)
+
+    @torch.no_grad()
+    def features(self, batch: Batch) -> torch.Tensor:
+        """Representations of a batch [B, D] for snapshots and probes: the encoder's output."""
+        return self.encoder(**batch)
