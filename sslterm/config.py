@@ -5,7 +5,8 @@ An experiment file has one table per concern::
     name = "image-simclr"      # a label for runs of this experiment
     seed = 0
 
-    [data]          modality, dataset, path, and the dataset's own parameters
+    [data]          modality, dataset and the dataset's own parameters (``path = ...`` alone
+                    selects the modality's ``<modality>_files`` dataset: your own data)
     [augment.NAME]  one table per enabled augmentation, holding its parameters
     [model]         encoder, projector size, and the encoder's own parameters
     [objective]     the pretext objective's name and parameters
@@ -43,10 +44,9 @@ class DataConfig:
     """The ``[data]`` table: what to train on."""
 
     modality: str = opt("image", "Kind of data.", catalog_kind="modality")
-    dataset: str = opt("shapes", "Built-in dataset, used when no path is given.", catalog_kind="dataset")
-    path: str | None = opt(None, "A file or folder of your own data (overrides dataset).", optional=True)
+    dataset: str = opt("shapes", "Built-in dataset, or MODALITY_files for your own data.", catalog_kind="dataset")
     options: dict[str, Any] = field(default_factory=dict)
-    """The dataset's own parameters (see ``sslterm catalog``)."""
+    """The dataset's own parameters (see ``sslterm catalog``); ``path`` for your own files."""
 
 
 @dataclass(frozen=True)
@@ -269,13 +269,20 @@ def build(raw: dict[str, Any], source: str = "<config>") -> Experiment:
     data_raw = dict(tables["data"])
     modality_entry = _choose(chk, "data.modality", data_raw, "modality", "image", None)
     modality = modality_entry.name
-    dataset = _choose(chk, "data.dataset", data_raw, "dataset", "shapes", modality)
+    if "path" in data_raw and "dataset" not in data_raw:
+        data_raw["dataset"] = f"{modality}_files"
+    default_data = catalog.names("dataset", modality)[:1] or ("shapes",)
+    dataset = _choose(chk, "data.dataset", data_raw, "dataset", default_data[0], modality)
     data_raw.setdefault("modality", modality)
+    data_raw.setdefault("dataset", dataset.name)
     data = _build_section(chk, "data", DataConfig, data_raw, dataset)
+    _resolve_path(chk, data.options)
 
-    encoder = _choose(chk, "model.encoder", tables["model"], "encoder", "cnn", modality)
+    default_encoder = catalog.names("encoder", modality)[:1] or ("cnn",)
+    encoder = _choose(chk, "model.encoder", tables["model"], "encoder", default_encoder[0], modality)
     model = _build_section(chk, "model", ModelConfig, tables["model"], encoder)
     objective_entry = _choose(chk, "objective.name", tables["objective"], "objective", "infonce", modality)
+    _check_needs(chk, objective_entry, encoder, modality)
     objective = _build_section(chk, "objective", ObjectiveConfig, tables["objective"], objective_entry)
 
     augment: dict[str, dict[str, Any]] = {}
@@ -299,6 +306,31 @@ def build(raw: dict[str, Any], source: str = "<config>") -> Experiment:
     _check_relations(chk, data, augment, train, eval_)
     return Experiment(name=name, seed=seed, data=data, augment=augment, model=model,
                       objective=objective, train=train, eval=eval_)
+
+
+_NEEDS = {"tokens": "per-token features", "causal": "a causal (left-to-right) mode"}
+
+
+def _check_needs(chk: _Checker, objective: catalog.Entry, encoder: catalog.Entry, modality: str) -> None:
+    """Refuse an objective whose encoder lacks a capability it needs (tokens, causal)."""
+    for need in objective.extra.get("needs", ()):
+        if not encoder.extra.get(need):
+            fits = [e.name for e in catalog.entries("encoder", modality) if e.extra.get(need)]
+            raise chk.fail(
+                "model.encoder",
+                f"objective {objective.name!r} needs an encoder with {_NEEDS.get(need, need)}; "
+                f"{encoder.name!r} has none; for {modality} choose one of: {', '.join(fits) or 'none yet'}",
+            )
+
+
+def _resolve_path(chk: _Checker, options: dict[str, Any]) -> None:
+    """Make ``data.path`` absolute (runs may start elsewhere) and refuse one that does not exist."""
+    if "path" not in options:
+        return
+    p = Path(options["path"]).expanduser()
+    if not p.exists():
+        raise chk.fail("data.path", f"{options['path']!r} does not exist")
+    options["path"] = str(p.resolve())
 
 
 def _check_relations(chk: _Checker, data: DataConfig, augment: dict[str, dict[str, Any]],

@@ -1,9 +1,9 @@
-"""Batched augmentations looked up by catalog name, and the pipeline that chains them.
+"""Batched augmentations looked up through the catalog, and the pipeline that chains them.
 
 An augmentation works on a whole batch on the training device; every random choice is a tensor
 of per-sample values drawn from the generator it is given, so a seed fixes every view. Tensor
 functions (``x -> x``, e.g. :func:`sslterm.augment.image.color_jitter`) are the public API; the
-registry holds them lifted to batches (``Batch -> Batch``) so modalities whose batches carry more
+pipeline lifts them to batches (``Batch -> Batch``) so modalities whose batches carry more
 than ``x`` (graphs) fit the same pipeline.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from sslterm.augment import image
+from sslterm import catalog
 from sslterm.data import Batch
 
 TensorAugmentation = Callable[[torch.Tensor, dict[str, Any], torch.Generator], torch.Tensor]
@@ -32,22 +32,18 @@ def on_x(fn: TensorAugmentation) -> BatchAugmentation:
     return lifted
 
 
-AUGMENTATIONS: dict[str, BatchAugmentation] = {
-    "random_resized_crop": on_x(image.random_resized_crop),
-    "horizontal_flip": on_x(image.horizontal_flip),
-    "color_jitter": on_x(image.color_jitter),
-    "grayscale": on_x(image.grayscale),
-}
+def get_augmentation(name: str) -> BatchAugmentation:
+    """The batch-level augmentation ``name`` (tensor functions are lifted with :func:`on_x`)."""
+    entry = catalog.get("augmentation", name)
+    fn = catalog.implementation("augmentation", name)
+    return fn if entry.extra.get("batch") else on_x(fn)
 
 
 class Pipeline:
     """The enabled augmentations in order, each applied to the whole batch."""
 
     def __init__(self, spec: dict[str, dict[str, Any]]) -> None:
-        unknown = [name for name in spec if name not in AUGMENTATIONS]
-        if unknown:
-            raise KeyError(f"no implementation for augmentation(s) {unknown}; known: {sorted(AUGMENTATIONS)}")
-        self.steps = [(AUGMENTATIONS[name], params) for name, params in spec.items()]
+        self.steps = [(get_augmentation(name), params) for name, params in spec.items()]
 
     def __call__(self, batch: Batch, gen: torch.Generator) -> Batch:
         for fn, params in self.steps:
@@ -55,4 +51,4 @@ class Pipeline:
         return batch
 
 
-__all__ = ["AUGMENTATIONS", "BatchAugmentation", "Pipeline", "TensorAugmentation", "on_x"]
+__all__ = ["BatchAugmentation", "Pipeline", "TensorAugmentation", "get_augmentation", "on_x"]

@@ -13,6 +13,7 @@ This module imports nothing heavier than the standard library.
 from __future__ import annotations
 
 import difflib
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +72,8 @@ class Entry:
     help: str
     modalities: tuple[str, ...] = ()
     params: tuple[Param, ...] = ()
+    impl: str = ""
+    """Where the implementation lives, ``"module:attribute"``; imported only when it is used."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def param(self, name: str) -> Param | None:
@@ -88,7 +91,7 @@ class Entry:
             "help": self.help,
             "modalities": list(self.modalities),
             "params": [p.to_dict() for p in self.params],
-            **self.extra,
+            **{k: list(v) if isinstance(v, tuple) else v for k, v in self.extra.items()},
         }
 
 
@@ -97,10 +100,13 @@ def P(name: str, type_: type, default: Any, help: str, **kw: Any) -> Param:
     return Param(name=name, type=type_, default=default, help=help, **kw)
 
 
-def _collect() -> tuple[Entry, ...]:
-    from sslterm.catalog import image, objectives
+_MODULES = ("image", "text", "audio", "video", "graph", "objectives")
 
-    found = (*image.ENTRIES, *objectives.ENTRIES)
+
+def _collect() -> tuple[Entry, ...]:
+    found: tuple[Entry, ...] = ()
+    for name in _MODULES:
+        found += importlib.import_module(f"sslterm.catalog.{name}").ENTRIES
     seen: set[tuple[str, str]] = set()
     for e in found:
         if (e.kind, e.name) in seen:
@@ -146,6 +152,15 @@ def get(kind: str, name: str) -> Entry:
             return e
     valid = names(kind)
     raise KeyError(f"unknown {kind} {name!r}{suggest(name, valid)}; allowed: {', '.join(valid)}")
+
+
+def implementation(kind: str, name: str) -> Any:
+    """Import and return the implementation of an entry (this is where torch gets imported)."""
+    entry = get(kind, name)
+    if not entry.impl:
+        raise KeyError(f"{kind} {name!r} declares no implementation")
+    module, _, attr = entry.impl.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def as_dict() -> dict[str, Any]:

@@ -15,6 +15,7 @@ ENTRIES: tuple[Entry, ...] = (
         "ring, cross, bars, ...) with random colour, size, position and background "
         "texture; labelled, generated on the device from a seed, nothing downloaded.",
         modalities=("image",),
+        impl="sslterm.data.shapes:build_shapes",
         params=(
             P("num_samples", int, 8192, "Images in the training split.", low=64, high=2_000_000),
             P("num_eval", int, 1024, "Labelled held-out images.", low=16, high=200_000),
@@ -28,6 +29,8 @@ ENTRIES: tuple[Entry, ...] = (
         "cnn",
         "A small ResNet-style convolutional encoder with global average pooling.",
         modalities=("image",),
+        impl="sslterm.models.cnn:build_cnn",
+        extra={"tokens": True, "causal": False},
         params=(
             P("width", int, 16, "Channels of the first stage (doubled per stage).", low=4, high=512),
             P("stages", int, 3, "Number of downsampling stages.", low=1, high=5),
@@ -40,7 +43,8 @@ ENTRIES: tuple[Entry, ...] = (
         "augmentation",
         "random_resized_crop",
         "Crop a random area and aspect ratio of each image and resize it back.",
-        modalities=("image",),
+        modalities=("image", "video"),
+        impl="sslterm.augment.image:random_resized_crop",
         params=(
             P("scale_min", float, 0.3, "Smallest crop area as a fraction of the image.", low=0.01, high=1.0),
             P("scale_max", float, 1.0, "Largest crop area as a fraction of the image.", low=0.01, high=1.0),
@@ -52,14 +56,16 @@ ENTRIES: tuple[Entry, ...] = (
         "augmentation",
         "horizontal_flip",
         "Mirror each image left to right with probability p.",
-        modalities=("image",),
+        modalities=("image", "video"),
+        impl="sslterm.augment.image:horizontal_flip",
         params=(P("p", float, 0.5, "Probability of flipping an image.", low=0.0, high=1.0),),
     ),
     Entry(
         "augmentation",
         "color_jitter",
         "Random brightness, contrast, saturation and hue shifts, applied with probability p.",
-        modalities=("image",),
+        modalities=("image", "video"),
+        impl="sslterm.augment.image:color_jitter",
         params=(
             P("p", float, 0.8, "Probability of jittering an image.", low=0.0, high=1.0),
             P("brightness", float, 0.4, "Max relative brightness change.", low=0.0, high=1.0),
@@ -72,7 +78,8 @@ ENTRIES: tuple[Entry, ...] = (
         "augmentation",
         "grayscale",
         "Convert each image to grayscale with probability p.",
-        modalities=("image",),
+        modalities=("image", "video"),
+        impl="sslterm.augment.image:grayscale",
         params=(P("p", float, 0.2, "Probability of converting an image.", low=0.0, high=1.0),),
     ),
 )

@@ -8,11 +8,12 @@ is an index gather on every tensor; uint8 pixel data becomes float in [0, 1] at 
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from sslterm import catalog
 
 Batch = dict[str, torch.Tensor]
 
@@ -56,21 +57,11 @@ def decode(t: torch.Tensor) -> torch.Tensor:
     return t.float().div_(255) if t.dtype == torch.uint8 else t
 
 
-# catalog name → "module:function"; modules are imported only when their dataset is built
-_BUILDERS = {
-    "shapes": "sslterm.data.shapes:build_shapes",
-}
-
-
 def build_dataset(name: str, options: dict[str, Any]) -> Dataset:
-    """Build the dataset ``name`` (generated on the CPU) from its catalog options."""
-    if name not in _BUILDERS:
-        raise KeyError(f"no builder for dataset {name!r}; known: {', '.join(sorted(_BUILDERS))}")
-    module, _, fn = _BUILDERS[name].partition(":")
-    result: Dataset = getattr(importlib.import_module(module), fn)(options)
+    """Build the dataset ``name`` (generated on the CPU, or read from ``options['path']``)."""
+    builder = catalog.implementation("dataset", name)
+    result: Dataset = builder(options)
     return result
 
 
-DATASETS = tuple(_BUILDERS)
-
-__all__ = ["DATASETS", "Batch", "Dataset", "build_dataset", "decode"]
+__all__ = ["Batch", "Dataset", "build_dataset", "decode"]

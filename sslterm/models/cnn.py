@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from sslterm.models.base import Encoder
@@ -48,7 +49,9 @@ class CNNEncoder(Encoder):
                 layers.append(BasicBlock(c, c_out, stride=2 if (s > 0 and b == 0) else 1))
                 c = c_out
         self.body = nn.Sequential(*layers)
-        self.out_dim = c
+        self.out_dim = self.token_dim = c
+        self.stride = stem_stride * 2 ** (stages - 1)            # pixels per token along each side
+        self.in_channels = in_channels
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """The last stage's output [B, c, H', W'] (H' = H / total stride)."""
@@ -57,12 +60,32 @@ class CNNEncoder(Encoder):
     def forward(self, x: torch.Tensor, **_: torch.Tensor) -> torch.Tensor:
         return self.feature_map(x).mean(dim=(2, 3))          # [B, c]
 
-    def tokens(self, x: torch.Tensor, **_: torch.Tensor) -> torch.Tensor:
-        """Each cell of the last feature map as a token: [B, H'·W', c]."""
+    def tokens(self, x: torch.Tensor, causal: bool = False, **_: torch.Tensor) -> torch.Tensor:
+        """Each cell of the last feature map as a token: [B, H'·W', c] (convolutions are not causal)."""
+        if causal:
+            raise NotImplementedError("a CNN's feature-map cells see their neighbours; it has no causal mode")
         return self.feature_map(x).flatten(2).transpose(1, 2)
+
+    def token_targets(self, x: torch.Tensor, **_: torch.Tensor) -> torch.Tensor:
+        """The pixels under each token: [B, H'·W', C·s·s] for stride s."""
+        s = self.stride
+        return F.unfold(x, kernel_size=s, stride=s).transpose(1, 2)
+
+    def hide(self, x: torch.Tensor, mask: torch.Tensor, **_: torch.Tensor) -> torch.Tensor:
+        """Grey out (0.5) the pixels of every masked token; mask is [B, H'·W']."""
+        b, _, h, w = x.shape
+        s = self.stride
+        m = mask.view(b, 1, h // s, w // s).to(x.dtype)
+        m = F.interpolate(m, scale_factor=s, mode="nearest")     # [B, 1, H, W]
+        return x * (1 - m) + 0.5 * m
 
 
 def build_cnn(info: dict[str, Any], options: dict[str, Any]) -> CNNEncoder:
     """A :class:`CNNEncoder` for the dataset described by ``info``, from its catalog options."""
-    return CNNEncoder(int(info["channels"]), options["width"], options["stages"], options["blocks"],
-                      options["stem_stride"])
+    enc = CNNEncoder(int(info["channels"]), options["width"], options["stages"], options["blocks"],
+                     options["stem_stride"])
+    side = int(info["image_size"])
+    if side % enc.stride:
+        raise ValueError(f"image_size {side} is not a multiple of the encoder's total stride {enc.stride}")
+    enc.token_grid = (side // enc.stride, side // enc.stride)
+    return enc

@@ -1,0 +1,7 @@
+"""Catalog declarations for the video modality: its datasets, augmentations and encoders."""
+
+from __future__ import annotations
+
+from sslterm.catalog import Entry
+
+ENTRIES: tuple[Entry, ...] = ()
