@@ -159,5 +159,5 @@ def test_lr_schedule_warms_up_then_decays_to_floor() -> None:
     cfg = TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
     lrs = [lr_at(s, cfg) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
-    assert all(a >= b for a, b in itertools.pairwise(lrs))
+    assert all(a >= b for a, b in itertools.pairwise(lrs[9:]))
     assert lr_at(100, cfg) == pytest.approx(0.1) and not any(math.isnan(v) for v in lrs)

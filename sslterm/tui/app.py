@@ -1,0 +1,51 @@
+"""The sslterm terminal app: composes the runs list and the dashboards, and routes between them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from sslterm.store import Run, find_run
+from sslterm.tui.messages import CloseDashboard, OpenRun
+from sslterm.tui.screens.dashboard import DashboardScreen
+from sslterm.tui.screens.runs import RunsScreen
+
+
+class SSLTermApp(App[None]):
+    """Shows one run's dashboard, or the runs list from which dashboards open."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "sslterm"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
+
+    def __init__(self, runs_root: Path, run: Run | None = None) -> None:
+        super().__init__()
+        self.runs_root = runs_root
+        self.run_to_watch = run  # None: start on the runs list
+
+    def get_default_screen(self) -> Screen[None]:
+        if self.run_to_watch is not None:
+            return DashboardScreen(self.run_to_watch, standalone=True)
+        return RunsScreen(self.runs_root)
+
+    def on_open_run(self, message: OpenRun) -> None:
+        self.push_screen(DashboardScreen(message.run))
+
+    def on_close_dashboard(self, message: CloseDashboard) -> None:
+        if isinstance(self.screen, DashboardScreen) and self.screen.standalone:
+            self.exit()
+        else:
+            self.pop_screen()
+
+
+def make_app(runs_root: Path, run_id: str | None = None) -> SSLTermApp:
+    """The app on the runs under ``runs_root``, opened on ``run_id``'s dashboard when given.
+
+    ``run_id`` is an id, a unique id prefix or a run directory; RunNotFound says why it names no run.
+    """
+    run = find_run(runs_root, run_id) if run_id is not None else None
+    return SSLTermApp(runs_root, run)

@@ -1,0 +1,214 @@
+"""One run's live dashboard: state and progress, loss curve, similarity matrix and the worker's log."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from typing import ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from sslterm.store import Run, Status, StatusError
+from sslterm.tui.messages import CloseDashboard, FeedPolled
+from sslterm.tui.poller import MetricSeries, RunFeed, Snapshot, is_active
+from sslterm.tui.screens.dialogs import ConfirmScreen, HelpScreen
+from sslterm.tui.widgets.log_view import LogView
+from sslterm.tui.widgets.loss_chart import LossChart
+from sslterm.tui.widgets.run_header import RunHeader, RunProgress, config_summary, progress_info
+from sslterm.tui.widgets.similarity import SimilarityView
+
+LIVE_HZ, REMOTE_HZ, IDLE_HZ = 4.0, 1.0, 1.0  # polls per second: local, over SSH, once the run has ended
+
+
+def poll_interval() -> float:
+    """Seconds between polls: slower over SSH, where every redraw crosses the network."""
+    return 1.0 / (REMOTE_HZ if os.environ.get("SSH_CONNECTION") else LIVE_HZ)
+
+
+class DashboardScreen(Screen[None]):
+    """Watches one run directory; picks up where the run is now and follows it live."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "close('back')", "Back"),
+        Binding("q", "close('quit')", "Quit"),
+        Binding("escape", "close", "Back", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("s", "stop", "Stop run"),
+        Binding("left_square_bracket", "older", "Older snap", key_display="["),
+        Binding("right_square_bracket", "newer", "Newer", key_display="]"),
+        Binding("y", "log_y", "Log y"),
+    ]
+
+    snapshot_index: reactive[int | None] = reactive(None)  # None follows the newest snapshot
+
+    def __init__(self, run: Run, *, standalone: bool = False) -> None:
+        super().__init__()
+        self.run = run
+        self.standalone = standalone  # the app's only screen: closing it quits
+        self.series = MetricSeries()
+        self.snapshots: list[Snapshot] = []
+        self.status: Status | None = None
+        self.state = "unknown"
+        self._feed = RunFeed(run)
+        self._polling = False
+        self._last_poll = 0.0
+        self._last_error = ""
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(self.run.id, id="header")
+        yield RunProgress(id="progress")
+        with Horizontal(id="middle"):
+            yield LossChart(id="loss")
+            yield SimilarityView(id="sim")
+        yield LogView(id="log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(RunHeader).summary = config_summary(self.run.config())
+        self.query_one(LossChart).show(self.series.steps, self.series.losses)
+        self._poll()
+        self.set_interval(poll_interval(), self._tick)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # two "q" bindings, one of them active: the footer says "Quit" where closing ends the app
+        if action == "close" and parameters:
+            return (parameters[0] == "quit") == self.standalone
+        return True
+
+    # -- polling ---------------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        if self._polling:
+            return
+        if not is_active(self.state) and time.monotonic() - self._last_poll < 1.0 / IDLE_HZ:
+            return
+        self._poll()
+
+    def _poll(self) -> None:
+        self._polling = True
+        self._last_poll = time.monotonic()
+        self._read_feed()
+
+    @work(thread=True, group="feed", exit_on_error=False, description="read the run directory")
+    def _read_feed(self) -> None:
+        self.post_message(FeedPolled(self._feed.poll()))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "feed" or event.state not in (
+            WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED
+        ):
+            return
+        self._polling = False
+        error = f"reading {self.run.path}: {event.worker.error}" if event.state == WorkerState.ERROR else ""
+        if error and error != self._last_error:  # once per distinct error, not at every poll
+            self.notify(error, severity="error")
+        self._last_error = error
+
+    def on_feed_polled(self, message: FeedPolled) -> None:
+        update = message.update
+        if update.reset:
+            self.series.clear()
+        if update.reset or update.metrics.last is not None:
+            self.series.merge(update.metrics)
+            self.query_one(LossChart).version += 1
+        if update.snapshots:
+            self.snapshots.extend(update.snapshots)
+            self._show_snapshot()
+        if update.state == "failed" and self.state != "failed" and update.status and update.status.error:
+            self.notify(update.status.error, title="the run failed", severity="error", timeout=15)
+        self.status, self.state = update.status, update.state
+        header = self.query_one(RunHeader)
+        header.status, header.state, header.problem = update.status, update.state, update.status_error
+        if update.log is not None:
+            self.query_one(LogView).lines = update.log
+        self.query_one(RunProgress).info = progress_info(self.status, self.state, self.series, time.time())
+
+    # -- snapshots -------------------------------------------------------------------------------
+
+    def watch_snapshot_index(self) -> None:
+        self._show_snapshot()
+
+    def _show_snapshot(self) -> None:
+        if not self.snapshots:
+            return
+        view = self.query_one(SimilarityView)
+        i = len(self.snapshots) - 1 if self.snapshot_index is None else self.snapshot_index
+        view.snapshot = self.snapshots[i]
+        view.position = "live" if self.snapshot_index is None else f"{i + 1}/{len(self.snapshots)}"
+
+    def action_older(self) -> None:
+        if not self.snapshots:
+            self.notify("no snapshots yet", severity="warning")
+            return
+        i = len(self.snapshots) - 1 if self.snapshot_index is None else self.snapshot_index
+        self.snapshot_index = max(0, i - 1)
+
+    def action_newer(self) -> None:
+        if self.snapshot_index is None:
+            return
+        i = self.snapshot_index + 1
+        self.snapshot_index = None if i >= len(self.snapshots) - 1 else i
+
+    # -- other keys ------------------------------------------------------------------------------
+
+    def action_log_y(self) -> None:
+        chart = self.query_one(LossChart)
+        chart.log_y = not chart.log_y
+
+    def action_close(self, how: str = "") -> None:  # how ("back"/"quit") only picks the footer's label
+        self.post_message(CloseDashboard(self.run))
+
+    def action_help(self) -> None:
+        keys = [("q / esc", "quit" if self.standalone else "back to the runs list"), ("?", "this help"),
+                ("s", "stop the run (SIGTERM to its worker, asks first)"),
+                ("[ / ]", "older / newer similarity snapshot (] back to live)"),
+                ("y", "loss chart: log / linear y axis")]
+        self.app.push_screen(HelpScreen(f"Run {self.run.id}", keys))
+
+    def action_stop(self) -> None:
+        reason = self._why_not_stoppable()
+        if reason:
+            self.notify(reason, severity="warning")
+            return
+        pid = self.status.pid if self.status else None
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._send_stop(pid)
+
+        self.app.push_screen(ConfirmScreen(f"Stop run {self.run.id}?\n(SIGTERM to pid {pid})"), answered)
+
+    def _why_not_stoppable(self) -> str | None:
+        status = self.status
+        if status is None or self.state != "running":
+            return f"the run is {self.state}: nothing to stop"
+        if status.pid is None:
+            return "the run's status has no pid"
+        if status.host != socket.gethostname():
+            return f"the run's worker is on {status.host}: stop it there"
+        return None
+
+    def _send_stop(self, pid: int | None) -> None:
+        try:  # read again: the run may have ended while the question was open
+            status, state = self.run.status(), self.run.state()
+        except StatusError as e:
+            self.notify(str(e), severity="error")
+            return
+        if state != "running" or status.pid != pid or pid is None:
+            self.notify(f"the run is {state} now: not stopped", severity="warning")
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError as e:
+            self.notify(f"could not stop pid {pid}: {e}", severity="error")
+            return
+        self.notify(f"sent SIGTERM to pid {pid}")

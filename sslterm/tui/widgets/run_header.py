@@ -1,0 +1,147 @@
+"""The dashboard's top two lines: which run and its state, then its progress, rate, ETA and elapsed time."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from sslterm.store import Status
+from sslterm.tui.poller import MetricSeries, is_active, rate_of
+
+STATE_STYLES = {
+    "starting": "bold cyan",
+    "running": "bold green",
+    "finished": "bold blue",
+    "failed": "bold red",
+    "lost": "bold red",
+    "stopped": "bold yellow",
+}
+
+
+def state_text(state: str) -> Text:
+    """A run state, coloured the way every view shows it."""
+    return Text(state, style=STATE_STYLES.get(state, "bold magenta"))
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """A duration as ``1h02m``, ``3m05s`` or ``12s``; ``-`` when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "-"
+    s = int(seconds)
+    if s >= 86400:
+        return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+def config_summary(config: dict[str, Any]) -> str:
+    """``objective · modality/dataset · encoder`` from a run's resolved config (what is there)."""
+
+    def get(table: str, key: str) -> str | None:
+        body = config.get(table)
+        value = body.get(key) if isinstance(body, dict) else None
+        return str(value) if value is not None else None
+
+    data = "/".join(x for x in (get("data", "modality"), get("data", "dataset")) if x)
+    parts = [get("objective", "name"), data, get("model", "encoder")]
+    return " · ".join(p for p in parts if p)
+
+
+class RunHeader(Widget):
+    """One line: run id, coloured state, the error of a failed run, device and what is trained."""
+
+    status: reactive[Status | None] = reactive(None)
+    state: reactive[str] = reactive("unknown")
+    problem: reactive[str | None] = reactive(None)  # the status file could not be read
+    summary: reactive[str] = reactive("")
+
+    def __init__(self, run_id: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.run_id = run_id
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(self.run_id, style="bold")
+        text.append("  ● ", style=STATE_STYLES.get(self.state, ""))
+        text.append_text(state_text(self.state))
+        st = self.status
+        if self.problem:
+            text.append(f"  {self.problem}", style="red")
+        if st is not None and st.error and self.state in ("failed", "lost", "stopped"):
+            text.append(f"  {st.error}", style="red")
+        if st is not None and st.device:
+            text.append(f"  {st.device}", style="cyan")
+        if self.summary:
+            text.append(f"  {self.summary}", style="dim")
+        return text
+
+
+@dataclass(frozen=True)
+class ProgressInfo:
+    """What the progress line shows, rounded to what it displays so that equal means unchanged."""
+
+    step: int
+    total: int
+    rate: float | None  # steps per second
+    eta: int | None  # seconds
+    elapsed: int | None  # seconds
+
+
+def progress_info(status: Status | None, state: str, series: MetricSeries, now: float) -> ProgressInfo:
+    """The progress of a run from its status and the (step, t) of its recent metrics."""
+    last_step = series.last.get("step") if series.last else None
+    step = max(status.step if status else 0, last_step if isinstance(last_step, int) else 0)
+    total = status.total_steps if status else 0
+    rate = rate_of(series.timing)
+    active = is_active(state)
+    eta = int((total - step) / rate) if active and rate and total > step else None
+    elapsed: float | None = None
+    if status is not None and status.started_at is not None:
+        last_time = series.last.get("time") if series.last else None
+        end = now if active else status.ended_at or (last_time if isinstance(last_time, float) else now)
+        elapsed = end - status.started_at
+    elif series.timing:
+        elapsed = series.timing[-1][1]
+    rounded = float(f"{rate:.3g}") if rate else None
+    return ProgressInfo(step, total, rounded, eta, int(elapsed) if elapsed is not None else None)
+
+
+class RunProgress(Widget):
+    """One line: ``step 1200/5000`` with a bar, then rate, ETA and elapsed time."""
+
+    info: reactive[ProgressInfo | None] = reactive(None)
+
+    def render(self) -> Text:
+        info = self.info
+        if info is None:
+            return Text("reading the run…", style="dim")
+        left = Text(no_wrap=True)
+        left.append("step ", style="dim")
+        left.append(f"{info.step:,}", style="bold")
+        left.append(f"/{info.total:,}" if info.total else "", style="")
+        right = Text(no_wrap=True)
+        if info.rate is not None:
+            right.append(f"  {info.rate:g} it/s", style="")
+        if info.eta is not None:
+            right.append("  ETA ", style="dim").append(fmt_duration(info.eta))
+        right.append("  elapsed ", style="dim").append(fmt_duration(info.elapsed))
+        frac = min(1.0, info.step / info.total) if info.total else 0.0
+        pct = f" {frac * 100:3.0f}%" if info.total else ""
+        room = self.size.width - left.cell_len - right.cell_len - len(pct) - 1
+        if info.total and room >= 8:
+            left.append(" ")
+            done = int(frac * room)
+            left.append("━" * done, style="green" if frac < 1 else "blue")
+            left.append("━" * (room - done), style="grey30")
+            left.append(pct)
+        elif info.total:
+            left.append(pct)
+        return left + right

@@ -1,0 +1,239 @@
+"""The app, driven with Pilot on run directories written by the store's own writers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from array import array
+from pathlib import Path
+
+import pytest
+from rich.style import Style
+from rich.text import Text
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from sslterm import tomlio
+from sslterm.store import JsonlWriter, Run, Status, create_run, write_status
+from sslterm.tui.app import make_app
+from sslterm.tui.poller import MetricSeries, Snapshot
+from sslterm.tui.screens.dashboard import DashboardScreen
+from sslterm.tui.screens.runs import RunsScreen
+from sslterm.tui.widgets.loss_chart import downsample
+from sslterm.tui.widgets.similarity import matrix_text
+
+ROOT = Path(__file__).resolve().parents[1]
+TOTAL = 200_000
+
+
+def loss_at(step: int) -> float:
+    return 5.0 / (1.0 + step / 1000.0)
+
+
+def similarity(n: int, sharp: float) -> list[list[float]]:
+    """A matrix that is ``sharp`` on the diagonal and 0.1 off it."""
+    return [[sharp if i == j else 0.1 for j in range(n)] for i in range(n)]
+
+
+def make_run(root: Path, name: str, steps: int, *, snapshot_steps: tuple[int, ...] = (250,), n: int = 8,
+             state: str = "running", pid: int | None = None, error: str | None = None) -> Run:
+    """A run directory with ``steps`` metrics records (every 10 steps), snapshots and a log."""
+    run = create_run(root, name)
+    cfg = {"name": name, "data": {"modality": "image", "dataset": "cifar10"},
+           "objective": {"name": "infonce"}, "model": {"encoder": "resnet18"}, "train": {"steps": TOTAL}}
+    (run.path / "config.toml").write_text(tomlio.dumps(cfg))
+    last = steps * 10
+    write_status(run.path, Status(id=run.id, state=state, pid=pid or os.getpid(), started_at=time.time() - 60,
+                                  step=last, total_steps=TOTAL, device="cpu", error=error))
+    metrics = JsonlWriter(run.metrics_path)
+    for k in range(1, steps + 1):
+        step = 10 * k
+        metrics.write({"step": step, "t": 0.05 * k, "time": time.time(), "loss": loss_at(step), "lr": 1e-3})
+    metrics.close()
+    snaps = JsonlWriter(run.snapshots_path)
+    for i, step in enumerate(snapshot_steps):
+        values = similarity(n, 0.3 + 0.2 * i)
+        snaps.write({"step": step, "time": time.time(), "kind": "similarity", "values": values})
+    snaps.close()
+    run.log_path.write_text("".join(f"step {10 * k} loss {loss_at(10 * k):.4f}\n" for k in range(1, 20)))
+    return run
+
+
+def shown(pilot: Pilot[None], selector: str) -> str:
+    """The text a widget of the current screen renders now."""
+    rendered = pilot.app.screen.query_one(selector).render()
+    assert isinstance(rendered, Text)
+    return rendered.plain
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    """Let running polls finish and their results reach the widgets."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_dashboard_shows_the_run_as_it_is(tmp_path: Path) -> None:
+    run = make_run(tmp_path, "simclr", 10_000)
+
+    async def body() -> None:
+        app = make_app(tmp_path, run.id[:12])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, DashboardScreen)
+            assert len(screen.series.steps) == 10_000  # everything already written, not just a chunk
+            assert "running" in shown(pilot, "#header") and run.id in shown(pilot, "#header")
+            assert "step 100,000/200,000" in shown(pilot, "#progress")
+            assert f"{loss_at(100_000):.4g}" in shown(pilot, "#loss")
+            assert "step 250" in shown(pilot, "#sim") and "live" in shown(pilot, "#sim")
+            assert "step 190 loss" in shown(pilot, "#log")
+
+    asyncio.run(body())
+
+
+def test_dashboard_follows_records_appended_while_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSH_CONNECTION", raising=False)
+    run = make_run(tmp_path, "simclr", 100)
+
+    async def body() -> None:
+        async with make_app(tmp_path, run.id).run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            assert "step 1,000/200,000" in shown(pilot, "#progress")
+            metrics = JsonlWriter(run.metrics_path)
+            metrics.write({"step": 1010, "t": 5.05, "time": time.time(), "loss": 0.123456, "lr": 1e-3})
+            metrics.close()
+            await pilot.pause(0.5)
+            await settle(pilot)
+            assert "step 1,010/200,000" in shown(pilot, "#progress")
+            assert "loss 0.1235" in shown(pilot, "#loss")
+
+    asyncio.run(body())
+
+
+def test_similarity_packs_two_rows_per_line_and_colours_the_diagonal() -> None:
+    n = 8
+    snap = Snapshot(step=5, n=n, values=array("f", (v for row in similarity(n, 0.9) for v in row)))
+    text = matrix_text(snap, max_cols=32, max_lines=16)
+    lines = text.split("\n")
+    assert len(lines) == n // 2 and all(line.cell_len == n for line in lines)
+    assert set(text.plain) - {"\n"} == {"▀"}
+    cells = sorted(lines[0].spans, key=lambda span: span.start)  # line 0: rows 0 (fg) and 1 (bg)
+    styles = [span.style for span in cells]
+    assert len(styles) == n and all(isinstance(style, Style) for style in styles)
+    assert styles[0].color != styles[1].color  # (0, 0) on the diagonal, (0, 1) off it
+    assert styles[1].bgcolor != styles[0].bgcolor  # (1, 1) on the diagonal, (1, 0) off it
+    assert styles[2].color == styles[3].color  # both off the diagonal
+    wide = Snapshot(step=5, n=64, values=array("f", [0.0] * 64 * 64))
+    wide_lines = matrix_text(wide, max_cols=32, max_lines=16).split("\n")  # averaged into 32 x 32
+    assert len(wide_lines) == 16 and all(line.cell_len == 32 for line in wide_lines)
+
+
+def test_brackets_step_through_earlier_snapshots(tmp_path: Path) -> None:
+    run = make_run(tmp_path, "simclr", 50, snapshot_steps=(50, 100, 150))
+
+    async def body() -> None:
+        async with make_app(tmp_path, run.id).run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            assert "step 150" in shown(pilot, "#sim") and "live" in shown(pilot, "#sim")
+            matrix_lines = shown(pilot, "#sim").split("\n")[1:]
+            assert len(matrix_lines) == 4  # n = 8: two matrix rows per line
+            await pilot.press("left_square_bracket")
+            assert "step 100" in shown(pilot, "#sim") and "2/3" in shown(pilot, "#sim")
+            await pilot.press("left_square_bracket", "left_square_bracket")
+            assert "step 50" in shown(pilot, "#sim") and "1/3" in shown(pilot, "#sim")
+            await pilot.press("right_square_bracket", "right_square_bracket")
+            assert "step 150" in shown(pilot, "#sim") and "live" in shown(pilot, "#sim")
+
+    asyncio.run(body())
+
+
+def test_runs_screen_lists_runs_and_opens_a_dashboard(tmp_path: Path) -> None:
+    first = make_run(tmp_path, "simclr", 20)
+    second = make_run(tmp_path, "byol", 30, state="finished")
+
+    async def body() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            assert isinstance(app.screen, RunsScreen)
+            table = app.screen.query_one(DataTable)
+            assert table.row_count == 2
+            ids = {str(table.get_row_at(i)[0]) for i in range(2)}
+            assert ids == {first.id, second.id}
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(app.screen, DashboardScreen)
+            assert app.screen.run.id == str(table.get_row_at(0)[0])
+            await pilot.press("q")
+            assert isinstance(app.screen, RunsScreen)
+
+    asyncio.run(body())
+
+
+def test_failed_run_shows_its_error_and_cannot_be_stopped(tmp_path: Path) -> None:
+    run = make_run(tmp_path, "vicreg", 10, state="failed", error="RuntimeError: CUDA out of memory")
+
+    async def body() -> None:
+        app = make_app(tmp_path, run.id)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            assert "failed" in shown(pilot, "#header") and "CUDA out of memory" in shown(pilot, "#header")
+            assert [n.title for n in app._notifications] == ["the run failed"]  # in full, once
+            await pilot.press("s")
+            assert isinstance(app.screen, DashboardScreen)  # no confirmation asked
+            assert any("nothing to stop" in n.message for n in app._notifications)
+
+    asyncio.run(body())
+
+
+def test_stop_asks_then_sends_sigterm_to_the_worker(tmp_path: Path) -> None:
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        run = make_run(tmp_path, "simclr", 10, pid=worker.pid)
+
+        async def body() -> None:
+            app = make_app(tmp_path, run.id)
+            async with app.run_test(size=(80, 24)) as pilot:
+                await settle(pilot)
+                await pilot.press("s")
+                assert not isinstance(app.screen, DashboardScreen)  # the confirmation
+                await pilot.press("y")
+                await pilot.pause()
+
+        asyncio.run(body())
+        assert worker.wait(timeout=5) == -15
+    finally:
+        worker.kill()
+
+
+def test_downsample_keeps_the_extremes_of_a_spiky_series() -> None:
+    n = 100_000
+    xs = list(range(n))
+    ys = [1.0 + 0.01 * ((k * 7919) % 13) for k in range(n)]
+    ys[31_337], ys[77_001] = 50.0, -3.0
+    dx, dy = downsample(xs, ys, 60)
+    assert len(dy) <= 3 * 60
+    assert max(dy) == 50.0 and min(dy) == -3.0
+    assert dx == sorted(dx) and dx[-1] == n - 1
+    assert downsample(xs[:10], ys[:10], 60) == (xs[:10], ys[:10])
+
+
+def test_metric_series_drops_what_a_resumed_run_rewrites() -> None:
+    series = MetricSeries()
+    series.add({"step": s, "t": s / 10, "loss": 1.0 / s} for s in range(10, 110, 10))
+    later = MetricSeries()
+    later.add([{"step": 60, "t": 0.5, "loss": 9.0}, {"step": 70, "t": 0.6, "loss": None}])  # resumed at 60
+    series.merge(later)
+    assert series.steps == [10, 20, 30, 40, 50, 60] and series.losses[-1] == 9.0
+    assert series.timing[-1] == (70, 0.6) and series.last == {"step": 70, "t": 0.6, "loss": None}
+
+
+def test_app_never_imports_torch() -> None:
+    code = "import sys, sslterm.tui.app; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
