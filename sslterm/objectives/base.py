@@ -50,5 +50,13 @@ class Objective(nn.Module):
 
     @torch.no_grad()
     def features(self, batch: Batch) -> torch.Tensor:
-        """Representations of a batch [B, D] for snapshots and probes: the encoder's output."""
+        """Representations of a batch [B, D] for probes and transfer: the encoder's output."""
         return self.encoder(**batch)
+
+    @torch.no_grad()
+    def embed(self, batch: Batch) -> torch.Tensor:
+        """The embedding the objective compares [B, D'], shown in similarity snapshots.
+
+        Defaults to :meth:`features`; objectives with a projection head return its output.
+        """
+        return self.features(batch)

@@ -57,3 +57,7 @@ class InfoNCE(Objective):
         z1, z2 = self.projector(self.encoder(**views)).chunk(2)          # [B, D] each
         loss, acc = info_nce(z1, z2, self.temperature)
         return loss, {"pos_acc": acc}
+
+    @torch.no_grad()
+    def embed(self, batch: Batch) -> torch.Tensor:
+        return self.projector(self.encoder(**batch))

@@ -53,11 +53,11 @@ class Outcome:
 
 @torch.no_grad()
 def similarity_matrix(objective: Objective, v1: Batch, v2: Batch) -> torch.Tensor:
-    """Cosine similarities between the features of two views of a probe batch: [n, n]."""
+    """Cosine similarities between the embeddings of two views of a probe batch: [n, n]."""
     was_training = objective.training
     objective.eval()
-    z1 = F.normalize(objective.features(v1), dim=1)
-    z2 = F.normalize(objective.features(v2), dim=1)
+    z1 = F.normalize(objective.embed(v1), dim=1)
+    z2 = F.normalize(objective.embed(v2), dim=1)
     objective.train(was_training)
     return z1 @ z2.T
 
