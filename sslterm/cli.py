@@ -83,14 +83,20 @@ def main_callback(ctx: typer.Context, runs_dir: RunsDir = None) -> None:
 def run(
     file: Annotated[Path | None, typer.Argument(help="Experiment TOML file (omit for the defaults).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key: table.key=value.")] = None,
+    modality: Annotated[str | None, typer.Option("--modality", "-m", help="Shorthand for --set data.modality=M.",
+                                                 show_default=False)] = None,
+    objective: Annotated[str | None, typer.Option("--objective", "-o", help="Shorthand for --set objective.name=O.",
+                                                  show_default=False)] = None,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Print the run id and return at once.")] = False,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Start detached and open the live dashboard.")] = False,
     runs_dir: RunsDir = None,
 ) -> None:
-    """Train an experiment in a background worker process."""
-    overrides = tuple(set_ or ())
+    """Train an experiment in a background worker process (any modality × objective with no file)."""
+    shorthand = [f"data.modality={modality}"] if modality else []
+    shorthand += [f"objective.name={objective}"] if objective else []
+    overrides = (*shorthand, *(set_ or ()))
     try:
-        exp = config.load(file, overrides) if file else config.from_overrides(overrides)
+        exp = config.load(file, overrides) if file else config.from_overrides(overrides, source="command line")
     except config.ConfigError as e:
         fail(str(e))
     from sslterm.launch import launch

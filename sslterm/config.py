@@ -101,7 +101,8 @@ class Experiment:
     seed: int = opt(0, "Seed for weights, batches and augmentations.", low=0)
     data: DataConfig = field(default_factory=DataConfig)
     augment: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Enabled augmentations in the order they are applied, each with its parameters."""
+    """Enabled augmentations in the order they are applied, each with its parameters. With no
+    ``[augment]`` table at all, the modality's default set (see ``sslterm catalog``) is used."""
     model: ModelConfig = field(default_factory=ModelConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -278,16 +279,19 @@ def build(raw: dict[str, Any], source: str = "<config>") -> Experiment:
     data = _build_section(chk, "data", DataConfig, data_raw, dataset)
     _resolve_path(chk, data.options)
 
-    default_encoder = catalog.names("encoder", modality)[:1] or ("cnn",)
-    encoder = _choose(chk, "model.encoder", tables["model"], "encoder", default_encoder[0], modality)
-    model = _build_section(chk, "model", ModelConfig, tables["model"], encoder)
     objective_entry = _choose(chk, "objective.name", tables["objective"], "objective", "infonce", modality)
+    encoder = _choose(chk, "model.encoder", tables["model"], "encoder", _default_encoder(modality, objective_entry),
+                      modality)
+    model = _build_section(chk, "model", ModelConfig, tables["model"], encoder)
     _check_needs(chk, objective_entry, encoder, modality)
     objective = _build_section(chk, "objective", ObjectiveConfig, tables["objective"], objective_entry)
 
     augment: dict[str, dict[str, Any]] = {}
     valid_augs = catalog.names("augmentation", modality)
-    for aug_name, aug_raw in tables["augment"].items():
+    aug_tables = tables["augment"] if "augment" in raw else {
+        name: {} for name in modality_entry.extra.get("default_augment", ())
+    }
+    for aug_name, aug_raw in aug_tables.items():
         key = f"augment.{aug_name}"
         if aug_name not in catalog.names("augmentation"):
             raise chk.unknown(key, aug_name, catalog.names("augmentation"), "augmentation")
@@ -306,6 +310,15 @@ def build(raw: dict[str, Any], source: str = "<config>") -> Experiment:
     _check_relations(chk, data, augment, train, eval_)
     return Experiment(name=name, seed=seed, data=data, augment=augment, model=model,
                       objective=objective, train=train, eval=eval_)
+
+
+def _default_encoder(modality: str, objective: catalog.Entry) -> str:
+    """The first encoder for ``modality`` that has what ``objective`` needs."""
+    needs = objective.extra.get("needs", ())
+    for e in catalog.entries("encoder", modality):
+        if all(e.extra.get(n) for n in needs):
+            return e.name
+    return (catalog.names("encoder", modality) or ("cnn",))[0]
 
 
 _NEEDS = {"tokens": "per-token features", "causal": "a causal (left-to-right) mode"}

@@ -26,7 +26,9 @@ def _per_sample(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
-    """Luma of RGB images [..., 3, H, W] → [..., 1, H, W]."""
+    """Luma of RGB images [..., 3, H, W] → [..., 1, H, W] (single-channel images are their own luma)."""
+    if x.shape[-3] == 1:
+        return x
     w = torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(3, 1, 1)
     return (x * w).sum(-3, keepdim=True)
 
@@ -82,7 +84,9 @@ def color_jitter(x: torch.Tensor, p: dict[str, Any], gen: torch.Generator) -> to
     y = (y - mean) * factor(p["contrast"]) + mean
     g = _gray(y)
     y = (y - g) * factor(p["saturation"]) + g
-    y = _rotate_hue(y, _uniform(gen, b, -p["hue"], p["hue"], dev))
+    hue = _uniform(gen, b, -p["hue"], p["hue"], dev)
+    if x.shape[-3] == 3:                                          # hue needs colour
+        y = _rotate_hue(y, hue)
     apply = torch.rand(b, generator=gen, device=dev) < p["p"]
     return torch.where(_per_sample(apply, x), y.clamp(0, 1), x)
 
@@ -91,3 +95,29 @@ def grayscale(x: torch.Tensor, p: dict[str, Any], gen: torch.Generator) -> torch
     """Replace each sample by its luma (kept as 3 channels) with probability p."""
     apply = torch.rand(x.shape[0], generator=gen, device=x.device) < p["p"]
     return torch.where(_per_sample(apply, x), _gray(x).expand_as(x), x)
+
+
+def gaussian_blur(x: torch.Tensor, p: dict[str, Any], gen: torch.Generator) -> torch.Tensor:
+    """Blur with a per-sample Gaussian σ in [sigma_min, sigma_max] pixels, with probability p."""
+    shape = x.shape
+    b, dev = shape[0], x.device
+    x4 = x.reshape(b, -1, shape[-2], shape[-1])                    # [B, K, H, W]
+    k = x4.shape[1]
+    sigma = _uniform(gen, b, p["sigma_min"], p["sigma_max"], dev).clamp(min=1e-3)
+    radius = max(1, min(math.ceil(3 * p["sigma_max"]), (min(shape[-2:]) - 1) // 2))
+    offsets = torch.arange(-radius, radius + 1, device=dev, dtype=x.dtype)
+    kernel = torch.exp(-0.5 * (offsets[None] / sigma[:, None]) ** 2)
+    kernel = (kernel / kernel.sum(1, keepdim=True)).repeat_interleave(k, dim=0)  # [B·K, 2r+1]
+    flat = x4.reshape(1, b * k, shape[-2], shape[-1])
+    flat = F.pad(flat, (radius, radius, radius, radius), mode="reflect")
+    flat = F.conv2d(flat, kernel.view(b * k, 1, 1, -1), groups=b * k)   # along width
+    flat = F.conv2d(flat, kernel.view(b * k, 1, -1, 1), groups=b * k)   # along height
+    blurred = flat.reshape(shape)
+    apply = torch.rand(b, generator=gen, device=dev) < p["p"]
+    return torch.where(_per_sample(apply, x), blurred, x)
+
+
+def solarize(x: torch.Tensor, p: dict[str, Any], gen: torch.Generator) -> torch.Tensor:
+    """Invert every pixel at or above ``threshold``, with probability p per sample."""
+    apply = torch.rand(x.shape[0], generator=gen, device=x.device) < p["p"]
+    return torch.where(_per_sample(apply, x) & (x >= p["threshold"]), 1 - x, x)

@@ -6,7 +6,12 @@ from sslterm.catalog import Entry, P
 
 ENTRIES: tuple[Entry, ...] = (
     # ---- modalities -------------------------------------------------------------------
-    Entry("modality", "image", "Images as float tensors [N, C, H, W] in [0, 1]."),
+    Entry(
+        "modality",
+        "image",
+        "Images as float tensors [N, C, H, W] in [0, 1].",
+        extra={"default_augment": ("random_resized_crop", "horizontal_flip", "color_jitter", "grayscale")},
+    ),
     # ---- datasets ---------------------------------------------------------------------
     Entry(
         "dataset",
@@ -81,5 +86,59 @@ ENTRIES: tuple[Entry, ...] = (
         modalities=("image", "video"),
         impl="sslterm.augment.image:grayscale",
         params=(P("p", float, 0.2, "Probability of converting an image.", low=0.0, high=1.0),),
+    ),
+    Entry(
+        "augmentation",
+        "gaussian_blur",
+        "Blur each image with a Gaussian of random width, with probability p.",
+        modalities=("image", "video"),
+        impl="sslterm.augment.image:gaussian_blur",
+        params=(
+            P("p", float, 0.5, "Probability of blurring an image.", low=0.0, high=1.0),
+            P("sigma_min", float, 0.1, "Smallest σ in pixels.", low=0.0, high=20.0),
+            P("sigma_max", float, 1.5, "Largest σ in pixels.", low=0.0, high=20.0),
+        ),
+    ),
+    Entry(
+        "augmentation",
+        "solarize",
+        "Invert the pixels above a threshold, with probability p.",
+        modalities=("image", "video"),
+        impl="sslterm.augment.image:solarize",
+        params=(
+            P("p", float, 0.2, "Probability of solarizing an image.", low=0.0, high=1.0),
+            P("threshold", float, 0.5, "Pixels at or above this value are inverted.", low=0.0, high=1.0),
+        ),
+    ),
+    Entry(
+        "encoder",
+        "vit",
+        "A Vision Transformer: non-overlapping patches, learned positions, pre-norm blocks, mean pooling. "
+        "Patches are its tokens; a causal mode (raster order) supports next-token prediction.",
+        modalities=("image",),
+        impl="sslterm.models.vit:build_vit",
+        extra={"tokens": True, "causal": True},
+        params=(
+            P("patch_size", int, 4, "Side of a square patch in pixels (must divide image_size).", low=1, high=64),
+            P("dim", int, 64, "Token width.", low=8, high=4096),
+            P("depth", int, 2, "Transformer blocks.", low=1, high=48),
+            P("heads", int, 4, "Attention heads (must divide dim).", low=1, high=64),
+        ),
+    ),
+    Entry(
+        "dataset",
+        "image_files",
+        "Your own images: a folder of PNG/JPEG files (subfolders are class labels; a flat folder is "
+        "unlabelled), or an .npz with an array x [N, C, H, W] or [N, H, W] (uint8, or float in [0, 1]) "
+        "and an optional integer array y [N]. 10% is held out for evaluation.",
+        modalities=("image",),
+        impl="sslterm.data.image_files:load_image_files",
+        params=(
+            P("path", str, "", "A folder of images or an .npz file."),
+            P("image_size", int, 32, "Images are centre-cropped to a square and resized to this side.",
+              low=8, high=512),
+            P("max_examples", int, 0, "Read at most this many examples (0: all).", low=0),
+            P("seed", int, 0, "Seed of the train/eval split.", low=0),
+        ),
     ),
 )
