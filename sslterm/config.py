@@ -88,9 +88,15 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """The ``[eval]`` table: what is measured while training."""
+    """The ``[eval]`` table: what is measured while training (labels are only used here)."""
 
     probe_batch: int = opt(32, "Fixed examples whose view-to-view similarity matrix is snapshotted.", low=2, high=256)
+    every: int = opt(100, "Steps between evaluations (kNN, online probe, collapse diagnostics); 0 turns them off.",
+                     low=0)
+    knn_k: int = opt(20, "Neighbours that vote in kNN classification.", low=1, high=1000)
+    online_probe: bool = opt(True, "Train a linear probe on detached features alongside pretraining.")
+    max_examples: int = opt(1024, "Held-out examples evaluated.", low=2, high=1_000_000)
+    bank_size: int = opt(4096, "Training examples in the kNN feature bank.", low=1, high=10_000_000)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from sslterm.models import build_encoder
 from sslterm.objectives import Context, Objective, build_objective
 from sslterm.store import JsonlWriter, Run
 from sslterm.train.checkpoint import save_checkpoint
+from sslterm.train.monitor import Monitor
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -89,6 +90,8 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool],
     probe_gen = torch.Generator(device=device).manual_seed(exp.seed + 2)
     probe_v1, probe_v2 = augment(probe, probe_gen), augment(probe, probe_gen)
 
+    monitor = Monitor(exp, data, objective, augment, device)
+    print(monitor.describe(), flush=True)
     metrics = JsonlWriter(run.metrics_path)
     snapshots = JsonlWriter(run.snapshots_path)
 
@@ -115,26 +118,31 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool],
         for group in optimizer.param_groups:
             group["lr"] = lr
         idx = torch.randint(n_train, (cfg.batch_size,), generator=gen, device=device)
-        loss, extra = objective(data.batch("train", idx), augment, gen)   # a gather on the device
+        batch = data.batch("train", idx)                           # a gather on the device
+        loss, extra = objective(batch, augment, gen)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         objective.after_step(step, cfg.steps)
+        monitor.probe_step(batch, idx)
         sums["loss"] += loss.detach()
         for k, v in extra.items():
             sums[k] = sums.get(k, torch.zeros((), device=device)) + v.detach()
         window += 1
 
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            values = {k: (v / window).item() for k, v in sums.items()}  # .item(): sync point
+        evaluate = exp.eval.every > 0 and (step % exp.eval.every == 0 or step == cfg.steps)
+        if step % cfg.log_every == 0 or step == cfg.steps or evaluate:
             now = time.perf_counter()
+            values = {k: (v / window).item() for k, v in sums.items()}  # .item(): sync point
+            if evaluate:
+                values.update({k: v.item() for k, v in monitor.evaluate().items()})
             metrics.write({"step": step, "t": round(now - t_start, 4), "time": time.time(), **values,
                            "lr": lr, "samples_per_s": window * cfg.batch_size / max(now - t_window, 1e-9)})
             if not math.isfinite(values["loss"]):
                 raise FloatingPointError(f"loss became {values['loss']} at step {step}")
             for v in sums.values():
                 v.zero_()
-            window, t_window = 0, now
+            window, t_window = 0, time.perf_counter()
             on_progress(step, str(device))
         if step % cfg.snapshot_every == 0 or step == cfg.steps:
             snapshot(step)

@@ -1,0 +1,1 @@
+"""How well representations transfer: probes, kNN and collapse diagnostics (torch, no UI)."""

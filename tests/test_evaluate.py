@@ -1,0 +1,110 @@
+"""Probes and diagnostics on data whose answer is known, and the online probe's isolation."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from sslterm import config
+from sslterm.evaluate.diagnostics import alignment, collapse_warning, embedding_std, rankme, uniformity
+from sslterm.evaluate.probes import OnlineProbe, knn_accuracy, knn_predict, linear_probe
+from sslterm.store import create_run
+from sslterm.train.checkpoint import load_checkpoint
+from sslterm.train.loop import train
+from tests.conftest import TINY
+
+
+def blobs(n: int, d: int, classes: int, seed: int, spread: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(classes, d, generator=torch.Generator().manual_seed(99)) * 3
+    y = torch.arange(n) % classes
+    return centres[y] + spread * torch.randn(n, d, generator=g), y
+
+
+def brute_force_knn(bank: torch.Tensor, bank_y: torch.Tensor, q: torch.Tensor, classes: int, k: int,
+                    t: float) -> list[int]:
+    out = []
+    for qi in q:
+        sims = [float(torch.dot(qi / qi.norm(), b / b.norm())) for b in bank]
+        nearest = sorted(range(len(sims)), key=lambda j: -sims[j])[:k]
+        votes = [0.0] * classes
+        for j in nearest:
+            votes[int(bank_y[j])] += math.exp(sims[j] / t)
+        out.append(max(range(classes), key=lambda c: votes[c]))
+    return out
+
+
+def test_knn_agrees_with_brute_force() -> None:
+    bank, bank_y = blobs(60, 5, 3, seed=0, spread=2.0)
+    q, _ = blobs(15, 5, 3, seed=1, spread=2.0)
+    fast = knn_predict(bank, bank_y, q, 3, k=7, temperature=0.5, chunk=4)
+    assert fast.tolist() == brute_force_knn(bank, bank_y, q, 3, 7, 0.5)
+
+
+def test_probes_reach_the_known_accuracy() -> None:
+    x, y = blobs(300, 8, 4, seed=0)
+    xt, yt = blobs(100, 8, 4, seed=1)
+    assert linear_probe(x, y, xt, yt, 4) == 1.0
+    assert knn_accuracy(x, y, xt, yt, 4, k=5) == 1.0
+    assert knn_accuracy(x, y, x, y, 4, k=1) == 1.0, "duplicated points find themselves"
+    noise = torch.randn(100, 8, generator=torch.Generator().manual_seed(5))
+    assert linear_probe(x, y, noise, yt, 4) < 0.5
+
+
+def test_linear_probe_is_deterministic_under_a_seed() -> None:
+    x, y = blobs(200, 8, 4, seed=0, spread=3.0)
+    xt, yt = blobs(100, 8, 4, seed=1, spread=3.0)
+    assert linear_probe(x, y, xt, yt, 4, seed=3) == linear_probe(x, y, xt, yt, 4, seed=3)
+
+
+def test_online_probe_learns_and_refuses_one_class() -> None:
+    x, y = blobs(256, 8, 4, seed=0)
+    probe = OnlineProbe(8, 4, lr=1e-2)
+    for _ in range(200):
+        probe.update(x, y)
+    assert probe.accuracy(*blobs(100, 8, 4, seed=2)) > 0.95
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        OnlineProbe(8, 1)
+
+
+def test_diagnostics_tell_collapse_from_spread() -> None:
+    g = torch.Generator().manual_seed(0)
+    spread = torch.randn(512, 32, generator=g)
+    collapsed = torch.ones(512, 32) + 1e-4 * torch.randn(512, 32, generator=g)
+    assert embedding_std(spread) == pytest.approx(32 ** -0.5, rel=0.1)
+    assert embedding_std(collapsed) < 1e-3
+    assert rankme(spread) > 25 and rankme(collapsed) < 1.5
+    assert alignment(spread, spread) == 0 and alignment(spread, -spread) == pytest.approx(4.0)
+    assert uniformity(spread) < uniformity(collapsed)
+    assert collapse_warning(float(embedding_std(collapsed)), 32, float(rankme(collapsed))) is not None
+    assert collapse_warning(float(embedding_std(spread)), 32, float(rankme(spread))) is None
+
+
+def tiny_experiment(*extra: str) -> config.Experiment:
+    return config.from_overrides([*TINY, "eval.every=3", "eval.max_examples=32", "eval.bank_size=64", *extra])
+
+
+def run_tiny(tmp_path: Path, name: str, *extra: str) -> dict:
+    run = create_run(tmp_path, name)
+    train(tiny_experiment(*extra), run, lambda: False, lambda step, device: None)
+    return load_checkpoint(run.checkpoint_dir / "last.pt")
+
+
+def test_online_probe_cannot_change_the_encoder(tmp_path: Path) -> None:
+    on = run_tiny(tmp_path, "on", "eval.online_probe=true")
+    off = run_tiny(tmp_path, "off", "eval.online_probe=false", "eval.every=0")
+    for key, value in on["model"].items():
+        assert torch.equal(value, off["model"][key]), f"{key} differs with the probe and evaluation on"
+
+
+def test_monitoring_is_logged_during_training(tmp_path: Path) -> None:
+    run = create_run(tmp_path, "m")
+    train(tiny_experiment(), run, lambda: False, lambda step, device: None)
+    records = [r for r in run.metrics() if "knn_acc" in r]
+    assert [r["step"] for r in records] == [3, 6]
+    for r in records:
+        assert 0 <= r["knn_acc"] <= 1 and 0 <= r["probe_acc"] <= 1 and r["rankme"] >= 1
+        assert {"emb_std", "align", "uniform", "eval_loss", "eval_pos_acc"} <= set(r)
