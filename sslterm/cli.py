@@ -67,6 +67,7 @@ def run_record(run: Run) -> dict[str, Any]:
         "duration_s": (end - st.started_at) if st.started_at else None, "error": st.error,
         "name": cfg.get("name"), "modality": cfg.get("data", {}).get("modality"),
         "objective": cfg.get("objective", {}).get("name"), "config": cfg, "summary": summary(run),
+        "eval": run.evaluation(),
     }
 
 
@@ -200,12 +201,24 @@ def export(
     ref: RunRef,
     format_: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "csv",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    encoder: Annotated[Path | None, typer.Option("--encoder", help="Save the trained encoder to this .pt file.",
+                                                 show_default=False)] = None,
     runs_dir: RunsDir = None,
 ) -> None:
-    """Export a run's metrics: a header row and one row per logged step."""
+    """Export a run's metrics (a header row, one row per logged step), or its encoder with --encoder."""
     if format_ not in ("csv", "jsonl"):
         fail(f"--format: got {format_!r}, expected csv or jsonl")
-    records = _find(runs_dir, ref).metrics()
+    run_ = _find(runs_dir, ref)
+    if encoder is not None:
+        from sslterm.evaluate.transfer import export_encoder
+
+        try:
+            export_encoder(run_, encoder)
+        except (FileNotFoundError, config.ConfigError, OSError) as e:
+            fail(str(e), code=1)
+        typer.echo(f"saved the encoder of {run_.id} to {encoder}; load it with sslterm.models.load_encoder")
+        return
+    records = run_.metrics()
     out = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
     try:
         if format_ == "jsonl":
@@ -221,6 +234,43 @@ def export(
     finally:
         if output:
             out.close()
+
+
+@app.command("eval")
+def eval_(
+    ref: RunRef,
+    runs_dir: RunsDir = None,
+    json_: JsonFlag = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per label fraction.", min=1, max=1000)] = 10,
+) -> None:
+    """Measure transfer: linear probe, kNN and fine-tuning with 1/10/100% of labels, vs a raw-input probe."""
+    if device not in ("auto", "cpu", "cuda"):
+        fail(f"--device: got {device!r}, expected auto, cpu or cuda")
+    run_ = _find(runs_dir, ref)
+    from sslterm.evaluate.transfer import evaluate_run
+
+    def log(line: str) -> None:
+        typer.echo(line, err=True)
+
+    try:
+        record = evaluate_run(run_, device, finetune_epochs=epochs, log=log)
+    except (FileNotFoundError, config.ConfigError, ValueError, RuntimeError) as e:
+        fail(str(e), code=1)
+    run_.save_evaluation(record)
+    if json_:
+        typer.echo(json.dumps(record, indent=1))
+        return
+    if "note" in record:
+        typer.echo(record["note"])
+        return
+    typer.echo(f"{run_.id} at step {record['step']} ({record['train_examples']} train / "
+               f"{record['eval_examples']} held-out examples)")
+    rows = [("linear probe (frozen)", record["linear_probe"]), ("kNN (frozen)", record["knn"]),
+            ("linear probe on raw inputs", record["raw_linear_probe"])]
+    rows += [(f"fine-tune, {k} of labels", v) for k, v in record["finetune"].items()]
+    for name, r in rows:
+        typer.echo(f"  {name:<28} {r['accuracy']:.3f}")
 
 
 @app.command()

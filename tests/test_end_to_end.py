@@ -94,3 +94,33 @@ def test_catalog_command_lists_everything(runs: Path) -> None:
     data = json.loads(sslterm("catalog", "--json", runs=runs).stdout)
     assert {o["name"] for o in data["objectives"]} >= {"infonce"}
     assert data["compatibility"]["image"]
+
+
+def test_eval_measures_transfer_and_show_carries_it(runs: Path) -> None:
+    run_id = sslterm("run", *tiny_sets(), "-d", runs=runs).stdout.strip()
+    assert wait_for(runs, run_id, ("finished", "failed", "lost"))["status"] == "finished"
+    proc = sslterm("eval", run_id, "--json", "--epochs", "1", runs=runs)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    accuracies = [record["linear_probe"]["accuracy"], record["knn"]["accuracy"],
+                  record["raw_linear_probe"]["accuracy"], *(v["accuracy"] for v in record["finetune"].values())]
+    assert all(0.0 <= a <= 1.0 for a in accuracies) and set(record["finetune"]) == {"1%", "10%", "100%"}
+    shown = json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)
+    assert shown["eval"]["linear_probe"] == record["linear_probe"]
+
+
+def test_exported_encoder_loads_with_the_documented_loader(runs: Path, tmp_path: Path) -> None:
+    import torch
+
+    from sslterm.evaluate.transfer import restore
+    from sslterm.models import load_encoder
+
+    assert sslterm("run", *tiny_sets("train.steps=2"), runs=runs).returncode == 0
+    run = find_run(runs, "experiment")
+    out = tmp_path / "enc.pt"
+    proc = sslterm("export", run.id, "--encoder", str(out), runs=runs)
+    assert proc.returncode == 0, proc.stderr
+    encoder = load_encoder(out).eval()
+    _, data, objective, _ = restore(run, torch.device("cpu"))
+    batch = data.batch("eval", torch.arange(4))
+    assert torch.allclose(encoder(**batch), objective.eval().features(batch), atol=1e-6)

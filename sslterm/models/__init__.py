@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sslterm import catalog
@@ -15,4 +16,16 @@ def build_encoder(name: str, info: dict[str, Any], options: dict[str, Any]) -> E
     return encoder
 
 
-__all__ = ["Encoder", "Projector", "build_encoder"]
+
+
+def load_encoder(path: str | Path, device: str = "cpu") -> Encoder:
+    """Load an encoder saved by ``sslterm export RUN --encoder FILE``, ready for your own training loop."""
+    import torch
+
+    saved = torch.load(path, map_location=device, weights_only=True)
+    encoder = build_encoder(saved["encoder"], saved["info"], saved["options"])
+    encoder.load_state_dict(saved["state_dict"])
+    return encoder
+
+
+__all__ = ["Encoder", "Projector", "build_encoder", "load_encoder"]

@@ -6,6 +6,7 @@ One directory per run under a runs root (``--runs-dir``, else ``$SSLTERM_RUNS``,
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -16,7 +17,7 @@ from typing import Any
 
 from sslterm import tomlio
 from sslterm.store.jsonl import JsonlTail, read_records
-from sslterm.store.status import Status, StatusError, effective_state, read_status
+from sslterm.store.status import Status, StatusError, effective_state, read_status, write_json_atomic
 
 ENV_RUNS = "SSLTERM_RUNS"
 CONFIG = "config.toml"
@@ -24,6 +25,7 @@ METRICS = "metrics.jsonl"
 SNAPSHOTS = "snapshots.jsonl"
 LOG = "worker.log"
 CHECKPOINTS = "checkpoints"
+EVAL = "eval.json"
 
 
 class RunNotFound(LookupError):
@@ -77,6 +79,18 @@ class Run:
             return tomlio.loads((self.path / CONFIG).read_text(encoding="utf-8"))
         except (OSError, tomlio.TOMLDecodeError):
             return {}
+
+    def evaluation(self) -> dict[str, Any] | None:
+        """The results of ``sslterm eval``, or None if it has not been run."""
+        try:
+            data = json.loads((self.path / EVAL).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def save_evaluation(self, record: dict[str, Any]) -> None:
+        """Store the results of ``sslterm eval`` (replaced atomically)."""
+        write_json_atomic(self.path / EVAL, record)
 
     def metrics(self) -> list[dict[str, Any]]:
         """Every complete metrics record so far."""

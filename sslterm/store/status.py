@@ -50,19 +50,23 @@ class Status:
         return asdict(self)
 
 
-def write_status(run_dir: Path, status: Status, durable: bool = True) -> None:
-    """Atomically replace ``run_dir/status.json``; ``durable`` also fsyncs (final states)."""
-    final = run_dir / "status.json"
-    tmp = run_dir / f"status.json.tmp-{os.getpid()}"
+def write_json_atomic(path: Path, data: Any, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` as JSON by writing a temporary file and renaming it over."""
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(status.to_dict(), f, indent=1)
+        json.dump(data, f, indent=1)
         f.write("\n")
         f.flush()
         if durable:
             os.fsync(f.fileno())
-    os.replace(tmp, final)
+    os.replace(tmp, path)
     if durable:
-        fsync_dir(run_dir)
+        fsync_dir(path.parent)
+
+
+def write_status(run_dir: Path, status: Status, durable: bool = True) -> None:
+    """Atomically replace ``run_dir/status.json``; ``durable`` also fsyncs (final states)."""
+    write_json_atomic(run_dir / "status.json", status.to_dict(), durable)
 
 
 def fsync_dir(path: Path) -> None:

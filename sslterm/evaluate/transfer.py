@@ -1,0 +1,129 @@
+"""Post-training evaluation of a run: frozen-feature probes, fine-tuning, and a raw-input baseline.
+
+``evaluate_run`` rebuilds the run's data and encoder from its resolved config, loads the last
+checkpoint and measures, on the held-out split only: a linear probe and kNN on frozen encoder
+features, the same linear probe on the raw inputs (what pretraining bought), and fine-tuning of
+the whole encoder with a linear head on 1%, 10% and 100% of the training labels.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sslterm import config
+from sslterm.data import Batch, Dataset, build_dataset
+from sslterm.evaluate.probes import knn_accuracy, linear_probe
+from sslterm.models import Encoder, build_encoder
+from sslterm.objectives import Context, Objective, build_objective
+from sslterm.store import Run
+from sslterm.train.checkpoint import load_checkpoint
+from sslterm.train.loop import pick_device
+from sslterm.train.monitor import extract
+
+FRACTIONS = (0.01, 0.1, 1.0)
+
+
+def restore(run: Run, device: torch.device) -> tuple[config.Experiment, Dataset, Objective, int]:
+    """The run's experiment, data (on ``device``) and objective with the last checkpoint's weights."""
+    exp = config.load(run.path / "config.toml")
+    ckpt_path = run.checkpoint_dir / "last.pt"
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"{run.id}: no checkpoint yet ({ckpt_path}); wait for the first one")
+    ckpt = load_checkpoint(ckpt_path, device)
+    data = build_dataset(exp.data.dataset, exp.data.options).to(device)
+    encoder = build_encoder(exp.model.encoder, data.info, exp.model.options)
+    ctx = Context(encoder, data.info, exp.model.projector_hidden, exp.model.projector_dim)
+    objective = build_objective(exp.objective.name, ctx, exp.objective.options).to(device)
+    objective.load_state_dict(ckpt["model"])
+    return exp, data, objective, int(ckpt["step"])
+
+
+def raw_features(batch: Batch, vocab_size: int = 0) -> torch.Tensor:
+    """The raw input as a flat vector: pixels or samples, a token histogram for ids, x and adj for graphs."""
+    x = batch["x"]
+    if not x.is_floating_point():                                   # token ids → bag of tokens
+        counts = torch.zeros(x.shape[0], vocab_size, device=x.device)
+        counts.scatter_add_(1, x, torch.ones_like(x, dtype=torch.float))
+        return counts[:, 2:] / counts[:, 2:].sum(dim=1, keepdim=True).clamp(min=1)   # drop PAD and MASK
+    parts = [x.flatten(1)] + [batch[k].float().flatten(1) for k in ("adj",) if k in batch]
+    return torch.cat(parts, dim=1)
+
+
+def finetune(encoder: Encoder, data: Dataset, idx: torch.Tensor, num_classes: int, epochs: int, lr: float,
+             batch_size: int, seed: int) -> torch.Tensor:
+    """Held-out accuracy after training a copy of the encoder plus a linear head on examples ``idx``."""
+    assert data.y_train is not None and data.y_eval is not None
+    enc = copy.deepcopy(encoder).train()
+    head = nn.Linear(enc.out_dim, num_classes).to(idx.device)
+    params = [*enc.parameters(), *head.parameters()]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    gen = torch.Generator(device=idx.device).manual_seed(seed)
+    steps = max(50, epochs * -(-len(idx) // batch_size))     # a floor, so 1% of labels still trains
+    for _ in range(steps):
+        pick = idx[torch.randint(len(idx), (min(batch_size, len(idx)),), generator=gen, device=idx.device)]
+        loss = F.cross_entropy(head(enc(**data.batch("train", pick))), data.y_train[pick])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    enc.eval()
+    correct = torch.zeros((), device=idx.device)
+    with torch.no_grad():
+        for chunk in torch.arange(data.size("eval"), device=idx.device).split(512):
+            correct += (head(enc(**data.batch("eval", chunk))).argmax(1) == data.y_eval[chunk]).sum()
+    return correct / data.size("eval")
+
+
+def evaluate_run(run: Run, device_name: str = "auto", finetune_epochs: int = 10, max_train: int = 20000,
+                 log: Any = print) -> dict[str, Any]:
+    """Measure how the run's representation transfers; returns the record stored as ``eval.json``."""
+    device = pick_device(device_name)
+    started = time.time()
+    exp, data, objective, step = restore(run, device)
+    torch.manual_seed(exp.seed)
+    num_classes = int(data.info.get("num_classes", 0))
+    result: dict[str, Any] = {"step": step, "device": str(device), "num_classes": num_classes,
+                              "train_examples": len(data), "eval_examples": data.size("eval")}
+    if data.y_train is None or data.y_eval is None or num_classes < 2:
+        result["note"] = "the dataset has no labels: probes, kNN and fine-tuning need labels"
+        return result
+    n_train = min(len(data), max_train)
+    log(f"features of {n_train} training and {data.size('eval')} held-out examples at step {step} on {device}")
+    train_f = extract(objective, data, "train", n_train, device)
+    eval_f = extract(objective, data, "eval", data.size("eval"), device)
+    y_tr, y_ev = data.y_train[:n_train], data.y_eval
+    result["linear_probe"] = {"accuracy": linear_probe(train_f, y_tr, eval_f, y_ev, num_classes, seed=exp.seed).item()}
+    result["knn"] = {"accuracy": knn_accuracy(train_f, y_tr, eval_f, y_ev, num_classes, k=exp.eval.knn_k).item(),
+                     "k": exp.eval.knn_k}
+    vocab = int(data.info.get("vocab_size", 0))
+    raw_tr, raw_ev = (torch.cat([raw_features(data.batch(split, c), vocab)
+                                 for c in torch.arange(n, device=device).split(512)])
+                      for split, n in (("train", n_train), ("eval", data.size("eval"))))
+    result["raw_linear_probe"] = {"accuracy": linear_probe(raw_tr, y_tr, raw_ev, y_ev, num_classes,
+                                                           seed=exp.seed).item()}
+    log(f"linear probe {result['linear_probe']['accuracy']:.3f}, kNN {result['knn']['accuracy']:.3f}, "
+        f"raw-input probe {result['raw_linear_probe']['accuracy']:.3f}")
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(exp.seed)).to(device)
+    result["finetune"] = {}
+    for frac in FRACTIONS:
+        n = max(num_classes, round(frac * len(data)))
+        acc = finetune(objective.encoder, data, order[:n], num_classes, finetune_epochs, lr=1e-3,
+                       batch_size=min(exp.train.batch_size, 256), seed=exp.seed)
+        result["finetune"][f"{frac:.0%}"] = {"accuracy": acc.item(), "labels": n}
+        log(f"fine-tuned on {frac:.0%} of the labels ({n}): {acc.item():.3f}")
+    result["seconds"] = round(time.time() - started, 2)
+    return result
+
+
+def export_encoder(run: Run, out: Path) -> Path:
+    """Save the run's encoder as a plain state dict plus what :func:`sslterm.models.load_encoder` needs."""
+    exp, data, objective, step = restore(run, torch.device("cpu"))
+    torch.save({"encoder": exp.model.encoder, "options": exp.model.options, "info": data.info, "step": step,
+                "state_dict": objective.encoder.state_dict()}, out)
+    return out
