@@ -237,3 +237,29 @@ def test_app_never_imports_torch() -> None:
     code = "import sys, sslterm.tui.app; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
+
+
+def test_dashboard_shows_transfer_and_warns_of_collapse(tmp_path: Path) -> None:
+    run = make_run(tmp_path, "byol", 20)
+    metrics = JsonlWriter(run.metrics_path)
+
+    async def body() -> None:
+        app = make_app(tmp_path, run.id)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            assert "first evaluation" in shown(pilot, "#representation")
+            metrics.write({"step": 300, "t": 1.0, "time": time.time(), "loss": 1.0, "knn_acc": 0.612,
+                           "probe_acc": 0.55, "emb_std": 0.12, "emb_dim": 64, "rankme": 30.0})
+            metrics.write({"step": 310, "t": 1.1, "time": time.time(), "loss": 0.9})   # no evaluation here
+            await pilot.pause(0.6)
+            await settle(pilot)
+            line = shown(pilot, "#representation")
+            assert "kNN 0.612" in line and "probe 0.550" in line and "⚠" not in line
+            metrics.write({"step": 400, "t": 2.0, "time": time.time(), "loss": 0.1, "knn_acc": 0.1,
+                           "emb_std": 0.001, "emb_dim": 64, "rankme": 1.1})
+            await pilot.pause(0.6)
+            await settle(pilot)
+            assert "collapsing" in shown(pilot, "#representation")
+
+    asyncio.run(body())
+    metrics.close()

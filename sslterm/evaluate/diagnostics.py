@@ -40,15 +40,3 @@ def uniformity(z: torch.Tensor, t: float = 2.0) -> torch.Tensor:
     u = F.normalize(z.float(), dim=1)
     sq = torch.pdist(u).pow(2)
     return torch.log(torch.exp(-t * sq).mean())
-
-
-def collapse_warning(std: float, dim: int, rank: float) -> str | None:
-    """Plain words for a collapsing representation, or None when it looks healthy."""
-    healthy = dim ** -0.5
-    if std < 0.1 * healthy:
-        return f"collapsing: embeddings are nearly identical (std {std:.3g}, healthy ≈ {healthy:.3g})"
-    if rank < 1.5:
-        return f"collapsing: embeddings span about one dimension (effective rank {rank:.2f})"
-    if std < 0.3 * healthy:
-        return f"at risk of collapse: embedding spread is low (std {std:.3g}, healthy ≈ {healthy:.3g})"
-    return None

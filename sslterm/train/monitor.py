@@ -73,6 +73,7 @@ class Monitor:
         out: dict[str, torch.Tensor] = {}
         feats = extract(self.objective, self.data, "eval", self.n_eval, self.device)
         out["emb_std"] = embedding_std(feats)
+        out["emb_dim"] = torch.tensor(feats.shape[1])
         out["rankme"] = rankme(feats)
         if self.labelled:
             assert self.data.y_train is not None and self.data.y_eval is not None

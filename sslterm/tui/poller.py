@@ -59,6 +59,7 @@ class MetricSeries:
     losses: list[float] = field(default_factory=list)
     timing: list[tuple[int, float]] = field(default_factory=list)  # the last (step, t) pairs
     last: dict[str, Any] | None = None  # the newest record as written
+    latest: dict[str, float] = field(default_factory=dict)  # the newest finite value of every metric
 
     def add(self, records: Iterable[dict[str, Any]]) -> None:
         """Append records; a step at or below an earlier one (a resumed run) drops what it replaces."""
@@ -80,6 +81,7 @@ class MetricSeries:
                 if len(timing) > 4 * RATE_WINDOW:
                     del timing[:-RATE_WINDOW]
             self.last = rec
+            self.latest.update((k, v) for k, v in rec.items() if _finite(v) is not None and k != "step")
         del self.timing[:-RATE_WINDOW]
 
     def merge(self, newer: MetricSeries) -> None:
@@ -93,6 +95,7 @@ class MetricSeries:
         self.timing.extend(newer.timing)
         del self.timing[:-RATE_WINDOW]
         self.last = newer.last if newer.last is not None else self.last
+        self.latest.update(newer.latest)
 
     def clear(self) -> None:
         """Forget everything (the metrics file was replaced); the lists stay the same objects."""
@@ -100,6 +103,7 @@ class MetricSeries:
         self.losses.clear()
         self.timing.clear()
         self.last = None
+        self.latest.clear()
 
     def _cut(self, step: int) -> None:
         if self.steps and self.steps[-1] >= step:

@@ -23,6 +23,7 @@ from sslterm.tui.poller import MetricSeries, RunFeed, Snapshot, is_active
 from sslterm.tui.screens.dialogs import ConfirmScreen, HelpScreen
 from sslterm.tui.widgets.log_view import LogView
 from sslterm.tui.widgets.loss_chart import LossChart
+from sslterm.tui.widgets.representation import RepresentationLine
 from sslterm.tui.widgets.run_header import RunHeader, RunProgress, config_summary, progress_info
 from sslterm.tui.widgets.similarity import SimilarityView
 
@@ -66,6 +67,7 @@ class DashboardScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield RunHeader(self.run.id, id="header")
         yield RunProgress(id="progress")
+        yield RepresentationLine(id="representation")
         with Horizontal(id="middle"):
             yield LossChart(id="loss")
             yield SimilarityView(id="sim")
@@ -120,6 +122,7 @@ class DashboardScreen(Screen[None]):
         if update.reset or update.metrics.last is not None:
             self.series.merge(update.metrics)
             self.query_one(LossChart).version += 1
+            self.query_one(RepresentationLine).latest = dict(self.series.latest)
         if update.snapshots:
             self.snapshots.extend(update.snapshots)
             self._show_snapshot()

@@ -1,0 +1,38 @@
+"""One line on the representation: kNN and probe accuracy, effective rank, spread, collapse warnings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from sslterm.health import representation_warning
+
+
+def representation_text(latest: dict[str, Any]) -> Text:
+    """The line for the newest logged evaluation (or a hint that none has happened yet)."""
+    if "emb_std" not in latest:
+        return Text("representation: measured at the first evaluation ([eval] every)", style="dim")
+    text = Text()
+    for key, label in (("knn_acc", "kNN"), ("probe_acc", "probe")):
+        if key in latest:
+            text.append(f"{label} ", style="dim").append(f"{latest[key]:.3f}  ", style="bold")
+    if "rankme" in latest:
+        text.append("rank ", style="dim").append(f"{latest['rankme']:.1f}  ")
+    if "emb_dim" in latest:
+        text.append("spread ", style="dim").append(f"{latest['emb_std']:.3f}/{latest['emb_dim'] ** -0.5:.3f}  ")
+    warning = representation_warning(latest)
+    if warning:
+        text.append(f"⚠ {warning}", style="bold red" if warning.startswith("collapsing") else "yellow")
+    return text
+
+
+class RepresentationLine(Widget):
+    """Shows :func:`representation_text` of the newest metrics; redrawn only when they change."""
+
+    latest: reactive[dict[str, Any]] = reactive(dict, always_update=False)
+
+    def render(self) -> Text:
+        return representation_text(self.latest)
