@@ -121,6 +121,33 @@ def run(
     raise typer.Exit(follow(run_, proc))
 
 
+@app.command("resume")
+def resume_(
+    ref: RunRef,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Return at once.")] = False,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Open the live dashboard.")] = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Continue a stopped, failed, diverged or lost run from its last checkpoint."""
+    from sslterm.launch import ResumeError, resume
+
+    run_ = _find(runs_dir, ref)
+    try:
+        proc = resume(run_)
+    except ResumeError as e:
+        fail(str(e), code=1)
+    if watch:
+        from sslterm.tui.app import make_app
+
+        make_app(runs_root(runs_dir), run_.id).run()
+    elif detach:
+        typer.echo(run_.id)
+    else:
+        from sslterm.follow import follow
+
+        raise typer.Exit(follow(run_, proc))
+
+
 @app.command("ls")
 def ls(runs_dir: RunsDir = None, json_: JsonFlag = False) -> None:
     """List runs: state, objective, progress, latest loss."""
@@ -146,7 +173,8 @@ def ls(runs_dir: RunsDir = None, json_: JsonFlag = False) -> None:
     table.add_column("task", no_wrap=True)
     for col in ("step", "loss", "time"):
         table.add_column(col, justify="right", no_wrap=True)
-    colours = {"running": "green", "finished": "blue", "failed": "red", "lost": "red", "stopped": "yellow"}
+    colours = {"running": "green", "finished": "blue", "failed": "red", "lost": "red", "diverged": "red",
+               "stopped": "yellow"}
     for r in records:
         loss = r.get("summary", {}).get("loss")
         table.add_row(

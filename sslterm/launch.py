@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from sslterm.config import Experiment
@@ -21,14 +22,39 @@ def launch(exp: Experiment, root: Path, source: str = "") -> tuple[Run, subproce
     header = f"Resolved configuration of run {run.id}" + (f"\nfrom {source}" if source else "")
     (run.path / CONFIG).write_text(exp.to_toml(header=header), encoding="utf-8")
     write_status(run.path, Status(id=run.id, state="starting", total_steps=exp.train.steps))
+    return run, _spawn(run)
+
+
+def _spawn(run: Run, *extra: str) -> subprocess.Popen[bytes]:
+    """Start the worker for ``run`` in a new session, its output appended to the run's log."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(run.log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sslterm.worker", str(run.path)],
+        return subprocess.Popen(
+            [sys.executable, "-m", "sslterm.worker", str(run.path), *extra],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env=env, close_fds=True,
         )
-    return run, proc
+
+
+class ResumeError(RuntimeError):
+    """A run that cannot be resumed."""
+
+
+def resume(run: Run) -> subprocess.Popen[bytes]:
+    """Continue ``run`` from its last checkpoint in a new worker process."""
+    status = run.status()
+    state = effective_state(run.path, status)
+    if state in ACTIVE:
+        raise ResumeError(f"run {run.id} is {state}; stop it before resuming")
+    if not (run.checkpoint_dir / "last.pt").is_file():
+        raise ResumeError(f"run {run.id} has no checkpoint to resume from; start it again with `sslterm run`")
+    if state == "finished":
+        raise ResumeError(f"run {run.id} already finished; raise train.steps in a new run to train longer")
+    with open(run.log_path, "ab") as log:
+        log.write(f"\n--- resuming (was {state}) ---\n".encode())
+    write_status(run.path, status.evolve(state="starting", pid=None, resumes=status.resumes + 1,
+                                         created_at=time.time()))
+    return _spawn(run, "--resume")
 
 
 class StopError(RuntimeError):

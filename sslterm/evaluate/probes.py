@@ -7,6 +7,8 @@ only when it logs.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -89,3 +91,12 @@ class OnlineProbe(nn.Module):
         """Accuracy on held-out features."""
         self.eval()
         return (self.head(self.norm(features.float())).argmax(dim=1) == y).float().mean()
+
+    def state(self) -> dict[str, Any]:
+        """The probe's weights and optimiser state, for checkpoints."""
+        return {"module": self.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state` saved."""
+        self.load_state_dict(state["module"])
+        self.optimizer.load_state_dict(state["optimizer"])

@@ -105,3 +105,37 @@ class JsonlTail:
 def read_records(path: str | Path) -> list[dict[str, Any]]:
     """All complete records of a JSON-lines file (a one-shot read)."""
     return JsonlTail(path).read_all()
+
+
+def truncate_after(path: str | Path, step: int) -> int:
+    """Cut a log back to its records with ``step`` ≤ ``step`` (a resumed run logs the rest again).
+
+    The cut is a single ``truncate`` at the end of the last record kept, so what remains is
+    byte-for-byte what readers may already have read. Returns the number of records dropped.
+    """
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        return 0
+    keep, dropped, pos = 0, 0, 0
+    for line in data.splitlines(keepends=True):
+        pos += len(line)
+        if not line.endswith(b"\n"):
+            break                                                  # a torn last record
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        rec_step = rec.get("step") if isinstance(rec, dict) else None
+        if isinstance(rec_step, int) and rec_step > step:
+            dropped += 1
+            continue
+        if dropped == 0:
+            keep = pos
+    if keep < len(data):
+        with open(p, "r+b") as f:
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+    return dropped

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT_VERSION = 1
-STATES = ("starting", "running", "finished", "failed", "stopped", "lost")
+STATES = ("starting", "running", "finished", "failed", "stopped", "diverged", "lost")
 ACTIVE = ("starting", "running")
 HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 60.0
@@ -39,6 +39,7 @@ class Status:
     total_steps: int = 0
     device: str | None = None
     error: str | None = None
+    resumes: int = 0
     format: int = FORMAT_VERSION
 
     def evolve(self, **changes: Any) -> Status:

@@ -11,17 +11,19 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from sslterm.augment import Pipeline
 from sslterm.config import Experiment, TrainConfig
-from sslterm.data import Batch, build_dataset
+from sslterm.data import Batch, Dataset, build_dataset
 from sslterm.models import build_encoder
 from sslterm.objectives import Context, Objective, build_objective
 from sslterm.store import JsonlWriter, Run
-from sslterm.train.checkpoint import save_checkpoint
+from sslterm.store.jsonl import truncate_after
+from sslterm.train.checkpoint import load_checkpoint, save_checkpoint
 from sslterm.train.monitor import Monitor
 
 
@@ -52,6 +54,14 @@ class Outcome:
     stopped: bool
 
 
+class Diverged(FloatingPointError):
+    """The loss became NaN or infinite; the last checkpoint (taken before) is kept."""
+
+    def __init__(self, step: int, value: float) -> None:
+        super().__init__(f"loss became {value} by step {step}; the last good checkpoint is kept")
+        self.step = step
+
+
 @torch.no_grad()
 def similarity_matrix(objective: Objective, v1: Batch, v2: Batch) -> torch.Tensor:
     """Cosine similarities between the embeddings of two views of a probe batch: [n, n]."""
@@ -63,17 +73,29 @@ def similarity_matrix(objective: Objective, v1: Batch, v2: Batch) -> torch.Tenso
     return z1 @ z2.T
 
 
-def train(exp: Experiment, run: Run, should_stop: Callable[[], bool],
-          on_progress: Callable[[int, str], None]) -> Outcome:
-    """Train ``exp``, writing metrics, snapshots and checkpoints into ``run``."""
+@dataclass
+class Parts:
+    """Everything a run trains with, built from its experiment."""
+
+    device: torch.device
+    data: Dataset
+    objective: Objective
+    optimizer: torch.optim.Optimizer
+    augment: Pipeline
+    gen: torch.Generator
+    monitor: Monitor
+    probe_views: tuple[Batch, Batch]
+
+
+def build(exp: Experiment) -> Parts:
+    """Data on the device, encoder and objective, optimiser, augmentations and monitor for ``exp``."""
     cfg = exp.train
     device = pick_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(exp.seed)
-    print(f"device: {device}; generating dataset {exp.data.dataset!r}", flush=True)
+    print(f"device: {device}; building dataset {exp.data.dataset!r}", flush=True)
     data = build_dataset(exp.data.dataset, exp.data.options).to(device)
-    n_train = len(data)
     encoder = build_encoder(exp.model.encoder, data.info, exp.model.options)
     ctx = Context(encoder, data.info, exp.model.projector_hidden, exp.model.projector_dim)
     objective = build_objective(exp.objective.name, ctx, exp.objective.options).to(device)
@@ -83,48 +105,64 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool],
     gen = torch.Generator(device=device).manual_seed(exp.seed + 1)
     n_params = sum(p.numel() for p in encoder.parameters())
     print(f"model: {exp.model.encoder} encoder, {n_params / 1e6:.2f}M parameters; "
-          f"objective {exp.objective.name}; {n_train} training examples on {device}", flush=True)
-
+          f"objective {exp.objective.name}; {len(data)} training examples on {device}", flush=True)
     # a fixed probe batch with fixed views: its similarity matrix is comparable across snapshots
-    probe = data.batch("eval", torch.arange(exp.eval.probe_batch, device=device))
+    probe = data.batch("eval", torch.arange(min(exp.eval.probe_batch, data.size("eval")), device=device))
     probe_gen = torch.Generator(device=device).manual_seed(exp.seed + 2)
-    probe_v1, probe_v2 = augment(probe, probe_gen), augment(probe, probe_gen)
-
+    views = (augment(probe, probe_gen), augment(probe, probe_gen))
     monitor = Monitor(exp, data, objective, augment, device)
     print(monitor.describe(), flush=True)
+    return Parts(device, data, objective, optimizer, augment, gen, monitor, views)
+
+
+def train(exp: Experiment, run: Run, should_stop: Callable[[], bool], on_progress: Callable[[int, str], None],
+          resume: bool = False) -> Outcome:
+    """Train ``exp`` into ``run`` (from its last checkpoint if ``resume``); metrics, snapshots, checkpoints."""
+    cfg = exp.train
+    parts = build(exp)
+    device, data, objective, optimizer = parts.device, parts.data, parts.objective, parts.optimizer
+    sums: dict[str, torch.Tensor] = {"loss": torch.zeros((), device=device)}
+    start, window, t_offset = 0, 0, 0.0
+    if resume:
+        ckpt = load_checkpoint(run.checkpoint_dir / "last.pt", device)
+        start, window, t_offset = restore_state(parts, ckpt, sums)
+        truncate_after(run.metrics_path, start)
+        truncate_after(run.snapshots_path, start)
+        print(f"resumed from the checkpoint at step {start}", flush=True)
     metrics = JsonlWriter(run.metrics_path)
     snapshots = JsonlWriter(run.snapshots_path)
+    t_start = time.perf_counter() - t_offset
 
     def snapshot(step: int) -> None:
-        sim = similarity_matrix(objective, probe_v1, probe_v2).cpu()
+        sim = similarity_matrix(objective, *parts.probe_views).cpu()
         snapshots.write({"step": step, "time": time.time(), "kind": "similarity",
                          "values": [[round(v, 4) for v in row] for row in sim.tolist()]})
 
     def checkpoint(step: int) -> None:
-        save_checkpoint(run.checkpoint_dir, {
-            "step": step, "model": objective.state_dict(), "optimizer": optimizer.state_dict(),
-            "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-        })
+        if not torch.isfinite(sums["loss"]).item():                 # never save diverged weights
+            raise Diverged(step, sums["loss"].item())
+        save_checkpoint(run.checkpoint_dir, checkpoint_state(parts, step, sums, window,
+                                                             time.perf_counter() - t_start))
         metrics.sync()
+        snapshots.sync()
 
-    snapshot(0)
-    on_progress(0, str(device))
-    sums = {"loss": torch.zeros((), device=device)}
-    window, step, stopped = 0, 0, False
-    t_start = t_window = time.perf_counter()
+    if start == 0:
+        snapshot(0)
+    on_progress(start, str(device))
+    step, stopped, t_window = start, False, time.perf_counter()
     objective.train()
-    for step in range(1, cfg.steps + 1):
+    for step in range(start + 1, cfg.steps + 1):
         lr = lr_at(step - 1, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        idx = torch.randint(n_train, (cfg.batch_size,), generator=gen, device=device)
+        idx = torch.randint(len(data), (cfg.batch_size,), generator=parts.gen, device=device)
         batch = data.batch("train", idx)                           # a gather on the device
-        loss, extra = objective(batch, augment, gen)
+        loss, extra = objective(batch, parts.augment, parts.gen)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         objective.after_step(step, cfg.steps)
-        monitor.probe_step(batch, idx)
+        parts.monitor.probe_step(batch, idx)
         sums["loss"] += loss.detach()
         for k, v in extra.items():
             sums[k] = sums.get(k, torch.zeros((), device=device)) + v.detach()
@@ -134,12 +172,12 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool],
         if step % cfg.log_every == 0 or step == cfg.steps or evaluate:
             now = time.perf_counter()
             values = {k: (v / window).item() for k, v in sums.items()}  # .item(): sync point
+            if not math.isfinite(values["loss"]):
+                raise Diverged(step, values["loss"])
             if evaluate:
-                values.update({k: v.item() for k, v in monitor.evaluate().items()})
+                values.update({k: v.item() for k, v in parts.monitor.evaluate().items()})
             metrics.write({"step": step, "t": round(now - t_start, 4), "time": time.time(), **values,
                            "lr": lr, "samples_per_s": window * cfg.batch_size / max(now - t_window, 1e-9)})
-            if not math.isfinite(values["loss"]):
-                raise FloatingPointError(f"loss became {values['loss']} at step {step}")
             for v in sums.values():
                 v.zero_()
             window, t_window = 0, time.perf_counter()
@@ -151,9 +189,40 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool],
         if should_stop():
             stopped = step < cfg.steps
             break
-    if step % cfg.checkpoint_every:
+    if step % cfg.checkpoint_every or step == start:
         checkpoint(step)
     on_progress(step, str(device))
     metrics.close()
     snapshots.close()
     return Outcome(step=step, stopped=stopped)
+
+
+def checkpoint_state(parts: Parts, step: int, sums: dict[str, torch.Tensor], window: int,
+                     elapsed: float) -> dict[str, Any]:
+    """Everything needed to continue exactly: weights, optimiser, RNG states, the open metric window."""
+    state: dict[str, Any] = {
+        "step": step, "model": parts.objective.state_dict(), "optimizer": parts.optimizer.state_dict(),
+        "generator": parts.gen.get_state(), "torch_rng": torch.get_rng_state(),
+        "window": {"count": window, "sums": {k: v.detach().clone() for k, v in sums.items()}},
+        "elapsed": elapsed,
+    }
+    if parts.device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(parts.device)
+    if parts.monitor.probe is not None:
+        state["online_probe"] = parts.monitor.probe.state()
+    return state
+
+
+def restore_state(parts: Parts, ckpt: dict[str, Any], sums: dict[str, torch.Tensor]) -> tuple[int, int, float]:
+    """Load a checkpoint into ``parts`` and ``sums``; returns (step, open window count, elapsed seconds)."""
+    parts.objective.load_state_dict(ckpt["model"])
+    parts.optimizer.load_state_dict(ckpt["optimizer"])
+    parts.gen.set_state(ckpt["generator"].cpu())
+    torch.set_rng_state(ckpt["torch_rng"].cpu())
+    if "cuda_rng" in ckpt and parts.device.type == "cuda":
+        torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu(), parts.device)
+    if "online_probe" in ckpt and parts.monitor.probe is not None:
+        parts.monitor.probe.load(ckpt["online_probe"])
+    window = ckpt.get("window", {"count": 0, "sums": {}})
+    sums.update({k: v.to(parts.device) for k, v in window["sums"].items()})
+    return int(ckpt["step"]), int(window["count"]), float(ckpt.get("elapsed", 0.0))

@@ -126,7 +126,7 @@ class DashboardScreen(Screen[None]):
         if update.snapshots:
             self.snapshots.extend(update.snapshots)
             self._show_snapshot()
-        if update.state == "failed" and self.state != "failed" and update.status and update.status.error:
+        if update.state in ("failed", "diverged") and self.state != update.state and update.status and update.status.error:
             self.notify(update.status.error, title="the run failed", severity="error", timeout=15)
         self.status, self.state = update.status, update.state
         header = self.query_one(RunHeader)

@@ -19,6 +19,7 @@ STATE_STYLES = {
     "finished": "bold blue",
     "failed": "bold red",
     "lost": "bold red",
+    "diverged": "bold red",
     "stopped": "bold yellow",
 }
 
@@ -75,7 +76,7 @@ class RunHeader(Widget):
         st = self.status
         if self.problem:
             text.append(f"  {self.problem}", style="red")
-        if st is not None and st.error and self.state in ("failed", "lost", "stopped"):
+        if st is not None and st.error and self.state in ("failed", "lost", "stopped", "diverged"):
             text.append(f"  {st.error}", style="red")
         if st is not None and st.device:
             text.append(f"  {st.device}", style="cyan")
