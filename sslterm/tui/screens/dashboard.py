@@ -126,8 +126,9 @@ class DashboardScreen(Screen[None]):
         if update.snapshots:
             self.snapshots.extend(update.snapshots)
             self._show_snapshot()
-        if update.state in ("failed", "diverged") and self.state != update.state and update.status and update.status.error:
-            self.notify(update.status.error, title="the run failed", severity="error", timeout=15)
+        ended_badly = update.state in ("failed", "diverged") and self.state != update.state
+        if ended_badly and update.status and update.status.error:
+            self.notify(update.status.error, title=f"the run {update.state}", severity="error", timeout=15)
         self.status, self.state = update.status, update.state
         header = self.query_one(RunHeader)
         header.status, header.state, header.problem = update.status, update.state, update.status_error
