@@ -84,6 +84,8 @@ class TrainConfig:
     log_every: int = opt(10, "Steps between metric records (the only host-device syncs).", low=1)
     snapshot_every: int = opt(50, "Steps between similarity-matrix snapshots.", low=1)
     checkpoint_every: int = opt(500, "Steps between checkpoints (and one at the end).", low=1)
+    auto_resume: int = opt(0, "Times a worker that dies without a final status is resumed from its checkpoint.",
+                           low=0, high=100)
 
 
 @dataclass(frozen=True)

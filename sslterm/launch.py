@@ -22,15 +22,17 @@ def launch(exp: Experiment, root: Path, source: str = "") -> tuple[Run, subproce
     header = f"Resolved configuration of run {run.id}" + (f"\nfrom {source}" if source else "")
     (run.path / CONFIG).write_text(exp.to_toml(header=header), encoding="utf-8")
     write_status(run.path, Status(id=run.id, state="starting", total_steps=exp.train.steps))
-    return run, _spawn(run)
+    if exp.train.auto_resume:
+        return run, _spawn(run, "sslterm.supervise", str(exp.train.auto_resume))
+    return run, _spawn(run, "sslterm.worker")
 
 
-def _spawn(run: Run, *extra: str) -> subprocess.Popen[bytes]:
-    """Start the worker for ``run`` in a new session, its output appended to the run's log."""
+def _spawn(run: Run, module: str, *extra: str) -> subprocess.Popen[bytes]:
+    """Start ``module`` for ``run`` in a new session, its output appended to the run's log."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(run.log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "sslterm.worker", str(run.path), *extra],
+            [sys.executable, "-m", module, str(run.path), *extra],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env=env, close_fds=True,
         )
@@ -54,7 +56,7 @@ def resume(run: Run) -> subprocess.Popen[bytes]:
         log.write(f"\n--- resuming (was {state}) ---\n".encode())
     write_status(run.path, status.evolve(state="starting", pid=None, resumes=status.resumes + 1,
                                          created_at=time.time()))
-    return _spawn(run, "--resume")
+    return _spawn(run, "sslterm.worker", "--resume")
 
 
 class StopError(RuntimeError):

@@ -102,3 +102,28 @@ def test_resume_command_continues_a_stopped_run(runs: Path) -> None:
     assert steps == sorted(set(steps)) and steps[-1] == 400, "no step logged twice"
     again = sslterm("resume", run_id, runs=runs)
     assert again.returncode == 1 and "already finished" in again.stderr
+
+
+def test_auto_resume_restarts_a_killed_worker(runs: Path) -> None:
+    import os
+    import signal
+
+    sets = tiny_sets("train.steps=300", "train.log_every=1", "train.checkpoint_every=5", "train.auto_resume=2")
+    run_id = sslterm("run", *sets, "-d", runs=runs).stdout.strip()
+    deadline = time.time() + 90
+    while True:
+        rec = json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)
+        if rec["step"] >= 10 and rec["status"] == "running":
+            break
+        assert time.time() < deadline, rec
+        time.sleep(0.3)
+    os.kill(rec["pid"], signal.SIGKILL)
+    while rec["status"] not in ("finished", "failed", "lost"):
+        assert time.time() < deadline + 90, rec
+        time.sleep(0.5)
+        rec = json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)
+    assert rec["status"] == "finished" and rec["step"] == 300
+    steps = [r["step"] for r in map(json.loads, (runs / run_id / "metrics.jsonl").read_text().splitlines())]
+    assert steps == sorted(set(steps)), "the steps after the last checkpoint are logged once"
+    status = json.loads((runs / run_id / "status.json").read_text())
+    assert status["resumes"] == 1
