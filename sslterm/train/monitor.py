@@ -44,9 +44,16 @@ class Monitor:
         self.labelled = data.y_train is not None and data.y_eval is not None and self.num_classes >= 2
         self.seed = exp.seed + 3
         self.probe: OnlineProbe | None = None
+        self._captured: torch.Tensor | None = None
         if self.labelled and self.cfg.online_probe:
             dim = int(objective.encoder.out_dim)
             self.probe = OnlineProbe(dim, self.num_classes).to(device)
+            objective.encoder.register_forward_hook(self._capture)
+
+    def _capture(self, module: torch.nn.Module, _inputs: object, output: object) -> None:
+        """Keep the encoder's pooled features from the training forward pass (detached, no copy)."""
+        if module.training and isinstance(output, torch.Tensor) and output.dim() == 2:
+            self._captured = output.detach()
 
     def describe(self) -> str:
         """One line for the worker log saying what is measured."""
@@ -57,15 +64,25 @@ class Monitor:
 
     @torch.no_grad()
     def probe_step(self, batch: Batch, idx: torch.Tensor) -> None:
-        """Train the online probe on detached features of the clean batch (eval-mode encoder)."""
+        """Train the online probe on this step's detached encoder features.
+
+        As in solo-learn, the features are those the objective's own forward pass computed for
+        its augmented views (captured by a hook: no extra encoder pass). Objectives that never
+        call the encoder's pooled forward (masked, next-token) get one extra pass on the clean batch.
+        """
         if self.probe is None or self.data.y_train is None:
             return
-        was = self.objective.training
-        self.objective.eval()
-        feats = self.objective.features(batch)
-        self.objective.train(was)
+        y = self.data.y_train[idx]
+        feats, self._captured = self._captured, None
+        if feats is None or feats.shape[0] % len(idx):
+            was = self.objective.training
+            self.objective.eval()
+            feats = self.objective.features(batch)
+            self.objective.train(was)
+        else:
+            y = y.repeat(feats.shape[0] // len(idx))                # views are stacked: [v1; v2; ...]
         with torch.enable_grad():
-            self.probe.update(feats, self.data.y_train[idx])
+            self.probe.update(feats, y)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, torch.Tensor]:
