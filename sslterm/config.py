@@ -168,7 +168,8 @@ class _Checker:
         self.source = source
 
     def fail(self, key: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {key}: {message}")
+        text = f"{self.source}: {key}: {message}"
+        return ConfigError(text if text.isprintable() else text.encode("unicode_escape").decode("ascii"))
 
     def unknown(self, key: str, given: str, valid: tuple[str, ...] | list[str], what: str = "key") -> ConfigError:
         hint = catalog.suggest(given, list(valid))

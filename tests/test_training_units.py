@@ -72,11 +72,11 @@ def defaults(name: str, **changes: float) -> dict:
     return {**catalog.get("augmentation", name).defaults(), **changes}
 
 
-@pytest.mark.parametrize("name", catalog.names("augmentation"))
+@pytest.mark.parametrize("name", catalog.names("augmentation", "image"))
 def test_augmentation_shape_range_determinism_and_per_sample_randomness(name: str) -> None:
     x = images(n=32)
     fn = getattr(image, name)
-    coin_only = name in ("horizontal_flip", "grayscale")  # their one random choice is the coin
+    coin_only = name in ("horizontal_flip", "grayscale", "solarize")  # their one random choice is the coin
     params = defaults(name, **({"p": 0.5} if coin_only else {"p": 1.0} if "p" in defaults(name) else {}))
     a = fn(x, params, torch.Generator().manual_seed(3))
     b = fn(x, params, torch.Generator().manual_seed(3))
@@ -137,7 +137,7 @@ def test_shapes_dataset_is_deterministic_labelled_and_balanced() -> None:
 
 def test_clip_augmentations_share_parameters_across_frames() -> None:
     clip = images(n=4).unsqueeze(1).expand(4, 3, 3, 12, 12).contiguous()   # [B, T, C, H, W], equal frames
-    for name in catalog.names("augmentation"):
+    for name in catalog.names("augmentation", "image"):
         p = {**defaults(name), **({"p": 1.0} if "p" in defaults(name) else {})}
         out = getattr(image, name)(clip, p, torch.Generator().manual_seed(0))
         assert out.shape == clip.shape

@@ -19,7 +19,7 @@ class Encoder(nn.Module):
     - ``token_targets(x, **batch)`` → what each token position holds in the input: float
       [B, T, P] (pixels of a patch, samples or mel bins of a frame, node features) or, when
       ``target_vocab`` is set, class ids [B, T] (text).
-    - ``hide(x, mask, **batch)`` → the input with the positions of the tokens where ``mask``
+    - ``hide(x, mask, /, **batch)`` → the input with the positions of the tokens where ``mask``
       [B, T] is True made unobservable (zeroed pixels or samples, a mask token id, ...).
     - ``valid_tokens(x, **batch)`` → bool [B, T] of real positions (False for padding, e.g.
       padded graph nodes), or None when every position is real.
@@ -40,7 +40,7 @@ class Encoder(nn.Module):
         """What each token position holds: float [B, T, P], or ids [B, T] if ``target_vocab``."""
         raise NotImplementedError(f"{type(self).__name__} has no token targets")
 
-    def hide(self, x: torch.Tensor, mask: torch.Tensor, **batch: torch.Tensor) -> torch.Tensor:
+    def hide(self, x: torch.Tensor, mask: torch.Tensor, /, **batch: torch.Tensor) -> torch.Tensor:
         """The input with the tokens where ``mask`` [B, T] is True made unobservable."""
         raise NotImplementedError(f"{type(self).__name__} cannot hide tokens")
 

@@ -71,7 +71,7 @@ class CNNEncoder(Encoder):
         s = self.stride
         return F.unfold(x, kernel_size=s, stride=s).transpose(1, 2)
 
-    def hide(self, x: torch.Tensor, mask: torch.Tensor, **_: torch.Tensor) -> torch.Tensor:
+    def hide(self, x: torch.Tensor, mask: torch.Tensor, /, **_: torch.Tensor) -> torch.Tensor:
         """Grey out (0.5) the pixels of every masked token; mask is [B, H'·W']."""
         b, _, h, w = x.shape
         s = self.stride

@@ -45,7 +45,7 @@ class ViTEncoder(Encoder):
         p = self.patch_size
         return F.unfold(x, kernel_size=p, stride=p).transpose(1, 2)
 
-    def hide(self, x: torch.Tensor, mask: torch.Tensor, **_: torch.Tensor) -> torch.Tensor:
+    def hide(self, x: torch.Tensor, mask: torch.Tensor, /, **_: torch.Tensor) -> torch.Tensor:
         """Grey out (0.5) the pixels of every hidden patch; mask is [B, N]."""
         side, p = self.token_grid[0], self.patch_size
         m = mask.view(x.shape[0], 1, side, side).to(x.dtype)
