@@ -57,7 +57,8 @@ def write(name: str, rows: list[dict[str, Any]], extra: dict[str, Any] | None = 
             print("  ".join(_fmt(r.get(c)).ljust(widths[c]) for c in cols))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{name}.json"
-    out.write_text(json.dumps({"benchmark": name, "machine": machine(), "rows": rows, **(extra or {})}, indent=1) + "\n")
+    record = {"benchmark": name, "machine": machine(), "revision": git_revision(), "rows": rows, **(extra or {})}
+    out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"-> {out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}")
     return out
 

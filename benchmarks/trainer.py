@@ -18,6 +18,7 @@ import torch
 
 from benchmarks.common import median, write
 from sslterm import config
+from sslterm.data import Batch
 from sslterm.store import create_run
 from sslterm.train.loop import build, lr_at, train
 
@@ -28,7 +29,9 @@ def plain_loop(exp: config.Experiment, steps: int, augment: bool = True) -> floa
     """Seconds per step of a hand-written loop over the same parts (after a warm-up)."""
     parts = build(exp)
     obj, opt, data, gen = parts.objective, parts.optimizer, parts.data, parts.gen
-    identity = (lambda b, g: b)
+    def identity(batch: Batch, gen: torch.Generator) -> Batch:
+        return batch
+
     aug = parts.augment if augment else identity
     warm = 5
     for step in range(steps + warm):
