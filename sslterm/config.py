@@ -349,22 +349,36 @@ def _resolve_path(chk: _Checker, options: dict[str, Any]) -> None:
     """Make ``data.path`` absolute (runs may start elsewhere) and refuse one that does not exist."""
     if "path" not in options:
         return
+    if not options["path"]:
+        raise chk.fail("data.path", "is required for your own data: a file or folder to read")
     p = Path(options["path"]).expanduser()
     if not p.exists():
         raise chk.fail("data.path", f"{options['path']!r} does not exist")
     options["path"] = str(p.resolve())
 
 
+def _range_pairs(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """Keys that bound a range together: ``X_min``/``X_max`` and ``min_X``/``max_X``."""
+    pairs = []
+    for key in params:
+        for lo, hi in (("_min", "_max"), ("min_", "max_")):
+            if (key.endswith(lo) if lo.startswith("_") else key.startswith(lo)):
+                other = key[: -len(lo)] + hi if lo.startswith("_") else hi + key[len(lo):]
+                if other in params:
+                    pairs.append((key, other))
+    return pairs
+
+
 def _check_relations(chk: _Checker, data: DataConfig, augment: dict[str, dict[str, Any]],
                      train: TrainConfig, eval_: EvalConfig) -> None:
     """Checks that involve more than one key."""
-    crop = augment.get("random_resized_crop")
-    if crop and crop["scale_min"] > crop["scale_max"]:
-        raise chk.fail("augment.random_resized_crop.scale_min",
-                       f"got {crop['scale_min']:g}, must not exceed scale_max = {crop['scale_max']:g}")
-    if crop and crop["ratio_min"] > crop["ratio_max"]:
-        raise chk.fail("augment.random_resized_crop.ratio_min",
-                       f"got {crop['ratio_min']:g}, must not exceed ratio_max = {crop['ratio_max']:g}")
+    tables = {f"augment.{name}": params for name, params in augment.items()}
+    tables["data"] = data.options
+    for prefix, params in tables.items():
+        for lo_key, hi_key in _range_pairs(params):
+            if params[lo_key] > params[hi_key]:
+                raise chk.fail(f"{prefix}.{lo_key}",
+                               f"got {params[lo_key]:g}, must not exceed {hi_key} = {params[hi_key]:g}")
     n_eval = data.options.get("num_eval")
     if n_eval is not None and eval_.probe_batch > n_eval:
         raise chk.fail("eval.probe_batch", f"got {eval_.probe_batch}, must not exceed data.num_eval = {n_eval}")
