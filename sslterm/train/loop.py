@@ -24,6 +24,8 @@ from sslterm.objectives import Context, Objective, build_objective
 from sslterm.store import JsonlWriter, Run
 from sslterm.store.jsonl import truncate_after
 from sslterm.train.checkpoint import load_checkpoint, save_checkpoint
+from sslterm.train.dist import Dist, any_true, gather_states, setup
+from sslterm.train.dist import mean as dist_mean
 from sslterm.train.monitor import Monitor
 
 
@@ -73,10 +75,24 @@ def similarity_matrix(objective: Objective, v1: Batch, v2: Batch) -> torch.Tenso
     return z1 @ z2.T
 
 
+class NullWriter:
+    """Stands in for a log writer on processes other than rank 0, which write nothing."""
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Drop the record."""
+
+    def sync(self) -> None:
+        """Nothing to flush."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
 @dataclass
 class Parts:
     """Everything a run trains with, built from its experiment."""
 
+    dist: Dist
     device: torch.device
     data: Dataset
     objective: Objective
@@ -90,11 +106,12 @@ class Parts:
 def build(exp: Experiment) -> Parts:
     """Data on the device, encoder and objective, optimiser, augmentations and monitor for ``exp``."""
     cfg = exp.train
-    device = pick_device(cfg.device)
+    pick_device(cfg.device)                                        # refuses cuda without CUDA
+    info, device = setup(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    torch.manual_seed(exp.seed)
-    print(f"device: {device}; building dataset {exp.data.dataset!r}", flush=True)
+    torch.manual_seed(exp.seed)                                    # the same initial weights on every rank
+    print(f"device: {device}; rank {info.rank} of {info.world}; building dataset {exp.data.dataset!r}", flush=True)
     data = build_dataset(exp.data.dataset, exp.data.options).to(device)
     encoder = build_encoder(exp.model.encoder, data.info, exp.model.options)
     ctx = Context(encoder, data.info, exp.model.projector_hidden, exp.model.projector_dim)
@@ -102,7 +119,7 @@ def build(exp: Experiment) -> Parts:
     optimizer = torch.optim.AdamW(list(objective.trainable()), lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   fused=device.type == "cuda")
     augment = Pipeline(exp.augment)
-    gen = torch.Generator(device=device).manual_seed(exp.seed + 1)
+    gen = torch.Generator(device=device).manual_seed(exp.seed + 1 + 1000 * info.rank)   # batches differ per rank
     n_params = sum(p.numel() for p in encoder.parameters())
     print(f"model: {exp.model.encoder} encoder, {n_params / 1e6:.2f}M parameters; "
           f"objective {exp.objective.name}; {len(data)} training examples on {device}", flush=True)
@@ -112,7 +129,7 @@ def build(exp: Experiment) -> Parts:
     views = (augment(probe, probe_gen), augment(probe, probe_gen))
     monitor = Monitor(exp, data, objective, augment, device)
     print(monitor.describe(), flush=True)
-    return Parts(device, data, objective, optimizer, augment, gen, monitor, views)
+    return Parts(info, device, data, objective, optimizer, augment, gen, monitor, views)
 
 
 def train(exp: Experiment, run: Run, should_stop: Callable[[], bool], on_progress: Callable[[int, str], None],
@@ -121,30 +138,42 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool], on_progres
     cfg = exp.train
     parts = build(exp)
     device, data, objective, optimizer = parts.device, parts.data, parts.objective, parts.optimizer
+    world, main = parts.dist.world, parts.dist.main
+    step_fn: torch.nn.Module = objective
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        step_fn = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
+    shard = torch.arange(parts.dist.rank, len(data), world, device=device)   # this rank's examples
     sums: dict[str, torch.Tensor] = {"loss": torch.zeros((), device=device)}
     start, window, t_offset = 0, 0, 0.0
     if resume:
         ckpt = load_checkpoint(run.checkpoint_dir / "last.pt", device)
         start, window, t_offset = restore_state(parts, ckpt, sums)
-        truncate_after(run.metrics_path, start)
-        truncate_after(run.snapshots_path, start)
+        if main:
+            truncate_after(run.metrics_path, start)
+            truncate_after(run.snapshots_path, start)
         print(f"resumed from the checkpoint at step {start}", flush=True)
-    metrics = JsonlWriter(run.metrics_path)
-    snapshots = JsonlWriter(run.snapshots_path)
+    metrics: JsonlWriter | NullWriter = JsonlWriter(run.metrics_path) if main else NullWriter()
+    snapshots: JsonlWriter | NullWriter = JsonlWriter(run.snapshots_path) if main else NullWriter()
     t_start = time.perf_counter() - t_offset
 
     def snapshot(step: int) -> None:
+        if not main:
+            return
         sim = similarity_matrix(objective, *parts.probe_views).cpu()
         snapshots.write({"step": step, "time": time.time(), "kind": "similarity",
                          "values": [[round(v, 4) for v in row] for row in sim.tolist()]})
 
     def checkpoint(step: int) -> None:
-        if not torch.isfinite(sums["loss"]).item():                 # never save diverged weights
-            raise Diverged(step, sums["loss"].item())
-        save_checkpoint(run.checkpoint_dir, checkpoint_state(parts, step, sums, window,
-                                                             time.perf_counter() - t_start))
-        metrics.sync()
-        snapshots.sync()
+        loss_sum = dist_mean(sums["loss"])
+        if not torch.isfinite(loss_sum).item():                      # never save diverged weights
+            raise Diverged(step, loss_sum.item())
+        state = checkpoint_state(parts, step, sums, window, time.perf_counter() - t_start)
+        if main:
+            save_checkpoint(run.checkpoint_dir, state)
+            metrics.sync()
+            snapshots.sync()
 
     if start == 0:
         snapshot(0)
@@ -155,14 +184,16 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool], on_progres
         lr = lr_at(step - 1, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        idx = torch.randint(len(data), (cfg.batch_size,), generator=parts.gen, device=device)
+        pick = torch.randint(len(shard), (cfg.batch_size,), generator=parts.gen, device=device)
+        idx = shard[pick]
         batch = data.batch("train", idx)                           # a gather on the device
-        loss, extra = objective(batch, parts.augment, parts.gen)
+        loss, extra = step_fn(batch, parts.augment, parts.gen)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         objective.after_step(step, cfg.steps)
-        parts.monitor.probe_step(batch, idx)
+        if main:
+            parts.monitor.probe_step(batch, idx)
         sums["loss"] += loss.detach()
         for k, v in extra.items():
             sums[k] = sums.get(k, torch.zeros((), device=device)) + v.detach()
@@ -171,7 +202,7 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool], on_progres
         evaluate = exp.eval.every > 0 and (step % exp.eval.every == 0 or step == cfg.steps)
         if step % cfg.log_every == 0 or step == cfg.steps or evaluate:
             now = time.perf_counter()
-            values = {k: (v / window).item() for k, v in sums.items()}  # .item(): sync point
+            values = {k: (dist_mean(v) / window).item() for k, v in sums.items()}  # .item(): sync point
             if not math.isfinite(values["loss"]):
                 raise Diverged(step, values["loss"])
             if evaluate:
@@ -181,17 +212,20 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool], on_progres
             for v in sums.values():
                 v.zero_()
             window, t_window = 0, time.perf_counter()
-            on_progress(step, str(device))
+            if main:
+                on_progress(step, str(device))
         if step % cfg.snapshot_every == 0 or step == cfg.steps:
             snapshot(step)
         if step % cfg.checkpoint_every == 0:
             checkpoint(step)
-        if should_stop():
+        # alone: ask every step; with several processes, agree at log steps (a collective)
+        if (world == 1 or step % cfg.log_every == 0) and any_true(should_stop(), device):
             stopped = step < cfg.steps
             break
     if step % cfg.checkpoint_every or step == start:
         checkpoint(step)
-    on_progress(step, str(device))
+    if main:
+        on_progress(step, str(device))
     metrics.close()
     snapshots.close()
     return Outcome(step=step, stopped=stopped)
@@ -199,10 +233,15 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool], on_progres
 
 def checkpoint_state(parts: Parts, step: int, sums: dict[str, torch.Tensor], window: int,
                      elapsed: float) -> dict[str, Any]:
-    """Everything needed to continue exactly: weights, optimiser, RNG states, the open metric window."""
+    """Everything needed to continue exactly: weights, optimiser, RNG states, the open metric window.
+
+    With several processes this is a collective (every rank's batch generator is gathered).
+    """
+    generators = gather_states(parts.gen.get_state())
     state: dict[str, Any] = {
         "step": step, "model": parts.objective.state_dict(), "optimizer": parts.optimizer.state_dict(),
-        "generator": parts.gen.get_state(), "torch_rng": torch.get_rng_state(),
+        "generator": generators[0], "generators": generators, "world": parts.dist.world,
+        "torch_rng": torch.get_rng_state(),
         "window": {"count": window, "sums": {k: v.detach().clone() for k, v in sums.items()}},
         "elapsed": elapsed,
     }
@@ -217,7 +256,11 @@ def restore_state(parts: Parts, ckpt: dict[str, Any], sums: dict[str, torch.Tens
     """Load a checkpoint into ``parts`` and ``sums``; returns (step, open window count, elapsed seconds)."""
     parts.objective.load_state_dict(ckpt["model"])
     parts.optimizer.load_state_dict(ckpt["optimizer"])
-    parts.gen.set_state(ckpt["generator"].cpu())
+    generators = ckpt.get("generators", [ckpt["generator"]])
+    if ckpt.get("world", 1) == parts.dist.world and parts.dist.rank < len(generators):
+        parts.gen.set_state(generators[parts.dist.rank].cpu())
+    else:                                                            # another number of processes
+        parts.gen.manual_seed(int(ckpt["step"]) * 7919 + parts.dist.rank)
     torch.set_rng_state(ckpt["torch_rng"].cpu())
     if "cuda_rng" in ckpt and parts.device.type == "cuda":
         torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu(), parts.device)

@@ -1,0 +1,93 @@
+"""Distributed training helpers: one process is the special case of N (torchrun sets the env).
+
+``setup`` joins the process group that ``torchrun`` describes in RANK / WORLD_SIZE / LOCAL_RANK
+(NCCL on CUDA, gloo on the CPU); without those variables it is a no-op and every helper below
+acts on the single local process. ``gather`` is THE way losses see the global batch: it uses
+``torch.distributed.nn.functional.all_gather``, whose backward sums the gradient of every
+process's copy into the local slice. (The widely copied ``GatherLayer`` whose backward returns
+only the local slice of the local gradient drops the cross-process terms: never use it.)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in the job."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """Whether this process writes the run directory (rank 0)."""
+        return self.rank == 0
+
+
+def setup(device_name: str) -> tuple[Dist, torch.device]:
+    """Join the process group if torchrun started us; pick this process's device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
+    if world == 1:
+        return Dist(), torch.device("cuda" if cuda else "cpu")
+    info = Dist(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    device = torch.device("cuda", info.local_rank) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    return info, device
+
+
+def active() -> bool:
+    """Whether more than one process takes part."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def gather(t: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``t`` [n, ...] from every process along dim 0, differentiably; identity alone."""
+    if not active():
+        return t
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(t.contiguous()), dim=0)
+
+
+def mean(t: torch.Tensor) -> torch.Tensor:
+    """The mean of a tensor over processes (not differentiable; for metrics)."""
+    if not active():
+        return t
+    out = t.detach().clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out / dist.get_world_size()
+
+
+def any_true(flag: bool, device: torch.device) -> bool:
+    """Whether ``flag`` is true on any process (a collective: every process must call it)."""
+    if not active():
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def gather_states(state: torch.Tensor) -> list[torch.Tensor]:
+    """Every process's copy of a CPU byte tensor (an RNG state), rank order; a list of one alone."""
+    if not active():
+        return [state]
+    out: list[torch.Tensor | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, state)
+    return [t for t in out if t is not None]
+
+
+def cleanup() -> None:
+    """Leave the process group."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
