@@ -90,6 +90,8 @@ def run(
                                                   show_default=False)] = None,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Print the run id and return at once.")] = False,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Start detached and open the live dashboard.")] = False,
+    nproc: Annotated[int, typer.Option("--nproc", help="Processes on this machine (torchrun; one per GPU).",
+                                       min=1, max=1024)] = 1,
     runs_dir: RunsDir = None,
 ) -> None:
     """Train an experiment in a background worker process (any modality × objective with no file)."""
@@ -104,7 +106,7 @@ def run(
 
     root = runs_root(runs_dir)
     try:
-        run_, proc = launch(exp, root, source=str(file or "defaults"))
+        run_, proc = launch(exp, root, source=str(file or "defaults"), nproc=nproc)
     except OSError as e:
         fail(f"cannot create a run in {root}/: {e.strerror or e}")
     if watch:

@@ -16,14 +16,18 @@ from sslterm.store.runs import CONFIG
 from sslterm.store.status import ACTIVE, effective_state, pid_alive
 
 
-def launch(exp: Experiment, root: Path, source: str = "") -> tuple[Run, subprocess.Popen[bytes]]:
-    """Create a run for ``exp`` under ``root`` and start its worker; returns at once."""
+def launch(exp: Experiment, root: Path, source: str = "", nproc: int = 1) -> tuple[Run, subprocess.Popen[bytes]]:
+    """Create a run for ``exp`` under ``root`` and start its worker(s); returns at once.
+
+    With ``nproc`` > 1, torchrun starts that many processes (one per GPU on CUDA, gloo on the CPU)
+    under a supervisor, and they show as one run.
+    """
     run = create_run(root, exp.name)
     header = f"Resolved configuration of run {run.id}" + (f"\nfrom {source}" if source else "")
     (run.path / CONFIG).write_text(exp.to_toml(header=header), encoding="utf-8")
-    write_status(run.path, Status(id=run.id, state="starting", total_steps=exp.train.steps))
-    if exp.train.auto_resume:
-        return run, _spawn(run, "sslterm.supervise", str(exp.train.auto_resume))
+    write_status(run.path, Status(id=run.id, state="starting", total_steps=exp.train.steps, world=nproc))
+    if exp.train.auto_resume or nproc > 1:
+        return run, _spawn(run, "sslterm.supervise", str(exp.train.auto_resume), str(nproc))
     return run, _spawn(run, "sslterm.worker")
 
 
@@ -56,6 +60,8 @@ def resume(run: Run) -> subprocess.Popen[bytes]:
         log.write(f"\n--- resuming (was {state}) ---\n".encode())
     write_status(run.path, status.evolve(state="starting", pid=None, resumes=status.resumes + 1,
                                          created_at=time.time()))
+    if status.world > 1:
+        return _spawn(run, "sslterm.supervise", "0", str(status.world), "--resume")
     return _spawn(run, "sslterm.worker", "--resume")
 
 
@@ -71,7 +77,8 @@ def stop(run: Run, sig: int = signal.SIGTERM) -> int:
         raise StopError(f"run {run.id} is {state}, not running")
     if status.host != socket.gethostname():
         raise StopError(f"run {run.id} runs on host {status.host!r}; stop it from there")
-    if status.pid is None or not pid_alive(status.pid):
+    target = status.supervisor if status.supervisor is not None else status.pid
+    if target is None or not pid_alive(target):
         raise StopError(f"run {run.id} has no live worker process yet; try again in a moment")
-    os.kill(status.pid, sig)
-    return status.pid
+    os.kill(target, sig)                        # a supervisor passes the signal on to every worker
+    return target

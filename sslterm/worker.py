@@ -20,13 +20,13 @@ from pathlib import Path
 
 from sslterm import config
 from sslterm.store import Run, read_status, write_status
-from sslterm.store.status import HEARTBEAT_SECONDS, touch_heartbeat
+from sslterm.store.status import HEARTBEAT_SECONDS, touch_heartbeat, write_json_atomic
 
 
-def _heartbeat(run_dir: Path, done: threading.Event) -> None:
+def _heartbeat(run_dir: Path, rank: int, done: threading.Event) -> None:
     while not done.is_set():
         with contextlib.suppress(OSError):  # a full disk must not kill training; staleness shows
-            touch_heartbeat(run_dir)
+            touch_heartbeat(run_dir, rank)
         done.wait(HEARTBEAT_SECONDS)
 
 
@@ -44,10 +44,14 @@ def describe_failure(e: BaseException, batch_size: int | None) -> str:
 
 def run_worker(run_dir: Path, resume: bool = False) -> int:
     """Train the run in ``run_dir`` to the end (continuing from its checkpoint if ``resume``)."""
+    rank = int(os.environ.get("RANK", "0"))
+    if rank:
+        return _run_rank(run_dir, rank, resume)
     run = Run(run_dir)
     previous = read_status(run_dir)
     status = previous.evolve(state="running", pid=os.getpid(), host=socket.gethostname(), ended_at=None,
-                             error=None, started_at=previous.started_at if resume else time.time())
+                             error=None, started_at=previous.started_at if resume else time.time(),
+                             world=int(os.environ.get("WORLD_SIZE", "1")))
     write_status(run_dir, status)
     stop = threading.Event()
 
@@ -59,7 +63,7 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     done = threading.Event()
-    threading.Thread(target=_heartbeat, args=(run_dir, done), daemon=True).start()
+    threading.Thread(target=_heartbeat, args=(run_dir, 0, done), daemon=True).start()
 
     def progress(step: int, device: str) -> None:
         nonlocal status
@@ -85,13 +89,57 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
             code = 0
     except Exception as e:  # every failure is recorded in the status, with the traceback in the log
         traceback.print_exc()
+        if status.world > 1:  # the supervisor records the job's failure, naming the rank at its root
+            with contextlib.suppress(OSError):
+                write_json_atomic(run_dir / "rank0.error", {"rank": 0, "error": describe_failure(e, batch_size)})
+            done.set()
+            _leave_group()
+            return 1
         status = status.evolve(state="failed", ended_at=time.time(), error=describe_failure(e, batch_size))
         code = 1
     finally:
         done.set()
+        _leave_group()
     write_status(run_dir, status)
     print(f"run {status.state} at step {status.step}", flush=True)
     return code
+
+
+def _leave_group() -> None:
+    if "torch" in sys.modules:
+        from sslterm.train.dist import cleanup
+
+        cleanup()
+
+
+def _run_rank(run_dir: Path, rank: int, resume: bool) -> int:
+    """A process of rank > 0: trains its share and writes nothing but its heartbeat and, on failure,
+    ``rank<N>.error`` (one line), which the supervisor puts into the run's status."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    done = threading.Event()
+    threading.Thread(target=_heartbeat, args=(run_dir, rank, done), daemon=True).start()
+    batch_size = None
+    try:
+        exp = config.load(run_dir / "config.toml")
+        batch_size = exp.train.batch_size
+        from sslterm.train.loop import Diverged, train
+
+        try:
+            train(exp, Run(run_dir), stop.is_set, lambda step, device: None, resume=resume)
+        except Diverged:
+            return 1                                               # rank 0 records the divergence
+        return 0
+    except Exception as e:
+        traceback.print_exc()
+        with contextlib.suppress(OSError):
+            write_json_atomic(run_dir / f"rank{rank}.error", {"rank": rank, "error": describe_failure(e, batch_size)})
+        return 1
+    finally:
+        done.set()
+        _leave_group()
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from sslterm.data import Batch
 from sslterm.models import Projector
 from sslterm.objectives.base import Augment, Context, Loss, Objective
+from sslterm.train.dist import gather
 
 
 def info_nce(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,7 +56,7 @@ class InfoNCE(Objective):
     def forward(self, batch: Batch, augment: Augment, gen: torch.Generator) -> Loss:
         views = concat_views(augment(batch, gen), augment(batch, gen))  # [2B, ...]
         z1, z2 = self.projector(self.encoder(**views)).chunk(2)          # [B, D] each
-        loss, acc = info_nce(z1, z2, self.temperature)
+        loss, acc = info_nce(gather(z1), gather(z2), self.temperature)   # negatives from every process
         return loss, {"pos_acc": acc}
 
     @torch.no_grad()

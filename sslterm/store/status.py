@@ -40,6 +40,8 @@ class Status:
     device: str | None = None
     error: str | None = None
     resumes: int = 0
+    world: int = 1
+    supervisor: int | None = None
     format: int = FORMAT_VERSION
 
     def evolve(self, **changes: Any) -> Status:
@@ -121,9 +123,10 @@ def pid_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-def touch_heartbeat(run_dir: Path) -> None:
-    """Record that the worker is alive now."""
-    (run_dir / "heartbeat").write_text(f"{time.time():.3f}\n")
+def touch_heartbeat(run_dir: Path, rank: int = 0) -> None:
+    """Record that the worker (of ``rank``) is alive now."""
+    name = "heartbeat" if rank == 0 else f"heartbeat.rank{rank}"
+    (run_dir / name).write_text(f"{time.time():.3f} {os.getpid()}\n")
 
 
 def heartbeat_age(run_dir: Path) -> float | None:
@@ -139,6 +142,8 @@ def effective_state(run_dir: Path, status: Status) -> str:
     if status.state not in ACTIVE:
         return status.state
     if status.host == socket.gethostname():
+        if status.supervisor is not None:  # a supervisor outlives its workers and records their end
+            return status.state if pid_alive(status.supervisor) else "lost"
         if status.pid is None:  # the worker never started: give it a minute to record its pid
             return "lost" if time.time() - status.created_at > STALE_SECONDS else status.state
         return status.state if pid_alive(status.pid) else "lost"

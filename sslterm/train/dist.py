@@ -11,6 +11,7 @@ only the local slice of the local gradient drops the cross-process terms: never 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -57,7 +58,9 @@ def gather(t: torch.Tensor) -> torch.Tensor:
         return t
     from torch.distributed.nn.functional import all_gather
 
-    return torch.cat(all_gather(t.contiguous()), dim=0)
+    with warnings.catch_warnings():  # torch 2.13 deprecates it for a private API; it is still right
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.cat(all_gather(t.contiguous()), dim=0)
 
 
 def mean(t: torch.Tensor) -> torch.Tensor:
