@@ -92,6 +92,8 @@ def run(
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Start detached and open the live dashboard.")] = False,
     nproc: Annotated[int, typer.Option("--nproc", help="Processes on this machine (torchrun; one per GPU).",
                                        min=1, max=1024)] = 1,
+    prepare: Annotated[bool, typer.Option("--prepare", help="Only create the run directory and print its path "
+                                          "(to start workers yourself, e.g. on several nodes).")] = False,
     runs_dir: RunsDir = None,
 ) -> None:
     """Train an experiment in a background worker process (any modality × objective with no file)."""
@@ -103,8 +105,15 @@ def run(
     except config.ConfigError as e:
         fail(str(e))
     from sslterm.launch import launch
+    from sslterm.launch import prepare as prepare_run
 
     root = runs_root(runs_dir)
+    if prepare:
+        try:
+            typer.echo(prepare_run(exp, root, source=str(file or "defaults")).path)
+        except OSError as e:
+            fail(f"cannot create a run in {root}/: {e.strerror or e}")
+        return
     try:
         run_, proc = launch(exp, root, source=str(file or "defaults"), nproc=nproc)
     except OSError as e:

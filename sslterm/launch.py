@@ -16,16 +16,22 @@ from sslterm.store.runs import CONFIG
 from sslterm.store.status import ACTIVE, effective_state, pid_alive
 
 
+def prepare(exp: Experiment, root: Path, source: str = "", world: int = 1) -> Run:
+    """Create a run directory for ``exp`` (config and status) without starting anything."""
+    run = create_run(root, exp.name)
+    header = f"Resolved configuration of run {run.id}" + (f"\nfrom {source}" if source else "")
+    (run.path / CONFIG).write_text(exp.to_toml(header=header), encoding="utf-8")
+    write_status(run.path, Status(id=run.id, state="starting", total_steps=exp.train.steps, world=world))
+    return run
+
+
 def launch(exp: Experiment, root: Path, source: str = "", nproc: int = 1) -> tuple[Run, subprocess.Popen[bytes]]:
     """Create a run for ``exp`` under ``root`` and start its worker(s); returns at once.
 
     With ``nproc`` > 1, torchrun starts that many processes (one per GPU on CUDA, gloo on the CPU)
     under a supervisor, and they show as one run.
     """
-    run = create_run(root, exp.name)
-    header = f"Resolved configuration of run {run.id}" + (f"\nfrom {source}" if source else "")
-    (run.path / CONFIG).write_text(exp.to_toml(header=header), encoding="utf-8")
-    write_status(run.path, Status(id=run.id, state="starting", total_steps=exp.train.steps, world=nproc))
+    run = prepare(exp, root, source, nproc)
     if exp.train.auto_resume or nproc > 1:
         return run, _spawn(run, "sslterm.supervise", str(exp.train.auto_resume), str(nproc))
     return run, _spawn(run, "sslterm.worker")
