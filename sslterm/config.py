@@ -291,9 +291,10 @@ def build(raw: dict[str, Any], source: str = "<config>") -> Experiment:
     objective_entry = _choose(chk, "objective.name", tables["objective"], "objective", "infonce", modality)
     encoder = _choose(chk, "model.encoder", tables["model"], "encoder", _default_encoder(modality, objective_entry),
                       modality)
-    model = _build_section(chk, "model", ModelConfig, tables["model"], encoder)
+    model = _build_section(chk, "model", ModelConfig, {"encoder": encoder.name, **tables["model"]}, encoder)
     _check_needs(chk, objective_entry, encoder, modality)
-    objective = _build_section(chk, "objective", ObjectiveConfig, tables["objective"], objective_entry)
+    objective = _build_section(chk, "objective", ObjectiveConfig, {"name": objective_entry.name, **tables["objective"]},
+                               objective_entry)
 
     augment: dict[str, dict[str, Any]] = {}
     valid_augs = catalog.names("augmentation", modality)

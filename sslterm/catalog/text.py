@@ -2,6 +2,112 @@
 
 from __future__ import annotations
 
-from sslterm.catalog import Entry
+from sslterm.catalog import Entry, P
 
-ENTRIES: tuple[Entry, ...] = ()
+ENTRIES: tuple[Entry, ...] = (
+    # ---- modalities -------------------------------------------------------------------
+    Entry(
+        "modality",
+        "text",
+        "Byte-level text as token ids [N, L]: id = byte + 2, with 0 = PAD (only at the end) and 1 = MASK.",
+        extra={"default_augment": ("span_crop", "token_deletion", "span_masking")},
+    ),
+    # ---- datasets ---------------------------------------------------------------------
+    Entry(
+        "dataset",
+        "topics",
+        "Procedurally generated labelled text: each topic class has its own vocabulary of invented "
+        "pseudo-words (from a shared syllable set) and its own word-to-word transitions, mixed with "
+        "shared function words; the topic shows in both content and word order. Generated from a "
+        "seed, nothing downloaded.",
+        modalities=("text",),
+        impl="sslterm.data.text:build_topics",
+        params=(
+            P("num_samples", int, 8192, "Sequences in the training split.", low=64, high=2_000_000),
+            P("num_eval", int, 1024, "Labelled held-out sequences.", low=16, high=200_000),
+            P("seq_len", int, 64, "Bytes per sequence (shorter sequences are padded at the end).",
+              low=16, high=1024),
+            P("num_topics", int, 8, "Topic classes.", low=2, high=64),
+            P("seed", int, 1234, "Seed of the generator (fixed data across runs).", low=0),
+        ),
+    ),
+    Entry(
+        "dataset",
+        "text_files",
+        "Your own text: a .txt file (each non-empty line is an example; long lines are cut into "
+        "seq_len-byte chunks), a folder of .txt files (subfolders are class labels; a flat folder "
+        "is unlabelled), or an .npz with an integer array x [N, L] of token ids ≥ 0 and an optional "
+        "integer array y [N]. 10% is held out for evaluation.",
+        modalities=("text",),
+        impl="sslterm.data.text:load_text_files",
+        params=(
+            P("path", str, "", "A .txt file, a folder of .txt files, or an .npz file."),
+            P("seq_len", int, 128, "Longest sequence in bytes; longer lines are cut into chunks of this size "
+              "(sequences are padded to the longest one, at most this).", low=4, high=8192),
+            P("max_examples", int, 0, "Read at most this many examples (0: all).", low=0),
+            P("seed", int, 0, "Seed of the train/eval split.", low=0),
+        ),
+    ),
+    # ---- encoders ---------------------------------------------------------------------
+    Entry(
+        "encoder",
+        "transformer",
+        "A byte-level transformer: token and learned position embeddings, pre-norm blocks, mean "
+        "pooling over the real (non-PAD) tokens. A causal mode supports next-token prediction.",
+        modalities=("text",),
+        impl="sslterm.models.text:build_text_transformer",
+        extra={"tokens": True, "causal": True},
+        params=(
+            P("dim", int, 64, "Token width.", low=8, high=4096),
+            P("depth", int, 2, "Transformer blocks.", low=1, high=48),
+            P("heads", int, 4, "Attention heads (must divide dim).", low=1, high=64),
+        ),
+    ),
+    # ---- augmentations ----------------------------------------------------------------
+    Entry(
+        "augmentation",
+        "span_crop",
+        "Keep one random contiguous span of each sequence (min_fraction to all of it), moved to the start; "
+        "two crops of one text share its topic but not all of its words.",
+        modalities=("text",),
+        impl="sslterm.augment.text:span_crop",
+        params=(P("min_fraction", float, 0.5, "Smallest share of a sequence's tokens a crop keeps.",
+                  low=0.0, high=1.0, low_open=True),),
+    ),
+    Entry(
+        "augmentation",
+        "token_dropout",
+        "Dropout noise: replace each token by MASK with probability p.",
+        modalities=("text",),
+        impl="sslterm.augment.text:token_dropout",
+        params=(P("p", float, 0.1, "Probability of masking a token.", low=0.0, high=1.0),),
+    ),
+    Entry(
+        "augmentation",
+        "span_masking",
+        "Replace random contiguous spans of each sequence by MASK.",
+        modalities=("text",),
+        impl="sslterm.augment.text:span_masking",
+        params=(
+            P("fraction", float, 0.15, "Fraction of each sequence's tokens covered by the spans together.",
+              low=0.0, high=1.0),
+            P("spans", int, 1, "Spans per sequence (they may overlap).", low=1, high=64),
+        ),
+    ),
+    Entry(
+        "augmentation",
+        "token_deletion",
+        "Delete each token with probability p; the rest shift left and the end is padded.",
+        modalities=("text",),
+        impl="sslterm.augment.text:token_deletion",
+        params=(P("p", float, 0.1, "Probability of deleting a token.", low=0.0, high=1.0),),
+    ),
+    Entry(
+        "augmentation",
+        "token_substitution",
+        "Replace each token with probability p by a token drawn at random from the whole batch.",
+        modalities=("text",),
+        impl="sslterm.augment.text:token_substitution",
+        params=(P("p", float, 0.1, "Probability of substituting a token.", low=0.0, high=1.0),),
+    ),
+)
