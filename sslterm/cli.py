@@ -212,6 +212,48 @@ def show(ref: RunRef, runs_dir: RunsDir = None, json_: JsonFlag = False) -> None
         typer.echo(f"  {k:<16} {v:.6g}" if isinstance(v, float) else f"  {k:<16} {v}")
 
 
+@app.command("compare")
+def compare_(
+    refs: Annotated[list[str], typer.Argument(help="Two or more runs: ids, unique prefixes or run directories.",
+                                              show_default=False)],
+    runs_dir: RunsDir = None,
+    json_: JsonFlag = False,
+    csv_: Annotated[Path | None, typer.Option("--csv", help="Also write the comparison as CSV to FILE ('-': stdout).",
+                                              show_default=False)] = None,
+) -> None:
+    """Compare runs side by side: final metrics, evaluation results and the config keys that differ."""
+    from sslterm.compare import compare, table_sections
+
+    runs = list({run.id: run for run in (_find(runs_dir, ref) for ref in refs)}.values())
+    if len(runs) < 2:
+        fail(f"compare needs two or more different runs, got {len(runs)}")
+    cmp = compare(runs)
+    if csv_ is not None:
+        if str(csv_) == "-":
+            typer.echo(cmp.to_csv(), nl=False)
+            return
+        try:
+            csv_.write_text(cmp.to_csv(), encoding="utf-8")
+        except OSError as e:
+            fail(f"--csv: cannot write {csv_}: {e.strerror or e}", code=1)
+        typer.echo(f"wrote {csv_}", err=True)
+    if json_:
+        typer.echo(cmp.to_json())
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 2, 0, 0))
+    table.add_column("", no_wrap=True)
+    for r in cmp.runs:
+        table.add_column(r.id, justify="right", no_wrap=True)
+    for _, title, rows in table_sections(cmp):
+        table.add_row(f"[bold underline]{title}[/]")
+        for label, cells in rows:
+            table.add_row(f"  {label}", *cells)
+    Console().print(table)
+
+
 @app.command()
 def watch(ref: RunRef, runs_dir: RunsDir = None) -> None:
     """Open the live dashboard of a run (leaving it never stops the run)."""

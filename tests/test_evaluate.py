@@ -10,8 +10,8 @@ import torch
 
 from sslterm import config
 from sslterm.evaluate.diagnostics import alignment, embedding_std, rankme, uniformity
-from sslterm.health import collapse_warning
 from sslterm.evaluate.probes import OnlineProbe, knn_accuracy, knn_predict, linear_probe
+from sslterm.health import collapse_warning
 from sslterm.store import create_run
 from sslterm.train.checkpoint import load_checkpoint
 from sslterm.train.loop import train

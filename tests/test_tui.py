@@ -14,15 +14,20 @@ import pytest
 from rich.style import Style
 from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import ColumnKey
 
 from sslterm import tomlio
 from sslterm.store import JsonlWriter, Run, Status, create_run, write_status
+from sslterm.tui.annotations import Annotations, read_annotations
 from sslterm.tui.app import make_app
 from sslterm.tui.poller import MetricSeries, Snapshot
+from sslterm.tui.screens.compare import CompareScreen
 from sslterm.tui.screens.dashboard import DashboardScreen
+from sslterm.tui.screens.dialogs import ConfirmScreen, PickScreen
 from sslterm.tui.screens.runs import RunsScreen
-from sslterm.tui.widgets.loss_chart import downsample
+from sslterm.tui.widgets.loss_chart import LossChart
+from sslterm.tui.widgets.runs_table import RunsTable
 from sslterm.tui.widgets.similarity import matrix_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,11 +44,12 @@ def similarity(n: int, sharp: float) -> list[list[float]]:
 
 
 def make_run(root: Path, name: str, steps: int, *, snapshot_steps: tuple[int, ...] = (250,), n: int = 8,
-             state: str = "running", pid: int | None = None, error: str | None = None) -> Run:
+             state: str = "running", pid: int | None = None, error: str | None = None,
+             objective: dict[str, object] | None = None) -> Run:
     """A run directory with ``steps`` metrics records (every 10 steps), snapshots and a log."""
     run = create_run(root, name)
     cfg = {"name": name, "data": {"modality": "image", "dataset": "cifar10"},
-           "objective": {"name": "infonce"}, "model": {"encoder": "resnet18"}, "train": {"steps": TOTAL}}
+           "objective": objective or {"name": "infonce"}, "model": {"encoder": "resnet18"}, "train": {"steps": TOTAL}}
     (run.path / "config.toml").write_text(tomlio.dumps(cfg))
     last = steps * 10
     write_status(run.path, Status(id=run.id, state=state, pid=pid or os.getpid(), started_at=time.time() - 60,
@@ -163,12 +169,12 @@ def test_runs_screen_lists_runs_and_opens_a_dashboard(tmp_path: Path) -> None:
             assert isinstance(app.screen, RunsScreen)
             table = app.screen.query_one(DataTable)
             assert table.row_count == 2
-            ids = {str(table.get_row_at(i)[0]) for i in range(2)}
+            ids = {str(table.get_row_at(i)[2]) for i in range(2)}
             assert ids == {first.id, second.id}
             await pilot.press("enter")
             await settle(pilot)
             assert isinstance(app.screen, DashboardScreen)
-            assert app.screen.run.id == str(table.get_row_at(0)[0])
+            assert app.screen.run.id == str(table.get_row_at(0)[2])
             await pilot.press("q")
             assert isinstance(app.screen, RunsScreen)
 
@@ -211,26 +217,17 @@ def test_stop_asks_then_sends_sigterm_to_the_worker(tmp_path: Path) -> None:
         worker.kill()
 
 
-def test_downsample_keeps_the_extremes_of_a_spiky_series() -> None:
-    n = 100_000
-    xs = list(range(n))
-    ys = [1.0 + 0.01 * ((k * 7919) % 13) for k in range(n)]
-    ys[31_337], ys[77_001] = 50.0, -3.0
-    dx, dy = downsample(xs, ys, 60)
-    assert len(dy) <= 3 * 60
-    assert max(dy) == 50.0 and min(dy) == -3.0
-    assert dx == sorted(dx) and dx[-1] == n - 1
-    assert downsample(xs[:10], ys[:10], 60) == (xs[:10], ys[:10])
-
-
 def test_metric_series_drops_what_a_resumed_run_rewrites() -> None:
     series = MetricSeries()
     series.add({"step": s, "t": s / 10, "loss": 1.0 / s} for s in range(10, 110, 10))
     later = MetricSeries()
     later.add([{"step": 60, "t": 0.5, "loss": 9.0}, {"step": 70, "t": 0.6, "loss": None}])  # resumed at 60
+    generation = series.generation
     series.merge(later)
     assert series.steps == [10, 20, 30, 40, 50, 60] and series.losses[-1] == 9.0
     assert series.timing[-1] == (70, 0.6) and series.last == {"step": 70, "t": 0.6, "loss": None}
+    assert list(series.column("t")[0]) == [10, 20, 30, 40, 50, 60, 70] and series.generation > generation
+    assert series.keys() == ["loss"]  # t is the time axis, not a metric
 
 
 def test_app_never_imports_torch() -> None:
@@ -263,3 +260,174 @@ def test_dashboard_shows_transfer_and_warns_of_collapse(tmp_path: Path) -> None:
 
     asyncio.run(body())
     metrics.close()
+
+
+# -- the runs browser ------------------------------------------------------------------------------
+
+
+async def on_run(pilot: Pilot[None], run: Run) -> RunsTable:
+    """Put the runs table's cursor on ``run``."""
+    table = pilot.app.screen.query_one(RunsTable)
+    table.move_cursor(row=table.shown.index(run.id))
+    await pilot.pause()
+    return table
+
+
+def test_runs_browser_filters_and_sorts_by_loss(tmp_path: Path) -> None:
+    long = make_run(tmp_path, "simclr", 30, state="finished")  # the most steps: the lowest loss
+    short = make_run(tmp_path, "byol", 10, state="finished")
+    mid = make_run(tmp_path, "vicreg", 20, state="failed")
+
+    async def body() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one(RunsTable)
+            assert len(table.shown) == 3
+            await pilot.press("slash", *"byol")
+            assert table.shown == [short.id] and table.row_count == 1
+            await pilot.press("enter", "escape")  # keep the filter, back to the table; esc clears it
+            assert len(table.shown) == 3
+            await pilot.press("6")  # the loss column
+            assert table.shown == [long.id, mid.id, short.id]
+            assert "loss ▲" in str(table.columns[ColumnKey("loss")].label)
+            await pilot.press("6")
+            assert table.shown == [short.id, mid.id, long.id]
+            await pilot.press("slash", *"failed")  # the state is searched too
+            assert table.shown == [mid.id]
+
+    asyncio.run(body())
+
+
+def test_star_is_saved_in_the_run_and_sorts_first(tmp_path: Path) -> None:
+    runs = [make_run(tmp_path, name, steps, state="finished") for name, steps in (("a", 30), ("b", 10), ("c", 20))]
+
+    async def body() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("6")  # by loss: a, c, b
+            await on_run(pilot, runs[0])
+            await pilot.press("space")
+            table = await on_run(pilot, runs[1])
+            await pilot.press("asterisk")
+            await settle(pilot)
+            assert (runs[1].path / "starred").is_file()
+            assert table.shown == [runs[1].id, runs[0].id, runs[2].id]
+            assert table.cursor_id() == runs[1].id  # the cursor followed its run, the selection stayed
+            assert table.selected == {runs[0].id} and "✓" in str(table.get_row_at(1)[0])
+            assert "★" in str(table.get_row_at(0)[0])
+            await pilot.press("asterisk")
+            await settle(pilot)
+            assert not (runs[1].path / "starred").exists() and table.shown[0] == runs[0].id
+
+    asyncio.run(body())
+
+
+def test_two_selected_runs_compare_and_show_only_the_key_that_differs(tmp_path: Path) -> None:
+    first = make_run(tmp_path, "simclr", 20, state="finished", objective={"name": "infonce", "temperature": 0.1})
+    second = make_run(tmp_path, "simclr", 30, state="finished", objective={"name": "infonce", "temperature": 0.5})
+
+    async def body() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("c")
+            assert isinstance(app.screen, RunsScreen)  # nothing selected yet: a warning
+            await pilot.press("space", "space")  # selects and moves down: both runs
+            assert app.screen.query_one(RunsTable).selected == {first.id, second.id}
+            await pilot.press("c")
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, CompareScreen)
+            legend = screen.query_one("#compare-legend", Static).render()
+            assert first.id in str(legend) and second.id in str(legend)
+            table = screen.query_one("#compare-table", DataTable)
+            keys = [str(k.value) for k in table.rows]
+            assert [k.split(":", 1)[1] for k in keys if k.startswith("config:")] == ["objective.temperature"]
+            assert {c.key.value for c in table.ordered_columns} == {"what", first.id, second.id}
+            chart = screen.query_one(LossChart)
+            assert {c.key for c in chart.curves} == {first.id, second.id}
+            assert chart.curves[0].color != chart.curves[1].color
+            await pilot.press("q")
+            assert isinstance(app.screen, RunsScreen)
+
+    asyncio.run(body())
+
+
+def test_delete_asks_first_and_refuses_a_running_run(tmp_path: Path) -> None:
+    running = make_run(tmp_path, "live", 10)  # its pid is this process: alive
+    done = make_run(tmp_path, "old", 10, state="finished")
+
+    async def body() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await on_run(pilot, running)
+            await pilot.press("d")
+            assert isinstance(app.screen, RunsScreen)  # no question: refused
+            assert any("stop it before deleting" in n.message for n in app._notifications)
+            await on_run(pilot, done)
+            await pilot.press("d")
+            assert isinstance(app.screen, ConfirmScreen) and done.id in app.screen.question
+            await pilot.press("n")
+            assert done.path.is_dir()
+            await pilot.press("d", "y")
+            await settle(pilot)
+            await settle(pilot)
+            assert not done.path.exists() and running.path.is_dir()
+            assert app.screen.query_one(RunsTable).shown == [running.id]
+
+    asyncio.run(body())
+
+
+def test_notes_and_tags_round_trip_through_the_run_directory(tmp_path: Path) -> None:
+    run = make_run(tmp_path, "simclr", 10, state="finished")
+
+    async def body() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("n")
+            app.screen.query_one(Input).value = "baseline, lr 3e-3"
+            await pilot.press("enter")
+            await settle(pilot)
+            assert (run.path / "notes.txt").read_text() == "baseline, lr 3e-3\n"
+            await pilot.press("t", *"#zq yq,zq", "enter")
+            await settle(pilot)
+            assert (run.path / "tags.txt").read_text() == "zq\nyq\n"
+            table = app.screen.query_one(RunsTable)
+            assert str(table.get_row_at(0)[-1]) == "#zq #yq baseline, lr 3e-3"
+            await pilot.press("n")
+            assert app.screen.query_one(Input).value == "baseline, lr 3e-3"  # what is saved, to edit
+            await pilot.press("escape", "slash", "y", "q")
+            assert table.shown == [run.id]  # tags are searched by the filter
+            await pilot.press("x")
+            assert table.shown == []
+
+    asyncio.run(body())
+    assert read_annotations(run.path) == Annotations(False, ("zq", "yq"), "baseline, lr 3e-3")
+
+
+# -- the dashboard's chart -------------------------------------------------------------------------
+
+
+def test_dashboard_plots_chosen_metrics_smoothed_against_step_or_time(tmp_path: Path) -> None:
+    run = make_run(tmp_path, "simclr", 50)
+
+    async def body() -> None:
+        async with make_app(tmp_path, run.id).run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            assert [c.key for c in pilot.app.screen.query_one(LossChart).curves] == ["loss"]
+            await pilot.press("m")
+            assert isinstance(pilot.app.screen, PickScreen)
+            await pilot.press("down", "space", "enter")  # the list is loss, lr: tick lr too
+            chart = pilot.app.screen.query_one(LossChart)
+            assert [c.key for c in chart.curves] == ["loss", "lr"] and len(chart.curves[1].values) == 50
+            assert chart.curves[0].color != chart.curves[1].color
+            assert "lr 0.001" in shown(pilot, "#loss")
+            await pilot.press("plus", "plus", "minus", "x")
+            assert chart.smoothing == 0.1 and chart.x_time
+            assert "smooth 0.1" in shown(pilot, "#loss") and "x time" in shown(pilot, "#loss")
+
+    asyncio.run(body())

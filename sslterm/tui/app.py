@@ -1,4 +1,4 @@
-"""The sslterm terminal app: composes the runs list and the dashboards, and routes between them."""
+"""The sslterm terminal app: composes the runs browser, the dashboards and comparisons, and routes between them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from sslterm.store import Run, find_run
-from sslterm.tui.messages import CloseDashboard, OpenRun
+from sslterm.tui.messages import CloseDashboard, CompareRuns, OpenRun
+from sslterm.tui.screens.compare import CompareScreen
 from sslterm.tui.screens.dashboard import DashboardScreen
 from sslterm.tui.screens.runs import RunsScreen
 
@@ -34,6 +35,9 @@ class SSLTermApp(App[None]):
 
     def on_open_run(self, message: OpenRun) -> None:
         self.push_screen(DashboardScreen(message.run))
+
+    def on_compare_runs(self, message: CompareRuns) -> None:
+        self.push_screen(CompareScreen(message.runs, self.runs_root))
 
     def on_close_dashboard(self, message: CloseDashboard) -> None:
         if isinstance(self.screen, DashboardScreen) and self.screen.standalone:

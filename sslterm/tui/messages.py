@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.message import Message
+from textual.notifications import SeverityLevel
 
+from sslterm.compare import Comparison
 from sslterm.store import Run
-from sslterm.tui.poller import FeedUpdate, RunRow
+from sslterm.tui.poller import FeedUpdate
+from sslterm.tui.scanner import RunRow
+from sslterm.tui.sysinfo import SystemSample
 
 
 @dataclass
@@ -25,6 +29,13 @@ class CloseDashboard(Message):
 
 
 @dataclass
+class CompareRuns(Message):
+    """The user asked to compare these runs side by side."""
+
+    runs: list[Run]
+
+
+@dataclass
 class FeedPolled(Message):
     """A poll of a run directory finished (posted from a worker thread)."""
 
@@ -36,3 +47,27 @@ class RunsScanned(Message):
     """A scan of the runs root finished (posted from a worker thread)."""
 
     rows: list[RunRow]
+
+
+@dataclass
+class ComparisonRead(Message):
+    """The runs to compare were read (posted from a worker thread)."""
+
+    comparison: Comparison
+
+
+@dataclass
+class SystemSampled(Message):
+    """The worker process's CPU, memory and GPU were sampled (posted from a worker thread)."""
+
+    pid: int
+    sample: SystemSample
+
+
+@dataclass
+class RunChanged(Message):
+    """A run was deleted, resumed or annotated from a worker thread: list the runs again."""
+
+    run_id: str
+    message: str
+    severity: SeverityLevel = "information"

@@ -1,4 +1,4 @@
-"""Incremental readers of run directories for the app: one run's feed, and the runs list (no UI)."""
+"""Incremental reader of one run directory for the dashboard: metrics, snapshots, status, log (no UI)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import math
 import os
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from sslterm.store import ACTIVE, JsonlTail, Run, Status, StatusError, list_runs
+from sslterm.store import ACTIVE, JsonlTail, Run, Status, StatusError
 
 RATE_WINDOW = 64  # (step, t) pairs kept for the rate: recent enough to follow a change of speed
 LOG_LINES = 20
@@ -52,6 +51,25 @@ def _finite(v: Any) -> float | None:
 
 
 @dataclass
+class Column:
+    """The finite values of one metric and the steps they were logged at."""
+
+    steps: array[int] = field(default_factory=lambda: array("q"))
+    values: array[float] = field(default_factory=lambda: array("d"))
+
+    def cut(self, step: int) -> bool:
+        """Drop the values logged at ``step`` or later; whether any were."""
+        if not self.steps or self.steps[-1] < step:
+            return False
+        k = bisect_left(self.steps, step)
+        del self.steps[k:], self.values[k:]
+        return True
+
+
+NOT_PLOTTED = ("step", "time")  # keys of a record that are not metrics (``t`` is kept: it is the time axis)
+
+
+@dataclass
 class MetricSeries:
     """Metrics records split into the columns the dashboard draws; steps only ever increase."""
 
@@ -60,10 +78,13 @@ class MetricSeries:
     timing: list[tuple[int, float]] = field(default_factory=list)  # the last (step, t) pairs
     last: dict[str, Any] | None = None  # the newest record as written
     latest: dict[str, float] = field(default_factory=dict)  # the newest finite value of every metric
+    columns: dict[str, Column] = field(default_factory=dict)  # every other scalar key, ``t`` included
+    low: int | None = None  # the lowest step added: a later batch replaces what it had from there on
+    generation: int = 0  # bumped whenever values are dropped, so that derived data (smoothing) starts over
 
     def add(self, records: Iterable[dict[str, Any]]) -> None:
         """Append records; a step at or below an earlier one (a resumed run) drops what it replaces."""
-        steps, losses, timing = self.steps, self.losses, self.timing
+        steps, losses, timing, columns = self.steps, self.losses, self.timing, self.columns
         newest = max(steps[-1] if steps else -1, timing[-1][0] if timing else -1)
         for rec in records:
             step = rec.get("step")
@@ -72,6 +93,7 @@ class MetricSeries:
             if step <= newest:
                 self._cut(step)
             newest = step
+            self.low = step if self.low is None else min(self.low, step)
             loss, t = _finite(rec.get("loss")), _finite(rec.get("t"))
             if loss is not None:
                 steps.append(step)
@@ -81,19 +103,36 @@ class MetricSeries:
                 if len(timing) > 4 * RATE_WINDOW:
                     del timing[:-RATE_WINDOW]
             self.last = rec
-            self.latest.update((k, v) for k, v in rec.items() if _finite(v) is not None and k != "step")
+            for k, v in rec.items():
+                value = _finite(v)
+                if value is None or k in NOT_PLOTTED:
+                    continue
+                if k != "loss":
+                    column = columns.get(k)
+                    if column is None:
+                        column = columns[k] = Column()
+                    column.steps.append(step)
+                    column.values.append(value)
+                self.latest[k] = value
         del self.timing[:-RATE_WINDOW]
 
     def merge(self, newer: MetricSeries) -> None:
         """Append a series read later (as :meth:`add` would have, record by record)."""
-        if newer.steps:
-            self._cut(newer.steps[0])
-        if newer.timing:
-            self._cut(newer.timing[0][0])
+        if newer.low is not None:
+            self._cut(newer.low)
         self.steps.extend(newer.steps)
         self.losses.extend(newer.losses)
         self.timing.extend(newer.timing)
         del self.timing[:-RATE_WINDOW]
+        for key, col in newer.columns.items():
+            mine = self.columns.get(key)
+            if mine is None:
+                self.columns[key] = Column(array("q", col.steps), array("d", col.values))
+            else:
+                mine.steps.extend(col.steps)
+                mine.values.extend(col.values)
+        if newer.low is not None:
+            self.low = newer.low if self.low is None else min(self.low, newer.low)
         self.last = newer.last if newer.last is not None else self.last
         self.latest.update(newer.latest)
 
@@ -102,15 +141,35 @@ class MetricSeries:
         self.steps.clear()
         self.losses.clear()
         self.timing.clear()
-        self.last = None
+        self.columns.clear()
+        self.last, self.low = None, None
         self.latest.clear()
+        self.generation += 1
+
+    def keys(self) -> list[str]:
+        """Every metric seen that can be plotted, loss first."""
+        others = sorted(k for k in self.columns if k != "t")
+        return ["loss", *others] if self.steps else others
+
+    def column(self, key: str) -> tuple[Sequence[int], Sequence[float]]:
+        """The steps and finite values of one metric (empty if never seen)."""
+        if key == "loss":
+            return self.steps, self.losses
+        col = self.columns.get(key)
+        return (col.steps, col.values) if col is not None else ((), ())
 
     def _cut(self, step: int) -> None:
+        dropped = False
         if self.steps and self.steps[-1] >= step:
             k = bisect_left(self.steps, step)
             del self.steps[k:], self.losses[k:]
+            dropped = True
         while self.timing and self.timing[-1][0] >= step:
             self.timing.pop()
+        for col in self.columns.values():
+            dropped = col.cut(step) or dropped
+        if dropped:
+            self.generation += 1
 
 
 @dataclass
@@ -171,77 +230,6 @@ def rate_of(timing: list[tuple[int, float]]) -> float | None:
     if t1 <= t0 or s1 <= s0:
         return None
     return (s1 - s0) / (t1 - t0)
-
-
-@dataclass(frozen=True)
-class RunRow:
-    """One line of the runs list."""
-
-    id: str
-    path: Path
-    state: str
-    objective: str
-    step: int
-    total: int
-    loss: float | None
-
-
-class RunsScanner:
-    """Lists the runs under a root with their state and last loss, reading only new bytes each scan."""
-
-    TAIL_START = 64 << 10  # a run seen for the first time is read from this far before its end
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._tails: dict[str, JsonlTail] = {}
-        self._loss: dict[str, float | None] = {}
-        self._objective: dict[str, str] = {}
-
-    def scan(self) -> list[RunRow]:
-        """The runs now under the root, newest first."""
-        rows = []
-        for run in reversed(list_runs(self.root)):
-            try:
-                status, state = run.status(), run.state()
-            except StatusError:
-                continue
-            rows.append(RunRow(
-                id=run.id, path=run.path, state=state, objective=self._objective_of(run),
-                step=status.step, total=status.total_steps, loss=self._last_loss(run),
-            ))
-        return rows
-
-    def _objective_of(self, run: Run) -> str:
-        if run.id not in self._objective:
-            objective = run.config().get("objective", {})
-            self._objective[run.id] = str(objective.get("name", "-")) if isinstance(objective, dict) else "-"
-        return self._objective[run.id]
-
-    def _last_loss(self, run: Run) -> float | None:
-        tail = self._tails.get(run.id)
-        if tail is None:
-            tail = self._tails[run.id] = run.tail_metrics()
-            tail.offset = _line_start_near_end(run.metrics_path, self.TAIL_START)
-        for rec in tail.read_all():
-            loss = _finite(rec.get("loss"))
-            if loss is not None:
-                self._loss[run.id] = loss
-        return self._loss.get(run.id)
-
-
-def _line_start_near_end(path: Path, nbytes: int) -> int:
-    """The offset of the first line that starts in the last ``nbytes`` of a file (0 if it is short)."""
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size <= nbytes:
-                return 0
-            f.seek(size - nbytes)
-            chunk = f.read(nbytes)
-    except OSError:
-        return 0
-    cut = chunk.find(b"\n")
-    return size - nbytes + cut + 1 if cut >= 0 else size
 
 
 def is_active(state: str) -> bool:

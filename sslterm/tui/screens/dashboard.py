@@ -1,9 +1,8 @@
-"""One run's live dashboard: state and progress, loss curve, similarity matrix and the worker's log."""
+"""One run's live dashboard: state and progress, metric curves, similarity matrix, worker cost and log."""
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import time
 from typing import ClassVar
@@ -17,22 +16,32 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from sslterm.store import Run, Status, StatusError
-from sslterm.tui.messages import CloseDashboard, FeedPolled
+from sslterm.store import Run, Status
+from sslterm.tui.messages import CloseDashboard, FeedPolled, SystemSampled
 from sslterm.tui.poller import MetricSeries, RunFeed, Snapshot, is_active
-from sslterm.tui.screens.dialogs import ConfirmScreen, HelpScreen
+from sslterm.tui.run_actions import send_stop, stop_problem
+from sslterm.tui.screens.dialogs import ConfirmScreen, HelpScreen, PickScreen
+from sslterm.tui.series import assign_colors, step_smoothing
+from sslterm.tui.sysinfo import SystemSampler
 from sslterm.tui.widgets.log_view import LogView
-from sslterm.tui.widgets.loss_chart import LossChart
+from sslterm.tui.widgets.loss_chart import Curve, LossChart
 from sslterm.tui.widgets.representation import RepresentationLine
 from sslterm.tui.widgets.run_header import RunHeader, RunProgress, config_summary, progress_info
 from sslterm.tui.widgets.similarity import SimilarityView
+from sslterm.tui.widgets.system_line import SystemLine, rounded
 
 LIVE_HZ, REMOTE_HZ, IDLE_HZ = 4.0, 1.0, 1.0  # polls per second: local, over SSH, once the run has ended
+SYSTEM_SECONDS, REMOTE_SYSTEM_SECONDS = 2.0, 5.0  # between samples of the worker's CPU, memory and GPU
 
 
 def poll_interval() -> float:
     """Seconds between polls: slower over SSH, where every redraw crosses the network."""
     return 1.0 / (REMOTE_HZ if os.environ.get("SSH_CONNECTION") else LIVE_HZ)
+
+
+def system_interval() -> float:
+    """Seconds between samples of the worker process (slower over SSH)."""
+    return REMOTE_SYSTEM_SECONDS if os.environ.get("SSH_CONNECTION") else SYSTEM_SECONDS
 
 
 class DashboardScreen(Screen[None]):
@@ -46,10 +55,15 @@ class DashboardScreen(Screen[None]):
         Binding("s", "stop", "Stop run"),
         Binding("left_square_bracket", "older", "Older snap", key_display="["),
         Binding("right_square_bracket", "newer", "Newer", key_display="]"),
+        Binding("m", "metrics", "Metrics"),
+        Binding("plus,equals_sign", "smooth(1)", "Smooth", key_display="+/-"),
+        Binding("minus", "smooth(-1)", "Less smooth", show=False),
+        Binding("x", "x_axis", "Step/time"),
         Binding("y", "log_y", "Log y"),
     ]
 
     snapshot_index: reactive[int | None] = reactive(None)  # None follows the newest snapshot
+    metrics_shown: reactive[tuple[str, ...]] = reactive(("loss",), init=False)  # plotted, each in its colour
 
     def __init__(self, run: Run, *, standalone: bool = False) -> None:
         super().__init__()
@@ -63,11 +77,15 @@ class DashboardScreen(Screen[None]):
         self._polling = False
         self._last_poll = 0.0
         self._last_error = ""
+        self._sampler = SystemSampler()
+        self._sampling = False
+        self._system_error = ""
 
     def compose(self) -> ComposeResult:
         yield RunHeader(self.run.id, id="header")
         yield RunProgress(id="progress")
         yield RepresentationLine(id="representation")
+        yield SystemLine(id="system")
         with Horizontal(id="middle"):
             yield LossChart(id="loss")
             yield SimilarityView(id="sim")
@@ -76,9 +94,11 @@ class DashboardScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(RunHeader).summary = config_summary(self.run.config())
-        self.query_one(LossChart).show(self.series.steps, self.series.losses)
+        self.query_one(SystemLine).display = False
+        self._plot()
         self._poll()
         self.set_interval(poll_interval(), self._tick)
+        self.set_interval(system_interval(), self._system_tick)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # two "q" bindings, one of them active: the footer says "Quit" where closing ends the app
@@ -105,9 +125,16 @@ class DashboardScreen(Screen[None]):
         self.post_message(FeedPolled(self._feed.poll()))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "feed" or event.state not in (
-            WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED
-        ):
+        if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        if event.worker.group == "system":
+            self._sampling = False
+            error = str(event.worker.error) if event.state == WorkerState.ERROR else ""
+            if error and error != self._system_error:  # /proc and nvidia-smi failures are handled: this is a bug
+                self.notify(f"sampling the worker process: {error}", severity="warning")
+            self._system_error = error
+            return
+        if event.worker.group != "feed":
             return
         self._polling = False
         error = f"reading {self.run.path}: {event.worker.error}" if event.state == WorkerState.ERROR else ""
@@ -121,7 +148,7 @@ class DashboardScreen(Screen[None]):
             self.series.clear()
         if update.reset or update.metrics.last is not None:
             self.series.merge(update.metrics)
-            self.query_one(LossChart).version += 1
+            self._plot()
             self.query_one(RepresentationLine).latest = dict(self.series.latest)
         if update.snapshots:
             self.snapshots.extend(update.snapshots)
@@ -135,6 +162,60 @@ class DashboardScreen(Screen[None]):
         if update.log is not None:
             self.query_one(LogView).lines = update.log
         self.query_one(RunProgress).info = progress_info(self.status, self.state, self.series, time.time())
+
+    # -- metric curves ---------------------------------------------------------------------------
+
+    def watch_metrics_shown(self) -> None:
+        self._plot()
+
+    def _plot(self) -> None:
+        colors = assign_colors(self.metrics_shown)
+        clock = self.series.column("t")
+        curves = [Curve(key, key, colors[key], *self.series.column(key), clock=clock) for key in self.metrics_shown]
+        self.query_one(LossChart).show(curves, self.series.generation)
+
+    def action_metrics(self) -> None:
+        names = self.series.keys()
+        if not names:
+            self.notify("no metrics yet", severity="warning")
+            return
+
+        def picked(chosen: list[str] | None) -> None:
+            if chosen:
+                self.metrics_shown = tuple(chosen)
+            elif chosen is not None:
+                self.notify("pick at least one metric", severity="warning")
+
+        self.app.push_screen(PickScreen("Metrics to plot", names, list(self.metrics_shown)), picked)
+
+    def action_smooth(self, direction: int) -> None:
+        chart = self.query_one(LossChart)
+        chart.smoothing = step_smoothing(chart.smoothing, direction)
+
+    def action_x_axis(self) -> None:
+        chart = self.query_one(LossChart)
+        chart.x_time = not chart.x_time
+
+    # -- the worker's cost -----------------------------------------------------------------------
+
+    def _system_tick(self) -> None:
+        status = self.status
+        here = (status is not None and status.pid is not None and status.host == socket.gethostname()
+                and is_active(self.state))
+        line = self.query_one(SystemLine)
+        if line.display != here:
+            line.display = here
+        if here and not self._sampling and status is not None and status.pid is not None:
+            self._sampling = True
+            self._sample_system(status.pid, status.device)
+
+    @work(thread=True, group="system", exit_on_error=False, description="sample the worker process")
+    def _sample_system(self, pid: int, device: str | None) -> None:
+        self.post_message(SystemSampled(pid, self._sampler.sample(pid, device)))
+
+    def on_system_sampled(self, message: SystemSampled) -> None:
+        line = self.query_one(SystemLine)
+        line.pid, line.sample = message.pid, rounded(message.sample)
 
     # -- snapshots -------------------------------------------------------------------------------
 
@@ -175,11 +256,13 @@ class DashboardScreen(Screen[None]):
         keys = [("q / esc", "quit" if self.standalone else "back to the runs list"), ("?", "this help"),
                 ("s", "stop the run (SIGTERM to its worker, asks first)"),
                 ("[ / ]", "older / newer similarity snapshot (] back to live)"),
-                ("y", "loss chart: log / linear y axis")]
+                ("m", "metrics to plot (several at once, a colour each)"),
+                ("+ / -", "more / less smoothing (TensorBoard's EMA; 0 = off)"),
+                ("x", "x axis: step / wall time"), ("y", "log / linear y axis")]
         self.app.push_screen(HelpScreen(f"Run {self.run.id}", keys))
 
     def action_stop(self) -> None:
-        reason = self._why_not_stoppable()
+        reason = stop_problem(self.status, self.state)
         if reason:
             self.notify(reason, severity="warning")
             return
@@ -187,32 +270,7 @@ class DashboardScreen(Screen[None]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._send_stop(pid)
+                message, severity = send_stop(self.run, pid)
+                self.notify(message, severity=severity)
 
         self.app.push_screen(ConfirmScreen(f"Stop run {self.run.id}?\n(SIGTERM to pid {pid})"), answered)
-
-    def _why_not_stoppable(self) -> str | None:
-        status = self.status
-        if status is None or self.state != "running":
-            return f"the run is {self.state}: nothing to stop"
-        if status.pid is None:
-            return "the run's status has no pid"
-        if status.host != socket.gethostname():
-            return f"the run's worker is on {status.host}: stop it there"
-        return None
-
-    def _send_stop(self, pid: int | None) -> None:
-        try:  # read again: the run may have ended while the question was open
-            status, state = self.run.status(), self.run.state()
-        except StatusError as e:
-            self.notify(str(e), severity="error")
-            return
-        if state != "running" or status.pid != pid or pid is None:
-            self.notify(f"the run is {state} now: not stopped", severity="warning")
-            return
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError as e:
-            self.notify(f"could not stop pid {pid}: {e}", severity="error")
-            return
-        self.notify(f"sent SIGTERM to pid {pid}")

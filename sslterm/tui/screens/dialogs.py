@@ -1,4 +1,4 @@
-"""Small modal dialogs: a yes/no confirmation and the list of key bindings."""
+"""Small modal dialogs: a yes/no confirmation, the key bindings, a line of text, picking from a list."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Input, OptionList, SelectionList, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -52,4 +52,94 @@ class HelpScreen(ModalScreen[None]):
             yield Static("esc closes", classes="dialog-keys")
 
     def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """Asks for one line of text: enter saves what is typed, esc leaves it as it was (None)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, value: str = "", placeholder: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.value = value
+        self.placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog prompt"):
+            yield Static(Text(self.title_text, style="bold"), classes="dialog-body")
+            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            yield Static("[b]enter[/b] save    [b]esc[/b] cancel", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PickScreen(ModalScreen[list[str] | None]):
+    """Picks several of a list of names (space toggles, enter applies, esc cancels)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "apply", "Apply", priority=True),
+        Binding("escape,q", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, title: str, names: list[str], chosen: list[str]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.names = names
+        self.chosen = chosen
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog pick"):
+            yield Static(Text(self.title_text, style="bold"), classes="dialog-body")
+            yield SelectionList[str](*((n, n, n in self.chosen) for n in self.names), id="pick-list")
+            yield Static("[b]space[/b] toggle    [b]enter[/b] apply    [b]esc[/b] cancel", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        self.query_one(SelectionList).focus()
+
+    def action_apply(self) -> None:
+        picked = self.query_one(SelectionList).selected
+        self.dismiss([n for n in self.names if n in picked])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ChooseScreen(ModalScreen[str | None]):
+    """Picks one of a list of names (enter chooses, esc cancels)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "cancel", "Cancel")]
+
+    def __init__(self, title: str, names: list[str], current: str | None = None) -> None:
+        super().__init__()
+        self.title_text = title
+        self.names = names
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog pick"):
+            yield Static(Text(self.title_text, style="bold"), classes="dialog-body")
+            yield OptionList(*self.names, id="choose-list")
+            yield Static("[b]enter[/b] choose    [b]esc[/b] cancel", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        if self.current in self.names:
+            options.highlighted = self.names.index(self.current)
+        options.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(self.names[event.option_index])
+
+    def action_cancel(self) -> None:
         self.dismiss(None)

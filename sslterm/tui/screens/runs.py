@@ -1,34 +1,45 @@
-"""The runs list: every run under the runs root with its state, objective, progress and last loss."""
+"""The runs browser: every run under the root; filter, sort, star, select, compare, stop, resume, delete, annotate."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from sslterm.store import Run
-from sslterm.tui.messages import OpenRun, RunsScanned
-from sslterm.tui.poller import RunRow, RunsScanner
-from sslterm.tui.screens.dialogs import HelpScreen
-from sslterm.tui.widgets.run_header import state_text
+from sslterm.store import Run, StatusError
+from sslterm.tui.annotations import parse_tags, set_starred, write_notes, write_tags
+from sslterm.tui.messages import CompareRuns, OpenRun, RunChanged, RunsScanned
+from sslterm.tui.run_actions import (
+    delete_problem,
+    delete_run,
+    resume_detached,
+    resume_problem,
+    send_stop,
+    stop_problem,
+)
+from sslterm.tui.scanner import RunRow, RunsScanner
+from sslterm.tui.screens.dialogs import ConfirmScreen, HelpScreen, PromptScreen
+from sslterm.tui.widgets.runs_table import SORTABLE, RunsTable
 
-REFRESH_SECONDS = 2.0
-COLUMNS = (("id", "run"), ("state", "state"), ("objective", "objective"), ("step", "step"), ("loss", "loss"))
+LOCAL_SECONDS, REMOTE_SECONDS = 2.0, 5.0  # between scans of the root: here, and over SSH
 
 
-def row_cells(row: RunRow) -> tuple[str | Text, ...]:
-    """The table cells of a run, in :data:`COLUMNS` order."""
-    step = f"{row.step:,}/{row.total:,}" if row.total else f"{row.step:,}"
-    loss = f"{row.loss:.4g}" if row.loss is not None else "-"
-    numbers = (Text(step, justify="right"), Text(loss, justify="right"))
-    return (row.id, state_text(row.state), row.objective, *numbers)
+def refresh_seconds() -> float:
+    """Seconds between scans: slower over SSH, where every redraw crosses the network."""
+    return REMOTE_SECONDS if os.environ.get("SSH_CONNECTION") else LOCAL_SECONDS
+
+
+def _sort_bindings() -> list[BindingType]:
+    first = Binding("1", f"sort('{SORTABLE[0]}')", "Sort", key_display=f"1-{len(SORTABLE)}")
+    return [first, *(Binding(str(i + 1), f"sort('{key}')", show=False) for i, key in enumerate(SORTABLE) if i)]
 
 
 class RunsScreen(Screen[None]):
@@ -37,28 +48,43 @@ class RunsScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "app.quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("r", "refresh", "Refresh"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("enter", "open", "Open"),
+        Binding("space", "select", "Select", key_display="space"),
+        Binding("c", "compare", "Compare"),
+        Binding("asterisk", "star", "Star", key_display="*"),
+        *_sort_bindings(),
+        Binding("s", "stop", "Stop", show=False),
+        Binding("R", "resume", "Resume", show=False),
+        Binding("d", "delete", "Delete", show=False),
+        Binding("n", "notes", "Notes", show=False),
+        Binding("t", "tags", "Tags", show=False),
+        Binding("r", "refresh", "Refresh", show=False),
     ]
 
     def __init__(self, root: Path) -> None:
         super().__init__()
         self.root = root
-        self.rows: dict[str, RunRow] = {}
         self._scanner = RunsScanner(root)
         self._scanning = False
 
+    @property
+    def rows(self) -> dict[str, RunRow]:
+        return self.query_one(RunsTable).rows_by_id
+
     def compose(self) -> ComposeResult:
         yield Static(f"runs in {self.root}", id="runs-title")
-        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield RunsTable(id="runs")
         yield Static("", id="runs-empty")
+        yield Input(placeholder="words in id, name, modality, objective, state, tags · enter keeps · esc clears",
+                    id="runs-filter")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for key, label in COLUMNS:
-            table.add_column(Text(label, justify="right") if key in ("step", "loss") else label, key=key)
+        self.query_one("#runs-filter").display = False
         self.action_refresh()
-        self.set_interval(REFRESH_SECONDS, self._tick)
+        self.set_interval(refresh_seconds(), self._tick)
 
     def on_screen_resume(self) -> None:
         self.action_refresh()  # back from a dashboard: show what changed meanwhile
@@ -66,6 +92,8 @@ class RunsScreen(Screen[None]):
     def _tick(self) -> None:
         if self.is_current:
             self.action_refresh()
+
+    # -- scanning --------------------------------------------------------------------------------
 
     def action_refresh(self) -> None:
         if not self._scanning:
@@ -77,44 +105,217 @@ class RunsScreen(Screen[None]):
         self.post_message(RunsScanned(self._scanner.scan()))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "scan" and event.state in (
-            WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED
-        ):
+        if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        if event.worker.group == "scan":
             self._scanning = False
-            if event.state == WorkerState.ERROR:
-                self.notify(f"listing {self.root}: {event.worker.error}", severity="error")
+        if event.state == WorkerState.ERROR:
+            what = "listing" if event.worker.group == "scan" else event.worker.description
+            self.notify(f"{what} {self.root}: {event.worker.error}", severity="error")
 
     def on_runs_scanned(self, message: RunsScanned) -> None:
-        table = self.query_one(DataTable)
-        new = {row.id: row for row in message.rows}
-        if list(new) != list(self.rows):  # runs came or went: rebuild, keeping the cursor on its run
-            current = self._cursor_id()
-            table.clear()
-            for row in message.rows:
-                table.add_row(*row_cells(row), key=row.id)
-            if current in new:
-                table.move_cursor(row=table.get_row_index(current))
-        else:
-            for row in message.rows:
-                if row != self.rows[row.id]:
-                    for (key, _), cell in zip(COLUMNS, row_cells(row), strict=True):
-                        table.update_cell(row.id, key, cell)
-        self.rows = new
-        empty = "" if new else f"no runs yet under {self.root}/ — start one with `sslterm run`"
+        self.query_one(RunsTable).set_rows(message.rows)
+        empty = "" if message.rows else f"no runs yet under {self.root}/ — start one with `sslterm run`"
         self.query_one("#runs-empty", Static).update(empty)
+        self._show_title()
 
-    def _cursor_id(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    def _show_title(self) -> None:
+        table = self.query_one(RunsTable)
+        parts = [f"runs in {self.root}", f"{len(table.rows_by_id)} runs"]
+        if table.filter_text:
+            parts.append(f"filter “{table.filter_text}”: {len(table.shown)} shown")
+        if table.selected:
+            parts.append(f"{len(table.selected)} selected")
+        key, reverse = table.sort_spec
+        if key:
+            parts.append(f"by {key}{' ▼' if reverse else ' ▲'}")
+        self.query_one("#runs-title", Static).update(" · ".join(parts))
+
+    def on_run_changed(self, message: RunChanged) -> None:
+        self._scanner.forget(message.run_id)
+        self.notify(message.message, severity=message.severity)
+        self.action_refresh()
+
+    # -- table -----------------------------------------------------------------------------------
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         row = self.rows.get(str(event.row_key.value))
         if row is not None:
             self.post_message(OpenRun(Run(row.path)))
 
+    def action_open(self) -> None:
+        row = self._current()
+        if row is not None:
+            self.post_message(OpenRun(Run(row.path)))
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        if str(event.column_key.value) in SORTABLE:
+            self.action_sort(str(event.column_key.value))
+
+    def action_sort(self, key: str) -> None:
+        self.query_one(RunsTable).sort_by(key)
+        self._show_title()
+
+    def action_select(self) -> None:
+        self.query_one(RunsTable).toggle_selected()
+        self._show_title()
+
+    # -- filter ----------------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "runs-filter":
+            self.query_one(RunsTable).filter_text = event.value.strip()
+            self._show_title()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "runs-filter":
+            event.input.display = bool(event.value.strip())
+            self.query_one(RunsTable).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        box.value = ""
+        box.display = False
+        self.query_one(RunsTable).focus()
+
+    # -- run actions -----------------------------------------------------------------------------
+
+    def _current(self) -> RunRow | None:
+        row = self.query_one(RunsTable).cursor_run()
+        if row is None:
+            self.notify("no run here", severity="warning")
+        return row
+
+    def action_star(self) -> None:
+        row = self._current()
+        if row is not None:
+            try:
+                set_starred(row.path, not row.starred)
+            except OSError as e:
+                self.notify(f"could not star {row.id}: {e}", severity="error")
+                return
+            self._scanner.forget(row.id)
+            self.action_refresh()
+
+    def action_compare(self) -> None:
+        chosen = self.query_one(RunsTable).selected_rows()
+        if len(chosen) < 2:
+            self.notify("select two or more runs with space, then press c", severity="warning")
+            return
+        self.post_message(CompareRuns([Run(r.path) for r in chosen]))
+
+    def action_stop(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        run = Run(row.path)
+        try:
+            status, state = run.status(), run.state()
+        except StatusError as e:
+            self.notify(str(e), severity="error")
+            return
+        problem = stop_problem(status, state)
+        if problem:
+            self.notify(problem, severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                message, severity = send_stop(run, status.pid)
+                self.notify(message, severity=severity)
+                self.action_refresh()
+
+        self.app.push_screen(ConfirmScreen(f"Stop run {run.id}?\n(SIGTERM to pid {status.pid})"), answered)
+
+    def action_resume(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        problem = resume_problem(Run(row.path), row.state)
+        if problem:
+            self.notify(problem, severity="warning")
+            return
+        self.notify(f"resuming {row.id} in the background")
+        self._resume(Run(row.path))
+
+    @work(thread=True, group="resume", exit_on_error=False, description="resuming a run in")
+    def _resume(self, run: Run) -> None:
+        code = resume_detached(run, self.root)
+        if code:
+            self.post_message(RunChanged(run.id, f"`sslterm resume {run.id}` failed (exit status {code})", "error"))
+        else:
+            self.post_message(RunChanged(run.id, f"{run.id} resumed"))
+
+    def action_delete(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        problem = delete_problem(row.state)
+        if problem:
+            self.notify(problem, severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete(Run(row.path))
+
+        question = (f"Delete run {row.id}?\n\nThis removes its directory and everything in it,\n"
+                    f"checkpoints included:\n{row.path}/")
+        self.app.push_screen(ConfirmScreen(question), answered)
+
+    @work(thread=True, group="delete", exit_on_error=False, description="deleting a run in")
+    def _delete(self, run: Run) -> None:
+        problem = delete_problem(run.state())  # again: it may have been resumed while the question was open
+        if problem:
+            self.post_message(RunChanged(run.id, f"not deleted: {problem}", "warning"))
+            return
+        delete_run(run)
+        self.post_message(RunChanged(run.id, f"deleted {run.id}"))
+
+    def action_notes(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+
+        def save(text: str | None) -> None:
+            if text is not None:
+                self._annotate(row, lambda: write_notes(row.path, text), "notes")
+
+        title = f"Notes on {row.id}"
+        self.app.push_screen(PromptScreen(title, " ".join(row.notes.split()), "what this run is about"), save)
+
+    def action_tags(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+
+        def save(text: str | None) -> None:
+            if text is not None:
+                self._annotate(row, lambda: write_tags(row.path, parse_tags(text)), "tags")
+
+        self.app.push_screen(PromptScreen(f"Tags of {row.id}", " ".join(row.tags), "words separated by spaces"), save)
+
+    def _annotate(self, row: RunRow, write: Callable[[], None], what: str) -> None:
+        try:
+            write()
+        except OSError as e:
+            self.notify(f"could not save the {what} of {row.id}: {e}", severity="error")
+            return
+        self._scanner.forget(row.id)
+        self.action_refresh()
+
     def action_help(self) -> None:
-        keys = [("↑ / ↓", "move"), ("enter", "open the run's dashboard"), ("r", "refresh now"),
-                ("?", "this help"), ("q", "quit")]
+        keys = [("↑ / ↓", "move (← / → scroll the columns)"), ("enter", "open the run's dashboard"),
+                ("/", "filter: id, name, task, state, tags (esc clears)"),
+                ("space", "select the run (for c)"), ("c", "compare the selected runs"),
+                (f"1-{len(SORTABLE)}", "sort by that column (again: reverse)"),
+                ("*", "star (starred runs come first)"), ("n / t", "edit the run's notes / tags"),
+                ("s / R", "stop (asks first) / resume the run"),
+                ("d", "delete a run that is not running (asks first)"), ("r / q", "refresh now / quit"),
+                ("probe", "eval.json's linear probe (bold), else the"), ("", "newest online probe or kNN accuracy")]
         self.app.push_screen(HelpScreen("Runs", keys))

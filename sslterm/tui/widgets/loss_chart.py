@@ -1,14 +1,17 @@
-"""The live loss curve: a plotext line chart sized to the widget, over a min/max-preserving downsample."""
+"""Line charts of metrics (the live loss, overlaid runs): plotext sized to the widget, over a min/max downsample."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import plotext
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
+
+from sslterm.tui.series import PALETTE, RGB, EmaSmoother, hex_color, home_color, steps_to_times
 
 
 def downsample(xs: Sequence[float], ys: Sequence[float], buckets: int) -> tuple[list[float], list[float]]:
@@ -52,12 +55,57 @@ def nice_ticks(lo: float, hi: float, count: int) -> list[float]:
     return [first + k * step for k in range(int((hi - first) / step) + 1)]
 
 
-def plot_loss(steps: Sequence[float], losses: Sequence[float], width: int, height: int, log_y: bool) -> str:
-    """The loss against the step as a plotext chart of ``width`` × ``height`` cells (ANSI colours)."""
-    xs, ys = downsample(steps, losses, max(1, width - 8))  # about the plot area, without the y labels
-    ticks = nice_ticks(xs[0], xs[-1], max(1, width // 7))
-    labels = [step_label(t) for t in ticks]
-    log_y = log_y and min(ys) > 0
+def time_label(seconds: float) -> str:
+    """A round time in at most five characters: ``45s``, ``1m10s``, ``12m``, ``1h30m``, ``2d12h``."""
+    s = round(seconds)
+    for big, small, b, sm in ((86400, 3600, "d", "h"), (3600, 60, "h", "m"), (60, 1, "m", "s")):
+        if abs(s) >= big:
+            whole, rest = divmod(s, big)
+            if rest // small and whole < 10:
+                return f"{whole}{b}{rest // small}{sm}"
+            return f"{seconds / big:.0f}{b}" if whole >= 10 or not rest else f"{seconds / big:.1f}{b}"
+    return f"{s}s"
+
+
+TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+def time_ticks(lo: float, hi: float, count: int) -> list[float]:
+    """About ``count`` round times (seconds, minutes, hours apart) between ``lo`` and ``hi``."""
+    if hi <= lo or count < 1:
+        return [lo]
+    step = next((s for s in TIME_STEPS if (hi - lo) / s <= count), None)
+    if step is None:
+        step = 86400 * max(1, math.ceil((hi - lo) / 86400 / count))
+    first = math.ceil(lo / step) * step
+    return [first + k * step for k in range(int((hi - first) / step) + 1)]
+
+
+@dataclass(frozen=True, eq=False)
+class Curve:
+    """One line of a chart: a metric of a run, by step, with the run's (step, t) pairs for a time axis."""
+
+    key: str  # what the line is (a metric, a run id): its colour and smoothing state follow it
+    label: str
+    color: RGB
+    steps: Sequence[float]
+    values: Sequence[float]
+    clock: tuple[Sequence[float], Sequence[float]] | None = None  # (steps, t) of the run's records
+
+
+def plot_lines(lines: Sequence[tuple[Sequence[float], Sequence[float], RGB]], width: int, height: int,
+               log_y: bool, x_time: bool = False) -> str:
+    """Lines of (x, y, colour) as a plotext chart of ``width`` × ``height`` cells (ANSI colours).
+
+    x is a step, or seconds with ``x_time``; each line is downsampled to about the plot's width first.
+    """
+    shown = [(*downsample(xs, ys, max(1, width - 8)), rgb) for xs, ys, rgb in lines if len(ys)]
+    lo = min(xs[0] for xs, _, _ in shown)
+    hi = max(xs[-1] for xs, _, _ in shown)
+    count = max(1, width // 7)
+    ticks = time_ticks(lo, hi, count) if x_time else nice_ticks(lo, hi, count)
+    labels = [time_label(t) if x_time else step_label(t) for t in ticks]
+    log_y = log_y and all(min(ys) > 0 for _, ys, _ in shown)
     if hasattr(plotext, "figure"):  # plotext 6: one figure object
         fig = plotext.figure
         fig.clear()
@@ -66,9 +114,11 @@ def plot_loss(steps: Sequence[float], losses: Sequence[float], width: int, heigh
         if log_y:
             fig.ruler(1).scale("log")
         fig.ruler(0).ticks(ticks, labels)
-        signal = fig.signal(xs, ys, marker="braille")
-        signal.lines()
-        fig.draw(signal)
+        for xs, ys, rgb in shown:
+            marker = plotext.marker("braille", pixel=plotext.pixel(foreground=rgb))
+            signal = fig.signal(xs, ys, marker=marker)
+            signal.lines()
+            fig.draw(signal)
         return str(fig.build().string())
     plotext.clf()  # plotext 5: module-level state
     plotext.plotsize(width, height)
@@ -76,25 +126,40 @@ def plot_loss(steps: Sequence[float], losses: Sequence[float], width: int, heigh
     if log_y:
         plotext.yscale("log")
     plotext.xticks(ticks, labels)
-    plotext.plot(xs, ys, marker="braille")
+    for xs, ys, rgb in shown:
+        plotext.plot(xs, ys, marker="braille", color=rgb)
     return str(plotext.build())
 
 
+def plot_loss(steps: Sequence[float], losses: Sequence[float], width: int, height: int, log_y: bool) -> str:
+    """One loss curve against the step (what benchmarks/app.py times)."""
+    return plot_lines([(steps, losses, PALETTE[home_color("loss")])], width, height, log_y)
+
+
 class LossChart(Widget):
-    """The loss curve and the latest loss; redrawn when :attr:`version` changes or the widget resizes."""
+    """Curves against the step or wall time, smoothed or not; redrawn only when something it shows changes.
+
+    The owner sets :attr:`curves` (kept by reference) and bumps :attr:`version` when they grow, and
+    :attr:`generation` when values were dropped (a resumed run), which restarts the smoothing.
+    """
 
     version: reactive[int] = reactive(0)
     log_y: reactive[bool] = reactive(False)
+    smoothing: reactive[float] = reactive(0.0)  # TensorBoard's weight, 0 = off
+    x_time: reactive[bool] = reactive(False)  # x is the wall time ``t`` rather than the step
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, what: str = "loss") -> None:
         super().__init__(id=id)
-        self.steps: Sequence[float] = []
-        self.losses: Sequence[float] = []
-        self._cache: tuple[tuple[int, bool, int, int], Text] | None = None
+        self.what = what  # what the curves are, for the "waiting" line
+        self.curves: list[Curve] = []
+        self.generation = 0
+        self._smoothers: dict[str, EmaSmoother] = {}
+        self._smoothed_for: tuple[float, int] = (0.0, 0)
+        self._cache: tuple[tuple[int, bool, float, bool, int, int], Text] | None = None
 
-    def show(self, steps: Sequence[float], losses: Sequence[float]) -> None:
-        """Draw these series (kept by reference: bump :attr:`version` after they grow)."""
-        self.steps, self.losses = steps, losses
+    def show(self, curves: list[Curve], generation: int = 0) -> None:
+        """Draw these curves (their sequences kept by reference: call again after they grow)."""
+        self.curves, self.generation = curves, generation
         self.version += 1
 
     def watch_version(self) -> None:
@@ -103,26 +168,68 @@ class LossChart(Widget):
     def watch_log_y(self) -> None:
         self.refresh()
 
+    def watch_smoothing(self) -> None:
+        self.refresh()
+
+    def watch_x_time(self) -> None:
+        self.refresh()
+
+    def _time_axis(self) -> bool:
+        return self.x_time and all(c.clock is not None and len(c.clock[0]) for c in self.curves)
+
+    def smoothed(self, curve: Curve) -> Sequence[float]:
+        """The curve's values smoothed with the current weight (incrementally, as a live series grows)."""
+        if self.smoothing <= 0:
+            return curve.values
+        if self._smoothed_for != (self.smoothing, self.generation):
+            self._smoothers.clear()
+            self._smoothed_for = (self.smoothing, self.generation)
+        smoother = self._smoothers.get(curve.key)
+        if smoother is None:
+            smoother = self._smoothers[curve.key] = EmaSmoother(self.smoothing)
+        return smoother.update(curve.values)
+
     def title(self) -> Text:
+        """The view's settings, then each curve's label and latest value (and min and step for one curve)."""
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append("loss ", style="bold")
-        if self.losses:
-            text.append(f"{self.losses[-1]:.4g}", style="bold yellow")
-            text.append(f"  min {min(self.losses):.4g}", style="dim")
-        if self.log_y:
-            text.append("  log y", style="cyan")
-        if self.losses:
-            text.append(f"  step {int(self.steps[-1]):,}", style="dim")
+        settings = [f"smooth {self.smoothing:g}" if self.smoothing else "", "log y" if self.log_y else "",
+                    "x time" if self._time_axis() else ""]
+        for setting in filter(None, settings):
+            text.append(f"{setting}  ", style="cyan")
+        drawn = [c for c in self.curves if len(c.values)]
+        for i, c in enumerate(drawn):
+            text.append("  " if i else "")
+            if len(drawn) > 1:
+                text.append("■ ", style=hex_color(c.color))
+            text.append(f"{c.label} ", style="bold")
+            text.append(f"{c.values[-1]:.4g}", style=f"bold {hex_color(c.color)}")
+        if len(drawn) == 1:
+            text.append(f"  min {min(drawn[0].values):.4g}", style="dim")
+            text.append(f"  step {int(drawn[0].steps[-1]):,}", style="dim")
+        if not drawn:
+            text.append(self.what, style="bold")
         return text
 
     def render(self) -> Text:
         width, height = self.content_size
-        if not self.losses:
+        if not any(len(c.values) for c in self.curves):
             return Text.assemble(self.title(), "\n", Text("waiting for metrics…", style="dim"), no_wrap=True)
-        key = (self.version, self.log_y, width, height)
+        key = (self.version, self.log_y, self.smoothing, self.x_time, width, height)
         if self._cache is None or self._cache[0] != key:
             chart = Text("")
             if width >= 12 and height >= 4:
-                chart = Text.from_ansi(plot_loss(self.steps, self.losses, width, height - 1, self.log_y))
+                chart = Text.from_ansi(plot_lines(self._lines(), width, height - 1, self.log_y, self._time_axis()))
             self._cache = (key, Text.assemble(self.title(), "\n", chart, no_wrap=True, overflow="crop"))
         return self._cache[1]
+
+    def _lines(self) -> list[tuple[Sequence[float], Sequence[float], RGB]]:
+        time_axis = self._time_axis()
+        lines = []
+        for c in self.curves:
+            if not len(c.values):
+                continue
+            xs, ys = downsample(c.steps, self.smoothed(c), max(1, self.content_size.width - 8))
+            if time_axis and c.clock is not None:  # after downsampling (by index): a few hundred lookups
+                xs = steps_to_times(xs, *c.clock)
+            lines.append((xs, ys, c.color))
+        return lines
