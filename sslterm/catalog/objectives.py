@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from sslterm.catalog import Entry, P
 
+ALL = ("image", "text", "audio", "video", "graph")
+
+_MOMENTUM = P("momentum", float, 0.99, "Base momentum τ of the EMA teacher, raised to 1 along a cosine "
+              "(the papers use 0.996 for long runs).", low=0.0, high=0.9999)
+
 ENTRIES: tuple[Entry, ...] = (
     # ---- objectives -------------------------------------------------------------------
     Entry(
@@ -11,11 +16,133 @@ ENTRIES: tuple[Entry, ...] = (
         "infonce",
         "Contrastive InfoNCE / NT-Xent (SimCLR): two views of each example, positives "
         "on the diagonal, all other examples in the batch as negatives.",
-        modalities=("image",),
+        modalities=ALL,
         impl="sslterm.objectives.infonce:InfoNCE",
         params=(
             P("temperature", float, 0.2, "Softmax temperature τ.", low=0.0, high=10.0, low_open=True),
         ),
         extra={"views": 2, "needs": ()},
+    ),
+    Entry(
+        "objective",
+        "byol",
+        "BYOL (Grill et al. 2020): an online encoder, projector and predictor regress the projection "
+        "an EMA target network makes of the other view (2 − 2·cos, symmetric); no negatives.",
+        modalities=ALL,
+        impl="sslterm.objectives.byol:BYOL",
+        params=(_MOMENTUM,),
+        extra={"views": 2, "needs": ()},
+    ),
+    Entry(
+        "objective",
+        "dino",
+        "DINO (Caron et al. 2021): a student matches the centred, sharpened prototype distribution "
+        "of an EMA teacher on the other view (cross-entropy, both directions).",
+        modalities=ALL,
+        impl="sslterm.objectives.dino:DINO",
+        params=(
+            P("out_dim", int, 256, "Number of prototypes K the heads score.", low=2, high=65536),
+            P("student_temp", float, 0.1, "Student softmax temperature τ_s.", low=0.0, high=10.0, low_open=True),
+            P("teacher_temp", float, 0.04, "Teacher softmax temperature τ_t (sharpening: below τ_s).",
+              low=0.0, high=10.0, low_open=True),
+            P("center_momentum", float, 0.9, "EMA rate of the centre of teacher outputs.", low=0.0, high=0.9999),
+            _MOMENTUM,
+        ),
+        extra={"views": 2, "needs": ()},
+    ),
+    Entry(
+        "objective",
+        "vicreg",
+        "VICReg (Bardes, Ponce, LeCun 2022): invariance (MSE between views), a variance hinge per "
+        "dimension and a covariance penalty on an expander's outputs; no negatives, no teacher.",
+        modalities=ALL,
+        impl="sslterm.objectives.vicreg:VICReg",
+        params=(
+            P("sim_coeff", float, 25.0, "Weight λ of the invariance term.", low=0.0),
+            P("std_coeff", float, 25.0, "Weight μ of the variance term.", low=0.0),
+            P("cov_coeff", float, 1.0, "Weight ν of the covariance term.", low=0.0),
+            P("gamma", float, 1.0, "Target standard deviation γ of each dimension.", low=0.0, low_open=True),
+            P("eps", float, 1e-4, "ε added to the variance before the square root.", low=0.0, high=1.0,
+              low_open=True),
+        ),
+        extra={"views": 2, "needs": ()},
+    ),
+    Entry(
+        "objective",
+        "barlow_twins",
+        "Barlow Twins (Zbontar et al. 2021): drive the cross-correlation of two views' batch-normalised "
+        "embeddings to the identity (invariance on the diagonal, redundancy reduction off it).",
+        modalities=ALL,
+        impl="sslterm.objectives.barlow_twins:BarlowTwins",
+        params=(
+            P("lambd", float, 5e-3, "Weight λ of the off-diagonal (redundancy) term.", low=0.0, high=10.0),
+        ),
+        extra={"views": 2, "needs": ()},
+    ),
+    Entry(
+        "objective",
+        "masked",
+        "Masked prediction (BERT, MAE, SimMIM): hide random tokens and predict their targets; the "
+        "loss counts hidden tokens only (cross-entropy for ids, MSE for pixels, samples, features).",
+        modalities=ALL,
+        impl="sslterm.objectives.masked:MaskedPrediction",
+        params=(
+            P("mask_ratio", float, 0.5, "Fraction of each example's tokens to hide (at least one).",
+              low=0.0, high=0.99, low_open=True),
+            P("normalize_targets", bool, True, "Standardise each token's continuous target (as in MAE)."),
+            P("head_hidden", int, 0, "Hidden width of the prediction head (0: linear).", low=0, high=8192),
+        ),
+        extra={"views": 1, "needs": ("tokens",)},
+    ),
+    Entry(
+        "objective",
+        "inpainting",
+        "Inpainting (Context Encoders, Pathak et al. 2016): hide one contiguous block of the token "
+        "grid and reconstruct it from the visible context; the loss counts the hidden block only.",
+        modalities=("image", "text", "audio", "video"),
+        impl="sslterm.objectives.inpainting:Inpainting",
+        params=(
+            P("region", float, 0.25, "Fraction of the token grid the hidden block covers.",
+              low=0.0, high=0.99, low_open=True),
+            P("normalize_targets", bool, False, "Standardise each token's continuous target."),
+            P("head_hidden", int, 128, "Hidden width of the decoder (0: linear).", low=0, high=8192),
+        ),
+        extra={"views": 1, "needs": ("tokens",)},
+    ),
+    Entry(
+        "objective",
+        "next_token",
+        "Autoregressive prediction (GPT; APC for audio frames): a causal encoder predicts the token "
+        "`shift` steps ahead from the tokens so far (cross-entropy with bits per token, or MSE/L1).",
+        modalities=("text", "audio", "video", "image"),
+        impl="sslterm.objectives.next_token:NextToken",
+        params=(
+            P("shift", int, 1, "How many tokens ahead to predict (1: next token).", low=1, high=64),
+            P("loss", str, "mse", "Error on continuous targets.", choices=("mse", "l1")),
+            P("head_hidden", int, 0, "Hidden width of the prediction head (0: linear).", low=0, high=8192),
+        ),
+        extra={"views": 1, "needs": ("tokens", "causal")},
+    ),
+    Entry(
+        "objective",
+        "rotation",
+        "Rotation prediction (RotNet, Gidaris et al. 2018): rotate each image (or clip) by k·90° "
+        "and classify k from pooled features; needs square images.",
+        modalities=("image", "video"),
+        impl="sslterm.objectives.rotation:RotationPrediction",
+        params=(),
+        extra={"views": 1, "needs": ()},
+    ),
+    Entry(
+        "objective",
+        "temporal_order",
+        "Temporal order (Shuffle and Learn; Lee et al. 2017): cut the time axis into equal segments, "
+        "shuffle them by one of n! permutations and classify which from pooled features.",
+        modalities=("video", "audio", "text"),
+        impl="sslterm.objectives.temporal_order:TemporalOrder",
+        params=(
+            P("segments", int, 3, "Number of segments n (n! classes).", low=2, high=6),
+        ),
+        extra={"views": 1, "needs": ()},
     ),
 )

@@ -1,0 +1,68 @@
+"""Masked prediction: hide random tokens and predict what they held, with the loss on hidden tokens only.
+
+Devlin, Chang, Lee, Toutanova, "BERT: Pre-training of Deep Bidirectional Transformers for Language
+Understanding", NAACL 2019; He, Chen, Xie, Li, Dollár, Girshick, "Masked Autoencoders Are Scalable
+Vision Learners", CVPR 2022; Xie, Zhang, Cao, Lin, Bao, Yao, Dai, Hu, "SimMIM: A Simple Framework for
+Masked Image Modeling", CVPR 2022.
+
+For an input x with token targets y [B, T, ·] (encoder.token_targets), a random mask M [B, T] hides a
+fraction r of each example's valid tokens (at least one), the encoder reads x' = hide(x, M), and a
+head predicts ŷ_t from each token feature h_t:
+
+    loss = Σ_{b,t} M_bt·V_bt·ℓ(ŷ_bt, y_bt) / Σ_{b,t} M_bt·V_bt,
+
+with V the valid positions and ℓ the cross-entropy for discrete targets (text ids, as in BERT) or
+the squared error on per-token standardised targets for continuous ones (patch pixels, as in MAE,
+or raw targets as in SimMIM). Unmasked and invalid positions do not enter the loss at all.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from sslterm.data import Batch
+from sslterm.objectives.base import Augment, Context, Loss, Objective
+from sslterm.objectives.tokens import check_fraction, prediction_loss, random_token_mask, target_size, token_head
+
+
+def split_batch(batch: Batch) -> tuple[torch.Tensor, Batch]:
+    """``x`` and the rest of a batch (what the token contract's ``**batch`` receives)."""
+    return batch["x"], {k: v for k, v in batch.items() if k != "x"}
+
+
+def with_valid(mask: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """``mask`` [B, T] restricted to ``valid`` positions (all when None)."""
+    return mask if valid is None else mask & valid
+
+
+class MaskedPrediction(Objective):
+    """Masked token prediction on any encoder with the token contract.
+
+    Shapes: tokens h [B, T, token_dim]; head → [B, T, V] logits (``encoder.target_vocab`` = V) or
+    [B, T, P] regressions of ``token_targets`` [B, T, P]. Metrics: ``masked_acc`` for discrete
+    targets, ``mask_fraction`` (hidden share of valid tokens).
+    """
+
+    def __init__(self, ctx: Context, mask_ratio: float = 0.5, normalize_targets: bool = True,
+                 head_hidden: int = 0) -> None:
+        super().__init__(ctx)
+        self.mask_ratio = check_fraction("mask_ratio", mask_ratio)
+        if head_hidden < 0:
+            raise ValueError(f"head_hidden must be ≥ 0, got {head_hidden}")
+        self.normalize_targets = normalize_targets
+        self.head = token_head(ctx.encoder.token_dim, target_size(ctx.encoder, ctx.info), head_hidden)
+
+    def forward(self, batch: Batch, augment: Augment, gen: torch.Generator) -> Loss:
+        x, rest = split_batch(augment(batch, gen))
+        valid = self.encoder.valid_tokens(x, **rest)                          # [B, T] or None
+        targets = self.encoder.token_targets(x, **rest)                       # [B, T, P] or [B, T]
+        b, t = targets.shape[:2]
+        mask = random_token_mask(valid, (b, t), self.mask_ratio, gen, x.device)  # [B, T], True = hidden
+        h = self.encoder.tokens(self.encoder.hide(x, mask, **rest), causal=False, **rest)  # [B, T, D]
+        weight = with_valid(mask, valid)
+        loss, acc = prediction_loss(self.head(h), targets, weight, self.normalize_targets)
+        n_valid = b * t if valid is None else valid.sum().clamp(min=1)
+        metrics = {"mask_fraction": weight.sum() / n_valid}
+        if acc is not None:
+            metrics["masked_acc"] = acc.detach()
+        return loss, metrics

@@ -1,0 +1,76 @@
+"""Autoregressive prediction: from the tokens up to t, predict what token t + k holds.
+
+Radford, Narasimhan, Salimans, Sutskever, "Improving Language Understanding by Generative
+Pre-Training", OpenAI 2018 (discrete tokens); van den Oord, Kalchbrenner, Kavukcuoglu, "Pixel
+Recurrent Neural Networks", ICML 2016 (pixels); Chung, Hsu, Tang, Glass, "An Unsupervised
+Autoregressive Model for Speech Representation Learning" (APC), Interspeech 2019 (continuous frames).
+
+The encoder runs causally, so h_t depends on inputs ≤ t only, and a head predicts the target of the
+token ``shift`` steps ahead (k = 1 is next-token prediction; APC uses k ≥ 1):
+
+    loss = mean over valid pairs (t, t + k) of ℓ(g(h_t), y_{t+k}),
+
+with ℓ the cross-entropy for discrete targets (reported also as bits per token, CE / ln 2) and the
+squared or absolute error for continuous ones.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from sslterm.data import Batch
+from sslterm.objectives.base import Augment, Context, Loss, Objective
+from sslterm.objectives.masked import split_batch
+from sslterm.objectives.tokens import prediction_loss, target_size, token_head
+
+REGRESSION_LOSSES = ("mse", "l1")
+
+
+def shift_pairs(h: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor | None,
+                shift: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Align features at t with targets at t + shift: (h [B, T−k, D], y [B, T−k, ·], pair validity [B, T−k])."""
+    t = h.shape[1]
+    if t <= shift:
+        raise ValueError(f"sequences of {t} tokens are too short to predict {shift} step(s) ahead")
+    if valid is None:
+        pair_valid = torch.ones(h.shape[0], t - shift, dtype=torch.bool, device=h.device)
+    else:
+        pair_valid = valid[:, :-shift] & valid[:, shift:]
+    return h[:, :-shift], targets[:, shift:], pair_valid
+
+
+class NextToken(Objective):
+    """Causal next-token (or k-ahead) prediction on an encoder with a causal mode.
+
+    Shapes: causal tokens h [B, T, D]; head [B, T−k, D] → [B, T−k, V] logits or [B, T−k, P]
+    regressions of ``token_targets`` shifted by k. Metrics: ``bits_per_token`` and ``next_acc`` for
+    discrete targets.
+    """
+
+    def __init__(self, ctx: Context, shift: int = 1, loss: str = "mse", head_hidden: int = 0) -> None:
+        super().__init__(ctx)
+        if shift < 1:
+            raise ValueError(f"shift must be ≥ 1, got {shift}")
+        if loss not in REGRESSION_LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(REGRESSION_LOSSES)}, got {loss!r}")
+        if head_hidden < 0:
+            raise ValueError(f"head_hidden must be ≥ 0, got {head_hidden}")
+        self.shift, self.loss_kind = shift, loss
+        self.head = token_head(ctx.encoder.token_dim, target_size(ctx.encoder, ctx.info), head_hidden)
+
+    def predict(self, x: torch.Tensor, **rest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(predictions for t + k from tokens ≤ t, their targets, pair validity), each over T − k positions."""
+        h = self.encoder.tokens(x, causal=True, **rest)                       # [B, T, D], causal
+        targets = self.encoder.token_targets(x, **rest)                       # [B, T, P] or [B, T]
+        h, targets, weight = shift_pairs(h, targets, self.encoder.valid_tokens(x, **rest), self.shift)
+        return self.head(h), targets, weight
+
+    def forward(self, batch: Batch, augment: Augment, gen: torch.Generator) -> Loss:
+        x, rest = split_batch(augment(batch, gen))
+        pred, targets, weight = self.predict(x, **rest)
+        loss, acc = prediction_loss(pred, targets, weight, kind=self.loss_kind)
+        if acc is None:
+            return loss, {}
+        return loss, {"bits_per_token": loss.detach() / math.log(2), "next_acc": acc.detach()}

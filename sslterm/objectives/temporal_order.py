@@ -1,0 +1,88 @@
+"""Temporal order prediction: shuffle equal segments of the time axis and classify the permutation.
+
+Misra, Zitnick, Hebert, "Shuffle and Learn: Unsupervised Learning using Temporal Order
+Verification", ECCV 2016; Lee, Huang, Singh, Yang, "Unsupervised Representation Learning by Sorting
+Sequences", ICCV 2017.
+
+The time axis (dim 1: frames of a clip [B, T, C, H, W], samples of a waveform [B, L], tokens of a
+text [B, L]) is cut into n equal segments (a remainder shorter than a segment stays in place at the
+end); each example's segments are reordered by one of the n! permutations π, drawn uniformly, and a
+linear head on the pooled features classifies which:
+
+    loss = CE(W·f(x_π), index of π).
+
+Shuffle and Learn verifies order (a binary task) and Lee et al. classify permutations up to
+reversal; this classifies all n! permutations.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sslterm.data import Batch
+from sslterm.objectives.base import Augment, Context, Loss, Objective
+from sslterm.objectives.masked import split_batch
+
+MAX_SEGMENTS = 6
+
+
+def permutation_table(n: int) -> torch.Tensor:
+    """All n! orderings of n segments, in lexicographic order: [n!, n] (row 0 is the identity)."""
+    return torch.tensor(list(itertools.permutations(range(n))), dtype=torch.long)
+
+
+def permute_segments(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """Reorder n equal segments of dim 1 of x [B, L, ...]: output segment i is input segment order[b, i].
+
+    ``order`` [B, n]; positions past the last whole segment stay where they are. One gather, no loop.
+    """
+    b, length = x.shape[:2]
+    n = order.shape[1]
+    seg = length // n
+    if seg == 0:
+        raise ValueError(f"cannot cut a time axis of {length} steps into {n} segments")
+    j = torch.arange(length, device=x.device)                             # [L]
+    within = j < n * seg
+    src = order[:, (j // seg).clamp(max=n - 1)] * seg + j % seg           # [B, L]
+    src = torch.where(within, src, j)
+    return x[torch.arange(b, device=x.device).unsqueeze(1), src]
+
+
+def inverse_order(order: torch.Tensor) -> torch.Tensor:
+    """The permutations that undo ``order`` [B, n] under :func:`permute_segments`."""
+    return order.argsort(dim=1)
+
+
+def order_views(x: torch.Tensor, table: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x with its segments shuffled, the index [B] of each example's permutation in ``table``)."""
+    label = torch.randint(table.shape[0], (x.shape[0],), generator=gen, device=x.device)
+    return permute_segments(x, table[label]), label
+
+
+class TemporalOrder(Objective):
+    """Permutation classification over n time segments: linear head [B, F] → [B, n!].
+
+    Input: anything with time on dim 1 (clips, waveforms, token ids). Metric: ``order_acc``.
+    """
+
+    permutations: torch.Tensor
+
+    def __init__(self, ctx: Context, segments: int = 3) -> None:
+        super().__init__(ctx)
+        if not 2 <= segments <= MAX_SEGMENTS:
+            raise ValueError(f"segments must be between 2 and {MAX_SEGMENTS}, got {segments}")
+        self.segments = segments
+        self.register_buffer("permutations", permutation_table(segments), persistent=False)
+        self.head = nn.Linear(ctx.encoder.out_dim, math.factorial(segments))
+
+    def forward(self, batch: Batch, augment: Augment, gen: torch.Generator) -> Loss:
+        x, rest = split_batch(augment(batch, gen))
+        x_perm, label = order_views(x, self.permutations, gen)             # [B, L, ...], [B]
+        logits = self.head(self.encoder(x_perm, **rest))                   # [B, n!]
+        loss = F.cross_entropy(logits, label)
+        return loss, {"order_acc": (logits.detach().argmax(dim=1) == label).float().mean()}
