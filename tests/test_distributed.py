@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -32,11 +33,18 @@ def _rank(rank: int, init: str, out: str) -> None:
     loss.backward()
     assert z1.grad is not None and z2.grad is not None
     torch.save({"loss": loss.detach(), "g1": z1.grad, "g2": z2.grad}, f"{out}/rank{rank}.pt")
+    dist.barrier()                                   # nobody tears gloo down while a peer still talks
     dist.destroy_process_group()
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_gathered_infonce_gradient_equals_the_single_process_one(tmp_path: Path) -> None:
-    mp.spawn(_rank, args=(f"file://{tmp_path}/rendezvous", str(tmp_path)), nprocs=WORLD, join=True)
+    mp.spawn(_rank, args=(f"tcp://127.0.0.1:{free_port()}", str(tmp_path)), nprocs=WORLD, join=True)
     z1, z2 = (torch.cat(parts).requires_grad_() for parts in zip(*(views(r) for r in range(WORLD)), strict=True))
     loss, _ = info_nce(z1, z2, TAU)
     loss.backward()
