@@ -19,6 +19,7 @@ from sslterm.data import Batch
 from sslterm.models import Projector
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.infonce import concat_views
+from sslterm.train.dist import gather
 
 
 def batch_standardize(z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -68,7 +69,7 @@ class BarlowTwins(Objective):
     def forward(self, batch: Batch, augment: Augment, gen: torch.Generator) -> Loss:
         views = concat_views(augment(batch, gen), augment(batch, gen))   # [2B, ...]
         z1, z2 = self.projector(self.encoder(**views)).chunk(2)            # [B, D] each
-        c = cross_correlation(z1, z2)                                      # [D, D]
+        c = cross_correlation(gather(z1), gather(z2))                      # [D, D] over the global batch
         on, off = on_diagonal_loss(c), off_diagonal_loss(c)
         return on + self.lambd * off, {"on_diag": on.detach(), "off_diag": off.detach()}
 

@@ -26,6 +26,7 @@ from sslterm.data import Batch
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.ema import cosine_momentum, ema_update, frozen_copy
 from sslterm.objectives.infonce import concat_views
+from sslterm.train.dist import mean as dist_mean
 
 
 class DINOHead(nn.Module):
@@ -125,7 +126,7 @@ class DINO(Objective):
     @torch.no_grad()
     def update_center(self, t: torch.Tensor) -> None:
         """c ← m·c + (1 − m)·mean of the teacher scores [2B, K] over the batch (in place, no sync)."""
-        self.center.lerp_(t.mean(dim=0), 1.0 - self.center_momentum)
+        self.center.lerp_(dist_mean(t.mean(dim=0)), 1.0 - self.center_momentum)   # mean over every process
 
     @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:

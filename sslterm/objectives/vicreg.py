@@ -22,6 +22,7 @@ from sslterm.data import Batch
 from sslterm.models import Projector
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.infonce import concat_views
+from sslterm.train.dist import gather
 
 
 def _check_pair(z1: torch.Tensor, z2: torch.Tensor, method: str) -> None:
@@ -83,7 +84,7 @@ class VICReg(Objective):
     def forward(self, batch: Batch, augment: Augment, gen: torch.Generator) -> Loss:
         views = concat_views(augment(batch, gen), augment(batch, gen))   # [2B, ...]
         z1, z2 = self.expander(self.encoder(**views)).chunk(2)             # [B, D] each
-        inv, var, cov = vicreg_terms(z1, z2, self.gamma, self.eps)
+        inv, var, cov = vicreg_terms(gather(z1), gather(z2), self.gamma, self.eps)   # global-batch statistics
         loss = self.sim_coeff * inv + self.std_coeff * var + self.cov_coeff * cov
         return loss, {"invariance": inv.detach(), "variance": var.detach(), "covariance": cov.detach()}
 
