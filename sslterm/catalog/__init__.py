@@ -20,6 +20,11 @@ from typing import Any
 KINDS = ("modality", "dataset", "objective", "augmentation", "encoder")
 
 
+def _num(v: float) -> str:
+    """A bound as people write it: 2000000 → 2,000,000; 0.01 stays 0.01."""
+    return f"{int(v):,}" if float(v).is_integer() else f"{v:g}"
+
+
 @dataclass(frozen=True)
 class Param:
     """One named parameter: its type, default, allowed range or choices, and help."""
@@ -43,10 +48,10 @@ class Param:
         ]
         if self.low is not None and self.high is not None:
             op = "<" if self.low_open else "≤"
-            return f"{kind} with {self.low:g} {op} value ≤ {self.high:g}"
+            return f"{kind} with {_num(self.low)} {op} value ≤ {_num(self.high)}"
         if self.low is not None:
             op = ">" if self.low_open else "≥"
-            return f"{kind} {op} {self.low:g}"
+            return f"{kind} {op} {_num(self.low)}"
         return kind
 
     def to_dict(self) -> dict[str, Any]:
