@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -144,6 +145,7 @@ class LossChart(Widget):
     """
 
     version: reactive[int] = reactive(0)
+    MAX_HZ = 1.0  # a chart of training curves needs no more; keeps watching cheap
     log_y: reactive[bool] = reactive(False)
     smoothing: reactive[float] = reactive(0.0)  # TensorBoard's weight, 0 = off
     x_time: reactive[bool] = reactive(False)  # x is the wall time ``t`` rather than the step
@@ -156,6 +158,8 @@ class LossChart(Widget):
         self._smoothers: dict[str, EmaSmoother] = {}
         self._smoothed_for: tuple[float, int] = (0.0, 0)
         self._cache: tuple[tuple[int, bool, float, bool, int, int], Text] | None = None
+        self._last_draw = 0.0
+        self._draw_pending = False
 
     def show(self, curves: list[Curve], generation: int = 0) -> None:
         """Draw these curves (their sequences kept by reference: call again after they grow)."""
@@ -163,6 +167,17 @@ class LossChart(Widget):
         self.version += 1
 
     def watch_version(self) -> None:
+        # new points arrive with every poll; redraw them at most MAX_HZ times a second
+        wait = self._last_draw + 1.0 / self.MAX_HZ - time.monotonic()
+        if wait <= 0:
+            self._draw_new_points()
+        elif not self._draw_pending:
+            self._draw_pending = True
+            self.set_timer(wait, self._draw_new_points)
+
+    def _draw_new_points(self) -> None:
+        self._draw_pending = False
+        self._last_draw = time.monotonic()
         self.refresh()
 
     def watch_log_y(self) -> None:
