@@ -144,3 +144,11 @@ def test_runs_without_a_file_get_modality_defaults() -> None:
     exp = config.from_overrides(["objective.name=infonce"], source="command line")
     assert list(exp.augment) == list(catalog.get("modality", "image").extra["default_augment"])
     assert config.from_overrides(["model.encoder=vit"]).model.options["patch_size"] == 4
+
+
+def test_upright_shapes_are_lit_from_above() -> None:
+    opts = {**catalog.get("dataset", "shapes").defaults(), "num_samples": 256, "num_eval": 16, "upright": True}
+    x = build_dataset("shapes", opts).train["x"].float()
+    assert (x[..., :4, :].mean() - x[..., -4:, :].mean()) > 20, "the top rows are brighter than the bottom"
+    plain = build_dataset("shapes", {**opts, "upright": False}).train["x"].float()
+    assert abs(plain[..., :4, :].mean() - plain[..., -4:, :].mean()) < 10

@@ -26,6 +26,8 @@ ENTRIES: tuple[Entry, ...] = (
             P("num_eval", int, 1024, "Labelled held-out images.", low=16, high=200_000),
             P("image_size", int, 32, "Height and width in pixels.", low=16, high=128),
             P("seed", int, 1234, "Seed of the generator (fixed data across runs).", low=0),
+            P("upright", bool, False, "Draw shapes unrotated over a background lit from above (gives rotation "
+              "prediction a 'which way is up' to learn)."),
         ),
     ),
     # ---- encoders ---------------------------------------------------------------------

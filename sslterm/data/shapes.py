@@ -37,13 +37,18 @@ def _shape_masks(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     ])
 
 
-def render_shapes(n: int, size: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Render ``n`` labelled shape images: (uint8 [n, 3, size, size], int64 [n])."""
+def render_shapes(n: int, size: int, gen: torch.Generator,
+                  upright: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Render ``n`` labelled shape images: (uint8 [n, 3, size, size], int64 [n]).
+
+    ``upright`` draws every shape unrotated over a background lit from above, as photographs
+    are: then which way is up is visible, and rotation prediction has something to learn.
+    """
     labels = torch.randint(0, len(SHAPE_CLASSES), (n,), generator=gen)
     u = torch.rand(n, 8, generator=gen)
     cx, cy = (u[:, 0] - 0.5) * 0.8, (u[:, 1] - 0.5) * 0.8             # centre in [-0.4, 0.4]
     scale = 0.35 + 0.35 * u[:, 2]                                      # radius as a fraction
-    theta = u[:, 3] * 2 * math.pi
+    theta = u[:, 3] * 2 * math.pi if not upright else torch.zeros(n)
     fg = torch.rand(n, 3, generator=gen)
     bg = torch.rand(n, 3, generator=gen)
     bg = torch.where((fg - bg).abs().sum(1, keepdim=True) < 0.6, 1 - fg, bg)  # keep contrast
@@ -58,6 +63,8 @@ def render_shapes(n: int, size: int, gen: torch.Generator) -> tuple[torch.Tensor
     mask = masks[labels, torch.arange(n)].float()[:, None]              # [n, 1, H, W]
     # background: a random linear gradient plus pixel noise
     grad = (u[:, 4, None, None] - 0.5) * gx[None] + (u[:, 5, None, None] - 0.5) * gy[None]
+    if upright:                                                         # light from above: row 0 brightest
+        grad = -(0.6 + 0.4 * u[:, 4, None, None]) * gy[None]
     noise = torch.randn(n, 1, size, size, generator=gen) * 0.04
     back = bg[:, :, None, None] + 0.25 * grad[:, None] + noise
     img = mask * fg[:, :, None, None] + (1 - mask) * back
@@ -68,7 +75,8 @@ def build_shapes(options: dict[str, Any]) -> Dataset:
     """Generate the train and held-out splits from the dataset's catalog options."""
     gen = torch.Generator().manual_seed(int(options["seed"]))
     size = int(options["image_size"])
-    x_tr, y_tr = render_shapes(int(options["num_samples"]), size, gen)
-    x_ev, y_ev = render_shapes(int(options["num_eval"]), size, gen)
+    upright = bool(options.get("upright", False))
+    x_tr, y_tr = render_shapes(int(options["num_samples"]), size, gen, upright)
+    x_ev, y_ev = render_shapes(int(options["num_eval"]), size, gen, upright)
     info = {"channels": 3, "image_size": size, "num_classes": len(SHAPE_CLASSES)}
     return Dataset({"x": x_tr}, {"x": x_ev}, y_tr, y_ev, SHAPE_CLASSES, info)
