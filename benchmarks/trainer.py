@@ -68,24 +68,29 @@ def main() -> None:
     args = ap.parse_args()
     base = [f"train.steps={args.steps + 5}", f"train.device={args.device}", "train.warmup_steps=5"]
     exp = config.load(EXPERIMENT, base)
-    plain, ours, no_aug = [], [], []
+    no_eval = config.load(EXPERIMENT, [*base, "eval.every=0", "eval.online_probe=false"])
+    plain, ours, bare, no_aug = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):
             plain.append(plain_loop(exp, args.steps))
             ours.append(sslterm_loop(exp, args.steps, Path(tmp)))
+            bare.append(sslterm_loop(no_eval, args.steps, Path(tmp)))
             no_aug.append(plain_loop(exp, args.steps, augment=False))
-    p, s, n = median(plain), median(ours), median(no_aug)
+    p, s, e, n = median(plain), median(ours), median(bare), median(no_aug)
     b = exp.train.batch_size
     rows = [
         {"loop": "plain PyTorch", "ms_per_step": 1e3 * p, "samples_per_s": b / p, "ratio": 1.0},
         {"loop": "sslterm worker (metrics, snapshots, checkpoints, eval on)", "ms_per_step": 1e3 * s,
          "samples_per_s": b / s, "ratio": s / p},
+        {"loop": "sslterm worker, evaluation and online probe off", "ms_per_step": 1e3 * e, "samples_per_s": b / e,
+         "ratio": e / p},
         {"loop": "plain PyTorch without augmentation", "ms_per_step": 1e3 * n, "samples_per_s": b / n,
          "ratio": n / p},
     ]
     write("trainer", rows, {"experiment": str(EXPERIMENT.name), "steps": args.steps, "repeats": args.repeats,
                             "augmentation_share_of_step": max(0.0, (p - n) / p),
-                            "overhead_ratio": s / p, "target_overhead_ratio": 1.03})
+                            "overhead_ratio": s / p, "overhead_ratio_without_evaluation": e / p,
+                            "target_overhead_ratio": 1.03})
 
 
 if __name__ == "__main__":
