@@ -28,10 +28,11 @@ from typing import Any
 
 from sslterm import catalog, tomlio
 from sslterm.catalog import Param
+from sslterm.errors import ConfigError
+from sslterm.overrides import apply_overrides, parse_override, read_toml
 
-
-class ConfigError(ValueError):
-    """A bad experiment file, key or value; its message is one line meant for the user."""
+__all__ = ["ConfigError", "Experiment", "apply_overrides", "build", "from_overrides", "load", "parse_override",
+           "read_toml"]
 
 
 def opt(default: Any, help: str, **kw: Any) -> Any:
@@ -386,59 +387,6 @@ def _check_relations(chk: _Checker, data: DataConfig, augment: dict[str, dict[st
     n_train = data.options.get("num_samples")
     if n_train is not None and train.batch_size > n_train:
         raise chk.fail("train.batch_size", f"got {train.batch_size}, must not exceed data.num_samples = {n_train}")
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split ``table.key=value`` into a key path and a TOML value (bare words are strings)."""
-    if "=" not in text:
-        raise ConfigError(f"--set {text}: expected table.key=value, for example --set train.lr=0.001")
-    key, _, value = text.partition("=")
-    path = [p.strip() for p in key.strip().split(".")]
-    if not all(path):
-        raise ConfigError(f"--set {text}: the key {key!r} is empty or has an empty part")
-    try:
-        parsed = tomlio.loads(f"v = {value.strip()}")["v"]
-    except tomlio.TOMLDecodeError:
-        parsed = value.strip()
-    return path, parsed
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Return a copy of ``raw`` with each ``table.key=value`` override applied."""
-    out: dict[str, Any] = _deep_copy(raw)
-    for text in overrides:
-        path, value = parse_override(text)
-        node = out
-        for part in path[:-1]:
-            nxt = node.setdefault(part, {})
-            if not isinstance(nxt, dict):
-                raise ConfigError(f"--set {text}: {part!r} is a value, not a table")
-            node = nxt
-        node[path[-1]] = value
-    return out
-
-
-def _deep_copy(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in d.items()}
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML file, turning every I/O or syntax problem into a one-line ConfigError."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{p}: is a directory, expected a .toml experiment file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not a text file (expected UTF-8 TOML)") from None
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read ({e.strerror})") from None
-    try:
-        return tomlio.loads(text)
-    except tomlio.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: invalid TOML: {e}") from None
 
 
 def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Experiment:
