@@ -17,7 +17,9 @@ import typer
 
 from sslterm import catalog as catalog_mod
 from sslterm import config
+from sslterm.humanize import fmt_duration
 from sslterm.store import Run, RunNotFound, StatusError, find_run, list_runs, runs_root, summary
+from sslterm.store.status import effective_state
 
 app = typer.Typer(
     help="Set up, run, watch and compare self-supervised learning experiments from a terminal.",
@@ -48,20 +50,14 @@ def _find(runs_dir: Path | None, ref: str) -> Run:
         fail(str(e))
 
 
-def _fmt_duration(seconds: float | None) -> str:
-    if seconds is None or seconds < 0:
-        return "-"
-    s = int(seconds)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
 def run_record(run: Run) -> dict[str, Any]:
     """Everything ``show --json`` and ``ls --json`` say about one run."""
     st = run.status()
     cfg = run.config()
+    state = effective_state(run.path, st)
     end = st.ended_at or time.time()
     return {
-        "id": run.id, "path": str(run.path), "status": run.state(), "step": st.step,
+        "id": run.id, "path": str(run.path), "status": state, "step": st.step,
         "total_steps": st.total_steps, "pid": st.pid, "host": st.host, "device": st.device,
         "created_at": st.created_at, "started_at": st.started_at, "ended_at": st.ended_at,
         "duration_s": (end - st.started_at) if st.started_at else None, "error": st.error,
@@ -191,7 +187,7 @@ def ls(runs_dir: RunsDir = None, json_: JsonFlag = False) -> None:
         table.add_row(
             r["id"], f"[{colours.get(r['status'], 'white')}]{r['status']}[/]",
             f"{r.get('modality') or '-'}/{r.get('objective') or '-'}", f"{r.get('step', 0)}/{r.get('total_steps', 0)}",
-            f"{loss:.4f}" if isinstance(loss, (int, float)) else "-", _fmt_duration(r.get("duration_s")),
+            f"{loss:.4f}" if isinstance(loss, (int, float)) else "-", fmt_duration(r.get("duration_s")),
         )
     Console().print(table)
 
@@ -204,7 +200,7 @@ def show(ref: RunRef, runs_dir: RunsDir = None, json_: JsonFlag = False) -> None
         typer.echo(json.dumps(rec, indent=1))
         return
     typer.echo(f"{rec['id']}  {rec['status']}  step {rec['step']}/{rec['total_steps']}  "
-               f"on {rec['device'] or '-'} (pid {rec['pid']}, {rec['host']})  {_fmt_duration(rec['duration_s'])}")
+               f"on {rec['device'] or '-'} (pid {rec['pid']}, {rec['host']})  {fmt_duration(rec['duration_s'])}")
     if rec["error"]:
         typer.echo(f"error: {rec['error']}")
     typer.echo(f"{rec['modality']} / {rec['objective']}  ({rec['path']})")

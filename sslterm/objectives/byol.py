@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from sslterm.data import Batch
+from sslterm.evaluate.diagnostics import embedding_std
 from sslterm.models import Projector
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.ema import cosine_momentum, ema_update, frozen_copy
@@ -34,11 +35,6 @@ def regression_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 def byol_loss(p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     """Symmetric BYOL loss: view 1's prediction against view 2's target, plus the swap."""
     return regression_loss(p1, z2.detach()) + regression_loss(p2, z1.detach())
-
-
-def embedding_std(z: torch.Tensor) -> torch.Tensor:
-    """Mean over dimensions of the batch std of ℓ2-normalised z [B, D]: ≈ 1/√D when healthy, 0 if collapsed."""
-    return F.normalize(z, dim=1).std(dim=0).mean()
 
 
 class BYOL(Objective):

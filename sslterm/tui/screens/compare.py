@@ -19,8 +19,8 @@ from sslterm.store import Run
 from sslterm.tui.annotations import write_atomic
 from sslterm.tui.messages import ComparisonRead
 from sslterm.tui.screens.dialogs import ChooseScreen, HelpScreen
-from sslterm.tui.series import assign_colors, hex_color, step_smoothing
-from sslterm.tui.widgets.loss_chart import Curve, LossChart
+from sslterm.tui.series import assign_colors, hex_color
+from sslterm.tui.widgets.loss_chart import ChartKeys, Curve, LossChart
 from sslterm.tui.widgets.run_header import state_text
 
 
@@ -36,7 +36,7 @@ def export_path(root: Path, now: float | None = None) -> Path:
     return root.resolve().parent / f"comparison-{stamp}.csv"
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(ChartKeys, Screen[None]):
     """Compares the runs it was given; reads them once (``r`` reads them again)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -150,18 +150,6 @@ class CompareScreen(Screen[None]):
                 self._plot()
 
         self.app.push_screen(ChooseScreen("Metric to plot", names, self.metric), chosen)
-
-    def action_smooth(self, direction: int) -> None:
-        chart = self.query_one(LossChart)
-        chart.smoothing = step_smoothing(chart.smoothing, direction)
-
-    def action_x_axis(self) -> None:
-        chart = self.query_one(LossChart)
-        chart.x_time = not chart.x_time
-
-    def action_log_y(self) -> None:
-        chart = self.query_one(LossChart)
-        chart.log_y = not chart.log_y
 
     def action_export(self) -> None:
         if self.comparison is None:

@@ -21,10 +21,10 @@ from sslterm.tui.messages import CloseDashboard, FeedPolled, SystemSampled
 from sslterm.tui.poller import MetricSeries, RunFeed, Snapshot, is_active
 from sslterm.tui.run_actions import send_stop, stop_problem
 from sslterm.tui.screens.dialogs import ConfirmScreen, HelpScreen, PickScreen
-from sslterm.tui.series import assign_colors, step_smoothing
+from sslterm.tui.series import assign_colors
 from sslterm.tui.sysinfo import SystemSampler
 from sslterm.tui.widgets.log_view import LogView
-from sslterm.tui.widgets.loss_chart import Curve, LossChart
+from sslterm.tui.widgets.loss_chart import ChartKeys, Curve, LossChart
 from sslterm.tui.widgets.representation import RepresentationLine
 from sslterm.tui.widgets.run_header import RunHeader, RunProgress, config_summary, progress_info
 from sslterm.tui.widgets.similarity import SimilarityView
@@ -44,7 +44,7 @@ def system_interval() -> float:
     return REMOTE_SYSTEM_SECONDS if os.environ.get("SSH_CONNECTION") else SYSTEM_SECONDS
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(ChartKeys, Screen[None]):
     """Watches one run directory; picks up where the run is now and follows it live."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -188,14 +188,6 @@ class DashboardScreen(Screen[None]):
 
         self.app.push_screen(PickScreen("Metrics to plot", names, list(self.metrics_shown)), picked)
 
-    def action_smooth(self, direction: int) -> None:
-        chart = self.query_one(LossChart)
-        chart.smoothing = step_smoothing(chart.smoothing, direction)
-
-    def action_x_axis(self) -> None:
-        chart = self.query_one(LossChart)
-        chart.x_time = not chart.x_time
-
     # -- the worker's cost -----------------------------------------------------------------------
 
     def _system_tick(self) -> None:
@@ -244,10 +236,6 @@ class DashboardScreen(Screen[None]):
         self.snapshot_index = None if i >= len(self.snapshots) - 1 else i
 
     # -- other keys ------------------------------------------------------------------------------
-
-    def action_log_y(self) -> None:
-        chart = self.query_one(LossChart)
-        chart.log_y = not chart.log_y
 
     def action_close(self, how: str = "") -> None:  # how ("back"/"quit") only picks the footer's label
         self.post_message(CloseDashboard(self.run))

@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from sslterm.tui.series import PALETTE, RGB, EmaSmoother, hex_color, home_color, steps_to_times
+from sslterm.tui.series import PALETTE, RGB, EmaSmoother, hex_color, home_color, step_smoothing, steps_to_times
 
 
 def downsample(xs: Sequence[float], ys: Sequence[float], buckets: int) -> tuple[list[float], list[float]]:
@@ -248,3 +248,22 @@ class LossChart(Widget):
                 xs = steps_to_times(xs, *c.clock)
             lines.append((xs, ys, c.color))
         return lines
+
+
+class ChartKeys:
+    """Key actions of a screen that shows one :class:`LossChart`: smoothing, x axis, log scale."""
+
+    def _chart(self) -> LossChart:
+        return self.query_one(LossChart)  # type: ignore[attr-defined, no-any-return]
+
+    def action_smooth(self, direction: int) -> None:
+        chart = self._chart()
+        chart.smoothing = step_smoothing(chart.smoothing, direction)
+
+    def action_x_axis(self) -> None:
+        chart = self._chart()
+        chart.x_time = not chart.x_time
+
+    def action_log_y(self) -> None:
+        chart = self._chart()
+        chart.log_y = not chart.log_y

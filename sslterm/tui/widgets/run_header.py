@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +9,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from sslterm.humanize import fmt_duration
 from sslterm.store import Status
 from sslterm.tui.poller import MetricSeries, is_active, rate_of
 
@@ -27,20 +27,6 @@ STATE_STYLES = {
 def state_text(state: str) -> Text:
     """A run state, coloured the way every view shows it."""
     return Text(state, style=STATE_STYLES.get(state, "bold magenta"))
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """A duration as ``1h02m``, ``3m05s`` or ``12s``; ``-`` when unknown."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "-"
-    s = int(seconds)
-    if s >= 86400:
-        return f"{s // 86400}d{s % 86400 // 3600:02d}h"
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s}s"
 
 
 def config_summary(config: dict[str, Any]) -> str:
