@@ -182,12 +182,13 @@ def ls(runs_dir: RunsDir = None, json_: JsonFlag = False) -> None:
         table.add_column(col, justify="right", no_wrap=True)
     colours = {"running": "green", "finished": "blue", "failed": "red", "lost": "red", "diverged": "red",
                "stopped": "yellow"}
-    for r in records:
-        loss = r.get("summary", {}).get("loss")
+    for rec in records:
+        loss = rec.get("summary", {}).get("loss")
         table.add_row(
-            r["id"], f"[{colours.get(r['status'], 'white')}]{r['status']}[/]",
-            f"{r.get('modality') or '-'}/{r.get('objective') or '-'}", f"{r.get('step', 0)}/{r.get('total_steps', 0)}",
-            f"{loss:.4f}" if isinstance(loss, (int, float)) else "-", fmt_duration(r.get("duration_s")),
+            rec["id"], f"[{colours.get(rec['status'], 'white')}]{rec['status']}[/]",
+            f"{rec.get('modality') or '-'}/{rec.get('objective') or '-'}",
+            f"{rec.get('step', 0)}/{rec.get('total_steps', 0)}",
+            f"{loss:.4f}" if isinstance(loss, (int, float)) else "-", fmt_duration(rec.get("duration_s")),
         )
     Console().print(table)
 

@@ -32,12 +32,12 @@ def _read_folder(root: Path, size: int, limit: int) -> tuple[torch.Tensor, torch
     images = np.empty((len(files), size, size, 3), dtype=np.uint8)
     for n, (f, _) in enumerate(files):  # decoding happens once, before training
         try:
-            with Image.open(f) as im:
-                im = im.convert("RGB")
-                side = min(im.size)
-                left, top = (im.width - side) // 2, (im.height - side) // 2
-                im = im.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BILINEAR)
-                images[n] = np.asarray(im)
+            with Image.open(f) as source:
+                rgb = source.convert("RGB")
+            side = min(rgb.size)
+            left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
+            rgb = rgb.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BILINEAR)
+            images[n] = np.asarray(rgb)
         except (UnidentifiedImageError, OSError) as e:
             raise ValueError(f"{f}: cannot read this image ({e}); expected a PNG or JPEG file") from None
     x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
