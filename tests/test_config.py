@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sslterm import config, tomlio
+from sslterm import catalog, config, tomlio
 from sslterm.config import ConfigError
 from tests.conftest import EXPERIMENTS, sslterm
 
@@ -133,3 +133,12 @@ def test_random_documents_never_raise_anything_but_config_error(raw: dict) -> No
         config.build(raw, "fuzz.toml")
     except ConfigError as e:
         assert str(e).startswith("fuzz.toml: ") and "\n" not in str(e)
+
+
+def test_every_modality_has_default_augmentations_that_fit_it() -> None:
+    """`sslterm run -m M -o O` without an [augment] table must still make two different views."""
+    for modality in catalog.names("modality"):
+        defaults = catalog.get("modality", modality).extra.get("default_augment", ())
+        assert defaults, f"{modality} declares no default augmentations"
+        for name in defaults:
+            assert modality in catalog.get("augmentation", name).modalities

@@ -8,7 +8,9 @@ _P = P("p", float, 1.0, "Probability of applying it to a clip.", low=0.0, high=1
 
 ENTRIES: tuple[Entry, ...] = (
     # ---- modalities -------------------------------------------------------------------
-    Entry("modality", "audio", "Mono waveforms as float tensors [N, L] in about [-1, 1], one sample rate."),
+    Entry("modality", "audio", "Mono waveforms as float tensors [N, L] in about [-1, 1], one sample rate.",
+          extra={"default_augment": ("random_crop", "speed_perturbation", "time_masking", "frequency_masking",
+                                     "additive_noise")}),
     # ---- datasets ---------------------------------------------------------------------
     Entry(
         "dataset",

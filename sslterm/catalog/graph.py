@@ -9,7 +9,8 @@ _MAX_NODES = P("max_nodes", int, 24, "Nodes every graph is padded to (V).", low=
 ENTRIES: tuple[Entry, ...] = (
     # ---- modalities -------------------------------------------------------------------
     Entry("modality", "graph", "Small graphs padded to max_nodes V: node features x [N, V, F], "
-          "adjacency adj [N, V, V] (symmetric, no self loops) and a real-node mask [N, V]."),
+          "adjacency adj [N, V, V] (symmetric, no self loops) and a real-node mask [N, V].",
+          extra={"default_augment": ("edge_dropping", "node_feature_masking", "subgraph_sampling")}),
     # ---- datasets ---------------------------------------------------------------------
     Entry(
         "dataset",
