@@ -1,0 +1,5 @@
+"""Entry point of the preview server: ``python -m sslterm.preview``."""
+
+from sslterm.preview.server import main
+
+main()
