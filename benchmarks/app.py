@@ -2,10 +2,12 @@
 
 Cold start runs the real app in a fresh interpreter (headless, 80×24) on a run directory and
 reports the time from process launch to its first painted frame. Watching runs the app for
-``--watch-seconds`` on a run that a second process keeps writing to (a record every 100 ms and a
-32×32 snapshot every second, far more often than a real run logs), and reports the app process's
-CPU time as a percentage of one core, and its resident memory at the start and the end.
-Usage: python benchmarks/app.py [--watch-seconds S]
+``--watch-seconds`` on a run that a second process keeps writing to as a worker does, only more
+often (every 100 ms a metrics record, the status with its step and a log line; a 32×32 snapshot
+every second); the writer is the run's pid on this host, so the dashboard samples its CPU and
+memory too. It reports the app process's CPU time as a percentage of one core (the median of
+``--repeats`` sessions), and its resident memory at the start and the end of the last one.
+Usage: python -m benchmarks.app [--watch-seconds S] [--repeats N]
 """
 
 from __future__ import annotations
@@ -51,19 +53,25 @@ CHILD = textwrap.dedent("""
 """)
 
 WRITER = textwrap.dedent("""
-    import sys, time, math
+    import math, os, sys, time
     from pathlib import Path
-    from sslterm.store import JsonlWriter
+    from sslterm.store import JsonlWriter, read_status, write_status
     run, seconds = Path(sys.argv[1]), float(sys.argv[2])
     m, s = JsonlWriter(run / "metrics.jsonl"), JsonlWriter(run / "snapshots.jsonl")
-    step, end = 0, time.time() + seconds
-    while time.time() < end:
-        step += 10
-        m.write({"step": step, "t": step / 100, "time": time.time(), "loss": 5 * math.exp(-step / 5000) + 0.1})
-        if step % 100 == 0:
-            s.write({"step": step, "time": time.time(), "kind": "similarity",
-                     "values": [[round(math.cos(i - j), 3) for j in range(32)] for i in range(32)]})
-        time.sleep(0.1)
+    status = read_status(run).evolve(state="running", pid=os.getpid(), started_at=time.time(), device="cpu")
+    step, t0, end = status.step, time.time(), time.time() + seconds
+    with open(run / "worker.log", "a", encoding="utf-8") as log:
+        while time.time() < end:
+            step += 10
+            loss = 5 * math.exp(-step / 5000) + 0.1
+            m.write({"step": step, "t": time.time() - t0, "time": time.time(), "loss": loss})
+            status = status.evolve(step=step)
+            write_status(run, status, durable=False)
+            print(f"step {step} loss {loss:.4f}", file=log, flush=True)
+            if step % 100 == 0:
+                s.write({"step": step, "time": time.time(), "kind": "similarity",
+                         "values": [[round(math.cos(i - j), 3) for j in range(32)] for i in range(32)]})
+            time.sleep(0.1)
 """)
 
 
@@ -90,8 +98,9 @@ def cold_start(root: Path, run_id: str) -> float:
 
 
 def watching(root: Path, run_id: str, seconds: float) -> dict[str, float]:
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(root / run_id), str(seconds + 5)])
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(root / run_id), str(seconds + 10)])
     try:
+        time.sleep(1.0)  # the writer has put its pid in the status
         out = subprocess.run([sys.executable, "-c", CHILD, str(root), run_id, str(seconds)], capture_output=True,
                              text=True, check=True)
     finally:
@@ -116,21 +125,23 @@ def redraw(points: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--watch-seconds", type=float, default=30.0)
+    ap.add_argument("--repeats", type=int, default=3, help="watching sessions (the median CPU is reported)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         run_id = make_run(root, 1000)
         starts = [cold_start(root, run_id) for _ in range(5)]
-        watch = watching(root, run_id, args.watch_seconds)
+        sessions = [watching(root, run_id, args.watch_seconds) for _ in range(args.repeats)]
+    watch = sessions[-1]
     rows = [
         {"measure": "cold start to first frame (s)", "value": median(starts), "target": "≤ 0.5"},
         {"measure": f"CPU while watching a live run ({args.watch_seconds:.0f} s, % of one core)",
-         "value": watch["cpu_percent"], "target": "≤ 3"},
+         "value": median([w["cpu_percent"] for w in sessions]), "target": "≤ 3"},
         {"measure": "resident memory at start of watching (MB)", "value": watch["rss_start_mb"], "target": ""},
         {"measure": "resident memory at end of watching (MB)", "value": watch["rss_end_mb"], "target": "flat"},
         {"measure": "redraw of a 1,000,000-point curve (ms)", "value": 1e3 * redraw(1_000_000), "target": "≤ 50"},
     ]
-    write("app", rows, {"watch_seconds": args.watch_seconds})
+    write("app", rows, {"watch_seconds": args.watch_seconds, "repeats": args.repeats})
 
 
 if __name__ == "__main__":

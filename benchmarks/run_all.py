@@ -10,9 +10,10 @@ import subprocess
 import sys
 
 QUICK = {"trainer": ["--steps", "30", "--repeats", "2"], "app": ["--watch-seconds", "10"],
-         "startup": ["--repeats", "2"], "scaling": ["--steps", "5", "--batches", "32,128", "--widths", "8,16"]}
-FULL = {"trainer": ["--steps", "100", "--repeats", "3"], "app": ["--watch-seconds", "60"],
-        "startup": ["--repeats", "3"], "scaling": []}
+         "startup": ["--repeats", "2"], "scaling": ["--steps", "5", "--batches", "32,128", "--widths", "8,16"],
+         "switches": ["--steps", "5", "--repeats", "1", "--only", "precision,channels_last,fused_adamw"]}
+FULL = {"trainer": ["--steps", "500", "--repeats", "3"], "app": ["--watch-seconds", "60"],
+        "startup": ["--repeats", "3"], "scaling": [], "switches": []}
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ CHILD = textwrap.dedent("""
     batch, width, steps, device = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     exp = config.load(EXPERIMENT, [f"train.batch_size={batch}", f"model.width={width}", f"train.device={device}",
                                    f"train.steps={steps + 5}", "eval.every=0"])
-    sec = plain_loop(exp, steps)
+    sec = plain_loop(exp, steps, warmup=5)
     if torch.cuda.is_available() and device != "cpu":
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:

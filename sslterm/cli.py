@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -63,13 +64,26 @@ def run_record(run: Run) -> dict[str, Any]:
         "duration_s": (end - st.started_at) if st.started_at else None, "error": st.error,
         "name": cfg.get("name"), "modality": cfg.get("data", {}).get("modality"),
         "objective": cfg.get("objective", {}).get("name"), "config": cfg, "summary": summary(run),
-        "eval": run.evaluation(),
+        "eval": run.evaluation(), "world": st.world,
+        "global_batch": st.world * int(cfg.get("train", {}).get("batch_size", 0)),
     }
 
 
 @app.callback()
-def main_callback(ctx: typer.Context, runs_dir: RunsDir = None) -> None:
+def main_callback(
+    ctx: typer.Context,
+    runs_dir: RunsDir = None,
+    theme: Annotated[str | None, typer.Option("--theme", help="The app's look: dark or mono (no colour). Default: "
+                                              "$SSLTERM_THEME, else mono where NO_COLOR is set, else dark.",
+                                              show_default=False)] = None,
+) -> None:
     """With no command, open the app on the runs in the runs root."""
+    from sslterm.tui.terminal import terminal_environment
+
+    try:  # before textual is imported (it reads its colour system once); the app's processes inherit it
+        os.environ.update(terminal_environment(theme, os.environ))
+    except ValueError as e:
+        fail(str(e))
     if ctx.invoked_subcommand is None:
         from sslterm.tui.app import make_app
 
@@ -114,6 +128,9 @@ def run(
         run_, proc = launch(exp, root, source=str(file or "defaults"), nproc=nproc)
     except OSError as e:
         fail(f"cannot create a run in {root}/: {e.strerror or e}")
+    if nproc > 1:
+        typer.echo(f"{nproc} processes × train.batch_size {exp.train.batch_size} = a global batch of "
+                   f"{nproc * exp.train.batch_size} per step", err=True)
     if watch:
         from sslterm.tui.app import make_app
 
@@ -133,6 +150,8 @@ def resume_(
     ref: RunRef,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Return at once.")] = False,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Open the live dashboard.")] = False,
+    nproc: Annotated[int | None, typer.Option("--nproc", help="Processes to continue with (default: as many as "
+                                              "before).", min=1, max=1024, show_default=False)] = None,
     runs_dir: RunsDir = None,
 ) -> None:
     """Continue a stopped, failed, diverged or lost run from its last checkpoint."""
@@ -140,9 +159,11 @@ def resume_(
 
     run_ = _find(runs_dir, ref)
     try:
-        proc = resume(run_)
+        proc = resume(run_, nproc)
     except ResumeError as e:
         fail(str(e), code=1)
+    except OSError as e:  # a full disk or a read-only runs directory
+        fail(f"cannot resume {run_.id}: cannot write {e.filename or run_.path}: {e.strerror or e}", code=1)
     if watch:
         from sslterm.tui.app import make_app
 
@@ -205,8 +226,18 @@ def show(ref: RunRef, runs_dir: RunsDir = None, json_: JsonFlag = False) -> None
     if rec["error"]:
         typer.echo(f"error: {rec['error']}")
     typer.echo(f"{rec['modality']} / {rec['objective']}  ({rec['path']})")
+    if rec["world"] > 1:
+        typer.echo(f"{rec['world']} processes × train.batch_size {rec['global_batch'] // rec['world']} "
+                   f"= a global batch of {rec['global_batch']}")
     for k, v in rec["summary"].items():
         typer.echo(f"  {k:<16} {v:.6g}" if isinstance(v, float) else f"  {k:<16} {v}")
+    if rec["eval"]:
+        from sslterm.compare import flatten_evaluation
+
+        accuracies = flatten_evaluation(rec["eval"])
+        width = max(map(len, accuracies), default=0)
+        for k, v in accuracies.items():
+            typer.echo(f"  {k:<{width}} {v:.3f}")
 
 
 @app.command("compare")
@@ -335,7 +366,11 @@ def eval_(
         record = evaluate_run(run_, device, finetune_epochs=epochs, log=log)
     except (FileNotFoundError, config.ConfigError, ValueError, RuntimeError) as e:
         fail(str(e), code=1)
-    run_.save_evaluation(record)
+    try:
+        run_.save_evaluation(record)
+    except OSError as e:  # a full disk or a read-only runs directory
+        fail(f"cannot save the evaluation of {run_.id}: cannot write {e.filename or run_.path}: {e.strerror or e}",
+             code=1)
     if json_:
         typer.echo(json.dumps(record, indent=1))
         return
@@ -365,6 +400,28 @@ def catalog(json_: JsonFlag = False) -> None:
             typer.echo(f"  {e.name}{fits}: {e.help}")
             for p in e.params:
                 typer.echo(f"      {p.name} = {p.default!r}  ({p.allowed()}) {p.help}")
+
+
+@app.command()
+def serve(
+    ref: Annotated[str | None, typer.Argument(help="Open on this run's dashboard (default: the runs list).",
+                                              show_default=False)] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; 0.0.0.0 opens it to the network.")] = (
+        "127.0.0.1"),
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = 8000,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Serve the app to a browser (textual-serve, one app process per visitor), on this machine only by default."""
+    from sslterm.tui.serve import is_loopback, make_server
+
+    root = runs_root(runs_dir)
+    run_id = _find(runs_dir, ref).id if ref is not None else None
+    server = make_server(root, run_id, host, port)
+    if not is_loopback(host):
+        typer.echo(f"sslterm: warning: listening on {host}: anyone who reaches port {port} can watch, stop and "
+                   "delete runs, with no password", err=True)
+    typer.echo(f"open {server.public_url} in a browser (ctrl+c stops)")
+    server.serve()
 
 
 def main() -> None:

@@ -46,6 +46,10 @@ class DataConfig:
 
     modality: str = opt("image", "Kind of data.", catalog_kind="modality")
     dataset: str = opt("shapes", "Built-in dataset, or MODALITY_files for your own data.", catalog_kind="dataset")
+    on_device: str = opt("auto", "Keep the training split on the device (true) or stream it from host memory through "
+                         "DataLoader workers (false); auto keeps it when it fits in half the free device memory.",
+                         choices=("auto", "true", "false"))
+    workers: int = opt(2, "DataLoader worker processes when the training split is streamed.", low=0, high=64)
     options: dict[str, Any] = field(default_factory=dict)
     """The dataset's own parameters (see ``sslterm catalog``); ``path`` for your own files."""
 
@@ -75,12 +79,21 @@ class TrainConfig:
     """The ``[train]`` table: optimisation and bookkeeping."""
 
     steps: int = opt(500, "Optimiser steps to train for.", low=1, high=100_000_000)
-    batch_size: int = opt(128, "Examples per step (before the views are made).", low=2, high=1_000_000)
+    batch_size: int = opt(128, "Examples per step in each process (before the views are made); the global batch "
+                          "is batch_size × processes.", low=2, high=1_000_000)
     lr: float = opt(2e-3, "Peak learning rate.", low=0.0, high=10.0, low_open=True)
     weight_decay: float = opt(1e-4, "AdamW weight decay.", low=0.0, high=10.0)
     warmup_steps: int = opt(20, "Linear warm-up steps before the cosine decay.", low=0)
     min_lr_ratio: float = opt(0.05, "Final learning rate as a fraction of the peak.", low=0.0, high=1.0)
     device: str = opt("auto", "Where to train: auto picks CUDA when available.", choices=("auto", "cpu", "cuda"))
+    sync_batchnorm: bool = opt(False, "With several processes, batch norm over the global batch (SyncBatchNorm; "
+                               "CUDA only) instead of each process's share.")
+    precision: str = opt("fp32", "Arithmetic of the forward pass: bf16 runs it under bfloat16 autocast (CUDA, and "
+                         "CPUs with bf16 support); weights, optimiser and evaluation stay fp32.",
+                         choices=("fp32", "bf16"))
+    channels_last: bool = opt(False, "Store convolution weights channels-last (faster CNNs on recent GPUs); "
+                              "CUDA only: ignored on the CPU, and by encoders without 2-D convolutions.")
+    compile: bool = opt(False, "torch.compile the objective's networks (slow first steps; checkpoints unchanged).")
     threads: int = opt(0, "CPU threads for torch (0: torch's default).", low=0, high=1024)
     log_every: int = opt(10, "Steps between metric records (the only host-device syncs).", low=1)
     snapshot_every: int = opt(50, "Steps between similarity-matrix snapshots.", low=1)
@@ -99,7 +112,8 @@ class EvalConfig:
     knn_k: int = opt(20, "Neighbours that vote in kNN classification.", low=1, high=1000)
     online_probe: bool = opt(True, "Train a linear probe on detached features alongside pretraining.")
     max_examples: int = opt(1024, "Held-out examples evaluated.", low=2, high=1_000_000)
-    bank_size: int = opt(4096, "Training examples in the kNN feature bank.", low=1, high=10_000_000)
+    bank_size: int = opt(4096, "Training features kept for kNN: those of the most recent training views.", low=1,
+                         high=10_000_000)
 
 
 @dataclass(frozen=True)
@@ -186,6 +200,8 @@ class _Checker:
             float: isinstance(v, (int, float)) and not isinstance(v, bool),
             str: isinstance(v, str),
         }[p.type]
+        if isinstance(v, bool) and p.type is str and p.choices is not None and "true" in p.choices:
+            v, ok = ("true" if v else "false"), True           # a TOML boolean for a choice of "true"/"false"
         if not ok:
             raise self.fail(key, f"got {_show(v)}, expected {p.allowed()}")
         if p.type is float:

@@ -52,8 +52,8 @@ class ResumeError(RuntimeError):
     """A run that cannot be resumed."""
 
 
-def resume(run: Run) -> subprocess.Popen[bytes]:
-    """Continue ``run`` from its last checkpoint in a new worker process."""
+def resume(run: Run, nproc: int | None = None) -> subprocess.Popen[bytes]:
+    """Continue ``run`` from its last checkpoint with ``nproc`` processes (default: as many as it had)."""
     status = run.status()
     state = effective_state(run.path, status)
     if state in ACTIVE:
@@ -64,10 +64,12 @@ def resume(run: Run) -> subprocess.Popen[bytes]:
         raise ResumeError(f"run {run.id} already finished; raise train.steps in a new run to train longer")
     with open(run.log_path, "ab") as log:
         log.write(f"\n--- resuming (was {state}) ---\n".encode())
-    write_status(run.path, status.evolve(state="starting", pid=None, resumes=status.resumes + 1,
+    # supervisor=None: a supervisor of the last attempt is gone, and a 1-process resume starts none
+    write_status(run.path, status.evolve(state="starting", pid=None, supervisor=None, resumes=status.resumes + 1,
                                          created_at=time.time()))
-    if status.world > 1:
-        return _spawn(run, "sslterm.supervise", "0", str(status.world), "--resume")
+    world = nproc or status.world
+    if world > 1:
+        return _spawn(run, "sslterm.supervise", "0", str(world), "--resume")
     return _spawn(run, "sslterm.worker", "--resume")
 
 

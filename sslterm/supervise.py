@@ -10,6 +10,10 @@ With NPROC > 1 the child is ``torchrun`` (``python -m torch.distributed.run``) s
 workers. When a rank fails it leaves ``rank<N>.error``; once the job has ended the supervisor
 (then the only process left, so still the run's one writer) records that rank and its error as
 the run's failure.
+
+A job on several nodes has no supervisor; its batch script ends with
+``python -m sslterm.supervise RUN_DIR --record-failure CODE`` when torchrun failed, which records
+the failure the same way (see docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -104,11 +108,22 @@ def supervise(run_dir: Path, attempts: int, nproc: int = 1, resume: bool = False
             return code
 
 
+def record_job_failure(run_dir: Path, code: int) -> None:
+    """After workers started without a supervisor ended with ``code`` ≠ 0: record the failure,
+    unless the workers recorded how the run ended (diverged, stopped, finished)."""
+    if read_status(run_dir).state not in FINAL:
+        record_failure(run_dir, code)
+
+
 def main() -> None:
-    """Entry point of the supervisor process."""
+    """Entry point of the supervisor process, or with ``--record-failure CODE`` of a job script's last step."""
+    if len(sys.argv) == 4 and sys.argv[2] == "--record-failure" and sys.argv[3].isdigit():
+        record_job_failure(Path(sys.argv[1]), int(sys.argv[3]))
+        return
     args = [a for a in sys.argv[1:] if a != "--resume"]
     if len(args) not in (2, 3) or not all(a.isdigit() for a in args[1:]):
-        print("usage: python -m sslterm.supervise RUN_DIR ATTEMPTS [NPROC] [--resume]", file=sys.stderr)
+        print("usage: python -m sslterm.supervise RUN_DIR ATTEMPTS [NPROC] [--resume]\n"
+              "       python -m sslterm.supervise RUN_DIR --record-failure EXIT_CODE", file=sys.stderr)
         raise SystemExit(2)
     nproc = int(args[2]) if len(args) == 3 else 1
     raise SystemExit(supervise(Path(args[0]), int(args[1]), nproc, resume="--resume" in sys.argv))

@@ -9,6 +9,7 @@ heartbeat from a background thread, and records any error in the status.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import socket
@@ -30,9 +31,17 @@ def _heartbeat(run_dir: Path, rank: int, done: threading.Event) -> None:
         done.wait(HEARTBEAT_SECONDS)
 
 
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}  # writes the disk refused
+
+
 def describe_failure(e: BaseException, batch_size: int | None) -> str:
-    """The status message for an exception: out-of-memory errors name the batch size and suggest a smaller one."""
+    """The status message for an exception: out-of-memory errors name the batch size and suggest a smaller one;
+    a write the disk refused names the file and how to go on."""
     text = f"{type(e).__name__}: {e}"
+    if isinstance(e, OSError) and e.errno in _NO_ROOM:
+        where = f" {e.filename}" if e.filename else ""
+        advice = "make it writable again" if e.errno == errno.EROFS else "free some space"
+        return f"cannot write{where}: {e.strerror}; {advice}, then continue from the last checkpoint: `sslterm resume`"
     if "out of memory" in str(e).lower() or type(e).__name__ == "OutOfMemoryError":
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if batch_size:

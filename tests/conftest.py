@@ -40,3 +40,21 @@ def sslterm(*args: str, runs: Path, timeout: float = 120) -> subprocess.Complete
 def runs(tmp_path: Path) -> Path:
     """An empty runs root."""
     return tmp_path / "runs"
+
+
+def prepare_run(runs: Path, *extra: str) -> Path:
+    """A run directory for the tiny experiment (plus ``extra`` overrides), created but not started."""
+    from sslterm import config
+    from sslterm.launch import prepare
+
+    return prepare(config.from_overrides([*TINY, *extra]), runs).path
+
+
+def start_faulty_worker(run_dir: Path, fault: str, nth: int) -> subprocess.Popen[bytes]:
+    """Start the real worker on ``run_dir`` as the launcher does, with ``fault`` at its ``nth`` occasion
+    (see tests/faulty_worker.py)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with open(run_dir / "worker.log", "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "tests.faulty_worker", str(run_dir), fault, str(nth)],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env, cwd=ROOT)

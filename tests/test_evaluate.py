@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import re
 from pathlib import Path
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
-from sslterm import config
+from sslterm import cli, config
+from sslterm.data import Dataset
 from sslterm.evaluate.diagnostics import alignment, embedding_std, rankme, uniformity
 from sslterm.evaluate.probes import OnlineProbe, knn_accuracy, knn_predict, linear_probe
+from sslterm.evaluate.supervised import train_end_to_end
+from sslterm.evaluate.transfer import evaluate_run
 from sslterm.health import collapse_warning
+from sslterm.launch import prepare
+from sslterm.models import Encoder
 from sslterm.store import create_run
 from sslterm.train.checkpoint import load_checkpoint
 from sslterm.train.loop import train
@@ -109,3 +117,53 @@ def test_monitoring_is_logged_during_training(tmp_path: Path) -> None:
     for r in records:
         assert 0 <= r["knn_acc"] <= 1 and 0 <= r["probe_acc"] <= 1 and r["rankme"] >= 1
         assert {"emb_std", "align", "uniform", "eval_loss", "eval_pos_acc"} <= set(r)
+
+
+class Flat(Encoder):
+    """A linear encoder of flat vectors, enough to check end-to-end training."""
+
+    def __init__(self, d: int, out: int) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(d, out)
+        self.out_dim = out
+
+    def forward(self, x: torch.Tensor, **_: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+
+
+def test_end_to_end_training_learns_and_leaves_the_encoder_alone() -> None:
+    x, y = blobs(256, 8, 4, seed=0)
+    xt, yt = blobs(64, 8, 4, seed=1)
+    data = Dataset({"x": x}, {"x": xt}, y, yt, info={"num_classes": 4})
+    torch.manual_seed(0)
+    encoder = Flat(8, 16)
+    before = copy.deepcopy(encoder.state_dict())
+    schedule = config.TrainConfig(steps=60, batch_size=32, lr=0.01, warmup_steps=5)
+    acc = train_end_to_end(encoder, data, torch.arange(256), 4, schedule, seed=0)
+    assert acc == 1.0
+    assert all(torch.equal(v, encoder.state_dict()[k]) for k, v in before.items())
+    assert train_end_to_end(encoder, data, torch.arange(256), 4, schedule, seed=0) == acc, "deterministic"
+    unlabelled = Dataset({"x": x}, {"x": xt}, None, None)
+    with pytest.raises(ValueError, match="labelled"):
+        train_end_to_end(encoder, unlabelled, torch.arange(256), 4, schedule, seed=0)
+
+
+def accuracies(record: dict) -> dict[str, float]:
+    return {k: v["accuracy"] for k, v in record.items() if isinstance(v, dict) and "accuracy" in v}
+
+
+def test_evaluation_without_fractions_with_baselines_and_shown(tmp_path: Path) -> None:
+    exp = tiny_experiment()
+    run = prepare(exp, tmp_path)
+    train(exp, run, lambda: False, lambda step, device: None)
+    record = evaluate_run(run, "cpu", fractions=(), supervised=True, random_init=True, log=lambda line: None)
+    assert "finetune" not in record
+    assert record["supervised"]["steps"] == exp.train.steps and record["supervised"]["augmentation"] == "none"
+    for key in ("linear_probe", "knn", "raw_linear_probe", "random_init_linear_probe", "supervised"):
+        assert 0.0 <= record[key]["accuracy"] <= 1.0, key
+    again = evaluate_run(run, "cpu", fractions=(), supervised=True, random_init=True, log=lambda line: None)
+    assert accuracies(again) == accuracies(record), "deterministic under the seed"
+    run.save_evaluation(record)
+    shown = CliRunner().invoke(cli.app, ["show", run.id, "--runs-dir", str(tmp_path)])
+    assert shown.exit_code == 0, shown.output
+    assert re.search(rf"eval\.supervised +{record['supervised']['accuracy']:.3f}\n", shown.output), shown.output

@@ -13,6 +13,8 @@ from sslterm import config
 from sslterm.augment import text as aug
 from sslterm.data import text as data
 from sslterm.models.text import TextTransformer, build_text_transformer
+from sslterm.objectives import Context
+from sslterm.objectives.temporal_order import TemporalOrder, inverse_order, permutation_table, permute_segments
 
 torch.set_num_threads(1)
 
@@ -265,6 +267,36 @@ def test_encoder_trains(topics: data.Dataset) -> None:
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.6 * losses[0]
+
+
+
+# ---- temporal order on padded rows --------------------------------------------------------
+
+def test_temporal_order_cuts_each_row_over_its_real_length() -> None:
+    table = permutation_table(3)
+    x = torch.full((6, 12), data.PAD)
+    x[:, :6] = torch.arange(10, 16)                                    # 6 real tokens, then 6 PAD
+    lengths = (x != data.PAD).sum(dim=1)
+    shuffled = permute_segments(x, table, lengths)                     # every permutation once
+    for b, order in enumerate(table.tolist()):
+        assert shuffled[b, :6].tolist() == [10 + 2 * i + j for i in order for j in range(2)]
+    assert (shuffled[:, 6:] == data.PAD).all(), "the padding stays at the end whatever the order"
+    assert torch.equal(permute_segments(shuffled, inverse_order(table), lengths), x)
+    assert not (permute_segments(x, table)[1:, 6:] == data.PAD).all(), "cut over the padded length"
+
+
+def test_temporal_order_objective_leaves_the_padding_in_place() -> None:
+    torch.manual_seed(0)
+    encoder = build_text_transformer({"vocab_size": 258, "seq_len": 24}, OPTS)
+    objective = TemporalOrder(Context(encoder), segments=3)
+    x = torch.randint(2, 258, (32, 24), generator=gen())
+    for b in range(32):
+        x[b, 6 + b % 12:] = data.PAD                                   # real lengths 6 to 17
+    seen: list[torch.Tensor] = []
+    encoder.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    objective({"x": x}, lambda batch, g: batch, gen(1))
+    assert torch.equal(seen[0] == data.PAD, x == data.PAD)
+    assert not torch.equal(seen[0], x) and torch.equal(seen[0].sort(dim=1).values, x.sort(dim=1).values)
 
 
 # ---- your own files ---------------------------------------------------------------------

@@ -28,7 +28,7 @@ from sslterm.tui.screens.dialogs import ConfirmScreen, PickScreen
 from sslterm.tui.screens.runs import RunsScreen
 from sslterm.tui.widgets.loss_chart import LossChart
 from sslterm.tui.widgets.runs_table import RunsTable
-from sslterm.tui.widgets.similarity import matrix_text
+from sslterm.tui.widgets.similarity import SimilarityView, matrix_text
 
 ROOT = Path(__file__).resolve().parents[1]
 TOTAL = 200_000
@@ -70,9 +70,18 @@ def make_run(root: Path, name: str, steps: int, *, snapshot_steps: tuple[int, ..
 
 def shown(pilot: Pilot[None], selector: str) -> str:
     """The text a widget of the current screen renders now."""
-    rendered = pilot.app.screen.query_one(selector).render()
+    widget = pilot.app.screen.query_one(selector)
+    rendered = widget.text() if isinstance(widget, (LossChart, SimilarityView)) else widget.render()
     assert isinstance(rendered, Text)
     return rendered.plain
+
+
+async def wait_for(pilot: Pilot[None], selector: str, words: str, timeout: float = 5.0) -> str:
+    """What the widget shows once it contains ``words`` (the dashboard redraws on its polls)."""
+    end = time.monotonic() + timeout
+    while words not in (text := shown(pilot, selector)) and time.monotonic() < end:
+        await pilot.pause(0.1)
+    return text
 
 
 async def settle(pilot: Pilot[None]) -> None:
@@ -113,10 +122,8 @@ def test_dashboard_follows_records_appended_while_it_runs(
             metrics = JsonlWriter(run.metrics_path)
             metrics.write({"step": 1010, "t": 5.05, "time": time.time(), "loss": 0.123456, "lr": 1e-3})
             metrics.close()
-            await pilot.pause(0.5)
-            await settle(pilot)
-            assert "step 1,010/200,000" in shown(pilot, "#progress")
-            assert "loss 0.1235" in shown(pilot, "#loss")
+            assert "step 1,010/200,000" in await wait_for(pilot, "#progress", "1,010")
+            assert "loss 0.1235" in await wait_for(pilot, "#loss", "0.1235")  # at the next chart redraw
 
     asyncio.run(body())
 

@@ -7,6 +7,7 @@ random choice is a tensor of B values drawn from the generator: no Python loop o
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -14,6 +15,19 @@ import torch
 import torch.nn.functional as F
 
 _LUMA = (0.299, 0.587, 0.114)
+_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+
+
+@functools.cache
+def _colour_constants(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Luma weights [3, 1, 1] and the RGB→YIQ matrix and its inverse [3, 3] on ``device``, made once.
+
+    Made in every step instead, they would be copied from host memory each time, and on CUDA that
+    copy (and ``linalg.inv``'s error check) waits for the device.
+    """
+    to_yiq = torch.tensor(_TO_YIQ, dtype=torch.float64)
+    made = (torch.tensor(_LUMA, dtype=torch.float64).view(3, 1, 1), to_yiq, torch.linalg.inv(to_yiq))
+    return made[0].to(device, dtype), made[1].to(device, dtype), made[2].to(device, dtype)
 
 
 def _uniform(gen: torch.Generator, n: int, low: float, high: float, device: torch.device) -> torch.Tensor:
@@ -29,7 +43,7 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
     """Luma of RGB images [..., 3, H, W] → [..., 1, H, W] (single-channel images are their own luma)."""
     if x.shape[-3] == 1:
         return x
-    w = torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(3, 1, 1)
+    w = _colour_constants(x.device, x.dtype)[0]
     return (x * w).sum(-3, keepdim=True)
 
 
@@ -60,9 +74,7 @@ def horizontal_flip(x: torch.Tensor, p: dict[str, Any], gen: torch.Generator) ->
 
 def _rotate_hue(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     """Rotate hue by ``turns`` of a circle per sample, in YIQ space (one 3×3 matrix per sample)."""
-    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
-                          device=x.device, dtype=x.dtype)
-    from_yiq = torch.linalg.inv(to_yiq)
+    _, to_yiq, from_yiq = _colour_constants(x.device, x.dtype)
     a = turns * 2 * math.pi
     rot = torch.zeros(x.shape[0], 3, 3, device=x.device, dtype=x.dtype)
     rot[:, 0, 0] = 1

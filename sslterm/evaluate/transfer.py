@@ -2,25 +2,27 @@
 
 ``evaluate_run`` rebuilds the run's data and encoder from its resolved config, loads the last
 checkpoint and measures, on the held-out split only: a linear probe and kNN on frozen encoder
-features, the same linear probe on the raw inputs (what pretraining bought), and fine-tuning of
-the whole encoder with a linear head on 1%, 10% and 100% of the training labels.
+features, the same linear probe on the raw inputs (what pretraining bought), fine-tuning of the
+whole encoder with a linear head on 1%, 10% and 100% of the training labels (or the fractions
+asked for, none at all to skip it) and, when asked, the linear probe on the untrained encoder's
+features (what the architecture alone gives) and the supervised baseline.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from sslterm import config
 from sslterm.data import Batch, Dataset, build_dataset
 from sslterm.evaluate.probes import knn_accuracy, linear_probe
-from sslterm.models import Encoder, build_encoder
+from sslterm.evaluate.supervised import supervised_baseline, train_end_to_end
+from sslterm.models import build_encoder
 from sslterm.objectives import Context, Objective, build_objective
 from sslterm.store import Run
 from sslterm.train.checkpoint import load_checkpoint
@@ -56,33 +58,15 @@ def raw_features(batch: Batch, vocab_size: int = 0) -> torch.Tensor:
     return torch.cat(parts, dim=1)
 
 
-def finetune(encoder: Encoder, data: Dataset, idx: torch.Tensor, num_classes: int, epochs: int, lr: float,
-             batch_size: int, seed: int) -> torch.Tensor:
-    """Held-out accuracy after training a copy of the encoder plus a linear head on examples ``idx``."""
-    assert data.y_train is not None and data.y_eval is not None
-    enc = copy.deepcopy(encoder).train()
-    head = nn.Linear(enc.out_dim, num_classes).to(idx.device)
-    params = [*enc.parameters(), *head.parameters()]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-    gen = torch.Generator(device=idx.device).manual_seed(seed)
-    steps = max(50, epochs * -(-len(idx) // batch_size))     # a floor, so 1% of labels still trains
-    for _ in range(steps):
-        pick = idx[torch.randint(len(idx), (min(batch_size, len(idx)),), generator=gen, device=idx.device)]
-        loss = F.cross_entropy(head(enc(**data.batch("train", pick))), data.y_train[pick])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    enc.eval()
-    correct = torch.zeros((), device=idx.device)
-    with torch.no_grad():
-        for chunk in torch.arange(data.size("eval"), device=idx.device).split(512):
-            correct += (head(enc(**data.batch("eval", chunk))).argmax(1) == data.y_eval[chunk]).sum()
-    return correct / data.size("eval")
-
-
 def evaluate_run(run: Run, device_name: str = "auto", finetune_epochs: int = 10, max_train: int = 20000,
+                 fractions: Sequence[float] = FRACTIONS, supervised: bool = False, random_init: bool = False,
                  log: Any = print) -> dict[str, Any]:
-    """Measure how the run's representation transfers; returns the record stored as ``eval.json``."""
+    """Measure how the run's representation transfers; returns the record stored as ``eval.json``.
+
+    ``fractions``: shares of the training labels to fine-tune on (empty: no fine-tuning);
+    ``supervised``: also train the encoder from scratch on all labels (the supervised baseline);
+    ``random_init``: also probe the features of the untrained encoder (what the architecture alone gives).
+    """
     device = pick_device(device_name)
     started = time.time()
     exp, data, objective, step = restore(run, device)
@@ -109,14 +93,27 @@ def evaluate_run(run: Run, device_name: str = "auto", finetune_epochs: int = 10,
                                                            seed=exp.seed).item()}
     log(f"linear probe {result['linear_probe']['accuracy']:.3f}, kNN {result['knn']['accuracy']:.3f}, "
         f"raw-input probe {result['raw_linear_probe']['accuracy']:.3f}")
+    if random_init:
+        torch.manual_seed(exp.seed)
+        untrained = Objective(Context(build_encoder(exp.model.encoder, data.info, exp.model.options).to(device)))
+        init_tr, init_ev = (extract(untrained, data, split, n, device)
+                            for split, n in (("train", n_train), ("eval", data.size("eval"))))
+        result["random_init_linear_probe"] = {"accuracy": linear_probe(init_tr, y_tr, init_ev, y_ev, num_classes,
+                                                                       seed=exp.seed).item()}
+        log(f"linear probe on the untrained encoder {result['random_init_linear_probe']['accuracy']:.3f}")
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(exp.seed)).to(device)
-    result["finetune"] = {}
-    for frac in FRACTIONS:
+    batch_size = min(exp.train.batch_size, 256)
+    for frac in fractions:
         n = max(num_classes, round(frac * len(data)))
-        acc = finetune(objective.encoder, data, order[:n], num_classes, finetune_epochs, lr=1e-3,
-                       batch_size=min(exp.train.batch_size, 256), seed=exp.seed)
-        result["finetune"][f"{frac:.0%}"] = {"accuracy": acc.item(), "labels": n}
+        steps = max(50, finetune_epochs * -(-n // batch_size))   # a floor, so 1% of labels still trains
+        schedule = dataclasses.replace(exp.train, steps=steps, lr=1e-3, batch_size=batch_size, warmup_steps=0)
+        acc = train_end_to_end(objective.encoder, data, order[:n], num_classes, schedule, seed=exp.seed)
+        result.setdefault("finetune", {})[f"{frac:.0%}"] = {"accuracy": acc.item(), "labels": n}
         log(f"fine-tuned on {frac:.0%} of the labels ({n}): {acc.item():.3f}")
+    if supervised:
+        result["supervised"] = supervised_baseline(exp, data, device)
+        log(f"supervised baseline ({exp.train.steps} steps from scratch, all labels): "
+            f"{result['supervised']['accuracy']:.3f}")
     result["seconds"] = round(time.time() - started, 2)
     return result
 

@@ -7,7 +7,8 @@ Sequences", ICCV 2017.
 The time axis (dim 1: frames of a clip [B, T, C, H, W], samples of a waveform [B, L], tokens of a
 text [B, L]) is cut into n equal segments (a remainder shorter than a segment stays in place at the
 end); each example's segments are reordered by one of the n! permutations π, drawn uniformly, and a
-linear head on the pooled features classifies which:
+linear head on the pooled features classifies which. Padded rows (text) are cut over their own valid
+length, so the trailing padding stays at the end and cannot give the order away:
 
     loss = CE(W·f(x_π), index of π).
 
@@ -36,19 +37,25 @@ def permutation_table(n: int) -> torch.Tensor:
     return torch.tensor(list(itertools.permutations(range(n))), dtype=torch.long)
 
 
-def permute_segments(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+def permute_segments(x: torch.Tensor, order: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
     """Reorder n equal segments of dim 1 of x [B, L, ...]: output segment i is input segment order[b, i].
 
-    ``order`` [B, n]; positions past the last whole segment stay where they are. One gather, no loop.
+    ``order`` [B, n]; ``lengths`` [B] is each row's valid length (all of L when None): row b is cut
+    over its first ``lengths[b]`` positions, and positions past its last whole segment (the
+    remainder and any padding) stay where they are. A row shorter than n stays as it is. One
+    gather, no loop.
     """
     b, length = x.shape[:2]
     n = order.shape[1]
-    seg = length // n
-    if seg == 0:
+    if length < n:
         raise ValueError(f"cannot cut a time axis of {length} steps into {n} segments")
-    j = torch.arange(length, device=x.device)                             # [L]
-    within = j < n * seg
-    src = order[:, (j // seg).clamp(max=n - 1)] * seg + j % seg           # [B, L]
+    if lengths is None:
+        lengths = torch.full((b,), length, device=x.device)
+    seg = (lengths // n).unsqueeze(1)                                     # [B, 1] per-row segment length
+    j = torch.arange(length, device=x.device).unsqueeze(0)                # [1, L]
+    within = j < n * seg                                                  # [B, L]
+    step = seg.clamp(min=1)
+    src = order.gather(1, (j // step).clamp(max=n - 1).expand(b, -1)) * step + j % step   # [B, L]
     src = torch.where(within, src, j)
     return x[torch.arange(b, device=x.device).unsqueeze(1), src]
 
@@ -58,10 +65,23 @@ def inverse_order(order: torch.Tensor) -> torch.Tensor:
     return order.argsort(dim=1)
 
 
-def order_views(x: torch.Tensor, table: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def order_views(x: torch.Tensor, table: torch.Tensor, gen: torch.Generator,
+                lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(x with its segments shuffled, the index [B] of each example's permutation in ``table``)."""
     label = torch.randint(table.shape[0], (x.shape[0],), generator=gen, device=x.device)
-    return permute_segments(x, table[label]), label
+    return permute_segments(x, table[label], lengths), label
+
+
+def valid_lengths(valid: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+    """Each row's count of real positions [B] when ``valid`` [B, L] marks x's own time axis, else None.
+
+    That is the case for token ids, whose tokens are x's positions (PAD only at the end of a row,
+    so the count is a prefix length); an encoder whose tokens are frames of a spectrogram or of a
+    clip pads nothing (its ``valid_tokens`` is None) and its rows are cut over their whole length.
+    """
+    if valid is None or valid.shape != x.shape[:2]:
+        return None
+    return valid.sum(dim=1)
 
 
 class TemporalOrder(Objective):
@@ -82,7 +102,8 @@ class TemporalOrder(Objective):
 
     def forward(self, batch: Batch, augment: Augment, gen: torch.Generator) -> Loss:
         x, rest = split_batch(augment(batch, gen))
-        x_perm, label = order_views(x, self.permutations, gen)             # [B, L, ...], [B]
+        lengths = valid_lengths(self.encoder.valid_tokens(x, **rest), x)   # [B] or None
+        x_perm, label = order_views(x, self.permutations, gen, lengths)    # [B, L, ...], [B]
         logits = self.head(self.encoder(x_perm, **rest))                   # [B, n!]
         loss = F.cross_entropy(logits, label)
         return loss, {"order_acc": (logits.detach().argmax(dim=1) == label).float().mean()}

@@ -4,7 +4,8 @@ A record is one JSON object on one line ending in ``\\n``. A reader remembers th
 after the last complete line it consumed and only ever reads bytes past it, so polling a
 growing file costs only the new bytes. A last line without its newline is a record still
 being written: it is left for the next read, never parsed. A line that is not a JSON object
-(a corrupt record) is counted in ``bad`` and skipped; it never raises.
+(a corrupt record) is counted in ``bad`` and skipped; it never raises. A reader whose offset no
+longer follows a newline, or lies past the end (the log was cut back by a resume), starts over.
 """
 
 from __future__ import annotations
@@ -38,14 +39,20 @@ class JsonlWriter:
         self._f = open(self.path, "ab")  # noqa: SIM115 - kept open for the run's lifetime
 
     def write(self, record: dict[str, Any]) -> None:
-        """Append one record and hand it to the OS, so readers see it at once."""
-        self._f.write(encode(record))
-        self._f.flush()
+        """Append one record and hand it to the OS, so readers see it at once (OSError naming the file)."""
+        try:
+            self._f.write(encode(record))
+            self._f.flush()
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, str(self.path)) from e
 
     def sync(self) -> None:
         """Force written records to stable storage (used next to checkpoints)."""
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        try:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, str(self.path)) from e
 
     def close(self) -> None:
         """Flush and close the file."""
@@ -69,6 +76,10 @@ class JsonlTail:
                 size = os.fstat(f.fileno()).st_size
                 if size < self.offset:  # the file was replaced or truncated: start over
                     self.offset = 0
+                elif self.offset:  # cut back (a resume) and grown past us again: a line no longer ends here
+                    f.seek(self.offset - 1)
+                    if f.read(1) != b"\n":
+                        self.offset = 0
                 f.seek(self.offset)
                 chunk = f.read(max_bytes)
         except FileNotFoundError:

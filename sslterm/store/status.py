@@ -9,6 +9,7 @@ a shared filesystem) is reported as ``lost``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -54,15 +55,23 @@ class Status:
 
 
 def write_json_atomic(path: Path, data: Any, durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` as JSON by writing a temporary file and renaming it over."""
+    """Replace ``path`` with ``data`` as JSON by writing a temporary file and renaming it over.
+
+    If that fails (a full disk), the temporary file is removed and the OSError names ``path``.
+    """
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
-        f.write("\n")
-        f.flush()
-        if durable:
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
+            f.write("\n")
+            f.flush()
+            if durable:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(path)) from e
     if durable:
         fsync_dir(path.parent)
 

@@ -6,6 +6,12 @@ acts on the single local process. ``gather`` is THE way losses see the global ba
 ``torch.distributed.nn.functional.all_gather``, whose backward sums the gradient of every
 process's copy into the local slice. (The widely copied ``GatherLayer`` whose backward returns
 only the local slice of the local gradient drops the cross-process terms: never use it.)
+
+Loss scaling: every process computes the same loss on the gathered global batch, so the gather's
+backward hands each process N times its share of the gradient, and DDP's averaging over the N
+processes divides that back out: the averaged gradient is exactly the single-process gradient on
+the concatenated batch. Per-example losses (DINO, BYOL) average over the local batch and DDP's mean
+makes them the global-batch mean. ``parallel`` is where a training step gets that wrapping.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,26 @@ def setup(device_name: str) -> tuple[Dist, torch.device]:
     if cuda:
         torch.cuda.set_device(device)
     return info, device
+
+
+def parallel(objective: nn.Module, device: torch.device, sync_batchnorm: bool = False) -> nn.Module:
+    """The module a training step calls: ``objective`` alone; with several processes, DDP around it.
+
+    With ``sync_batchnorm`` its batch norms become ``SyncBatchNorm`` first (statistics over the global
+    batch instead of each process's share), in place: the parameters stay the same objects, so an
+    optimiser built before keeps updating them. torch's SyncBatchNorm runs on CUDA only; asked for
+    on the CPU (gloo), this refuses rather than train with per-process statistics unannounced.
+    """
+    if not active():
+        return objective                   # one process: its batch norm already sees the whole batch
+    if sync_batchnorm:
+        if device.type != "cuda":
+            raise ValueError("train.sync_batchnorm = true needs CUDA devices: torch's SyncBatchNorm has no CPU "
+                             "kernels, so it cannot run with gloo on the CPU; set train.sync_batchnorm = false")
+        nn.SyncBatchNorm.convert_sync_batchnorm(objective)
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def active() -> bool:

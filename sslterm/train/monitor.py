@@ -1,11 +1,20 @@
 """Measures, between training steps, what the representation is worth and whether it collapses.
 
-Everything here runs in eval mode under ``no_grad`` with its own random generator, so turning
-it on or off never changes the weights the training loop produces. Results stay device tensors
-until the loop logs them.
+Everything here runs under ``no_grad``, in eval mode with its own random generator or on features
+the training step already computed (detached), so turning it on or off never changes the weights
+the training loop produces. Results stay device tensors until the loop logs them.
+
+What it costs. The online probe and the kNN feature bank learn from the pooled encoder features
+that the objective's own forward pass computed for its augmented views, captured by a forward hook
+(as solo-learn's online probe and kNN do): no extra encoder pass. Objectives that never compute
+pooled features (masked and next-token prediction, inpainting) pay one extra pass over the clean
+batch every ``EXTRA_EVERY`` steps instead. An evaluation encodes the held-out examples once, plus
+two views of one training-sized batch of them for alignment, uniformity and the held-out loss.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -16,8 +25,11 @@ from sslterm.data import Batch, Dataset
 from sslterm.evaluate.diagnostics import alignment, embedding_std, rankme, uniformity
 from sslterm.evaluate.probes import OnlineProbe, knn_accuracy
 from sslterm.objectives import Objective
+from sslterm.train.accel import fused_available
 
 _CHUNK = 512
+EXTRA_EVERY = 8
+"""Steps between the extra clean passes for objectives whose forward computes no pooled features."""
 
 
 @torch.no_grad()
@@ -31,24 +43,72 @@ def extract(objective: Objective, data: Dataset, split: str, n: int, device: tor
     return feats
 
 
+class FeatureBank:
+    """The most recent ``size`` training features and their labels, a ring buffer on the device.
+
+    Writing is slicing with host-side positions: no device sync.
+    """
+
+    def __init__(self, size: int, dim: int, device: torch.device) -> None:
+        self.size = size
+        self.feats = torch.zeros(size, dim, device=device)
+        self.labels = torch.zeros(size, dtype=torch.long, device=device)
+        self.pos = self.filled = 0
+
+    def add(self, feats: torch.Tensor, y: torch.Tensor) -> None:
+        """Write rows of ``feats`` [m, dim] and ``y`` [m] over the oldest ones."""
+        m = min(int(feats.shape[0]), self.size)
+        feats, y = feats[-m:], y[-m:]
+        first = min(m, self.size - self.pos)                      # up to the end of the buffer
+        self.feats[self.pos:self.pos + first] = feats[:first]
+        self.labels[self.pos:self.pos + first] = y[:first]
+        self.feats[:m - first] = feats[first:]                    # the rest wraps to the start
+        self.labels[:m - first] = y[first:]
+        self.pos = (self.pos + m) % self.size
+        self.filled = min(self.size, self.filled + m)
+
+    def view(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The filled part: features [n, dim] and labels [n]."""
+        return self.feats[:self.filled], self.labels[:self.filled]
+
+    def state(self) -> dict[str, Any]:
+        """The bank's contents, for checkpoints."""
+        return {"feats": self.feats, "labels": self.labels, "pos": self.pos, "filled": self.filled}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state` saved (into a bank of the same size and width)."""
+        self.feats.copy_(state["feats"])
+        self.labels.copy_(state["labels"])
+        self.pos, self.filled = int(state["pos"]), int(state["filled"])
+
+
 class Monitor:
     """kNN and online-probe accuracy, collapse diagnostics and the held-out objective loss."""
 
     def __init__(self, exp: Experiment, data: Dataset, objective: Objective, augment: Pipeline,
-                 device: torch.device) -> None:
+                 device: torch.device, main: bool = True) -> None:
         self.cfg = exp.eval
         self.data, self.objective, self.augment, self.device = data, objective, augment, device
         self.n_eval = min(self.cfg.max_examples, data.size("eval"))
-        self.n_bank = min(self.cfg.bank_size, len(data))
+        self.n_views = min(self.n_eval, exp.train.batch_size, 256)   # the held-out loss at the training batch size
         self.num_classes = int(data.info.get("num_classes", 0))
         self.labelled = data.y_train is not None and data.y_eval is not None and self.num_classes >= 2
         self.seed = exp.seed + 3
+        self.main = main
         self.probe: OnlineProbe | None = None
+        self.bank: FeatureBank | None = None
         self._captured: torch.Tensor | None = None
-        if self.labelled and self.cfg.online_probe:
+        if main and self.labelled and self.cfg.every > 0:             # only rank 0 logs what they measure
             dim = int(objective.encoder.out_dim)
-            self.probe = OnlineProbe(dim, self.num_classes).to(device)
+            self.bank = FeatureBank(self.cfg.bank_size, dim, device)
+            if self.cfg.online_probe:
+                self.probe = OnlineProbe(dim, self.num_classes, fused=fused_available(device)).to(device)
             objective.encoder.register_forward_hook(self._capture)
+
+    @property
+    def learns(self) -> bool:
+        """Whether :meth:`probe_step` needs each step's batch and labels."""
+        return self.bank is not None
 
     def _capture(self, module: torch.nn.Module, _inputs: object, output: object) -> None:
         """Keep the encoder's pooled features from the training forward pass (detached, no copy)."""
@@ -59,45 +119,50 @@ class Monitor:
         """One line for the worker log saying what is measured."""
         if not self.labelled:
             return "no labels: kNN and probes are skipped (collapse diagnostics still run)"
-        return (f"monitoring every {self.cfg.every} steps: kNN (k={self.cfg.knn_k}) over {self.n_bank} training "
-                f"examples, {'online linear probe, ' if self.probe else ''}on {self.n_eval} held-out examples")
+        if not self.main:
+            return "rank 0 trains the online probe and logs the evaluations"
+        if self.bank is None:
+            return "evaluation is off (eval.every = 0)"
+        return (f"monitoring every {self.cfg.every} steps: kNN (k={self.cfg.knn_k}) against the last "
+                f"{self.bank.size} training features, {'online linear probe, ' if self.probe else ''}"
+                f"on {self.n_eval} held-out examples")
 
     @torch.no_grad()
-    def probe_step(self, batch: Batch, idx: torch.Tensor) -> None:
-        """Train the online probe on this step's detached encoder features.
+    def probe_step(self, batch: Batch, y: torch.Tensor | None, step: int) -> None:
+        """Feed this step's detached encoder features and labels ``y`` to the online probe and the kNN bank.
 
-        As in solo-learn, the features are those the objective's own forward pass computed for
-        its augmented views (captured by a hook: no extra encoder pass). Objectives that never
-        call the encoder's pooled forward (masked, next-token) get one extra pass on the clean batch.
+        The features are those the objective's own forward pass computed for its augmented views
+        (captured by the hook). Objectives that never call the encoder's pooled forward get an extra
+        eval-mode pass on the clean batch at steps 1, 1 + EXTRA_EVERY, ...
         """
-        if self.probe is None or self.data.y_train is None:
-            return
-        y = self.data.y_train[idx]
         feats, self._captured = self._captured, None
-        if feats is None or feats.shape[0] % len(idx):
+        if self.bank is None or y is None:
+            return
+        if feats is not None and feats.shape[0] % y.shape[0] == 0:
+            y = y.repeat(feats.shape[0] // y.shape[0])             # views are stacked: [v1; v2; ...]
+        elif (step - 1) % EXTRA_EVERY == 0:
             was = self.objective.training
             self.objective.eval()
             feats = self.objective.features(batch)
             self.objective.train(was)
         else:
-            y = y.repeat(feats.shape[0] // len(idx))                # views are stacked: [v1; v2; ...]
-        with torch.enable_grad():
+            return
+        if self.probe is not None:
             self.probe.update(feats, y)
+        self.bank.add(feats, y)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, torch.Tensor]:
-        """Every measurement as a scalar device tensor (read back by the loop when it logs)."""
+        """Every measurement as a scalar tensor (read back by the loop when it logs)."""
         out: dict[str, torch.Tensor] = {}
         feats = extract(self.objective, self.data, "eval", self.n_eval, self.device)
         out["emb_std"] = embedding_std(feats)
         out["emb_dim"] = torch.tensor(feats.shape[1])
         out["rankme"] = rankme(feats)
-        if self.labelled:
-            assert self.data.y_train is not None and self.data.y_eval is not None
+        if self.bank is not None and self.bank.filled and self.data.y_eval is not None:
             y_eval = self.data.y_eval[: self.n_eval]
-            bank = extract(self.objective, self.data, "train", self.n_bank, self.device)
-            out["knn_acc"] = knn_accuracy(bank, self.data.y_train[: self.n_bank], feats, y_eval, self.num_classes,
-                                          k=self.cfg.knn_k)
+            bank, bank_y = self.bank.view()
+            out["knn_acc"] = knn_accuracy(bank, bank_y, feats, y_eval, self.num_classes, k=self.cfg.knn_k)
             if self.probe is not None:
                 out["probe_acc"] = self.probe.accuracy(feats, y_eval)
         out.update(self._views_and_loss())
@@ -106,8 +171,7 @@ class Monitor:
     def _views_and_loss(self) -> dict[str, torch.Tensor]:
         """Alignment/uniformity of two augmented views, and the objective's loss on held-out data."""
         gen = torch.Generator(device=self.device).manual_seed(self.seed)
-        n = min(self.n_eval, 256)
-        batch = self.data.batch("eval", torch.arange(n, device=self.device))
+        batch = self.data.batch("eval", torch.arange(self.n_views, device=self.device))
         was = self.objective.training
         self.objective.eval()
         v1, v2 = self.objective.embed(self.augment(batch, gen)), self.objective.embed(self.augment(batch, gen))
@@ -117,3 +181,20 @@ class Monitor:
         out["eval_loss"] = loss
         out.update({f"eval_{k}": v for k, v in extra.items()})
         return out
+
+    def state(self) -> dict[str, Any]:
+        """What continues across a resume: the online probe and the feature bank."""
+        out: dict[str, Any] = {}
+        if self.probe is not None:
+            out["online_probe"] = self.probe.state()
+        if self.bank is not None:
+            out["knn_bank"] = self.bank.state()
+        return out
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state` saved (parts this run does not have are ignored)."""
+        if self.probe is not None and "online_probe" in state:
+            self.probe.load(state["online_probe"])
+        bank = state.get("knn_bank")
+        if self.bank is not None and bank is not None and bank["feats"].shape == self.bank.feats.shape:
+            self.bank.load(bank)

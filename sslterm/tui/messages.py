@@ -22,6 +22,11 @@ class OpenRun(Message):
 
 
 @dataclass
+class OpenLauncher(Message):
+    """The user asked to configure a new run."""
+
+
+@dataclass
 class CloseDashboard(Message):
     """The user left a dashboard."""
 

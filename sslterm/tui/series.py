@@ -16,6 +16,7 @@ PALETTE: tuple[RGB, ...] = (
     (110, 150, 255), (175, 130, 255), (120, 225, 220), (255, 130, 130), (165, 210, 80), (200, 200, 200),
 )
 SMOOTHING_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.99)  # what + and - step through
+MONO_MARKERS = ("braille", "+", "x", "o", "*", "#", "%", "@")  # plotext markers that tell curves apart in mono
 
 
 def home_color(key: str) -> int:
@@ -38,6 +39,19 @@ def assign_colors(keys: Iterable[str]) -> dict[str, RGB]:
         used.add(slot)
         out[key] = PALETTE[slot]
     return out
+
+
+def assign_markers(keys: Iterable[str]) -> dict[str, str]:
+    """A plotext marker per key for a chart without colour, in the keys' order: the first gets the solid
+    braille line (repeating past eight)."""
+    return {key: MONO_MARKERS[i % len(MONO_MARKERS)] for i, key in enumerate(dict.fromkeys(keys))}
+
+
+def swatch(marker: str | None) -> str:
+    """What stands for a curve in a legend: a square in its colour, or (mono) its marker's character."""
+    if marker is None:
+        return "■"
+    return "⣿" if marker == "braille" else marker
 
 
 def hex_color(rgb: RGB) -> str:

@@ -19,7 +19,7 @@ from sslterm.store import Run
 from sslterm.tui.annotations import write_atomic
 from sslterm.tui.messages import ComparisonRead
 from sslterm.tui.screens.dialogs import ChooseScreen, HelpScreen
-from sslterm.tui.series import assign_colors, hex_color
+from sslterm.tui.series import assign_colors, assign_markers, hex_color, swatch
 from sslterm.tui.widgets.loss_chart import ChartKeys, Curve, LossChart
 from sslterm.tui.widgets.run_header import state_text
 
@@ -58,6 +58,7 @@ class CompareScreen(ChartKeys, Screen[None]):
         self.comparison: Comparison | None = None
         self.metric = "loss"
         self.run_colors = assign_colors(r.id for r in runs)
+        self.run_markers = assign_markers(r.id for r in runs)  # used where the app draws no colour
 
     def compose(self) -> ComposeResult:
         yield Static(f"comparing {len(self.runs)} runs…", id="compare-title")
@@ -74,7 +75,8 @@ class CompareScreen(ChartKeys, Screen[None]):
         text = Text(no_wrap=True, overflow="ellipsis")
         for i, run in enumerate(self.runs):
             text.append("\n" if i else "")
-            text.append("■ ", style=hex_color(self.run_colors[run.id])).append(run.id, style="bold")
+            text.append(f"{swatch(self._marker(run.id))} ", style=hex_color(self.run_colors[run.id]))
+            text.append(run.id, style="bold")
             if status and run.id in status:
                 text.append("  ").append_text(state_text(status[run.id]))
         return text
@@ -98,7 +100,7 @@ class CompareScreen(ChartKeys, Screen[None]):
         parts = [f"comparing {len(self.runs)} runs", f"plotting {self.metric}"]
         if self.comparison is not None:
             differ = len(self.comparison.config_diff)
-            parts.insert(1, f"{differ} config key{'s' if differ != 1 else ''} differ")
+            parts.insert(1, f"{differ} config key{' differs' if differ == 1 else 's differ'}")
         self.query_one("#compare-title", Static).update(" · ".join(parts))
 
     def _fill_table(self, cmp: Comparison) -> None:
@@ -106,7 +108,8 @@ class CompareScreen(ChartKeys, Screen[None]):
         table.clear(columns=True)
         table.add_column("", key="what")
         for run in cmp.runs:
-            label = Text("■ ", style=hex_color(self.run_colors[run.id])).append(short_label(run.id), style="bold")
+            label = Text(f"{swatch(self._marker(run.id))} ", style=hex_color(self.run_colors[run.id]))
+            label.append(short_label(run.id), style="bold")
             table.add_column(label, key=run.id)
         for section, title, rows in table_sections(cmp):
             table.add_row(Text(title, style="bold underline"), *[""] * len(cmp.runs), key=section)
@@ -124,10 +127,14 @@ class CompareScreen(ChartKeys, Screen[None]):
             if s is None:
                 continue
             curves.append(Curve(key=run.id, label=short_label(run.id), color=self.run_colors[run.id], steps=s.steps,
-                                values=s.values, clock=(clock.steps, clock.values) if clock else None))
+                                values=s.values, clock=(clock.steps, clock.values) if clock else None,
+                                marker=self._marker(run.id)))
         chart = self.query_one(LossChart)
         chart.what = self.metric
         chart.show(curves, generation=chart.generation + 1)
+
+    def _marker(self, run_id: str) -> str | None:
+        return self.run_markers[run_id] if self.app.no_color else None
 
     # -- keys ------------------------------------------------------------------------------------
 

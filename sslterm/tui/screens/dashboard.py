@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from typing import ClassVar
@@ -18,30 +17,18 @@ from textual.worker import Worker, WorkerState
 
 from sslterm.store import Run, Status
 from sslterm.tui.messages import CloseDashboard, FeedPolled, SystemSampled
+from sslterm.tui.pace import pace
 from sslterm.tui.poller import MetricSeries, RunFeed, Snapshot, is_active
 from sslterm.tui.run_actions import send_stop, stop_problem
 from sslterm.tui.screens.dialogs import ConfirmScreen, HelpScreen, PickScreen
-from sslterm.tui.series import assign_colors
+from sslterm.tui.series import assign_colors, assign_markers
 from sslterm.tui.sysinfo import SystemSampler
 from sslterm.tui.widgets.log_view import LogView
 from sslterm.tui.widgets.loss_chart import ChartKeys, Curve, LossChart
-from sslterm.tui.widgets.representation import RepresentationLine
+from sslterm.tui.widgets.representation import RepresentationLine, diagnostics
 from sslterm.tui.widgets.run_header import RunHeader, RunProgress, config_summary, progress_info
 from sslterm.tui.widgets.similarity import SimilarityView
 from sslterm.tui.widgets.system_line import SystemLine, rounded
-
-LIVE_HZ, REMOTE_HZ, IDLE_HZ = 4.0, 1.0, 1.0  # polls per second: local, over SSH, once the run has ended
-SYSTEM_SECONDS, REMOTE_SYSTEM_SECONDS = 2.0, 5.0  # between samples of the worker's CPU, memory and GPU
-
-
-def poll_interval() -> float:
-    """Seconds between polls: slower over SSH, where every redraw crosses the network."""
-    return 1.0 / (REMOTE_HZ if os.environ.get("SSH_CONNECTION") else LIVE_HZ)
-
-
-def system_interval() -> float:
-    """Seconds between samples of the worker process (slower over SSH)."""
-    return REMOTE_SYSTEM_SECONDS if os.environ.get("SSH_CONNECTION") else SYSTEM_SECONDS
 
 
 class DashboardScreen(ChartKeys, Screen[None]):
@@ -80,6 +67,9 @@ class DashboardScreen(ChartKeys, Screen[None]):
         self._sampler = SystemSampler()
         self._sampling = False
         self._system_error = ""
+        self.pace = pace()
+        self._plotted_at = -self.pace.chart  # monotonic time of the last chart redraw
+        self._chart_behind = False  # the chart lacks points that were read since
 
     def compose(self) -> ComposeResult:
         yield RunHeader(self.run.id, id="header")
@@ -95,10 +85,9 @@ class DashboardScreen(ChartKeys, Screen[None]):
     def on_mount(self) -> None:
         self.query_one(RunHeader).summary = config_summary(self.run.config())
         self.query_one(SystemLine).display = False
-        self._plot()
         self._poll()
-        self.set_interval(poll_interval(), self._tick)
-        self.set_interval(system_interval(), self._system_tick)
+        self.set_interval(self.pace.poll, self._tick)
+        self.set_interval(self.pace.system, self._system_tick)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # two "q" bindings, one of them active: the footer says "Quit" where closing ends the app
@@ -111,7 +100,7 @@ class DashboardScreen(ChartKeys, Screen[None]):
     def _tick(self) -> None:
         if self._polling:
             return
-        if not is_active(self.state) and time.monotonic() - self._last_poll < 1.0 / IDLE_HZ:
+        if not is_active(self.state) and time.monotonic() - self._last_poll < self.pace.idle_poll:
             return
         self._poll()
 
@@ -148,8 +137,12 @@ class DashboardScreen(ChartKeys, Screen[None]):
             self.series.clear()
         if update.reset or update.metrics.last is not None:
             self.series.merge(update.metrics)
+            self._chart_behind = True
+            self.query_one(RepresentationLine).latest = diagnostics(self.series.latest)
+        # the chart is the costliest widget: new points wait for a poll at least pace.chart after the last
+        # redraw (with a tenth of slack for the timer's jitter), so one frame paints everything that changed
+        if self._chart_behind and time.monotonic() - self._plotted_at >= 0.9 * self.pace.chart:
             self._plot()
-            self.query_one(RepresentationLine).latest = dict(self.series.latest)
         if update.snapshots:
             self.snapshots.extend(update.snapshots)
             self._show_snapshot()
@@ -157,8 +150,9 @@ class DashboardScreen(ChartKeys, Screen[None]):
         if ended_badly and update.status and update.status.error:
             self.notify(update.status.error, title=f"the run {update.state}", severity="error", timeout=15)
         self.status, self.state = update.status, update.state
-        header = self.query_one(RunHeader)
-        header.status, header.state, header.problem = update.status, update.state, update.status_error
+        header = self.query_one(RunHeader)  # fields it shows, each redrawn only when it changes
+        header.state, header.problem = update.state, update.status_error
+        header.error, header.device = (update.status.error, update.status.device) if update.status else (None, None)
         if update.log is not None:
             self.query_one(LogView).lines = update.log
         self.query_one(RunProgress).info = progress_info(self.status, self.state, self.series, time.time())
@@ -170,9 +164,12 @@ class DashboardScreen(ChartKeys, Screen[None]):
 
     def _plot(self) -> None:
         colors = assign_colors(self.metrics_shown)
+        markers = assign_markers(self.metrics_shown) if self.app.no_color else {}
         clock = self.series.column("t")
-        curves = [Curve(key, key, colors[key], *self.series.column(key), clock=clock) for key in self.metrics_shown]
+        curves = [Curve(key, key, colors[key], *self.series.column(key), clock=clock, marker=markers.get(key))
+                  for key in self.metrics_shown]
         self.query_one(LossChart).show(curves, self.series.generation)
+        self._plotted_at, self._chart_behind = time.monotonic(), False
 
     def action_metrics(self) -> None:
         names = self.series.keys()

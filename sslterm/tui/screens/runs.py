@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
@@ -16,7 +15,8 @@ from textual.worker import Worker, WorkerState
 
 from sslterm.store import Run, StatusError
 from sslterm.tui.annotations import parse_tags, set_starred, write_notes, write_tags
-from sslterm.tui.messages import CompareRuns, OpenRun, RunChanged, RunsScanned
+from sslterm.tui.messages import CompareRuns, OpenLauncher, OpenRun, RunChanged, RunsScanned
+from sslterm.tui.pace import pace
 from sslterm.tui.run_actions import (
     delete_problem,
     delete_run,
@@ -28,13 +28,6 @@ from sslterm.tui.run_actions import (
 from sslterm.tui.scanner import RunRow, RunsScanner
 from sslterm.tui.screens.dialogs import ConfirmScreen, HelpScreen, PromptScreen
 from sslterm.tui.widgets.runs_table import SORTABLE, RunsTable
-
-LOCAL_SECONDS, REMOTE_SECONDS = 2.0, 5.0  # between scans of the root: here, and over SSH
-
-
-def refresh_seconds() -> float:
-    """Seconds between scans: slower over SSH, where every redraw crosses the network."""
-    return REMOTE_SECONDS if os.environ.get("SSH_CONNECTION") else LOCAL_SECONDS
 
 
 def _sort_bindings() -> list[BindingType]:
@@ -53,6 +46,7 @@ class RunsScreen(Screen[None]):
         Binding("enter", "open", "Open"),
         Binding("space", "select", "Select", key_display="space"),
         Binding("c", "compare", "Compare"),
+        Binding("l", "new_run", "New run"),
         Binding("asterisk", "star", "Star", key_display="*"),
         *_sort_bindings(),
         Binding("s", "stop", "Stop", show=False),
@@ -84,7 +78,7 @@ class RunsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#runs-filter").display = False
         self.action_refresh()
-        self.set_interval(refresh_seconds(), self._tick)
+        self.set_interval(pace().scan, self._tick)
 
     def on_screen_resume(self) -> None:
         self.action_refresh()  # back from a dashboard: show what changed meanwhile
@@ -115,7 +109,7 @@ class RunsScreen(Screen[None]):
 
     def on_runs_scanned(self, message: RunsScanned) -> None:
         self.query_one(RunsTable).set_rows(message.rows)
-        empty = "" if message.rows else f"no runs yet under {self.root}/ — start one with `sslterm run`"
+        empty = "" if message.rows else f"no runs yet under {self.root}/: press l to configure one"
         self.query_one("#runs-empty", Static).update(empty)
         self._show_title()
 
@@ -309,8 +303,12 @@ class RunsScreen(Screen[None]):
         self._scanner.forget(row.id)
         self.action_refresh()
 
+    def action_new_run(self) -> None:
+        self.post_message(OpenLauncher())
+
     def action_help(self) -> None:
         keys = [("↑ / ↓", "move (← / → scroll the columns)"), ("enter", "open the run's dashboard"),
+                ("l", "configure and launch a new run"),
                 ("/", "filter: id, name, task, state, tags (esc clears)"),
                 ("space", "select the run (for c)"), ("c", "compare the selected runs"),
                 (f"1-{len(SORTABLE)}", "sort by that column (again: reverse)"),

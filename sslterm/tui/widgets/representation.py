@@ -10,6 +10,13 @@ from textual.widget import Widget
 
 from sslterm.health import representation_warning
 
+SHOWN = ("knn_acc", "probe_acc", "rankme", "emb_std", "emb_dim")  # the metrics the line is made of
+
+
+def diagnostics(latest: dict[str, Any]) -> dict[str, Any]:
+    """The part of the newest metrics that the line shows: equal dicts draw the same line."""
+    return {k: latest[k] for k in SHOWN if k in latest}
+
 
 def representation_text(latest: dict[str, Any]) -> Text:
     """The line for the newest logged evaluation (or a hint that none has happened yet)."""

@@ -45,8 +45,9 @@ def config_summary(config: dict[str, Any]) -> str:
 class RunHeader(Widget):
     """One line: run id, coloured state, the error of a failed run, device and what is trained."""
 
-    status: reactive[Status | None] = reactive(None)
     state: reactive[str] = reactive("unknown")
+    error: reactive[str | None] = reactive(None)  # the status's error, shown once the run has ended
+    device: reactive[str | None] = reactive(None)
     problem: reactive[str | None] = reactive(None)  # the status file could not be read
     summary: reactive[str] = reactive("")
 
@@ -59,13 +60,12 @@ class RunHeader(Widget):
         text.append(self.run_id, style="bold")
         text.append("  ● ", style=STATE_STYLES.get(self.state, ""))
         text.append_text(state_text(self.state))
-        st = self.status
         if self.problem:
             text.append(f"  {self.problem}", style="red")
-        if st is not None and st.error and self.state in ("failed", "lost", "stopped", "diverged"):
-            text.append(f"  {st.error}", style="red")
-        if st is not None and st.device:
-            text.append(f"  {st.device}", style="cyan")
+        if self.error and self.state in ("failed", "lost", "stopped", "diverged"):
+            text.append(f"  {self.error}", style="red")
+        if self.device:
+            text.append(f"  {self.device}", style="cyan")
         if self.summary:
             text.append(f"  {self.summary}", style="dim")
         return text
@@ -127,7 +127,7 @@ class RunProgress(Widget):
             left.append(" ")
             done = int(frac * room)
             left.append("━" * done, style="green" if frac < 1 else "blue")
-            left.append("━" * (room - done), style="grey30")
+            left.append("─" * (room - done), style="grey50")  # a thinner line: told apart without colour
             left.append(pct)
         elif info.total:
             left.append(pct)

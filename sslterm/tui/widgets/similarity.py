@@ -1,4 +1,4 @@
-"""The similarity matrix between two views of the probe batch, as coloured half-block cells."""
+"""The similarity matrix between two views of the probe batch: coloured half-block cells, or shades in mono."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 from functools import lru_cache
 
 from rich.color import Color
+from rich.console import Group
 from rich.style import Style
 from rich.text import Text
 from textual.reactive import reactive
@@ -17,6 +18,8 @@ HALF = "▀"  # upper half block: foreground paints the top row of a cell, backg
 LEVELS = 64  # colour steps between -1 and 1
 LOW, MID, HIGH = (59, 76, 192), (221, 221, 221), (180, 4, 38)  # blue -> light grey -> red, as coolwarm
 MISSING = (70, 70, 70)  # NaN similarities (null in the snapshot)
+SHADES = " ░▒▓█"  # mono: -1 (blank) up to 1 (full block); two per matrix column, one line per row
+NAN_SHADE = "·"
 
 
 def level(v: float) -> int:
@@ -76,12 +79,29 @@ def matrix_text(snap: Snapshot, max_cols: int, max_lines: int) -> Text:
     return text
 
 
-def legend_text(step: int | None, position: str) -> Text:
-    """``-1 ▀▀▀▀ +1  step 250  live``: the colour scale, the snapshot's step and which one it is."""
+def shade(lv: int) -> str:
+    """The shade character of a colour level (NaN: a dot)."""
+    return NAN_SHADE if lv < 0 else SHADES[lv * len(SHADES) // LEVELS]
+
+
+def shaded_text(snap: Snapshot, max_cols: int, max_lines: int) -> Text:
+    """The matrix without colour: a shade per cell, two characters per column so that it stays square."""
+    if max_cols < 2 or max_lines < 1:
+        return Text("")
+    block = max(1, math.ceil(snap.n / (max_cols // 2)), math.ceil(snap.n / max_lines))
+    rows = ["".join(2 * shade(level(v)) for v in row) for row in block_average(snap, block)]
+    return Text("\n".join(rows), no_wrap=True, overflow="crop")
+
+
+def legend_text(step: int | None, position: str, mono: bool = False) -> Text:
+    """``-1 ▀▀▀▀ +1  step 250  live``: the colour (or shade) scale, the snapshot's step and which one it is."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("-1", style="dim")
-    for k in range(8):
-        text.append("█", Style(color=level_color(round(k * (LEVELS - 1) / 7))))
+    if mono:
+        text.append(f"[{SHADES}]")
+    else:
+        for k in range(8):
+            text.append("█", Style(color=level_color(round(k * (LEVELS - 1) / 7))))
     text.append("+1", style="dim")
     if step is not None:
         text.append("  step ", style="dim").append(f"{step:,}", style="bold")
@@ -95,11 +115,15 @@ class SimilarityView(Widget):
     snapshot: reactive[Snapshot | None] = reactive(None)  # compared by identity: snapshots never change
     position: reactive[str] = reactive("live")  # "live", or "3/7" when stepping through older ones
 
-    def render(self) -> Text:
-        snap = self.snapshot
-        legend = legend_text(snap.step if snap else None, self.position)
+    def text(self) -> Text:
+        """What the view shows: legend, then the matrix (shades where the app draws no colour)."""
+        snap, mono = self.snapshot, self.app.no_color
+        legend = legend_text(snap.step if snap else None, self.position, mono)
         if snap is None:
             return Text.assemble(legend, "\n", Text("no snapshot yet", style="dim"), no_wrap=True)
         width, height = self.content_size
-        body = matrix_text(snap, width, height - 1)
+        body = shaded_text(snap, width, height - 1) if mono else matrix_text(snap, width, height - 1)
         return Text.assemble(legend, "\n", body, no_wrap=True, overflow="crop")
+
+    def render(self) -> Group:
+        return Group(self.text())  # drawn by Rich: half the cost of Textual's conversion of a style per cell

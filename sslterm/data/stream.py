@@ -1,0 +1,142 @@
+"""Where training batches come from: an index gather on the device, or DataLoader workers streaming from host memory.
+
+A dataset that fits stays on the training device and a batch is an index gather there (the
+default). One that does not fit (``data.on_device = "auto"`` compares its size with the device's
+free memory) stays in host memory: DataLoader worker processes gather each batch there, the loader
+pins it (CUDA) and it is copied to the device without blocking, still as uint8 pixels where the
+data is; decoding and augmentation then happen on the device as for resident data.
+
+Either way the examples of step ``s`` are drawn by a generator seeded from (seed, rank, s) alone,
+so a batch never depends on the batches before it: resuming needs no sampler state, a loader may
+prefetch ahead, and on the CPU both ways give the same batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import torch
+
+from sslterm.data import Batch, Dataset, decode
+
+FREE_FRACTION = 0.5
+"""``auto`` keeps a dataset on a CUDA device when it takes at most this share of its free memory
+(the rest is for weights, activations and the optimiser)."""
+
+_MASK = (1 << 64) - 1
+
+
+def keep_on_device(choice: str, data: Dataset, device: torch.device) -> bool:
+    """Whether the training split goes to ``device`` (``data.on_device``: ``auto``, ``true`` or ``false``)."""
+    if choice in ("true", "false"):
+        return choice == "true"
+    if device.type != "cuda":
+        return True                                  # host memory is where the data already is
+    free, _total = torch.cuda.mem_get_info(device)
+    return data.nbytes() <= FREE_FRACTION * free
+
+
+def step_seed(seed: int, rank: int, step: int) -> int:
+    """A well-mixed 63-bit seed for the batch of (seed, rank, step) (splitmix64's finaliser)."""
+    z = (seed * 0x9E3779B97F4A7C15 + (rank + 1) * 0xBF58476D1CE4E5B9 + step * 0x94D049BB133111EB) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return (z ^ (z >> 31)) >> 1
+
+
+class StepSampler:
+    """Positions [batch_size] into a shard of ``n`` examples for each step, drawn with replacement."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int, device: torch.device) -> None:
+        self.n, self.batch_size, self.seed, self.rank = n, batch_size, seed, rank
+        self.gen = torch.Generator(device=device)
+
+    def __call__(self, step: int) -> torch.Tensor:
+        self.gen.manual_seed(step_seed(self.seed, self.rank, step))      # host-side: no device sync
+        return torch.randint(self.n, (self.batch_size,), generator=self.gen, device=self.gen.device)
+
+
+class Batches(Protocol):
+    """A source of training batches: the batch of a step and its labels (None when unlabelled or not asked for)."""
+
+    def get(self, step: int) -> tuple[Batch, torch.Tensor | None]: ...
+
+    def close(self) -> None: ...
+
+
+class DeviceBatches:
+    """Batches gathered on the device from a training split that lives there."""
+
+    def __init__(self, data: Dataset, shard: torch.Tensor, sampler: StepSampler, labels: bool) -> None:
+        self.data, self.shard, self.sampler = data, shard, sampler
+        self.labels = labels and data.y_train is not None
+
+    def get(self, step: int) -> tuple[Batch, torch.Tensor | None]:
+        """The batch of ``step``: one index gather per tensor, no host round trip."""
+        idx = self.shard[self.sampler(step)]
+        y = self.data.y_train[idx] if self.labels and self.data.y_train is not None else None
+        return self.data.batch("train", idx), y
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class _Rows(torch.utils.data.Dataset[Batch]):
+    """A training split in host memory, indexed by a whole batch of positions at once (in a worker)."""
+
+    def __init__(self, split: Batch, y: torch.Tensor | None) -> None:
+        self.split, self.y = split, y
+
+    def __len__(self) -> int:
+        return int(self.split["x"].shape[0])
+
+    def __getitem__(self, idx: torch.Tensor) -> Batch:
+        rows = {k: v[idx] for k, v in self.split.items()}
+        if self.y is not None:
+            rows["y"] = self.y[idx]
+        return rows
+
+
+class _Steps(torch.utils.data.Sampler[torch.Tensor]):
+    """The example indices of steps ``first``..``last`` in order (run in the main process, ahead of use)."""
+
+    def __init__(self, sampler: StepSampler, shard: torch.Tensor, first: int, last: int) -> None:
+        self.sampler, self.shard, self.first, self.last = sampler, shard, first, last
+
+    def __len__(self) -> int:
+        return max(0, self.last - self.first + 1)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        for step in range(self.first, self.last + 1):
+            yield self.shard[self.sampler(step)]
+
+
+class StreamBatches:
+    """Batches made by DataLoader workers from host memory, pinned (CUDA) and copied without blocking."""
+
+    def __init__(self, data: Dataset, shard: torch.Tensor, sampler: StepSampler, labels: bool,
+                 device: torch.device, first: int, last: int, workers: int) -> None:
+        from torch.utils.data import DataLoader
+
+        y = data.y_train if labels else None
+        self.device, self.labels, self.next_step = device, y is not None, first
+        loader = DataLoader(_Rows(data.train, y), sampler=_Steps(sampler, shard, first, last), batch_size=None,
+                            num_workers=workers, pin_memory=device.type == "cuda",
+                            prefetch_factor=4 if workers else None)
+        self._it: Iterator[Any] | None = iter(loader)
+
+    def get(self, step: int) -> tuple[Batch, torch.Tensor | None]:
+        """The batch of ``step`` (steps are taken in order), decoded on the device."""
+        if step != self.next_step:
+            raise RuntimeError(f"streamed batches are taken in order: expected step {self.next_step}, got {step}")
+        if self._it is None:
+            raise RuntimeError("the batch stream is closed")
+        self.next_step += 1
+        rows = {k: v.to(self.device, non_blocking=True) for k, v in next(self._it).items()}
+        y = rows.pop("y", None)
+        return {k: decode(v) for k, v in rows.items()}, y
+
+    def close(self) -> None:
+        """Stop the worker processes (dropping the loader's iterator shuts them down)."""
+        self._it = None

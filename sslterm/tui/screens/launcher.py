@@ -1,0 +1,300 @@
+"""The launcher: configure an experiment field by field with the loader's checks, preview it, save it or launch it."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container, Vertical, VerticalScroll
+from textual.events import DescendantFocus
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from sslterm.config import ConfigError
+from sslterm.launch import launch
+from sslterm.tui.draft import TITLES, Draft, FieldSpec, experiment_file_name, parse_entry, write_experiment
+from sslterm.tui.messages import OpenRun
+from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, HelpScreen, PromptScreen
+from sslterm.tui.widgets.field import Field, value_text
+from sslterm.tui.widgets.preview import AugmentationPreview
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    """Wait for the worker in the background so that it leaves no zombie (which would look alive) behind."""
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
+
+
+class LauncherScreen(Screen[None]):
+    """A form over one experiment draft: every change is checked at once; save and launch wait for a valid one."""
+
+    # the preview moves to the right when wide (textual types this as an instance variable, hence no ClassVar)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]  # noqa: RUF012
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save"),
+        Binding("ctrl+l", "launch", "Launch"),
+        Binding("L", "launch", "Launch", show=False),
+        Binding("o", "open", "Open"),
+        Binding("p", "toggle_preview", "Preview"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q,escape", "back", "Back"),
+    ]
+
+    def __init__(self, runs_root: Path, experiments_dir: Path, draft: Draft | None = None) -> None:
+        super().__init__()
+        self.runs_root = runs_root
+        self.experiments_dir = experiments_dir
+        self.draft = draft or Draft.defaults()
+        self._previewed: dict[str, Any] | None = None
+        self._valid = True  # what the footer shows for save and launch
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="launcher-title")
+        with Container(id="launcher-body"):
+            with VerticalScroll(id="launcher-form", can_focus=False):
+                for section, _ in self.draft.sections():
+                    with Vertical(id=f"section-{section or 'top'}", classes="section"):
+                        yield Static(TITLES[section], classes="section-title")
+            yield AugmentationPreview(id="preview")
+        yield Static("", id="launcher-help")
+        yield Static("", id="launcher-status")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        await self._sync()
+        self._focus_first()
+
+    def _focus_first(self) -> None:
+        self.query(Field).first().focus()
+        self.call_after_refresh(self.query_one("#launcher-form").scroll_home, animate=False)  # titles in view
+
+    # -- keeping the form in step with the draft ---------------------------------------------------
+
+    async def _sync(self) -> None:
+        """Rebuild the tables whose fields changed, show every value and the problem, refresh the preview."""
+        focused = self.focused.spec.key if isinstance(self.focused, Field) else None
+        for section, specs in self.draft.sections():
+            box = self.query_one(f"#section-{section or 'top'}", Vertical)
+            fields = list(box.query_children(Field))
+            if [f.spec for f in fields] != specs:
+                await box.remove_children(fields)
+                await box.mount_all([Field(s, self.draft.value(s)) for s in specs])
+        key, message = self.draft.problem or ("", "")
+        for field in self.query(Field):
+            field.show(self.draft.value(field.spec), message if field.spec.key == key else None)
+        if focused is not None and not (isinstance(self.focused, Field) and self.focused.spec.key == focused):
+            self._focus_key(focused)  # its row was rebuilt: focus the new one (or the nearest left)
+        self._show_title()
+        self._show_status()
+        if (self.draft.experiment is not None) != self._valid:
+            self._valid = not self._valid
+            self.refresh_bindings()  # save and launch greyed out or back in the footer
+        exp = self.draft.experiment
+        if exp is not None and exp.to_dict() != self._previewed:
+            self._previewed = exp.to_dict()
+            self.query_one(AugmentationPreview).show_experiment(self._previewed)
+
+    def _focus_key(self, key: str) -> None:
+        """Focus the field for ``key``, else the one for its table or entry (augment.blur.p → augment.blur)."""
+        fields = list(self.query(Field))
+        parts = key.split(".")
+        for n in range(len(parts), 0, -1):
+            prefix = ".".join(parts[:n])
+            found = [f for f in fields if f.spec.key == prefix]
+            found = found or [f for f in fields if f.spec.key.startswith(f"{prefix}.")]
+            if found:
+                found[0].focus()
+                return
+
+    def _show_title(self) -> None:
+        origin = f"from {self._relative(self.draft.path)}" if self.draft.path else "from the defaults"
+        changed = " · changed" if self.draft.dirty else ""
+        self.query_one("#launcher-title", Static).update(f"New run · {origin}{changed} · o opens another file")
+
+    def _show_status(self) -> None:
+        status = self.query_one("#launcher-status", Static)
+        if self.draft.problem is None:
+            status.update(Text(f"✓ valid · ctrl+s saves to {self._relative(self.experiments_dir)}/ · "
+                               f"ctrl+l launches into {self._relative(self.runs_root)}/", style="green"))
+        else:
+            key, message = self.draft.problem
+            status.update(Text(f"✗ {key}: {message}" if key else f"✗ {message}", style="bold red"))
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        if isinstance(event.widget, Field):
+            self._show_help(event.widget.spec)
+
+    def _show_help(self, spec: FieldSpec) -> None:
+        p = spec.param
+        if spec.kind == "augmentation":
+            how = "space switches it on or off; its parameters show while it is on"
+        elif spec.kind == "choice":
+            how = "enter picks one of: " + ", ".join(spec.choices)
+        elif spec.kind == "flag":
+            how = "space switches it: true or false"
+        else:
+            how = f"enter edits: {p.allowed()} (default {value_text(spec, p.default)})"
+        self.query_one("#launcher-help", Static).update(Text.assemble((spec.key, "bold"), f"  {p.help}\n{how}"))
+
+    @staticmethod
+    def _relative(path: Path) -> str:
+        try:
+            return str(path.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
+
+    # -- editing -----------------------------------------------------------------------------------
+
+    async def on_field_activated(self, message: Field.Activated) -> None:
+        spec = message.field.spec
+        if spec.kind == "augmentation":
+            self.draft.toggle(spec.key.split(".", 1)[1])
+        elif spec.kind == "flag":
+            self.draft.set(spec.key, not self.draft.value(spec))
+        elif spec.kind == "choice":
+            current = self.draft.value(spec)
+
+            async def chosen(name: str | None) -> None:
+                if name is not None and name != current:
+                    self.draft.set(spec.key, name)
+                    await self._sync()
+
+            self.app.push_screen(ChooseScreen(f"{spec.key}: {spec.param.help}", list(spec.choices), current), chosen)
+            return
+        else:
+            await message.field.edit()
+            return
+        await self._sync()
+
+    async def on_field_submitted(self, message: Field.Submitted) -> None:
+        self.draft.set(message.field.spec.key, parse_entry(message.field.spec.param, message.text))
+        await self._sync()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("save", "launch") and self.draft.experiment is None:
+            return None  # shown greyed out in the footer until the draft is valid
+        return True
+
+    # -- files -------------------------------------------------------------------------------------
+
+    def action_open(self) -> None:
+        files = sorted(p.name for p in self.experiments_dir.glob("*.toml")) if self.experiments_dir.is_dir() else []
+        title = f"Start from the defaults or a file in {self._relative(self.experiments_dir)}/"
+        defaults = f"(defaults of {self.draft.modality})"
+
+        async def chosen(choice: str | None) -> None:
+            if choice is not None:
+                await self._start_from(None if choice == defaults else self.experiments_dir / choice)
+
+        self._unless_unsaved(lambda: self.app.push_screen(ChooseScreen(title, [defaults, *files]), chosen))
+
+    async def _start_from(self, path: Path | None) -> None:
+        """Edit the file at ``path``, or the defaults of the current modality and objective."""
+        try:
+            draft = self.draft.fresh() if path is None else Draft.load(path)
+        except ConfigError as e:
+            self.notify(str(e), severity="error")
+            return
+        self.draft = draft
+        await self._sync()
+        self._focus_first()
+
+    def _default_file_name(self) -> str:
+        path = self.draft.path
+        if path is not None and path.parent.resolve() == self.experiments_dir.resolve():
+            return path.name
+        return f"{self.draft.auto_name()}.toml"
+
+    def action_save(self, typed: str | None = None) -> None:
+        title = f"Save the experiment as (in {self._relative(self.experiments_dir)}/)"
+        self.app.push_screen(PromptScreen(title, typed or self._default_file_name(), "name.toml"), self._save_as)
+
+    def _save_as(self, typed: str | None) -> None:
+        if typed is None:
+            return
+        try:
+            path = self.experiments_dir / experiment_file_name(typed)
+        except ValueError as e:
+            self.notify(str(e), severity="error")
+            self.action_save(typed)
+            return
+        if not path.exists():
+            self._write(path)
+            return
+        question = f"{self._relative(path)} exists.\nOverwrite it? (its comments are kept)"
+        self.app.push_screen(ConfirmScreen(question), lambda yes: self._write(path) if yes else None)
+
+    def _write(self, path: Path) -> None:
+        if self.draft.problem is not None:  # an edit applied while the file name was asked for
+            self.notify(f"not saved: {': '.join(self.draft.problem)}", severity="error")
+            return
+        try:
+            kept = write_experiment(path, self.draft)
+        except OSError as e:
+            self.notify(f"could not save {path}: {e.strerror or e}", severity="error")
+            return
+        self.draft.saved_as(path)
+        where = self._relative(path)
+        if kept:
+            self.notify(f"saved {where}; `sslterm run {where}` trains it")
+        else:
+            self.notify(f"saved {where}, written anew: its old text could not be edited in place", severity="warning")
+        self._show_title()
+
+    # -- launching, leaving ------------------------------------------------------------------------
+
+    def action_launch(self) -> None:
+        exp = self.draft.experiment
+        if exp is None:
+            return
+        question = (f"Launch {exp.name}: {exp.objective.name} on {exp.data.dataset} ({exp.data.modality}),\n"
+                    f"{exp.train.steps} steps on device {exp.train.device}, in {self._relative(self.runs_root)}/?")
+        self.app.push_screen(ConfirmScreen(question), self._launch)
+
+    def _launch(self, yes: bool | None) -> None:
+        exp = self.draft.experiment
+        if not yes or exp is None:
+            return
+        source = self._relative(self.draft.path) if self.draft.path and not self.draft.dirty else "the launcher"
+        try:
+            run, proc = launch(exp, self.runs_root, source=source)
+        except OSError as e:
+            self.notify(f"cannot create a run in {self.runs_root}/: {e.strerror or e}", severity="error")
+            return
+        _reap(proc)
+        self.dismiss()
+        self.app.post_message(OpenRun(run))
+
+    def _unless_unsaved(self, then: Callable[[], object]) -> None:
+        """Run ``then`` at once, or after a yes when the draft has changes that were not saved."""
+        if not self.draft.dirty:
+            then()
+            return
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        self.app.push_screen(ConfirmScreen("The changes to this experiment are not saved.\nDiscard them?"), answered)
+
+    def action_back(self) -> None:
+        self._unless_unsaved(self.dismiss)
+
+    def action_toggle_preview(self) -> None:
+        preview = self.query_one(AugmentationPreview)
+        preview.display = not preview.display
+
+    def action_help(self) -> None:
+        keys = [("tab ↑ ↓", "next / previous field (shift+tab: back)"), ("enter", "edit the field (enter applies, "
+                "esc cancels) or pick from a list"), ("space", "switch an augmentation or a true/false on or off"),
+                ("o", "start from the modality's defaults or a file in experiments/"),
+                ("^s", "save as TOML in experiments/ (an existing file keeps its comments)"),
+                ("^l / L", "launch a run now and watch it"), ("p", "show or hide the augmentation preview"),
+                ("q esc", "back to the runs (asks if there are unsaved changes)"),
+                ("", "Save and launch wait until every value is allowed:"),
+                ("", "the problem shows under its field and at the bottom.")]
+        self.app.push_screen(HelpScreen("Launcher", keys))

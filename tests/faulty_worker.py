@@ -1,0 +1,140 @@
+"""The real worker with one injected fault, for the fault tests: ``python -m tests.faulty_worker RUN_DIR FAULT N``.
+
+FAULT acts at the N-th checkpoint, metrics record, snapshot record or final status record (1-based):
+
+- ``pause-checkpoint``: writes half of the checkpoint's temporary file, touches ``RUN_DIR/fault-point``
+  and waits (up to a minute) for SIGTERM or SIGINT, which the worker's own handler also receives; then
+  writes the rest. The test sends the signal, or kills the process, while the write is half done.
+- ``enospc-checkpoint``: the temporary checkpoint file is a link to ``/dev/full`` (a real ENOSPC).
+- ``erofs-checkpoint``: the checkpoint write fails half-way with EROFS (a file system gone read-only).
+- ``enospc-metrics``: the metrics log's descriptor is pointed at ``/dev/full`` before the record.
+- ``kill-snapshot``: half of the snapshot record is written, then the process SIGKILLs itself.
+- ``kill-final-status``: half of the final status record's temporary file is written, then SIGKILL.
+
+Everything else is the real worker: ``sslterm.worker.main`` with its signal handlers and error recording.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import torch
+
+import sslterm.train.loop as loop
+from sslterm import worker
+from sslterm.store.jsonl import JsonlWriter, encode
+
+FINAL = ("finished", "stopped", "diverged", "failed")
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _wait_for_stop(marker: Path, seconds: float = 60.0) -> None:
+    """Touch ``marker``, then wait until SIGTERM or SIGINT arrives (passing it on to the worker's handler)."""
+    got: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def chained(signum: int, frame: Any) -> None:
+        got.append(signum)
+        handler = previous[signal.Signals(signum)]
+        if callable(handler):
+            handler(signum, frame)
+
+    for sig in previous:
+        signal.signal(sig, chained)
+    marker.touch()
+    deadline = time.monotonic() + seconds
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def install(fault: str, nth: int, run_dir: Path) -> None:
+    """Patch the one place where ``fault`` strikes."""
+    count = {"n": 0}
+
+    def is_nth() -> bool:
+        count["n"] += 1
+        return count["n"] == nth
+
+    if fault in ("pause-checkpoint", "erofs-checkpoint", "enospc-checkpoint"):
+        real_checkpoint, real_save = loop.save_checkpoint, torch.save
+
+        def torn_save(obj: Any, f: BinaryIO) -> None:
+            buf = io.BytesIO()
+            real_save(obj, buf)
+            data = buf.getvalue()
+            f.write(data[: len(data) // 2])
+            f.flush()
+            if fault == "erofs-checkpoint":
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+            _wait_for_stop(run_dir / "fault-point")
+            f.write(data[len(data) // 2:])
+
+        def faulty_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
+            if not is_nth():
+                return real_checkpoint(directory, state)
+            if fault == "enospc-checkpoint":
+                (directory / f".last.pt.tmp-{os.getpid()}").symlink_to("/dev/full")
+                return real_checkpoint(directory, state)
+            torch.save = torn_save  # type: ignore[assignment]  # only inside this checkpoint's write
+            try:
+                return real_checkpoint(directory, state)
+            finally:
+                torch.save = real_save
+
+        loop.save_checkpoint = faulty_checkpoint
+    elif fault in ("enospc-metrics", "kill-snapshot"):
+        target = "metrics.jsonl" if fault == "enospc-metrics" else "snapshots.jsonl"
+
+        class FaultyWriter(JsonlWriter):
+            def write(self, record: dict[str, Any]) -> None:
+                if self.path.name == target and is_nth():
+                    if fault == "kill-snapshot":
+                        line = encode(record)
+                        self._f.write(line[: len(line) // 2])
+                        self._f.flush()
+                        _die()
+                    full = os.open("/dev/full", os.O_WRONLY)
+                    os.dup2(full, self._f.fileno())
+                    os.close(full)
+                super().write(record)
+
+        loop.JsonlWriter = FaultyWriter  # type: ignore[misc]
+    elif fault == "kill-final-status":
+        real_dump = json.dump
+
+        def dying_dump(obj: Any, fp: Any, **kwargs: Any) -> None:
+            if isinstance(obj, dict) and obj.get("state") in FINAL and "supervisor" in obj and is_nth():
+                text = json.dumps(obj, **kwargs)
+                fp.write(text[: len(text) // 2])
+                fp.flush()
+                _die()
+            real_dump(obj, fp, **kwargs)
+
+        json.dump = dying_dump
+    else:
+        raise SystemExit(f"unknown fault {fault!r}")
+
+
+def main() -> None:
+    """``python -m tests.faulty_worker RUN_DIR FAULT N``: the worker with FAULT at the N-th occasion."""
+    run_dir, fault, nth = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    install(fault, nth, run_dir)
+    sys.argv = [sys.argv[0], str(run_dir)]
+    worker.main()
+
+
+if __name__ == "__main__":
+    main()

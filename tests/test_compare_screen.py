@@ -1,0 +1,68 @@
+"""On frozen runs: the compare screen exports CSV and plots another metric; `?` helps on every screen."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from sslterm.tui.app import make_app
+from sslterm.tui.screens.compare import CompareScreen
+from sslterm.tui.screens.dialogs import ChooseScreen, HelpScreen
+from sslterm.tui.widgets.loss_chart import LossChart
+from tests.frozen_runs import frozen_runs
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_compare_exports_csv_next_to_the_runs_and_plots_another_metric(tmp_path: Path) -> None:
+    ids = frozen_runs(tmp_path / "runs")
+
+    async def body() -> None:
+        app = make_app(tmp_path / "runs")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("space", "space", "c")
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, CompareScreen)
+            assert "1 config key differs" in str(screen.query_one("#compare-title", Static).render())
+            await pilot.press("e")
+            await pilot.press("m")
+            assert isinstance(app.screen, ChooseScreen)
+            await pilot.press("end", "enter")  # the last metric in the list
+            chart = screen.query_one(LossChart)
+            assert chart.what == screen.metric != "loss" and len(chart.curves) == 2
+
+    asyncio.run(body())
+    (exported,) = tmp_path.glob("comparison-*.csv")
+    rows = list(csv.DictReader(exported.open(encoding="utf-8")))
+    assert [r["id"] for r in rows] == sorted(ids, reverse=True)  # in the order selected: newest first
+    assert {r["config.objective.temperature"] for r in rows} == {"0.1", "0.5"}
+    assert {r["eval.linear_probe"] for r in rows} == {"0.731", "0.768"}
+
+
+@pytest.mark.parametrize("keys", [(), ("enter",), ("space", "space", "c")], ids=["runs", "dashboard", "compare"])
+def test_question_mark_shows_the_keys_of_every_screen(tmp_path: Path, keys: tuple[str, ...]) -> None:
+    frozen_runs(tmp_path / "runs")
+
+    async def body() -> None:
+        app = make_app(tmp_path / "runs")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press(*keys)
+            await settle(pilot)
+            screen = app.screen
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen) and len(app.screen.keys) >= 6
+            await pilot.press("escape")
+            assert app.screen is screen
+
+    asyncio.run(body())

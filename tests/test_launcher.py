@@ -1,0 +1,442 @@
+"""The launcher: its form driven with Pilot (save, launch, checks), and the in-place TOML editor it saves with."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from textual.pilot import Pilot
+from textual.widget import Widget
+from textual.widgets import OptionList, Static
+
+from sslterm import catalog, config, tomlio
+from sslterm.launch import prepare
+from sslterm.tomledit import update_toml
+from sslterm.tui.app import make_app
+from sslterm.tui.draft import experiment_file_name
+from sslterm.tui.screens import launcher as launcher_screen
+from sslterm.tui.screens.dashboard import DashboardScreen
+from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, PromptScreen
+from sslterm.tui.screens.launcher import LauncherScreen
+from sslterm.tui.screens.runs import RunsScreen
+from sslterm.tui.widgets.field import Field
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENT_FILES = sorted((ROOT / "experiments").glob("*.toml"))
+
+
+class FakePreview(Widget):
+    """Stands in for the augmentation preview (whose server imports torch): records what it was asked to show."""
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.docs: list[dict[str, Any]] = []
+
+    def show_experiment(self, doc: dict[str, Any]) -> None:
+        self.docs.append(doc)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory with an empty experiments/ (the app saves there) and the preview faked."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(launcher_screen, "AugmentationPreview", FakePreview)
+    (tmp_path / "experiments").mkdir()
+    return tmp_path
+
+
+async def open_launcher(pilot: Pilot[None]) -> LauncherScreen:
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, RunsScreen)
+    await pilot.press("l")
+    for _ in range(5):
+        await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, LauncherScreen)
+    return screen
+
+
+def field(pilot: Pilot[None], key: str) -> Field:
+    found = [f for f in pilot.app.screen.query(Field) if f.spec.key == key]
+    assert found, f"no field {key}"
+    return found[0]
+
+
+async def activate(pilot: Pilot[None], key: str, press: str = "enter") -> None:
+    field(pilot, key).focus()
+    await pilot.pause()
+    await pilot.press(press)
+    await pilot.pause()
+
+
+async def type_into(pilot: Pilot[None], key: str, text: str) -> None:
+    await activate(pilot, key)
+    await pilot.press("ctrl+u", *text, "enter")
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def choose(pilot: Pilot[None], name: str) -> None:
+    screen = pilot.app.screen
+    assert isinstance(screen, ChooseScreen)
+    here, there = screen.query_one(OptionList).highlighted or 0, screen.names.index(name)
+    for _ in range(abs(there - here)):
+        await pilot.press("down" if there > here else "up")
+    await pilot.press("enter")
+    for _ in range(3):
+        await pilot.pause()
+
+
+def status(pilot: Pilot[None]) -> str:
+    return str(pilot.app.screen.query_one("#launcher-status", Static).render())
+
+
+def test_objectives_and_augmentations_follow_the_modality(workdir: Path) -> None:
+    async def body() -> None:
+        async with make_app(workdir / "runs").run_test(size=(80, 24)) as pilot:
+            screen = await open_launcher(pilot)
+            assert field(pilot, "objective.name").spec.choices == catalog.names("objective", "image")
+            await activate(pilot, "data.modality")
+            await choose(pilot, "text")
+            assert screen.draft.modality == "text"
+            assert field(pilot, "objective.name").spec.choices == catalog.names("objective", "text")
+            assert "rotation" in catalog.names("objective", "image")
+            assert "rotation" not in field(pilot, "objective.name").spec.choices
+            toggles = {f.spec.key.split(".")[1] for f in screen.query(Field) if f.spec.kind == "augmentation"}
+            assert toggles == set(catalog.names("augmentation", "text"))
+            await activate(pilot, "objective.name")
+            assert pilot.app.screen.names == list(catalog.names("objective", "text"))
+            await choose(pilot, "next_token")
+            assert screen.draft.experiment is not None
+            assert screen.draft.experiment.objective.name == "next_token"
+            assert screen.draft.get("name") == "text-next_token"  # the default name follows the choice
+            assert field(pilot, "objective.shift").value == 1  # the new objective's own parameters show
+
+    asyncio.run(body())
+
+
+def test_out_of_range_value_is_shown_at_its_field_and_blocks_saving(workdir: Path) -> None:
+    async def body() -> None:
+        async with make_app(workdir / "runs").run_test(size=(80, 24)) as pilot:
+            screen = await open_launcher(pilot)
+            preview = screen.query_one(FakePreview)
+            assert preview.docs and preview.docs[-1]["augment"].keys() == set(
+                catalog.get("modality", "image").extra["default_augment"])
+            assert not any(f.spec.key.startswith("augment.gaussian_blur.") for f in screen.query(Field))
+            await activate(pilot, "augment.gaussian_blur", press="space")
+            assert screen.draft.enabled("gaussian_blur")
+            assert isinstance(screen.focused, Field) and screen.focused.spec.key == "augment.gaussian_blur"
+            assert "gaussian_blur" in preview.docs[-1]["augment"]
+            shown = len(preview.docs)
+            await type_into(pilot, "augment.gaussian_blur.p", "1.5")
+            error = field(pilot, "augment.gaussian_blur.p").error
+            assert error == "got 1.5, expected a number with 0 ≤ value ≤ 1"
+            assert "augment.gaussian_blur.p: got 1.5" in status(pilot)
+            assert len(preview.docs) == shown  # an invalid experiment is not previewed
+            assert screen.check_action("save", ()) is None and screen.check_action("launch", ()) is None
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert pilot.app.screen is screen  # no file name asked for
+            await type_into(pilot, "augment.gaussian_blur.p", "0.25")
+            assert field(pilot, "augment.gaussian_blur.p").error is None
+            assert "✓" in status(pilot) and screen.check_action("save", ())
+            assert preview.docs[-1]["augment"]["gaussian_blur"]["p"] == 0.25
+            await pilot.press("q")
+            await pilot.pause()
+            assert isinstance(pilot.app.screen, ConfirmScreen)  # unsaved changes: asked before leaving
+            await pilot.press("y")
+            await pilot.pause()
+            assert isinstance(pilot.app.screen, RunsScreen)
+
+    asyncio.run(body())
+
+
+def test_keyboard_walks_the_fields_and_escape_cancels_an_edit(workdir: Path) -> None:
+    async def body() -> None:
+        async with make_app(workdir / "runs").run_test(size=(80, 24)) as pilot:
+            screen = await open_launcher(pilot)
+            assert isinstance(screen.focused, Field) and screen.focused.spec.key == "name"
+            await pilot.press("tab", "down")
+            assert isinstance(screen.focused, Field) and screen.focused.spec.key == "data.modality"
+            await pilot.press("shift+tab")
+            assert isinstance(screen.focused, Field) and screen.focused.spec.key == "seed"
+            await pilot.press("enter", "ctrl+u", "4", "2", "escape")
+            await pilot.pause()
+            assert screen.draft.get("seed") is None and not screen.draft.dirty
+            await pilot.press("question_mark")
+            assert "Launcher" in str(pilot.app.screen.query_one(".dialog-body", Static).render())
+            await pilot.press("escape", "q")
+            await pilot.pause()
+            assert isinstance(pilot.app.screen, RunsScreen)
+
+    asyncio.run(body())
+
+
+def test_a_new_file_loads_back_as_the_experiment_shown(workdir: Path) -> None:
+    async def body() -> None:
+        async with make_app(workdir / "runs").run_test(size=(80, 24)) as pilot:
+            screen = await open_launcher(pilot)
+            await type_into(pilot, "train.steps", "7")
+            await activate(pilot, "augment.grayscale", press="space")
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            prompt = pilot.app.screen
+            assert isinstance(prompt, PromptScreen) and prompt.value == "image-infonce.toml"
+            await pilot.press("ctrl+u", *"sub/dir.toml", "enter")
+            await pilot.pause()
+            assert isinstance(pilot.app.screen, PromptScreen)  # asked again: a path is refused
+            assert not (workdir / "experiments" / "sub").exists()
+            await pilot.press("ctrl+u", *"mine", "enter")
+            await pilot.pause()
+            saved = workdir / "experiments" / "mine.toml"
+            assert pilot.app.screen is screen and not screen.draft.dirty
+            loaded = config.load(saved)
+            assert loaded == screen.draft.experiment
+            assert loaded.train.steps == field(pilot, "train.steps").value == 7
+            assert "grayscale" not in loaded.augment
+            assert saved.read_text().startswith("# image-infonce: infonce on shapes (image)")
+
+    asyncio.run(body())
+
+
+def test_saving_over_a_commented_file_keeps_its_comments(workdir: Path) -> None:
+    original = ROOT / "experiments" / "image-simclr.toml"
+    shutil.copy(original, workdir / "experiments" / "image-simclr.toml")
+    shutil.copy(original, workdir / "experiments" / "other.toml")
+
+    async def body() -> None:
+        async with make_app(workdir / "runs").run_test(size=(80, 24)) as pilot:
+            screen = await open_launcher(pilot)
+            await pilot.press("o")
+            await pilot.pause()
+            await choose(pilot, "image-simclr.toml")
+            assert screen.draft.path == workdir / "experiments" / "image-simclr.toml"
+            assert field(pilot, "augment.color_jitter.brightness").value == 0.6
+            await activate(pilot, "augment.color_jitter", press="space")
+            await type_into(pilot, "train.lr", "0.001")
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert pilot.app.screen.value == "image-simclr.toml"
+            await pilot.press("ctrl+u", *"other", "enter")
+            await pilot.pause()
+            assert isinstance(pilot.app.screen, ConfirmScreen)  # other.toml exists: asked first
+            await pilot.press("y")
+            await pilot.pause()
+            text = (workdir / "experiments" / "other.toml").read_text()
+            assert config.load(workdir / "experiments" / "other.toml") == screen.draft.experiment
+            assert "lr = 0.001" in text and "[augment.color_jitter]" not in text
+            comments = [line for line in original.read_text().splitlines() if line.startswith("#")]
+            assert comments and all(line in text.splitlines() for line in comments)
+            assert text.splitlines()[4:8] == original.read_text().splitlines()[4:8]  # untouched lines stay
+
+    asyncio.run(body())
+
+
+def test_launch_starts_the_shown_experiment_and_opens_its_dashboard(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    launched: list[tuple[config.Experiment, Path, str]] = []
+
+    class Finished:
+        pid = 0
+
+        def wait(self) -> int:
+            return 0
+
+    def fake_launch(exp: config.Experiment, root: Path, source: str = "") -> tuple[Any, Finished]:
+        launched.append((exp, root, source))
+        return prepare(exp, root, source), Finished()  # the run directory, without a worker
+
+    monkeypatch.setattr(launcher_screen, "launch", fake_launch)
+
+    async def body() -> None:
+        async with make_app(workdir / "runs").run_test(size=(80, 24)) as pilot:
+            screen = await open_launcher(pilot)
+            await type_into(pilot, "train.steps", "3")
+            await activate(pilot, "train.device")
+            await choose(pilot, "cpu")
+            expected = screen.draft.experiment
+            await pilot.press("ctrl+l")
+            await pilot.pause()
+            assert isinstance(pilot.app.screen, ConfirmScreen)
+            await pilot.press("y")
+            for _ in range(3):
+                await pilot.pause()
+            assert [(exp, root) for exp, root, _ in launched] == [(expected, workdir / "runs")]
+            assert expected is not None and expected.train.steps == 3 and expected.train.device == "cpu"
+            dashboard = pilot.app.screen
+            assert isinstance(dashboard, DashboardScreen)
+            assert config.load(dashboard.run.path / "config.toml") == expected
+            await pilot.press("q")
+            await pilot.pause()
+            assert isinstance(pilot.app.screen, RunsScreen)  # the launcher closed on launching
+
+    asyncio.run(body())
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "..", ".hidden", "dir\\x", "tab\there"])
+def test_file_names_that_are_paths_or_hidden_are_refused(name: str) -> None:
+    with pytest.raises(ValueError):
+        experiment_file_name(name)
+
+
+def test_file_name_gets_its_extension() -> None:
+    assert experiment_file_name(" mine ") == "mine.toml"
+    assert experiment_file_name("a.toml") == "a.toml"
+
+
+# -- the in-place editor --------------------------------------------------------------------------
+
+TRICKY = '''# top comment
+name = "x"   # the name
+list = [
+  1,
+  2,
+]  # tail
+s = "a # not a comment"
+
+[model]  # model header
+# about width
+width = 16  # px
+opts.depth = 2
+inline = { a = 1, b = "#" }
+
+[augment.crop]
+p = 0.5
+
+# leads into flip
+[augment.flip]
+p = 0.1
+'''
+
+
+def test_unchanged_document_leaves_the_text_alone() -> None:
+    for path in EXPERIMENT_FILES[:5]:
+        text = path.read_text()
+        assert update_toml(text, tomlio.loads(text)) == text
+    assert update_toml(TRICKY, tomlio.loads(TRICKY)) == TRICKY
+
+
+def test_changed_values_keep_their_line_and_comment() -> None:
+    doc = tomlio.loads(TRICKY)
+    doc["name"], doc["list"], doc["model"]["width"] = "y", [3], 8
+    doc["model"]["opts"]["heads"] = 4
+    doc["model"]["inline"]["c"] = 2.5
+    out = update_toml(TRICKY, doc)
+    assert tomlio.loads(out) == doc
+    lines = out.splitlines()
+    assert 'name = "y"   # the name' in lines and "list = [3]  # tail" in lines and "width = 8  # px" in lines
+    assert "opts.heads = 4" in lines and 'inline = { a = 1, b = "#", c = 2.5 }' in lines
+    assert lines[lines.index("width = 8  # px") - 1] == "# about width"
+
+
+def test_tables_are_removed_with_their_lines_and_added_after_their_sibling() -> None:
+    doc = tomlio.loads(TRICKY)
+    del doc["augment"]["crop"]
+    doc["augment"]["blur"] = {"p": 0.2}
+    out = update_toml(TRICKY, doc)
+    assert tomlio.loads(out) == doc and list(tomlio.loads(out)["augment"]) == ["flip", "blur"]
+    assert "[augment.crop]" not in out and "# leads into flip" in out
+    assert out.endswith("[augment.flip]\np = 0.1\n\n[augment.blur]\np = 0.2\n")
+    doc["augment"] = {}
+    emptied = update_toml(TRICKY, doc)
+    assert tomlio.loads(emptied)["augment"] == {}  # an empty [augment] stays: no augmentations, not the defaults
+
+
+def test_the_editor_and_the_draft_import_neither_torch_nor_the_faces() -> None:
+    code = ("import sys, sslterm.tomledit, sslterm.tui.draft\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'textual', 'rich', 'typer'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_arrays_of_tables_are_refused() -> None:
+    with pytest.raises(ValueError, match="arrays of tables"):
+        update_toml("[[runs]]\nx = 1\n", {"runs": [{"x": 2}]})
+
+
+def _tables(doc: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for k, v in doc.items():
+        if isinstance(v, dict):
+            out += [(*prefix, k), *_tables(v, (*prefix, k))]
+    return out
+
+
+def _leaves(doc: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for k, v in doc.items():
+        out += _leaves(v, (*prefix, k)) if isinstance(v, dict) else [(*prefix, k)]
+    return out
+
+
+def _node(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for k in path:
+        if not isinstance(doc, dict) or k not in doc:
+            return None
+        doc = doc[k]
+    return doc
+
+
+def _removed_regions(text: str, doc: dict[str, Any]) -> set[int]:
+    """Lines from each header whose table is gone up to the next header: comments there may go."""
+    gone: set[int] = set()
+    inside = False
+    for i, line in enumerate(text.splitlines()):
+        if line.startswith("["):
+            head, path = tomlio.loads(line), ()
+            while isinstance(head, dict) and len(head) == 1:
+                (k, head), = head.items()
+                path += (k,)
+            inside = not isinstance(_node(doc, path), dict)
+        if inside:
+            gone.add(i)
+    return gone
+
+
+# tomlio writes DEL raw in strings and non-BMP characters of keys as surrogate pairs, both invalid TOML;
+# the editor is tested with what tomlio writes correctly.
+CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x7f", max_codepoint=0xFFFF)
+KEYS = st.one_of(st.from_regex(r"[a-z_][a-z0-9_-]{0,7}", fullmatch=True), st.text(CHARS, min_size=1, max_size=6))
+SCALARS = st.one_of(st.booleans(), st.integers(-10**9, 10**9), st.floats(allow_nan=False),
+                    st.text(CHARS, max_size=12), st.lists(st.integers(-9, 9), max_size=3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_any_edit_of_a_real_experiment_reads_back_and_keeps_its_comments(data: st.DataObject) -> None:
+    text = data.draw(st.one_of(st.sampled_from([path.read_text() for path in EXPERIMENT_FILES]), st.just(TRICKY)))
+    doc = tomlio.loads(text)
+    new = copy.deepcopy(doc)
+    for path in _tables(doc):
+        parent = _node(new, path[:-1])
+        if isinstance(parent, dict) and path[-1] in parent and data.draw(st.integers(0, 9)) == 0:
+            del parent[path[-1]]
+    for path in _leaves(new):
+        action = data.draw(st.sampled_from(["keep", "keep", "change", "delete"]))
+        if action == "change":
+            _node(new, path[:-1])[path[-1]] = data.draw(SCALARS)
+        elif action == "delete":
+            del _node(new, path[:-1])[path[-1]]
+    for _ in range(data.draw(st.integers(0, 4))):
+        parent = _node(new, data.draw(st.sampled_from([(), *_tables(new)])))
+        value = data.draw(st.one_of(SCALARS, st.dictionaries(KEYS, SCALARS, max_size=2)))
+        parent.setdefault(data.draw(KEYS), value)
+    out = update_toml(text, new)
+    assert tomlio.loads(out) == new
+    gone = _removed_regions(text, new)
+    kept = out.splitlines()
+    for i, line in enumerate(text.splitlines()):
+        if line.lstrip().startswith("#") and i not in gone:
+            assert line in kept
+    if isinstance(new.get("augment"), dict):  # augmentations apply in file order: it must not change
+        tables = [k for k, v in tomlio.loads(out)["augment"].items() if isinstance(v, dict)]
+        assert tables == [k for k, v in new["augment"].items() if isinstance(v, dict)]

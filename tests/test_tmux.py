@@ -1,0 +1,84 @@
+"""The real `sslterm` binary in tmux at 80×24: keys sent with send-keys, the screen read with capture-pane."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.frozen_runs import frozen_runs
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Tmux:
+    """One tmux server on its own socket, holding one 80×24 pane."""
+
+    def __init__(self, socket: str, env: dict[str, str]) -> None:
+        self.socket, self.env = socket, env
+
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, env=self.env,
+                              timeout=10, check=True)
+        return done.stdout
+
+    def screen(self, escapes: bool = False) -> str:
+        return self("capture-pane", "-p", *(["-e"] if escapes else []), "-t", "app")
+
+    def wait(self, *words: str, gone: str = "", timeout: float = 20.0) -> str:
+        """The screen once it shows all ``words`` (and not ``gone``); fails with the screen after ``timeout`` s."""
+
+        def done(text: str) -> bool:
+            return all(w in text for w in words) and not (gone and gone in text)
+
+        end = time.monotonic() + timeout
+        while not done(text := self.screen()) and time.monotonic() < end:
+            time.sleep(0.1)
+        assert done(text), f"waited {timeout:.0f} s for {words} (without {gone!r}); the screen:\n{text}"
+        return text
+
+    def pane(self, fmt: str) -> str:
+        return self("display-message", "-p", "-t", "app", fmt).strip()
+
+
+def test_the_binary_in_tmux_browses_opens_helps_and_quits(tmp_path: Path) -> None:
+    ids = frozen_runs(tmp_path / "runs")
+    (tmp_path / "tmux.conf").write_text("set -g remain-on-exit on\n")  # keep the pane to read how the app ended
+    sockets = tempfile.mkdtemp(prefix="tmx")  # short: a socket's path has a length limit
+    env = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "TMUX", "NO_COLOR", "SSLTERM_THEME",
+                                                             "TEXTUAL_COLOR_SYSTEM", "SSH_CONNECTION")}
+    tmux = Tmux("sslterm-test", dict(env, TMUX_TMPDIR=sockets))
+    sslterm = str(Path(sys.executable).with_name("sslterm"))
+    try:
+        tmux("-f", str(tmp_path / "tmux.conf"), "new-session", "-d", "-s", "app", "-x", "80", "-y", "24",
+             "-c", str(tmp_path), sslterm, "--runs-dir", "runs")
+        tmux.wait("runs in runs · 2 runs", *ids, "finished", "Quit")  # the table and its footer
+        colours = tmux.screen(escapes=True)
+        assert "38;5;" in colours and "38;2;" not in colours  # no COLORTERM: 256 colours, not truecolor
+
+        tmux("send-keys", "-t", "app", "Enter")
+        tmux.wait(ids[1], "● finished", "step 2,000/2,000", "Back")  # the newest run's dashboard
+
+        tmux("send-keys", "-t", "app", "?")
+        tmux.wait("this help", "back to the runs list", "esc closes")
+        tmux("send-keys", "-t", "app", "q")
+        tmux.wait("step 2,000/2,000", gone="esc closes")
+
+        tmux("send-keys", "-t", "app", "q")
+        tmux.wait("runs in runs", "Quit", gone="step 2,000/2,000")
+        tmux("send-keys", "-t", "app", "q")
+        ended = "#{pane_dead} #{pane_dead_status}#{pane_dead_signal}"  # tmux may see the end before the status
+        end = time.monotonic() + 20
+        while tmux.pane(ended) in ("0", "1") and time.monotonic() < end:
+            time.sleep(0.1)
+        pid = tmux.pane("#{pane_pid}")
+        assert tmux.pane(ended) == "1 0", f"pid {pid} alive: {Path(f'/proc/{pid}').exists()}"  # ended cleanly
+    finally:
+        subprocess.run(["tmux", "-L", tmux.socket, "kill-server"], capture_output=True, env=tmux.env, check=False)
+        shutil.rmtree(sockets, ignore_errors=True)
