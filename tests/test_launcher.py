@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from textual import events
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import OptionList, Static
+from textual.widgets import Input, OptionList, Static
 
 from sslterm import catalog, config, tomlio
 from sslterm.launch import prepare
@@ -176,6 +177,28 @@ def test_keyboard_walks_the_fields_and_escape_cancels_an_edit(workdir: Path) -> 
             await pilot.press("escape", "q")
             await pilot.pause()
             assert isinstance(pilot.app.screen, RunsScreen)
+
+    asyncio.run(body())
+
+
+def test_keys_typed_fast_after_enter_go_into_the_editor_in_order(workdir: Path) -> None:
+    """A burst of keys (fast typing, a paste) reaches the rows before the editor is mounted: none is lost."""
+
+    async def burst(pilot: Pilot[None], *keys: str) -> None:
+        for key in keys:  # all queued at once, as a terminal delivers them, not one per refresh as press does
+            pilot.app.post_message(events.Key(key, key if len(key) == 1 else None))
+        for _ in range(10):
+            await pilot.pause()
+
+    async def body() -> None:
+        async with make_app(workdir / "runs").run_test(size=(80, 24)) as pilot:
+            screen = await open_launcher(pilot)
+            await burst(pilot, "down", "enter", "ctrl+u", "7", "enter", "up", "enter", "ctrl+u", "x", "y", "enter")
+            assert screen.draft.get("seed") == 7 and screen.draft.get("name") == "xy"
+            assert not screen.query(Input)  # no editor left open (a second enter used to open a second one)
+            await burst(pilot, "down", "enter", "ctrl+u", "9", "escape")
+            assert screen.draft.get("seed") == 7 and not screen.query(Input)
+            assert isinstance(screen.focused, Field) and screen.focused.spec.key == "seed"
 
     asyncio.run(body())
 

@@ -167,7 +167,7 @@ class LauncherScreen(Screen[None]):
             self.app.push_screen(ChooseScreen(f"{spec.key}: {spec.param.help}", list(spec.choices), current), chosen)
             return
         else:
-            await message.field.edit()
+            message.field.edit()  # values are edited in place (Field opens its editor itself on enter)
             return
         await self._sync()
 

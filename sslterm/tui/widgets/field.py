@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.events import DescendantBlur
 from textual.message import Message
@@ -37,6 +38,14 @@ class FieldEditor(Input):
     def action_cancel(self) -> None:
         if isinstance(self.parent, Field):
             self.parent.stop_editing()
+
+    async def on_mount(self) -> None:
+        if isinstance(self.parent, Field):
+            await self.parent.editor_mounted(self)
+
+    def on_key(self, event: events.Key) -> None:
+        if isinstance(self.parent, Field):  # tells the row that this key came to the editor (see Field.on_key)
+            self.parent._through_editor[id(event)] = event
 
 
 class Field(Widget, can_focus=True):
@@ -71,6 +80,9 @@ class Field(Widget, can_focus=True):
         self.value = value
         self.error: str | None = None
         self._editor: FieldEditor | None = None
+        self._pending: list[events.Key] = []  # keys typed while the editor opens
+        self._typing = False
+        self._through_editor: dict[int, events.Key] = {}  # keys the editor has seen, by id
 
     def render(self) -> Text:
         indent = " " * self.spec.indent
@@ -95,34 +107,108 @@ class Field(Widget, can_focus=True):
             self.refresh(layout=grows)
 
     def action_activate(self) -> None:
-        self.post_message(self.Activated(self))
+        if self._editor is not None:
+            return  # its editor is already open
+        if self.spec.kind in ("flag", "augmentation", "choice"):
+            self.post_message(self.Activated(self))
+        else:
+            self.edit()
 
     def action_switch(self) -> None:
         if self.spec.kind in ("flag", "augmentation"):
             self.post_message(self.Activated(self))
 
-    async def edit(self) -> None:
-        """Open the line editor on the current value."""
+    async def on_key(self, event: events.Key) -> None:
+        """Keys typed fast (or pasted) are taken in the order they were typed.
+
+        Textual hands each key to the widget focused when it arrives, and runs bindings only once the key has
+        bubbled up to the app: after enter, the keys typed before the editor is mounted and focused reach
+        this row, and were lost (a second enter opened a second editor, which then ignored enter and esc).
+        So enter opens the editor here, the keys that reach the row meanwhile are typed into it once it is
+        mounted, and up and down move the focus here, handing the keys behind them on to the row focused.
+        """
+        if self._editor is not None:
+            if self._through_editor.pop(id(event), None) is event:
+                return  # bubbled up from the editor: its bindings (enter, esc, ctrl+u...) apply as usual
+            event.stop()
+            event.prevent_default()
+            self._pending.append(event)
+            if self._editor.is_mounted:
+                await self._type_pending()
+        elif self._row_key(event):
+            event.stop()
+            event.prevent_default()
+
+    def _row_key(self, event: events.Key) -> bool:
+        """Act on a key that reached this row while it has no editor; whether it was taken."""
+        focused = self.screen.focused
+        row = focused.parent if isinstance(focused, FieldEditor) else focused
+        if row is not self and isinstance(row, Field) and self.screen is self.app.screen:
+            # an earlier key of the same burst moved the focus on: this one belongs to the row focused now
+            row.post_message(events.Key(event.key, event.character))
+        elif event.key in ("down", "up"):
+            self.screen.focus_next() if event.key == "down" else self.screen.focus_previous()
+        elif event.key == "enter" and self.spec.kind not in ("flag", "augmentation", "choice"):
+            self.edit()
+        else:
+            return False
+        return True
+
+    async def _type_pending(self) -> None:
+        """Hand the keys that reached this row while its editor opened on to the editor, in order."""
+        if self._typing:
+            return  # the loop already running takes the new key too
+        self._typing = True
+        try:
+            while self._pending:
+                editor, event = self._editor, self._pending.pop(0)
+                if editor is None:  # closed by an earlier key: the rest act on the form
+                    self._row_key(event)
+                elif event.is_printable and event.character is not None:
+                    editor.insert_text_at_cursor(event.character)
+                elif event.key == "enter":
+                    self._apply(self.stop_editing())
+                elif event.key == "escape":
+                    self.stop_editing()
+                else:
+                    for binding in editor._bindings.get_bindings_for_key(event.key):
+                        await editor.run_action(binding.action)  # ctrl+u, backspace, arrows...
+                        break
+        finally:
+            self._typing = False
+
+    def _apply(self, text: str | None) -> None:
+        if text is not None and text != value_text(self.spec, self.value):
+            self.post_message(self.Submitted(self, text))
+
+    def edit(self) -> None:
+        """Open the line editor on the current value (keys typed until it has the focus are typed into it)."""
+        if self._editor is not None:
+            return
         text = value_text(self.spec, self.value) if self.value is not None else ""
         self._editor = FieldEditor(text, compact=True, select_on_focus=False, classes="field-editor")
         self._editor.styles.margin = (0, 0, 0, LABEL_WIDTH)
-        await self.mount(self._editor)
-        self._editor.focus()
+        self.mount(self._editor)
+
+    async def editor_mounted(self, editor: FieldEditor) -> None:
+        if editor is not self._editor:
+            return
+        self.screen.set_focus(editor)
+        await self._type_pending()
 
     def stop_editing(self) -> str | None:
         """Close the line editor and focus the row again; what was typed, or None if nothing was open."""
         editor, self._editor = self._editor, None
+        self._through_editor.clear()
         if editor is None:
             return None
+        self.screen.set_focus(self)  # at once, so that the next keys reach this row, not the editor going away
         editor.remove()
-        self.focus()
         return editor.value
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        text = self.stop_editing()
-        if text is not None and text != value_text(self.spec, self.value):
-            self.post_message(self.Submitted(self, text))
+        self._apply(self.stop_editing())
 
     def on_descendant_blur(self, event: DescendantBlur) -> None:
         """Leaving the editor for another field applies what was typed, as enter would."""
