@@ -345,6 +345,22 @@ def export(
             out.close()
 
 
+def parse_percentages(text: str) -> tuple[float, ...]:
+    """``--finetune``: comma-separated percentages in (0, 100] as fractions, or none; fails with one line."""
+    if text.strip().lower() in ("none", ""):
+        return ()
+    out = []
+    for part in text.split(","):
+        try:
+            pct = float(part.strip().rstrip("%"))
+        except ValueError:
+            fail(f"--finetune: got {part.strip()!r}, expected percentages such as 1,10,100 or none")
+        if not 0 < pct <= 100:
+            fail(f"--finetune: got {part.strip()}, expected percentages with 0 < value ≤ 100, or none")
+        out.append(pct / 100)
+    return tuple(out)
+
+
 @app.command("eval")
 def eval_(
     ref: RunRef,
@@ -352,10 +368,15 @@ def eval_(
     json_: JsonFlag = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per label fraction.", min=1, max=1000)] = 10,
+    finetune: Annotated[str, typer.Option(help="Shares of the training labels to fine-tune with, in percent, "
+                                          "comma-separated; none skips fine-tuning.")] = "1,10,100",
+    baselines: Annotated[bool, typer.Option("--baselines", help="Also train the same encoder from scratch on all "
+                                            "labels (supervised) and probe the untrained encoder.")] = False,
 ) -> None:
     """Measure transfer: linear probe, kNN and fine-tuning with 1/10/100% of labels, vs a raw-input probe."""
     if device not in ("auto", "cpu", "cuda"):
         fail(f"--device: got {device!r}, expected auto, cpu or cuda")
+    fractions = parse_percentages(finetune)
     run_ = _find(runs_dir, ref)
     from sslterm.evaluate.transfer import evaluate_run
 
@@ -363,7 +384,8 @@ def eval_(
         typer.echo(line, err=True)
 
     try:
-        record = evaluate_run(run_, device, finetune_epochs=epochs, log=log)
+        record = evaluate_run(run_, device, finetune_epochs=epochs, fractions=fractions, supervised=baselines,
+                              random_init=baselines, log=log)
     except (FileNotFoundError, config.ConfigError, ValueError, RuntimeError) as e:
         fail(str(e), code=1)
     try:
@@ -381,7 +403,11 @@ def eval_(
                f"{record['eval_examples']} held-out examples)")
     rows = [("linear probe (frozen)", record["linear_probe"]), ("kNN (frozen)", record["knn"]),
             ("linear probe on raw inputs", record["raw_linear_probe"])]
-    rows += [(f"fine-tune, {k} of labels", v) for k, v in record["finetune"].items()]
+    rows += [(f"fine-tune, {k} of labels", v) for k, v in record.get("finetune", {}).items()]
+    if "random_init_linear_probe" in record:
+        rows.append(("linear probe, untrained encoder", record["random_init_linear_probe"]))
+    if "supervised" in record:
+        rows.append(("supervised from scratch", record["supervised"]))
     for name, r in rows:
         typer.echo(f"  {name:<28} {r['accuracy']:.3f}")
 

@@ -8,6 +8,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from sslterm.store import find_run
 from tests.conftest import EXPERIMENTS, sslterm, tiny_sets
 
@@ -107,6 +109,18 @@ def test_eval_measures_transfer_and_show_carries_it(runs: Path) -> None:
     assert all(0.0 <= a <= 1.0 for a in accuracies) and set(record["finetune"]) == {"1%", "10%", "100%"}
     shown = json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)
     assert shown["eval"]["linear_probe"] == record["linear_probe"]
+    proc = sslterm("eval", run_id, "--finetune", "none", "--baselines", runs=runs)
+    assert proc.returncode == 0, proc.stderr
+    assert "supervised from scratch" in proc.stdout and "untrained encoder" in proc.stdout
+    assert "fine-tune" not in proc.stdout
+    record = json.loads((runs / run_id / "eval.json").read_text())
+    assert 0.0 <= record["supervised"]["accuracy"] <= 1.0 and "finetune" not in record
+
+
+@pytest.mark.parametrize("given", ["0", "150", "ten", "1,,10"])
+def test_eval_refuses_bad_label_percentages(runs: Path, given: str) -> None:
+    proc = sslterm("eval", "whatever", "--finetune", given, runs=runs)
+    assert proc.returncode == 2 and "--finetune: got" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_exported_encoder_loads_with_the_documented_loader(runs: Path, tmp_path: Path) -> None:
