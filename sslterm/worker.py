@@ -79,7 +79,7 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
         status = status.evolve(step=step, device=device)
         write_status(run_dir, status, durable=False)
 
-    batch_size = None
+    batch_size, clean = None, False
     try:
         exp = config.load(run_dir / "config.toml")
         batch_size = exp.train.batch_size
@@ -95,7 +95,7 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
         else:
             state = "stopped" if outcome.stopped else "finished"
             status = status.evolve(state=state, step=outcome.step, ended_at=time.time())
-            code = 0
+            code, clean = 0, True
     except Exception as e:  # every failure is recorded in the status, with the traceback in the log
         traceback.print_exc()
         if status.world > 1:  # the supervisor records the job's failure, naming the rank at its root
@@ -108,17 +108,18 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
         code = 1
     finally:
         done.set()
-        _leave_group()
+        _leave_group(clean)
     write_status(run_dir, status)
     print(f"run {status.state} at step {status.step}", flush=True)
     return code
 
 
-def _leave_group() -> None:
+def _leave_group(clean: bool = False) -> None:
+    """Leave the process group, if any; ``clean``: every process finished, so they leave together."""
     if "torch" in sys.modules:
         from sslterm.train.dist import cleanup
 
-        cleanup()
+        cleanup(sync=clean)
 
 
 def _run_rank(run_dir: Path, rank: int, resume: bool) -> int:
@@ -130,7 +131,7 @@ def _run_rank(run_dir: Path, rank: int, resume: bool) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     done = threading.Event()
     threading.Thread(target=_heartbeat, args=(run_dir, rank, done), daemon=True).start()
-    batch_size = None
+    batch_size, clean = None, False
     try:
         exp = config.load(run_dir / "config.toml")
         batch_size = exp.train.batch_size
@@ -140,6 +141,7 @@ def _run_rank(run_dir: Path, rank: int, resume: bool) -> int:
             train(exp, Run(run_dir), stop.is_set, lambda step, device: None, resume=resume)
         except Diverged:
             return 1                                               # rank 0 records the divergence
+        clean = True
         return 0
     except Exception as e:
         traceback.print_exc()
@@ -148,7 +150,7 @@ def _run_rank(run_dir: Path, rank: int, resume: bool) -> int:
         return 1
     finally:
         done.set()
-        _leave_group()
+        _leave_group(clean)
 
 
 def main() -> None:

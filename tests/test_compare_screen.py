@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from sslterm.tui.app import make_app
-from sslterm.tui.screens.compare import CompareScreen
-from sslterm.tui.screens.dialogs import ChooseScreen, HelpScreen
+from sslterm.tui.screens.compare import CompareScreen, squeeze
+from sslterm.tui.screens.dialogs import HELP_WIDTH, ChooseScreen, HelpScreen
 from sslterm.tui.widgets.loss_chart import LossChart
 from tests.frozen_runs import frozen_runs
 
@@ -34,6 +34,9 @@ def test_compare_exports_csv_next_to_the_runs_and_plots_another_metric(tmp_path:
             screen = app.screen
             assert isinstance(screen, CompareScreen)
             assert "1 config key differs" in str(screen.query_one("#compare-title", Static).render())
+            table = screen.query_one("#compare-table", DataTable)
+            widths = [c.get_render_width(table) for c in table.ordered_columns]
+            assert sum(widths) <= table.scrollable_content_region.width  # every run's column whole at 80 columns
             await pilot.press("e")
             await pilot.press("m")
             assert isinstance(app.screen, ChooseScreen)
@@ -61,8 +64,21 @@ def test_question_mark_shows_the_keys_of_every_screen(tmp_path: Path, keys: tupl
             await settle(pilot)
             screen = app.screen
             await pilot.press("question_mark")
-            assert isinstance(app.screen, HelpScreen) and len(app.screen.keys) >= 6
+            help_screen = app.screen
+            assert isinstance(help_screen, HelpScreen) and len(help_screen.keys) >= 6
+            body = str(help_screen.query_one(".dialog-body", Static).render())
+            assert max(len(line) for line in body.splitlines()) <= HELP_WIDTH  # long lines wrap, none is cut
+            words = " ".join(body.split())
+            assert all(" ".join(what.split()) in words for _, what in help_screen.keys)
+            assert help_screen.query_one(".dialog").region.right <= 80
             await pilot.press("escape")
             assert app.screen is screen
 
     asyncio.run(body())
+
+
+def test_squeeze_cuts_long_keys_and_ids_in_the_middle() -> None:
+    assert squeeze("augment.frequency_masking.max_fraction", 24) == "augment.fre…max_fraction"
+    assert squeeze("objective.temperature", 24) == "objective.temperature"
+    assert squeeze("image-simclr-long-name-3f2a", 14) == "image-s…e-3f2a"
+    assert len(squeeze("a.very_long_last_part_of_a_key", 12)) == 12

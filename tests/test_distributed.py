@@ -211,7 +211,7 @@ def _resume_rank(rank: int, port: int, whole: str, parted: str) -> None:
     out = train(exp, Run(Path(parted)), lambda: asked.append(1) or len(asked) == 2, lambda s, d: None)
     assert out.stopped and out.step == 4
     train(exp, Run(Path(parted)), lambda: False, lambda s, d: None, resume=True)
-    cleanup()
+    cleanup(sync=True)
 
 
 def test_two_processes_resumed_with_two_continue_exactly(tmp_path: Path) -> None:

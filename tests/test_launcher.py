@@ -113,6 +113,11 @@ def test_objectives_and_augmentations_follow_the_modality(workdir: Path) -> None
             assert "rotation" not in field(pilot, "objective.name").spec.choices
             toggles = {f.spec.key.split(".")[1] for f in screen.query(Field) if f.spec.kind == "augmentation"}
             assert toggles == set(catalog.names("augmentation", "text"))
+            await activate(pilot, "data.dataset")
+            title = pilot.app.screen.query_one(".dialog-body", Static)
+            assert "for your own data" in str(title.render()) and title.size.height == 2  # wrapped, not cut
+            await pilot.press("escape")
+            await pilot.pause()
             await activate(pilot, "objective.name")
             assert pilot.app.screen.names == list(catalog.names("objective", "text"))
             await choose(pilot, "next_token")
@@ -173,7 +178,10 @@ def test_keyboard_walks_the_fields_and_escape_cancels_an_edit(workdir: Path) -> 
             await pilot.pause()
             assert screen.draft.get("seed") is None and not screen.draft.dirty
             await pilot.press("question_mark")
-            assert "Launcher" in str(pilot.app.screen.query_one(".dialog-body", Static).render())
+            body = str(pilot.app.screen.query_one(".dialog-body", Static).render())
+            assert "Launcher" in body
+            assert "or a file in experiments/" in " ".join(body.split())  # wrapped, not cut at 80 columns
+            assert pilot.app.screen.query_one(".dialog").region.right <= 80
             await pilot.press("escape", "q")
             await pilot.pause()
             assert isinstance(pilot.app.screen, RunsScreen)
@@ -199,6 +207,102 @@ def test_keys_typed_fast_after_enter_go_into_the_editor_in_order(workdir: Path) 
             await burst(pilot, "down", "enter", "ctrl+u", "9", "escape")
             assert screen.draft.get("seed") == 7 and not screen.query(Input)
             assert isinstance(screen.focused, Field) and screen.focused.spec.key == "seed"
+
+    asyncio.run(body())
+
+
+def test_typing_after_enter_replaces_the_value_and_an_arrow_key_keeps_it(workdir: Path) -> None:
+    async def body() -> None:
+        async with make_app(workdir / "runs").run_test(size=(80, 24)) as pilot:
+            screen = await open_launcher(pilot)
+            steps = field(pilot, "train.steps").value
+            await activate(pilot, "train.steps")
+            editor = screen.query_one(Input)
+            assert editor.selected_text == str(steps)  # the value is selected: what is typed replaces it
+            await pilot.press("1", "0", "0", "enter")
+            await pilot.pause()
+            assert screen.draft.get("train.steps") == 100
+            await activate(pilot, "train.steps")
+            await pilot.press("end", "0", "enter")  # moving the cursor first edits the value instead
+            await pilot.pause()
+            assert screen.draft.get("train.steps") == 1000
+
+    asyncio.run(body())
+
+
+def test_keys_typed_fast_after_enter_replace_the_value(workdir: Path) -> None:
+    async def body() -> None:
+        async with make_app(workdir / "runs").run_test(size=(80, 24)) as pilot:
+            screen = await open_launcher(pilot)
+            assert screen.draft.get("name") == "image-infonce"
+            for key in ("enter", "x", "y", "enter", "down", "enter", "4", "2", "enter"):  # queued at once
+                pilot.app.post_message(events.Key(key, key if len(key) == 1 else None))
+            for _ in range(10):
+                await pilot.pause()
+            assert screen.draft.get("name") == "xy" and screen.draft.get("seed") == 42
+            assert not screen.query(Input)
+
+    asyncio.run(body())
+
+
+def in_view(screen: LauncherScreen, row: Widget) -> bool:
+    """Whether all of ``row`` (its problem and notes too) shows in the visible part of the form."""
+    form = screen.query_one("#launcher-form")
+    return bool(row.region) and form.scrollable_content_region.contains_region(row.region)
+
+
+def test_the_focused_row_stays_in_view_when_rows_come_and_go(workdir: Path) -> None:
+    """At 80×24 the preview takes half the height: switching an augmentation off or on keeps its row shown."""
+
+    async def body() -> None:
+        async with make_app(workdir / "runs").run_test(size=(80, 24)) as pilot:
+            screen = await open_launcher(pilot)
+            await activate(pilot, "data.modality")
+            await choose(pilot, "audio")
+            keys = [f.spec.key for f in screen.query(Field)]
+            field(pilot, "data.modality").focus()
+            await pilot.pause()
+            for _ in range(keys.index("augment.time_masking") - keys.index("data.modality") - 1):
+                await pilot.press("down")
+            focused: list[str] = []  # Textual scrolls to each row focused: the rebuilt row's table may not pass one
+            screen.watch(screen, "focused", lambda w: focused.append(w.spec.key if isinstance(w, Field) else ""),
+                         init=False)
+            for burst in (("down", "space"), ("space",), ("space",)):  # off, on, off: its parameters go, come, go
+                for key in burst:  # at once, as a terminal delivers them: the scroll of the down still runs
+                    pilot.app.post_message(events.Key(key, " " if key == "space" else None))
+                await pilot.pause(0.5)
+                row = screen.focused
+                assert isinstance(row, Field) and row.spec.key == "augment.time_masking"
+                assert set(focused) <= {"", "augment.time_masking"}, focused
+                assert in_view(screen, row), f"{row.region} outside {screen.query_one('#launcher-form').region}"
+            await type_into(pilot, "train.steps", "40")  # two notes under the row: shown with it
+            row = field(pilot, "train.steps")
+            assert screen.focused is row and len(row.notes) == 2 and row.region.height == 3
+            assert in_view(screen, row)
+
+    asyncio.run(body())
+
+
+def test_a_run_shorter_than_its_intervals_gets_notes_not_an_error(workdir: Path) -> None:
+    async def body() -> None:
+        async with make_app(workdir / "runs").run_test(size=(80, 24)) as pilot:
+            screen = await open_launcher(pilot)
+            exp = screen.draft.experiment
+            assert exp is not None and (exp.eval.every, exp.train.snapshot_every) == (100, 50)
+            assert not any(f.notes for f in screen.query(Field))
+            await type_into(pilot, "train.steps", "80")
+            eval_note = "note: eval.every 100 ≥ 80 steps: representation measured at the end only"
+            assert field(pilot, "train.steps").notes == field(pilot, "eval.every").notes == (eval_note,)
+            assert eval_note in str(field(pilot, "train.steps").render())
+            assert "✓" in status(pilot) and screen.check_action("save", ()) and screen.check_action("launch", ())
+            await type_into(pilot, "train.steps", "40")
+            snapshot_note = "note: snapshot_every 50 ≥ 40 steps: similarity at steps 0 and 40 only"
+            assert field(pilot, "train.steps").notes == (eval_note.replace("80", "40"), snapshot_note)
+            assert field(pilot, "train.snapshot_every").notes == (snapshot_note,)
+            await type_into(pilot, "eval.every", "0")  # evaluation off: nothing to note about it
+            assert field(pilot, "train.steps").notes == (snapshot_note,) and not field(pilot, "eval.every").notes
+            await type_into(pilot, "train.steps", "500")
+            assert not any(f.notes for f in screen.query(Field))
 
     asyncio.run(body())
 

@@ -24,9 +24,10 @@ from sslterm.tui.app import make_app
 from sslterm.tui.poller import MetricSeries, Snapshot
 from sslterm.tui.screens.compare import CompareScreen
 from sslterm.tui.screens.dashboard import DashboardScreen
-from sslterm.tui.screens.dialogs import ConfirmScreen, PickScreen
+from sslterm.tui.screens.dialogs import CheckList, ConfirmScreen, PickScreen
 from sslterm.tui.screens.runs import RunsScreen
-from sslterm.tui.widgets.loss_chart import LossChart
+from sslterm.tui.series import PALETTE
+from sslterm.tui.widgets.loss_chart import Curve, LossChart
 from sslterm.tui.widgets.runs_table import RunsTable
 from sslterm.tui.widgets.similarity import SimilarityView, matrix_text
 
@@ -362,6 +363,80 @@ def test_two_selected_runs_compare_and_show_only_the_key_that_differs(tmp_path: 
     asyncio.run(body())
 
 
+@pytest.mark.parametrize("sort", [None, "1"], ids=["unsorted", "by-state"])
+def test_selection_survives_a_refresh_in_which_a_run_finishes(tmp_path: Path, sort: str | None) -> None:
+    """A run that changes state (and, sorted by state, moves) while runs are selected stays selected."""
+    first = make_run(tmp_path, "simclr", 20, state="running")  # the test's own pid: alive
+    second = make_run(tmp_path, "byol", 30, state="running")
+
+    async def body() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, RunsScreen)
+            if sort:
+                await pilot.press(sort)
+            table = screen.query_one(RunsTable)
+            await on_run(pilot, first)
+            await pilot.press("space")
+            await on_run(pilot, second)
+            await pilot.press("space")
+            assert table.selected == {first.id, second.id}
+            before = list(table.shown)
+            ending = first if before[-1] == first.id else second  # the lower row: sorted by state, it moves up
+            status = ending.status()
+            write_status(ending.path, Status(**{**status.__dict__, "state": "finished", "ended_at": time.time()}))
+            await pilot.press("r")
+            await settle(pilot)
+            await settle(pilot)
+            assert table.rows_by_id[ending.id].state == "finished"  # the refresh saw the change
+            if sort:
+                assert table.shown == before[::-1]  # finished sorts before running: the rows swapped
+            assert table.selected == {first.id, second.id}
+            assert all("✓" in str(table.get_row(rid)[0]) for rid in (first.id, second.id))
+            assert "2 runs · 2 selected" in str(screen.query_one("#runs-title", Static).render())
+            await pilot.press("c")
+            await settle(pilot)
+            assert isinstance(app.screen, CompareScreen)
+            assert [r.id for r in app.screen.runs] == [rid for rid in table.shown]
+
+    asyncio.run(body())
+
+
+def test_selection_outlives_a_scan_that_misses_the_run(tmp_path: Path) -> None:
+    """A run skipped by one scan (its status unreadable for a moment) is selected again when it is back."""
+    runs = [make_run(tmp_path, name, 10, state="finished") for name in ("a", "b")]
+
+    async def body() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one(RunsTable)
+            await pilot.press("space", "space")
+            rows = list(table.rows_by_id.values())
+            table.set_rows([r for r in rows if r.id != runs[0].id])
+            assert [r.id for r in table.selected_rows()] == [runs[1].id]
+            table.set_rows(rows)
+            assert {r.id for r in table.selected_rows()} == {r.id for r in runs}
+            assert all("✓" in str(table.get_row(r.id)[0]) for r in runs)
+
+    asyncio.run(body())
+
+
+def test_runs_title_counts_one_run_in_the_singular(tmp_path: Path) -> None:
+    make_run(tmp_path, "simclr", 10, state="finished")
+
+    async def body() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            title = str(app.screen.query_one("#runs-title", Static).render())
+            assert "· 1 run" in title and "1 runs" not in title
+
+    asyncio.run(body())
+
+
 def test_delete_asks_first_and_refuses_a_running_run(tmp_path: Path) -> None:
     running = make_run(tmp_path, "live", 10)  # its pid is this process: alive
     done = make_run(tmp_path, "old", 10, state="finished")
@@ -380,10 +455,12 @@ def test_delete_asks_first_and_refuses_a_running_run(tmp_path: Path) -> None:
             await pilot.press("n")
             assert done.path.is_dir()
             await pilot.press("d", "y")
-            await settle(pilot)
-            await settle(pilot)
+            table, end = app.screen.query_one(RunsTable), time.monotonic() + 10
+            while (done.path.exists() or table.shown != [running.id]) and time.monotonic() < end:
+                await settle(pilot)                  # the delete and the rescan run in workers
+                await pilot.pause(0.1)
             assert not done.path.exists() and running.path.is_dir()
-            assert app.screen.query_one(RunsTable).shown == [running.id]
+            assert table.shown == [running.id]
 
     asyncio.run(body())
 
@@ -428,7 +505,11 @@ def test_dashboard_plots_chosen_metrics_smoothed_against_step_or_time(tmp_path: 
             assert [c.key for c in pilot.app.screen.query_one(LossChart).curves] == ["loss"]
             await pilot.press("m")
             assert isinstance(pilot.app.screen, PickScreen)
-            await pilot.press("down", "space", "enter")  # the list is loss, lr: tick lr too
+            boxes = pilot.app.screen.query_one(CheckList)
+            assert [boxes.render_line(y).text[:9] for y in range(2)] == ["▐X▌ loss ", "▐ ▌ lr   "]  # not colour alone
+            await pilot.press("down", "space")
+            assert boxes.render_line(1).text.startswith("▐X▌ lr")
+            await pilot.press("enter")  # the list is loss, lr: lr ticked too
             chart = pilot.app.screen.query_one(LossChart)
             assert [c.key for c in chart.curves] == ["loss", "lr"] and len(chart.curves[1].values) == 50
             assert chart.curves[0].color != chart.curves[1].color
@@ -438,3 +519,13 @@ def test_dashboard_plots_chosen_metrics_smoothed_against_step_or_time(tmp_path: 
             assert "smooth 0.1" in shown(pilot, "#loss") and "x time" in shown(pilot, "#loss")
 
     asyncio.run(body())
+
+
+def test_chart_title_leaves_out_the_step_then_the_min_to_fit_its_width() -> None:
+    chart = LossChart()
+    chart.curves = [Curve("loss", "loss", PALETTE[0], [10, 1200], [2.5, 2.265], clock=([10, 1200], [1.0, 2.0]))]
+    chart.smoothing, chart.log_y, chart.x_time = 0.2, True, True
+    full = "smooth 0.2  log y  x time  loss 2.265  min 2.265  step 1,200"
+    assert chart.title().plain == chart.title(len(full)).plain == full
+    assert chart.title(len(full) - 1).plain == "smooth 0.2  log y  x time  loss 2.265  min 2.265"
+    assert chart.title(44).plain == "smooth 0.2  log y  x time  loss 2.265"  # the chart's width at 80 columns

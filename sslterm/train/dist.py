@@ -117,7 +117,14 @@ def gather_states(state: torch.Tensor) -> list[torch.Tensor]:
     return [t for t in out if t is not None]
 
 
-def cleanup() -> None:
-    """Leave the process group."""
+def cleanup(sync: bool = False) -> None:
+    """Leave the process group; ``sync``: first wait for every process to get here (after a clean finish).
+
+    Without the barrier a gloo process that tears its connections down while a peer is still closing
+    its own can abort ("terminate called without an active exception"). After a failure no barrier is
+    taken: a dead peer would never reach it.
+    """
     if dist.is_available() and dist.is_initialized():
+        if sync:
+            dist.barrier()
         dist.destroy_process_group()

@@ -30,6 +30,22 @@ def short_label(run_id: str) -> str:
     return parts[2] if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit() else run_id
 
 
+def squeeze(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut in the middle (``augment.freq…max_fraction``).
+
+    The ends tell keys and run ids apart: a dotted key keeps its last part whole where it can.
+    """
+    if len(text) <= width or width < 5:
+        return text
+    tail = len(text.rsplit(".", 1)[1]) if "." in text else (width - 1) // 2
+    tail = min(tail, width - 4)
+    return f"{text[: width - 1 - tail]}…{text[-tail:]}"
+
+
+RUN_WIDTH = 20  # columns of a run in the table at most (its swatch and short id; longer values are cut)
+LABEL_WIDTH = (16, 40)  # the table's first column: at least, at most (what the runs leave of the width)
+
+
 def export_path(root: Path, now: float | None = None) -> Path:
     """Where ``e`` writes the CSV: ``comparison-<timestamp>.csv`` next to the runs root."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
@@ -64,8 +80,8 @@ class CompareScreen(ChartKeys, Screen[None]):
         yield Static(f"comparing {len(self.runs)} runs…", id="compare-title")
         yield Static("", id="compare-legend")
         yield LossChart(id="compare-chart")
-        yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=False)
-        yield Footer()
+        yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=False, fixed_columns=1)
+        yield Footer(compact=True, show_command_palette=False)  # fits 80 columns; ctrl+p still opens it
 
     def on_mount(self) -> None:
         self.query_one("#compare-legend", Static).update(self._legend())
@@ -103,18 +119,31 @@ class CompareScreen(ChartKeys, Screen[None]):
             parts.insert(1, f"{differ} config key{' differs' if differ == 1 else 's differ'}")
         self.query_one("#compare-title", Static).update(" · ".join(parts))
 
+    def on_resize(self) -> None:
+        if self.comparison is not None:
+            self._fill_table(self.comparison)  # the labels get what the runs leave of the new width
+
     def _fill_table(self, cmp: Comparison) -> None:
         table = self.query_one("#compare-table", DataTable)
+        row = table.cursor_row
         table.clear(columns=True)
+        sections = table_sections(cmp)
+        cells = [[squeeze(c, RUN_WIDTH) for c in cs] for _, _, rows in sections for _, cs in rows]
+        widths = [max([len(short_label(r.id)) + 2, *(len(cs[i]) for cs in cells)]) for i, r in enumerate(cmp.runs)]
+        room = self.size.width - 2 - sum(min(w, RUN_WIDTH) + 2 for w in widths) - 2  # scrollbar, cell padding
+        label_width = max(LABEL_WIDTH[0], min(LABEL_WIDTH[1], room))
         table.add_column("", key="what")
         for run in cmp.runs:
             label = Text(f"{swatch(self._marker(run.id))} ", style=hex_color(self.run_colors[run.id]))
-            label.append(short_label(run.id), style="bold")
+            label.append(squeeze(short_label(run.id), RUN_WIDTH - 2), style="bold")
             table.add_column(label, key=run.id)
-        for section, title, rows in table_sections(cmp):
+        cut = iter(cells)
+        for section, title, rows in sections:
             table.add_row(Text(title, style="bold underline"), *[""] * len(cmp.runs), key=section)
-            for label, cells in rows:
-                table.add_row(Text(f" {label}"), *(Text(c, justify="right") for c in cells), key=f"{section}:{label}")
+            for label, _ in rows:
+                values = (Text(c, justify="right") for c in next(cut))
+                table.add_row(Text(f" {squeeze(label, label_width - 1)}"), *values, key=f"{section}:{label}")
+        table.move_cursor(row=min(row, table.row_count - 1), animate=False)
 
     def _plot(self) -> None:
         cmp = self.comparison

@@ -39,8 +39,8 @@ class DashboardScreen(ChartKeys, Screen[None]):
         Binding("q", "close('quit')", "Quit"),
         Binding("escape", "close", "Back", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("s", "stop", "Stop run"),
-        Binding("left_square_bracket", "older", "Older snap", key_display="["),
+        Binding("s", "stop", "Stop"),
+        Binding("left_square_bracket", "older", "Older", key_display="["),  # similarity snapshots
         Binding("right_square_bracket", "newer", "Newer", key_display="]"),
         Binding("m", "metrics", "Metrics"),
         Binding("plus,equals_sign", "smooth(1)", "Smooth", key_display="+/-"),
@@ -80,7 +80,7 @@ class DashboardScreen(ChartKeys, Screen[None]):
             yield LossChart(id="loss")
             yield SimilarityView(id="sim")
         yield LogView(id="log")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # fits 80 columns; ctrl+p still opens it
 
     def on_mount(self) -> None:
         self.query_one(RunHeader).summary = config_summary(self.run.config())

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import ClassVar
 
+from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.strip import Strip
 from textual.widgets import Input, OptionList, SelectionList, Static
+
+HELP_WIDTH = 64  # columns inside a dialog at its widest (app.tcss: max-width 70, less border and padding)
+KEY_WIDTH = 11  # columns of the keys' column of the help, with its margins
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -45,7 +51,10 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         lines = [Text(self.title_text, style="bold"), Text()]
-        lines += [Text.assemble((f"  {key:>7}  ", "bold cyan"), what) for key, what in self.keys]
+        for key, what in self.keys:  # a long explanation wraps under itself, not under the keys
+            first, *rest = textwrap.wrap(what, HELP_WIDTH - KEY_WIDTH) or [""]
+            lines.append(Text.assemble((f"{key:>{KEY_WIDTH - 2}}  ", "bold cyan"), first))
+            lines += [Text(" " * KEY_WIDTH + more) for more in rest]
         body = Text("\n").join(lines)
         with Vertical(classes="dialog"):
             yield Static(body, classes="dialog-body")
@@ -83,6 +92,21 @@ class PromptScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class CheckList(SelectionList[str]):
+    """A SelectionList whose boxes hold an X only when chosen (Textual's differ by colour alone, lost in mono)."""
+
+    def render_line(self, y: int) -> Strip:
+        line = super().render_line(y)
+        segments = list(line)
+        index = self.scroll_offset.y + y
+        if len(segments) < 3 or not 0 <= index < self.option_count:
+            return line  # a line without a box
+        box = segments[1]
+        chosen = self.get_option_at_index(index).value in self.selected
+        segments[1] = Segment(box.text if chosen else " " * len(box.text), box.style, box.control)
+        return Strip(segments, line.cell_length)
+
+
 class PickScreen(ModalScreen[list[str] | None]):
     """Picks several of a list of names (space toggles, enter applies, esc cancels)."""
 
@@ -100,14 +124,14 @@ class PickScreen(ModalScreen[list[str] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog pick"):
             yield Static(Text(self.title_text, style="bold"), classes="dialog-body")
-            yield SelectionList[str](*((n, n, n in self.chosen) for n in self.names), id="pick-list")
+            yield CheckList(*((n, n, n in self.chosen) for n in self.names), id="pick-list")
             yield Static("[b]space[/b] toggle    [b]enter[/b] apply    [b]esc[/b] cancel", classes="dialog-keys")
 
     def on_mount(self) -> None:
-        self.query_one(SelectionList).focus()
+        self.query_one(CheckList).focus()
 
     def action_apply(self) -> None:
-        picked = self.query_one(SelectionList).selected
+        picked = self.query_one(CheckList).selected
         self.dismiss([n for n in self.names if n in picked])
 
     def action_cancel(self) -> None:

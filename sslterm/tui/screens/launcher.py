@@ -19,9 +19,10 @@ from textual.widgets import Footer, Static
 from sslterm.config import ConfigError
 from sslterm.launch import launch
 from sslterm.tui.draft import TITLES, Draft, FieldSpec, experiment_file_name, parse_entry, write_experiment
+from sslterm.tui.hints import schedule_notes
 from sslterm.tui.messages import OpenRun
 from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, HelpScreen, PromptScreen
-from sslterm.tui.widgets.field import Field, value_text
+from sslterm.tui.widgets.field import Field, FieldEditor, value_text
 from sslterm.tui.widgets.preview import AugmentationPreview
 
 
@@ -63,7 +64,7 @@ class LauncherScreen(Screen[None]):
             yield AugmentationPreview(id="preview")
         yield Static("", id="launcher-help")
         yield Static("", id="launcher-status")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # fits 80 columns; ctrl+p still opens it
 
     async def on_mount(self) -> None:
         await self._sync()
@@ -82,13 +83,18 @@ class LauncherScreen(Screen[None]):
             box = self.query_one(f"#section-{section or 'top'}", Vertical)
             fields = list(box.query_children(Field))
             if [f.spec for f in fields] != specs:
+                if self.focused is not None and box in self.focused.ancestors:
+                    self.set_focus(None)  # else removing the row focuses another and scrolls to it, after ours
                 await box.remove_children(fields)
                 await box.mount_all([Field(s, self.draft.value(s)) for s in specs])
         key, message = self.draft.problem or ("", "")
+        notes = schedule_notes(self.draft.experiment)
         for field in self.query(Field):
-            field.show(self.draft.value(field.spec), message if field.spec.key == key else None)
+            k = field.spec.key
+            field.show(self.draft.value(field.spec), message if k == key else None, tuple(notes.get(k, ())))
         if focused is not None and not (isinstance(self.focused, Field) and self.focused.spec.key == focused):
             self._focus_key(focused)  # its row was rebuilt: focus the new one (or the nearest left)
+        self.call_after_refresh(self._scroll_to_focused)  # rows came, went or grew above it
         self._show_title()
         self._show_status()
         if (self.draft.experiment is not None) != self._valid:
@@ -108,7 +114,7 @@ class LauncherScreen(Screen[None]):
             found = [f for f in fields if f.spec.key == prefix]
             found = found or [f for f in fields if f.spec.key.startswith(f"{prefix}.")]
             if found:
-                found[0].focus()
+                found[0].focus(scroll_visible=False)  # not yet laid out: _scroll_to_focused scrolls after the layout
                 return
 
     def _show_title(self) -> None:
@@ -128,6 +134,14 @@ class LauncherScreen(Screen[None]):
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         if isinstance(event.widget, Field):
             self._show_help(event.widget.spec)
+            self.call_after_refresh(self._scroll_to_focused)
+
+    def _scroll_to_focused(self) -> None:
+        """Scroll the form to the focused row, its problem and notes included, once the layout is done."""
+        focused = self.focused
+        row = focused.parent if isinstance(focused, FieldEditor) else focused
+        if isinstance(row, Field) and row.is_attached:
+            self.query_one("#launcher-form", VerticalScroll).scroll_to_widget(row, animate=False)
 
     def _show_help(self, spec: FieldSpec) -> None:
         p = spec.param

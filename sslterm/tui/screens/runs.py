@@ -31,15 +31,15 @@ from sslterm.tui.widgets.runs_table import SORTABLE, RunsTable
 
 
 def _sort_bindings() -> list[BindingType]:
-    first = Binding("1", f"sort('{SORTABLE[0]}')", "Sort", key_display=f"1-{len(SORTABLE)}")
+    first = Binding("1", f"sort('{SORTABLE[0]}')", "Sort", key_display=f"1-{len(SORTABLE)}", show=False)
     return [first, *(Binding(str(i + 1), f"sort('{key}')", show=False) for i, key in enumerate(SORTABLE) if i)]
 
 
 class RunsScreen(Screen[None]):
     """Lists the runs under a root, refreshed every few seconds; Enter opens one's dashboard."""
 
+    # the footer (compact, without the palette) fits 80 columns; star, sort, notes, tags and refresh are in ?
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "app.quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -47,11 +47,12 @@ class RunsScreen(Screen[None]):
         Binding("space", "select", "Select", key_display="space"),
         Binding("c", "compare", "Compare"),
         Binding("l", "new_run", "New run"),
-        Binding("asterisk", "star", "Star", key_display="*"),
+        Binding("s", "stop", "Stop"),
+        Binding("R", "resume", "Resume"),
+        Binding("d", "delete", "Delete"),
+        Binding("q", "app.quit", "Quit"),
+        Binding("asterisk", "star", "Star", key_display="*", show=False),
         *_sort_bindings(),
-        Binding("s", "stop", "Stop", show=False),
-        Binding("R", "resume", "Resume", show=False),
-        Binding("d", "delete", "Delete", show=False),
         Binding("n", "notes", "Notes", show=False),
         Binding("t", "tags", "Tags", show=False),
         Binding("r", "refresh", "Refresh", show=False),
@@ -73,7 +74,7 @@ class RunsScreen(Screen[None]):
         yield Static("", id="runs-empty")
         yield Input(placeholder="words in id, name, modality, objective, state, tags · enter keeps · esc clears",
                     id="runs-filter")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # fits 80 columns; ctrl+p still opens it
 
     def on_mount(self) -> None:
         self.query_one("#runs-filter").display = False
@@ -115,11 +116,13 @@ class RunsScreen(Screen[None]):
 
     def _show_title(self) -> None:
         table = self.query_one(RunsTable)
-        parts = [f"runs in {self.root}", f"{len(table.rows_by_id)} runs"]
+        count = len(table.rows_by_id)
+        parts = [f"runs in {self.root}", f"{count} run{'' if count == 1 else 's'}"]
         if table.filter_text:
             parts.append(f"filter “{table.filter_text}”: {len(table.shown)} shown")
-        if table.selected:
-            parts.append(f"{len(table.selected)} selected")
+        selected = len(table.selected_rows())
+        if selected:
+            parts.append(f"{selected} selected")
         key, reverse = table.sort_spec
         if key:
             parts.append(f"by {key}{' ▼' if reverse else ' ▲'}")

@@ -1,4 +1,4 @@
-"""One row of the launcher's form: a parameter's name and value, edited in place, with its problem under it."""
+"""One row of the launcher's form: a parameter's name and value, edited in place, with its problem or notes under it."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class FieldEditor(Input):
 
 
 class Field(Widget, can_focus=True):
-    """A focusable form row drawn as one line (two with a problem); a line editor is mounted only while editing.
+    """A focusable form row drawn as one line (and one per problem or note); a line editor exists only while editing.
 
     Posts Activated on enter (and on space for on/off fields) and Submitted when a typed value is applied.
     """
@@ -79,6 +79,7 @@ class Field(Widget, can_focus=True):
         self.spec = spec
         self.value = value
         self.error: str | None = None
+        self.notes: tuple[str, ...] = ()  # allowed, but probably not meant: shown under the row, never blocking
         self._editor: FieldEditor | None = None
         self._pending: list[events.Key] = []  # keys typed while the editor opens
         self._typing = False
@@ -97,13 +98,15 @@ class Field(Widget, can_focus=True):
                 line.append(" ▾", style="dim")
         if self.error is not None:
             line.append(f"\n{indent}    ✗ {self.error}", style="bold red")
+        for note in self.notes:
+            line.append(f"\n{indent}    {note}", style="yellow")
         return line
 
-    def show(self, value: Any, error: str | None) -> None:
-        """Show a new value and problem; redraws only on a change."""
-        if value != self.value or type(value) is not type(self.value) or error != self.error:
-            grows = (error is None) != (self.error is None)
-            self.value, self.error = value, error
+    def show(self, value: Any, error: str | None, notes: tuple[str, ...] = ()) -> None:
+        """Show a new value, problem and notes; redraws only on a change."""
+        if value != self.value or type(value) is not type(self.value) or (error, notes) != (self.error, self.notes):
+            grows = (error is None) != (self.error is None) or len(notes) != len(self.notes)
+            self.value, self.error, self.notes = value, error, notes
             self.refresh(layout=grows)
 
     def action_activate(self) -> None:
@@ -165,7 +168,7 @@ class Field(Widget, can_focus=True):
                 if editor is None:  # closed by an earlier key: the rest act on the form
                     self._row_key(event)
                 elif event.is_printable and event.character is not None:
-                    editor.insert_text_at_cursor(event.character)
+                    editor.replace(event.character, *editor.selection)  # typing over the value replaces it
                 elif event.key == "enter":
                     self._apply(self.stop_editing())
                 elif event.key == "escape":
@@ -182,7 +185,10 @@ class Field(Widget, can_focus=True):
             self.post_message(self.Submitted(self, text))
 
     def edit(self) -> None:
-        """Open the line editor on the current value (keys typed until it has the focus are typed into it)."""
+        """Open the line editor on the current value, selected: typing replaces it, an arrow key keeps it.
+
+        The keys typed until the editor has the focus are typed into it.
+        """
         if self._editor is not None:
             return
         text = value_text(self.spec, self.value) if self.value is not None else ""
@@ -194,6 +200,7 @@ class Field(Widget, can_focus=True):
         if editor is not self._editor:
             return
         self.screen.set_focus(editor)
+        editor.select_all()  # here, not on focus: the focus event comes after the keys typed meanwhile
         await self._type_pending()
 
     def stop_editing(self) -> str | None:
@@ -203,6 +210,7 @@ class Field(Widget, can_focus=True):
         if editor is None:
             return None
         self.screen.set_focus(self)  # at once, so that the next keys reach this row, not the editor going away
+        editor.can_focus = False  # and so that a down typed next skips it while it is being removed
         editor.remove()
         return editor.value
 

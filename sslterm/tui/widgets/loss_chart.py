@@ -193,8 +193,11 @@ class LossChart(Widget):
             smoother = self._smoothers[curve.key] = EmaSmoother(self.smoothing)
         return smoother.update(curve.values)
 
-    def title(self) -> Text:
-        """The view's settings, then each curve's label and latest value (and min and step for one curve)."""
+    def title(self, width: int = 0) -> Text:
+        """The view's settings, then each curve's label and latest value (and min and step for one curve).
+
+        The step, then the min, are left out where the line would not fit in ``width`` columns (0: any width).
+        """
         text = Text(no_wrap=True, overflow="ellipsis")
         settings = [f"smooth {self.smoothing:g}" if self.smoothing else "", "log y" if self.log_y else "",
                     "x time" if self._time_axis() else ""]
@@ -207,11 +210,14 @@ class LossChart(Widget):
                 text.append(f"{swatch(c.marker)} ", style=hex_color(c.color))
             text.append(f"{c.label} ", style="bold")
             text.append(f"{c.values[-1]:.4g}", style=f"bold {hex_color(c.color)}")
-        if len(drawn) == 1:
-            text.append(f"  min {min(drawn[0].values):.4g}", style="dim")
-            text.append(f"  step {int(drawn[0].steps[-1]):,}", style="dim")
         if not drawn:
             text.append(self.what, style="bold")
+        if len(drawn) == 1:
+            extras = [f"  min {min(drawn[0].values):.4g}", f"  step {int(drawn[0].steps[-1]):,}"]
+            while extras and width and text.cell_len + sum(map(len, extras)) > width:
+                extras.pop()
+            for extra in extras:
+                text.append(extra, style="dim")
         return text
 
     def render(self) -> Group:
@@ -221,13 +227,13 @@ class LossChart(Widget):
         """The title line over the chart (cached until something it shows changes)."""
         width, height = self.content_size
         if not any(len(c.values) for c in self.curves):
-            return Text.assemble(self.title(), "\n", Text("waiting for metrics…", style="dim"), no_wrap=True)
+            return Text.assemble(self.title(width), "\n", Text("waiting for metrics…", style="dim"), no_wrap=True)
         key = (self.version, self.log_y, self.smoothing, self.x_time, width, height)
         if self._cache is None or self._cache[0] != key:
             chart = Text("")
             if width >= 12 and height >= 4:
                 chart = Text.from_ansi(plot_lines(self._lines(), width, height - 1, self.log_y, self._time_axis()))
-            self._cache = (key, Text.assemble(self.title(), "\n", chart, no_wrap=True, overflow="crop"))
+            self._cache = (key, Text.assemble(self.title(width), "\n", chart, no_wrap=True, overflow="crop"))
         return self._cache[1]
 
     def _lines(self) -> list[Line]:

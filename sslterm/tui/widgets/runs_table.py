@@ -97,10 +97,12 @@ class RunsTable(DataTable[Any]):
             self.add_column(Text(label, justify="right") if c.right else label, key=c.key)
 
     def set_rows(self, rows: list[RunRow]) -> None:
-        """Show a new scan: rows that changed are updated in place, the table rebuilt only if the order changed."""
+        """Show a new scan: rows that changed are updated in place, the table rebuilt only if the order changed.
+
+        The selection is kept by run id, also for a run missing from one scan (its status unreadable a moment).
+        """
         old = self.rows_by_id
         self.rows_by_id = {r.id: r for r in rows}
-        self.selected &= set(self.rows_by_id)
         if not self._rebuild_if_reordered():
             for rid in self.shown:
                 if self.rows_by_id[rid] != old.get(rid):
@@ -137,10 +139,10 @@ class RunsTable(DataTable[Any]):
         self.action_cursor_down()
 
     def selected_rows(self) -> list[RunRow]:
-        """The selected runs, in table order first, then any hidden by the filter."""
+        """The selected runs, in table order first, then any hidden by the filter (not those gone from the root)."""
         order = [rid for rid in self.shown if rid in self.selected]
         order += sorted(self.selected - set(order))
-        return [self.rows_by_id[rid] for rid in order]
+        return [self.rows_by_id[rid] for rid in order if rid in self.rows_by_id]
 
     def _mark(self, row: RunRow) -> Text:
         text = Text("✓" if row.id in self.selected else " ", style="bold green")
