@@ -11,9 +11,10 @@ import sys
 
 QUICK = {"trainer": ["--steps", "30", "--repeats", "2"], "app": ["--watch-seconds", "10"],
          "startup": ["--repeats", "2"], "scaling": ["--steps", "5", "--batches", "32,128", "--widths", "8,16"],
-         "switches": ["--steps", "5", "--repeats", "1", "--only", "precision,channels_last,fused_adamw"]}
-FULL = {"trainer": ["--steps", "500", "--repeats", "3"], "app": ["--watch-seconds", "60"],
-        "startup": ["--repeats", "3"], "scaling": [], "switches": []}
+         "switches": ["--steps", "5", "--repeats", "1", "--only", "precision,channels_last,fused_adamw"],
+         "throughput": ["--batch", "32", "--steps", "1"]}
+FULL = {"trainer": ["--steps", "100", "--repeats", "9"], "app": ["--watch-seconds", "60"],
+        "startup": ["--repeats", "3"], "scaling": [], "switches": [], "throughput": []}
 
 
 def main() -> None:

@@ -9,7 +9,9 @@ loop a researcher writes by hand, without any of that. Each side is timed over t
 the first step to the end of the last, set-up excluded: sslterm's from its progress report before
 step 1 to the one after its final step's record, snapshot and checkpoint. With the default 500 steps
 every interval fits a whole number of times. Runs are interleaved (plain, sslterm, ... per repeat)
-and medians over the repeats are reported. Usage: python -m benchmarks.trainer [--steps N] [--repeats R]
+and medians over the repeats are reported, as a ratio of medians and as the median of each repeat's
+ratio to the plain loop timed just before it (``paired_ratio``: steadier where the machine's speed
+drifts, as shared cloud CPUs do). Usage: python -m benchmarks.trainer [--steps N] [--repeats R]
 """
 
 from __future__ import annotations
@@ -103,6 +105,8 @@ def main() -> None:
                 times[name].append(sslterm_loop(variant, Path(tmp)))
             times["no_aug"].append(plain_loop(exp, args.steps, augment=False))
     m = {k: median(v) for k, v in times.items()}
+    # each repeat's ratio to the plain loop timed just before it: robust to a machine whose speed drifts
+    paired = {k: median([t / p for t, p in zip(v, times["plain"], strict=True)]) for k, v in times.items()}
     b, p = exp.train.batch_size, m["plain"]
     labels = {
         "plain": "plain PyTorch loop",
@@ -111,12 +115,13 @@ def main() -> None:
         "streamed": f"sslterm worker, data streamed (data.on_device = false, {exp.data.workers} workers)",
         "no_aug": "plain PyTorch loop without augmentation",
     }
-    rows = [{"loop": labels[k], "ms_per_step": 1e3 * m[k], "samples_per_s": b / m[k], "ratio": m[k] / p}
-            for k in labels]
+    rows = [{"loop": labels[k], "ms_per_step": 1e3 * m[k], "samples_per_s": b / m[k], "ratio": m[k] / p,
+             "paired_ratio": paired[k]} for k in labels]
     write("trainer", rows, {
         "experiment": EXPERIMENT.name, "intervals": list(DEFAULT_INTERVALS), "steps": args.steps,
         "repeats": args.repeats, "seconds_per_step": times, "overhead_ratio": m["eval"] / p,
         "overhead_ratio_without_evaluation": m["bare"] / p, "streamed_ratio": m["streamed"] / p,
+        "paired_overhead_ratio": paired["eval"], "paired_overhead_ratio_without_evaluation": paired["bare"],
         "augmentation_share_of_step": max(0.0, (p - m["no_aug"]) / p), "target_overhead_ratio": 1.03,
         "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
     })

@@ -256,15 +256,11 @@ def test_dashboard_shows_transfer_and_warns_of_collapse(tmp_path: Path) -> None:
             metrics.write({"step": 300, "t": 1.0, "time": time.time(), "loss": 1.0, "knn_acc": 0.612,
                            "probe_acc": 0.55, "emb_std": 0.12, "emb_dim": 64, "rankme": 30.0})
             metrics.write({"step": 310, "t": 1.1, "time": time.time(), "loss": 0.9})   # no evaluation here
-            await pilot.pause(0.6)
-            await settle(pilot)
-            line = shown(pilot, "#representation")
+            line = await wait_for(pilot, "#representation", "kNN 0.612")
             assert "kNN 0.612" in line and "probe 0.550" in line and "⚠" not in line
             metrics.write({"step": 400, "t": 2.0, "time": time.time(), "loss": 0.1, "knn_acc": 0.1,
                            "emb_std": 0.001, "emb_dim": 64, "rankme": 1.1})
-            await pilot.pause(0.6)
-            await settle(pilot)
-            assert "collapsing" in shown(pilot, "#representation")
+            assert "collapsing" in await wait_for(pilot, "#representation", "collapsing")
 
     asyncio.run(body())
     metrics.close()

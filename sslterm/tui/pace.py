@@ -18,8 +18,10 @@ class Pace:
     scan: float  # listings of the runs root
 
 
-LOCAL = Pace(poll=0.5, idle_poll=1.0, chart=1.0, system=2.0, scan=2.0)
-REMOTE = Pace(poll=1.0, idle_poll=2.0, chart=2.0, system=5.0, scan=5.0)  # every redraw crosses the network
+# Once a second is plenty for a training curve (TensorBoard reloads every 30 s) and keeps the app's own
+# cost low: each poll that finds news redraws the header, the log and the chart in one frame.
+LOCAL = Pace(poll=1.0, idle_poll=2.0, chart=1.0, system=2.0, scan=2.0)
+REMOTE = Pace(poll=2.0, idle_poll=3.0, chart=2.0, system=5.0, scan=5.0)  # every redraw crosses the network
 REMOTE_FPS = 20  # frames per second at most over SSH, while keys scroll a table (Textual's own default: 60)
 
 

@@ -6,7 +6,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import plotext
 from rich.console import Group
 from rich.text import Text
 from textual.reactive import reactive
@@ -112,6 +111,7 @@ def plot_lines(lines: Sequence[Line], width: int, height: int, log_y: bool, x_ti
 
     x is a step, or seconds with ``x_time``; each line is downsampled to about the plot's width first.
     """
+    import plotext  # here: importing it takes ~0.2 s (it loads its own docs), paid at the first chart, not at start-up
     shown = [(*downsample(xs, ys, max(1, width - 8)), rgb, mark) for xs, ys, rgb, mark in lines if len(ys)]
     lo = min(xs[0] for xs, _, _, _ in shown)
     hi = max(xs[-1] for xs, _, _, _ in shown)
