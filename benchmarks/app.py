@@ -19,6 +19,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from array import array
 from pathlib import Path
 
 from benchmarks.common import median, write
@@ -112,8 +113,9 @@ def watching(root: Path, run_id: str, seconds: float) -> dict[str, float]:
 def redraw(points: int) -> float:
     from sslterm.tui.widgets import loss_chart
 
-    xs = list(range(points))
-    ys = [1 / (1 + i) + (0.5 if i % 9973 == 0 else 0.0) for i in range(points)]
+    # held as the app holds a run's series (sslterm.tui.poller.Column, the smoother's output): arrays
+    xs = array("q", range(points))
+    ys = array("d", (1 / (1 + i) + (0.5 if i % 9973 == 0 else 0.0) for i in range(points)))
     times = []
     for _ in range(5):
         t0 = time.perf_counter()

@@ -5,7 +5,12 @@
 # Results: benchmarks/results/*.json, copied to $OUT when it is set. Usage: bash benchmarks/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
+# the project's venv where there is one, else the machine's python3 (on a lent GPU machine: a CUDA torch;
+# the checks import only sslterm's core, from this tree, so textual and plotext need not be installed)
+if [ -z "${PY:-}" ]; then
+    if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 OUT=${OUT:-}
 status=0
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || status=1

@@ -7,9 +7,11 @@ import io
 import json
 import math
 import os
+import random
 import subprocess
 import sys
 import time
+from array import array
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from sslterm.compare import compare, config_diff, flatten, flatten_evaluation, t
 from sslterm.store import JsonlWriter, Run, Status, create_run, write_status
 from sslterm.tui.series import PALETTE, EmaSmoother, assign_colors, smooth, step_smoothing
 from sslterm.tui.sysinfo import SystemSampler, cpu_ticks, pick_gpu, rss_bytes
-from sslterm.tui.widgets.loss_chart import downsample, time_label
+from sslterm.tui.widgets.loss_chart import NUMPY_FROM, downsample, time_label
 
 
 def make_run(root: Path, name: str, losses: list[float | None], config: dict[str, object],
@@ -157,8 +159,8 @@ def test_incremental_smoothing_equals_smoothing_the_whole_series() -> None:
     values = [5.0] * 10 + [4.0, 3.5, 3.0] + [2.0 + 0.1 * (k % 3) for k in range(30)]
     smoother = EmaSmoother(0.8)
     for end in (3, 10, 11, 12, 30, len(values)):  # constant at first, then not: smoothed from the start
-        assert smoother.update(values[:end]) == smooth(values[:end], 0.8)
-    assert smoother.update(values[:5]) == smooth(values[:5], 0.8)  # shorter: starts over
+        assert list(smoother.update(values[:end])) == smooth(values[:end], 0.8)
+    assert list(smoother.update(values[:5])) == smooth(values[:5], 0.8)  # shorter: starts over
 
 
 def test_smoothing_steps_and_stable_colours() -> None:
@@ -181,6 +183,19 @@ def test_downsample_keeps_the_extremes_of_a_spiky_series() -> None:
     assert max(dy) == 50.0 and min(dy) == -3.0
     assert dx == sorted(dx) and dx[-1] == n - 1
     assert downsample(xs[:10], ys[:10], 60) == (xs[:10], ys[:10])
+
+
+@pytest.mark.parametrize("buckets", [1, 7, 60, 211])
+def test_downsample_of_a_long_buffer_picks_the_points_the_loop_picks(buckets: int) -> None:
+    # series of NUMPY_FROM points or more held in array('d') (as the app holds them) go through numpy
+    n = NUMPY_FROM + 12_345
+    gen = random.Random(buckets)
+    values = [float(gen.randrange(6)) for _ in range(n)]          # many ties: the first extreme must win
+    values[gen.randrange(n)], values[gen.randrange(n)] = 99.0, -99.0
+    xs = list(range(n))
+    assert downsample(xs, array("d", values), buckets) == downsample(xs, values, buckets)
+    values[5] = math.nan                                            # NaN: the loop decides, as for a list
+    assert downsample(xs, array("d", values), buckets) == downsample(xs, values, buckets)
 
 
 def test_time_axis_labels_stay_short() -> None:

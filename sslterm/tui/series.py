@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 
@@ -71,17 +72,17 @@ class EmaSmoother:
         if not 0.0 <= weight < 1.0:
             raise ValueError(f"smoothing weight must be in [0, 1), got {weight}")
         self.weight = weight
-        self.out: list[float] = []
+        self.out: array[float] = array("d")  # a buffer, so the chart's downsampling can read it without a copy
         self._last = 0.0
         self._count = 0
         self._constant = True  # every value so far equals the first (NaN never equals anything)
 
     def reset(self) -> None:
         """Forget the series seen so far."""
-        self.out = []
+        self.out = array("d")
         self._last, self._count, self._constant = 0.0, 0, True
 
-    def update(self, values: Sequence[float]) -> list[float]:
+    def update(self, values: Sequence[float]) -> array[float]:
         """The smoothed series for ``values``, which must extend the values of the previous call."""
         done = len(self.out)
         if len(values) < done:  # not an extension: start over
@@ -99,7 +100,7 @@ class EmaSmoother:
             if k == len(values):
                 return self.out
             self._constant = False  # not constant after all: smooth everything from the start
-            self.out.clear()
+            del self.out[:]
             done = 0
         w, last, count, out = self.weight, self._last, self._count, self.out
         for raw in values[done:]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,16 +33,43 @@ def downsample(xs: Sequence[float], ys: Sequence[float], buckets: int) -> tuple[
     n = len(ys)
     if buckets <= 0 or n <= 3 * buckets:
         return list(xs), list(ys)
+    extrema = _buffer_extrema(ys, buckets) if n >= NUMPY_FROM else None
     out_x: list[float] = []
     out_y: list[float] = []
     for b in range(buckets):
         lo, hi = n * b // buckets, n * (b + 1) // buckets
-        chunk = ys[lo:hi]
-        lowest, highest = lo + chunk.index(min(chunk)), lo + chunk.index(max(chunk))
+        if extrema is not None:
+            lowest, highest = extrema[b]
+        else:
+            chunk = ys[lo:hi]
+            lowest, highest = lo + chunk.index(min(chunk)), lo + chunk.index(max(chunk))
         for i in sorted({lowest, highest, hi - 1}):
             out_x.append(xs[i])
             out_y.append(ys[i])
     return out_x, out_y
+
+
+NUMPY_FROM = 100_000
+"""Series at least this long are downsampled by numpy (imported then, not at start-up) when they are buffers."""
+
+
+def _buffer_extrema(ys: Sequence[float], buckets: int) -> list[tuple[int, int]] | None:
+    """(index of the first minimum, of the first maximum) of each bucket, read in place from an
+    ``array('d')`` by numpy; None for other sequences or where there is a NaN (the loop then decides,
+    so both paths give the same points)."""
+    if not isinstance(ys, array) or ys.typecode != "d":
+        return None
+    import numpy as np
+
+    y = np.frombuffer(ys, dtype=np.float64)
+    if np.isnan(y).any():
+        return None
+    n, out = len(y), []
+    for b in range(buckets):
+        lo, hi = n * b // buckets, n * (b + 1) // buckets
+        chunk = y[lo:hi]
+        out.append((lo + int(chunk.argmin()), lo + int(chunk.argmax())))
+    return out
 
 
 def step_label(step: float) -> str:
