@@ -182,9 +182,11 @@ class _Checker:
     def __init__(self, source: str) -> None:
         self.source = source
 
-    def fail(self, key: str, message: str) -> ConfigError:
+    def fail(self, key: str, message: str, *, given: Any = None, allowed: str | None = None,
+             also: tuple[str, ...] = ()) -> ConfigError:
         text = f"{self.source}: {key}: {message}"
-        return ConfigError(text if text.isprintable() else text.encode("unicode_escape").decode("ascii"))
+        return ConfigError(text if text.isprintable() else text.encode("unicode_escape").decode("ascii"),
+                           source=self.source, keys=(key, *also), given=given, allowed=allowed, reason=message)
 
     def unknown(self, key: str, given: str, valid: tuple[str, ...] | list[str], what: str = "key") -> ConfigError:
         hint = catalog.suggest(given, list(valid))
