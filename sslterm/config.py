@@ -21,13 +21,15 @@ given and what is allowed.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sslterm import catalog, tomlio
 from sslterm.catalog import Param
+from sslterm.checker import Checker as _Checker
+from sslterm.checker import depth_error, too_deep
+from sslterm.checker import show as _show
 from sslterm.errors import ConfigError
 from sslterm.overrides import apply_overrides, parse_override, read_toml
 
@@ -166,73 +168,6 @@ _SECTIONS: dict[str, type] = {
 _TOP_LEVEL = ("name", "seed", *_SECTIONS, "augment")
 
 
-def _show(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, dict):
-        return "a table"
-    if isinstance(v, list):
-        return "a list"
-    return repr(v)
-
-
-class _Checker:
-    """Validates raw TOML data; every failure is a one-line ConfigError naming the key."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, key: str, message: str, *, given: Any = None, allowed: str | None = None,
-             also: tuple[str, ...] = ()) -> ConfigError:
-        text = f"{self.source}: {key}: {message}"
-        return ConfigError(text if text.isprintable() else text.encode("unicode_escape").decode("ascii"),
-                           source=self.source, keys=(key, *also), given=given, allowed=allowed, reason=message)
-
-    def unknown(self, key: str, given: str, valid: tuple[str, ...] | list[str], what: str = "key") -> ConfigError:
-        hint = catalog.suggest(given, list(valid))
-        return self.fail(key, f"unknown {what} {given!r}{hint}; allowed: {', '.join(valid) or 'none'}")
-
-    def value(self, key: str, v: Any, p: Param) -> Any:
-        """Check one value against a parameter spec and return it in its canonical type."""
-        if v is None and p.optional:
-            return None
-        ok = {
-            bool: isinstance(v, bool),
-            int: isinstance(v, int) and not isinstance(v, bool),
-            float: isinstance(v, (int, float)) and not isinstance(v, bool),
-            str: isinstance(v, str),
-        }[p.type]
-        if isinstance(v, bool) and p.type is str and p.choices is not None and "true" in p.choices:
-            v, ok = ("true" if v else "false"), True           # a TOML boolean for a choice of "true"/"false"
-        if not ok:
-            raise self.fail(key, f"got {_show(v)}, expected {p.allowed()}")
-        if p.type is float:
-            v = float(v)
-            if not math.isfinite(v):
-                raise self.fail(key, f"got {_show(v)}, expected a finite number")
-        if p.choices is not None and v not in p.choices:
-            hint = catalog.suggest(v, p.choices)
-            raise self.fail(key, f"got {v!r}{hint}, expected {p.allowed()}")
-        if p.low is not None and (v < p.low or (p.low_open and v == p.low)):
-            raise self.fail(key, f"got {_show(v)}, expected {p.allowed()}")
-        if p.high is not None and v > p.high:
-            raise self.fail(key, f"got {_show(v)}, expected {p.allowed()}")
-        return v
-
-    def table(self, key: str, v: Any) -> dict[str, Any]:
-        if not isinstance(v, dict):
-            raise self.fail(key, f"got {_show(v)}, expected a table")
-        return v
-
-    def params(self, prefix: str, raw: dict[str, Any], entry: catalog.Entry) -> dict[str, Any]:
-        """Check a catalog entry's parameters; fill in defaults for those not given."""
-        allowed = [p.name for p in entry.params]
-        for k in raw:
-            if entry.param(k) is None:
-                raise self.unknown(f"{prefix}.{k}", k, allowed, f"parameter of {entry.kind} {entry.name!r}")
-        return {p.name: self.value(f"{prefix}.{p.name}", raw.get(p.name, p.default), p) for p in entry.params}
-
-
 def _field_param(f: dataclasses.Field[Any]) -> Param:
     md = dict(f.metadata)
     help_ = md.pop("help", "")
@@ -259,7 +194,7 @@ def _build_section(chk: _Checker, name: str, cls: type, raw: dict[str, Any], ext
         else:
             raise chk.unknown(f"{name}.{k}", k, list(fixed), f"key in [{name}]")
     if extra is not None:
-        kwargs["options"] = chk.params(name, rest, extra)
+        kwargs["options"] = chk.params(name, rest, extra, tuple(fixed))
     return cls(**kwargs)
 
 
@@ -269,24 +204,25 @@ def _choose(
     """Look up the catalog entry a table names, refusing unknown or incompatible names."""
     given = raw.get(key.split(".")[-1], default)
     if not isinstance(given, str):
-        raise chk.fail(key, f"got {_show(given)}, expected the name of a {kind}")
+        raise chk.fail(key, f"got {_show(given)}, expected the name of a {kind}", given=given,
+                       allowed=f"the name of a {kind}")
     valid = catalog.names(kind)
     if given not in valid:
         raise chk.unknown(key, given, valid, kind)
     entry = catalog.get(kind, given)
     if modality is not None and modality not in entry.modalities:
-        fits = catalog.names(kind, modality)
-        raise chk.fail(
-            key,
-            f"{kind} {given!r} does not support modality {modality!r}; "
-            f"for {modality} choose one of: {', '.join(fits) or 'none yet'}",
-        )
+        fits = ", ".join(catalog.names(kind, modality)) or "none yet"
+        raise chk.fail(key, f"{kind} {given!r} does not support modality {modality!r}; for {modality} choose one "
+                       f"of: {fits}", given=given, allowed=fits, also=("data.modality",))
     return entry
 
 
 def build(raw: dict[str, Any], source: str = "<config>") -> Experiment:
     """Validate raw TOML data and build an :class:`Experiment`, or raise ConfigError."""
     chk = _Checker(source)
+    deep = too_deep(raw)
+    if deep is not None:
+        raise depth_error(source, deep)
     for k in raw:
         if k not in _TOP_LEVEL:
             raise chk.unknown(k, k, list(_TOP_LEVEL), "top-level key")
@@ -326,11 +262,13 @@ def build(raw: dict[str, Any], source: str = "<config>") -> Experiment:
             raise chk.unknown(key, aug_name, catalog.names("augmentation"), "augmentation")
         if aug_name not in valid_augs:
             allowed = ", ".join(valid_augs)
-            raise chk.fail(key, f"augmentation {aug_name!r} does not apply to {modality}; allowed: {allowed}")
+            raise chk.fail(key, f"augmentation {aug_name!r} does not apply to {modality}; allowed: {allowed}",
+                           given=aug_name, allowed=allowed, also=("data.modality",))
         body = dict(chk.table(key, aug_raw))
         enabled = body.pop("enabled", True)
         if not isinstance(enabled, bool):
-            raise chk.fail(f"{key}.enabled", f"got {_show(enabled)}, expected true or false")
+            raise chk.fail(f"{key}.enabled", f"got {_show(enabled)}, expected true or false", given=enabled,
+                           allowed="true or false")
         if enabled:
             augment[aug_name] = chk.params(key, body, catalog.get("augmentation", aug_name))
 
@@ -357,12 +295,10 @@ def _check_needs(chk: _Checker, objective: catalog.Entry, encoder: catalog.Entry
     """Refuse an objective whose encoder lacks a capability it needs (tokens, causal)."""
     for need in objective.extra.get("needs", ()):
         if not encoder.extra.get(need):
-            fits = [e.name for e in catalog.entries("encoder", modality) if e.extra.get(need)]
-            raise chk.fail(
-                "model.encoder",
-                f"objective {objective.name!r} needs an encoder with {_NEEDS.get(need, need)}; "
-                f"{encoder.name!r} has none; for {modality} choose one of: {', '.join(fits) or 'none yet'}",
-            )
+            fits = ", ".join(e.name for e in catalog.entries("encoder", modality) if e.extra.get(need)) or "none yet"
+            raise chk.fail("model.encoder", f"objective {objective.name!r} needs an encoder with "
+                           f"{_NEEDS.get(need, need)}; {encoder.name!r} has none; for {modality} choose one of: {fits}",
+                           given=encoder.name, allowed=fits, also=("objective.name",))
 
 
 def _resolve_path(chk: _Checker, options: dict[str, Any]) -> None:
@@ -370,10 +306,17 @@ def _resolve_path(chk: _Checker, options: dict[str, Any]) -> None:
     if "path" not in options:
         return
     if not options["path"]:
-        raise chk.fail("data.path", "is required for your own data: a file or folder to read")
-    p = Path(options["path"]).expanduser()
-    if not p.exists():
-        raise chk.fail("data.path", f"{options['path']!r} does not exist")
+        raise chk.fail("data.path", "is required for your own data: a file or folder to read", given="",
+                       allowed="a file or folder to read")
+    try:
+        p = Path(options["path"]).expanduser()
+        exists = p.exists()
+    except (OSError, RuntimeError) as e:       # a name too long for the filesystem, an unknown ~user
+        raise chk.fail("data.path", f"{_show(options['path'])} cannot be used as a path ({e.__class__.__name__})",
+                       given=options["path"], allowed="an existing file or folder") from None
+    if not exists:
+        raise chk.fail("data.path", f"{_show(options['path'])} does not exist", given=options["path"],
+                       allowed="an existing file or folder")
     options["path"] = str(p.resolve())
 
 
@@ -398,13 +341,17 @@ def _check_relations(chk: _Checker, data: DataConfig, augment: dict[str, dict[st
         for lo_key, hi_key in _range_pairs(params):
             if params[lo_key] > params[hi_key]:
                 raise chk.fail(f"{prefix}.{lo_key}",
-                               f"got {params[lo_key]:g}, must not exceed {hi_key} = {params[hi_key]:g}")
+                               f"got {params[lo_key]:g}, must not exceed {prefix}.{hi_key} = {params[hi_key]:g}",
+                               given=params[lo_key], allowed=f"at most {params[hi_key]:g}",
+                               also=(f"{prefix}.{hi_key}",))
     n_eval = data.options.get("num_eval")
     if n_eval is not None and eval_.probe_batch > n_eval:
-        raise chk.fail("eval.probe_batch", f"got {eval_.probe_batch}, must not exceed data.num_eval = {n_eval}")
+        raise chk.fail("eval.probe_batch", f"got {eval_.probe_batch}, must not exceed data.num_eval = {n_eval}",
+                       given=eval_.probe_batch, allowed=f"at most {n_eval}", also=("data.num_eval",))
     n_train = data.options.get("num_samples")
     if n_train is not None and train.batch_size > n_train:
-        raise chk.fail("train.batch_size", f"got {train.batch_size}, must not exceed data.num_samples = {n_train}")
+        raise chk.fail("train.batch_size", f"got {train.batch_size}, must not exceed data.num_samples = {n_train}",
+                       given=train.batch_size, allowed=f"at most {n_train}", also=("data.num_samples",))
 
 
 def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Experiment:

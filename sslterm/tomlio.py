@@ -15,9 +15,17 @@ else:  # pragma: no cover - exercised only on Python < 3.11
 TOMLDecodeError = tomllib.TOMLDecodeError
 
 
+class NestingError(ValueError):
+    """A document nested deeper than the parser can follow (arrays or tables inside each other)."""
+
+
 def loads(text: str) -> dict[str, Any]:
-    """Parse a TOML document."""
-    return tomllib.loads(text)
+    """Parse a TOML document; NestingError for one nested too deeply to parse."""
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise NestingError("nested too deeply (arrays or tables hundreds of levels inside each other); "
+                           "an experiment nests at most 3 tables") from None
 
 
 def _key(k: str) -> str:

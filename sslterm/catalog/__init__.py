@@ -19,9 +19,14 @@ from typing import Any
 
 KINDS = ("modality", "dataset", "objective", "augmentation", "encoder")
 
+INT_MAX = 2**63 - 1
+"""The largest integer torch accepts (int64): the upper bound of every integer without a smaller one."""
+
 
 def _num(v: float) -> str:
-    """A bound as people write it: 2000000 → 2,000,000; 0.01 stays 0.01."""
+    """A bound as people write it: 2000000 → 2,000,000; 0.01 stays 0.01; the int64 limit is 2^63 - 1."""
+    if v == INT_MAX:
+        return "2^63 - 1"
     return f"{int(v):,}" if float(v).is_integer() else f"{v:g}"
 
 
@@ -38,6 +43,10 @@ class Param:
     low_open: bool = False
     choices: tuple[str, ...] | None = None
     optional: bool = False
+
+    def __post_init__(self) -> None:
+        if self.type is int and self.high is None and self.choices is None:
+            object.__setattr__(self, "high", INT_MAX)   # torch takes no larger integer
 
     def allowed(self) -> str:
         """Describe the allowed values in words, for error messages and docs."""
