@@ -372,7 +372,7 @@ def test_bad_text_files_are_one_line_errors(tmp_path: Path, name: str, content: 
     ({"x": np.zeros((4, 3), dtype=np.float32)}, "float32"),
     ({"x": np.zeros(4, dtype=np.int64)}, "shape"),
     ({"x": -np.ones((4, 3), dtype=np.int64)}, "negative"),
-    ({"x": np.zeros((4, 3), dtype=np.int64), "y": np.zeros(3, dtype=np.int64)}, "one per row"),
+    ({"x": np.zeros((4, 3), dtype=np.int64), "y": np.zeros(3, dtype=np.int64)}, "one label per row"),
 ])
 def test_bad_npz_is_a_one_line_error(tmp_path: Path, arrays: dict[str, np.ndarray], message: str) -> None:
     np.savez(tmp_path / "bad.npz", **arrays)  # type: ignore[arg-type]

@@ -301,8 +301,7 @@ def test_video_files_reads_float_one_channel_clips_without_labels(tmp_path: Path
     ({"x": np.full((4, 2, 8, 8), np.nan)}, "NaN"),
     ({"x": np.zeros((4, 2, 8, 8), np.int32)}, "dtype int32"),
     ({"x": np.zeros((4, 2, 8, 8), np.uint8), "y": np.zeros(3, np.int64)}, "y has"),
-    ({"x": np.zeros((4, 2, 8, 8), np.uint8), "y": np.zeros(4, np.float32)}, "y has"),
-    ({"x": np.zeros((4, 2, 8, 8), np.uint8), "y": -np.ones(4, np.int64)}, "negative"),
+    ({"x": np.zeros((4, 2, 8, 8), np.uint8), "y": np.zeros(4, np.float32)}, "y is float32"),
 ])
 def test_video_files_refuses_bad_files_in_one_line(tmp_path: Path, arrays: dict, message: str) -> None:
     path = tmp_path / "bad.npz"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import wave
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslterm.data import Dataset
+from sslterm.data.npz import encode_labels, fail, read_npz
+from sslterm.data.splits import split_labelled
 
 SOUND_CLASSES = (
     "tone", "harmonics", "chord", "chirp_up", "chirp_down", "tremolo", "vibrato", "noise_burst", "clicks",
@@ -141,7 +142,7 @@ def build_sounds(options: dict[str, Any]) -> Dataset:
 # ---- the user's own audio -------------------------------------------------------------------
 
 _EXPECTED_WAV = "expected uncompressed PCM WAV (8, 16, 24 or 32-bit, any channels)"
-_EXPECTED_NPZ = "expected an .npz with float x [N, L], optional int y [N] and optional scalar sample_rate"
+_EXPECTED_NPZ = "an .npz with float x [N, L], optional labels y [N] and optional scalar sample_rate"
 
 
 def read_wav(path: Path) -> tuple[Tensor, int]:
@@ -216,53 +217,43 @@ def _read_folder(root: Path, sr: int, length: int, cap: int, gen: torch.Generato
     return torch.cat(clips), y, classes
 
 
-def _read_npz(path: Path, sr: int, length: int) -> tuple[Tensor, Tensor | None, tuple[str, ...]]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{path}: cannot read ({e}); {_EXPECTED_NPZ}") from None
+def _read_npz(path: Path, sr: int, length: int) -> tuple[Tensor, np.ndarray | None]:
+    """Clips float32 [N, length] at ``sr`` and the raw labels (or None) from an .npz."""
+    arrays = read_npz(path, _EXPECTED_NPZ)
     x = arrays.get("x")
     if x is None or x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1 or x.dtype.kind != "f":
         got = "no x" if x is None else f"x {x.dtype} {list(x.shape)}"
-        raise ValueError(f"{path}: {got}; {_EXPECTED_NPZ}")
+        raise fail(path, got, _EXPECTED_NPZ)
     if not np.isfinite(x).all():
-        raise ValueError(f"{path}: x holds NaN or infinite values; {_EXPECTED_NPZ}")
+        raise fail(path, "x holds NaN or infinite values", _EXPECTED_NPZ)
     y_np, rate_np = arrays.get("y"), arrays.get("sample_rate")
-    if y_np is not None and (y_np.shape != (x.shape[0],) or y_np.dtype.kind not in "iu" or (y_np < 0).any()):
-        raise ValueError(f"{path}: y {y_np.dtype} {list(y_np.shape)} does not fit x {list(x.shape)}; "
-                         f"{_EXPECTED_NPZ} (labels ≥ 0)")
+    if y_np is not None and y_np.shape != (x.shape[0],):
+        raise fail(path, f"y {y_np.dtype} {list(y_np.shape)} does not fit x {list(x.shape)}", _EXPECTED_NPZ)
     if rate_np is not None and (rate_np.size != 1 or rate_np.dtype.kind not in "iuf" or rate_np.item() <= 0):
-        raise ValueError(f"{path}: sample_rate {rate_np!r} is not one positive number; {_EXPECTED_NPZ}")
+        raise fail(path, f"sample_rate {rate_np!r} is not one positive number", _EXPECTED_NPZ)
     rate = sr if rate_np is None else int(rate_np.item())
-    clips = fit_length(resample(torch.from_numpy(x.astype(np.float32)), rate, sr), length)
-    if y_np is None:
-        return clips, None, ()
-    y = torch.from_numpy(y_np.astype(np.int64))
-    return clips, y, tuple(str(c) for c in range(int(y.max()) + 1))
+    return fit_length(resample(torch.from_numpy(x.astype(np.float32)), rate, sr), length), y_np
 
 
 def build_audio_files(options: dict[str, Any]) -> Dataset:
-    """The user's clips from ``options['path']`` (WAV folder or .npz), with a fixed 10 % held-out split."""
+    """The user's clips from ``options['path']`` (WAV folder or .npz), with the shared held-out split."""
     path = Path(options["path"])
     sr = int(options["sample_rate"])
     length = max(1, round(float(options["clip_seconds"]) * sr))
-    gen = torch.Generator().manual_seed(int(options["seed"]))
+    seed = int(options["seed"])
+    gen = torch.Generator().manual_seed(seed)
+    y: Tensor | None
     if path.is_dir():
         x, y, classes = _read_folder(path, sr, length, int(options["max_examples"]), gen)
     elif path.suffix.lower() == ".npz":
-        x, y, classes = _read_npz(path, sr, length)
+        x, raw_y = _read_npz(path, sr, length)
         keep = torch.randperm(x.shape[0], generator=gen)[: int(options["max_examples"])].sort().values
-        x, y = x[keep], None if y is None else y[keep]
+        x = x[keep]
+        y, classes = (None, ()) if raw_y is None else encode_labels(raw_y[keep.numpy()], len(x), path, _EXPECTED_NPZ)
     else:
         raise ValueError(f"{path}: not a folder or an .npz file; expected a folder of .wav files or an .npz "
                          "with float x [N, L]")
-    n = x.shape[0]
-    if n < 2:
-        raise ValueError(f"{path}: holds {n} clip; expected at least 2 (one is held out for evaluation)")
-    order = torch.randperm(n, generator=gen)
-    n_eval = max(1, n // 10)
-    ev, tr = order[:n_eval], order[n_eval:]
+    if x.shape[0] < 2:
+        raise ValueError(f"{path}: holds {x.shape[0]} clip; expected at least 2 (one is held out for evaluation)")
     info = {"sample_rate": sr, "length": length, "num_classes": len(classes)}
-    return Dataset({"x": x[tr]}, {"x": x[ev]}, None if y is None else y[tr], None if y is None else y[ev],
-                   classes, info)
+    return split_labelled({"x": x}, y, classes, info, seed=seed)

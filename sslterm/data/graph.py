@@ -16,6 +16,8 @@ import numpy as np
 import torch
 
 from sslterm.data import Dataset
+from sslterm.data.npz import encode_labels, fail, read_npz
+from sslterm.data.splits import split_labelled
 
 FAMILIES = (
     "cycle", "path", "star", "grid", "complete", "binary_tree", "wheel", "ladder", "erdos_renyi", "two_communities",
@@ -123,50 +125,42 @@ def build_graph_families(options: dict[str, Any]) -> Dataset:
 
 # ---- the user's own graphs ------------------------------------------------------------------
 
-def _fail(path: Path, what: str, expected: str) -> ValueError:
-    return ValueError(f"{path}: {what}; expected {expected}")
-
-
 _NPZ_EXPECTED = "an .npz with adj [N, V, V] and optional x [N, V, F], mask [N, V], y [N]"
 _EDGE_EXPECTED = "lines 'graph_id src dst' (node ids are integers ≥ 0) separated by spaces or commas, # for comments"
 
 
 def _too_big(path: Path, graph: str, size: int, max_nodes: int) -> ValueError:
-    return _fail(path, f"graph {graph} has {size} nodes, more than max_nodes = {max_nodes}",
+    return fail(path, f"graph {graph} has {size} nodes, more than max_nodes = {max_nodes}",
                  "graphs of at most max_nodes nodes (raise data.max_nodes)")
 
 
 def _read_npz(path: Path, max_nodes: int) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, np.ndarray | None]:
     """(x or None, adj bool [N, V, V], mask [N, V], raw labels or None) from an .npz archive."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise _fail(path, f"not a readable .npz archive ({e})", _NPZ_EXPECTED) from None
+    arrays = read_npz(path, _NPZ_EXPECTED)
     if "adj" not in arrays:
-        raise _fail(path, f"no array 'adj' (found {', '.join(arrays) or 'none'})", _NPZ_EXPECTED)
+        raise fail(path, f"no array 'adj' (found {', '.join(arrays) or 'none'})", _NPZ_EXPECTED)
     a = arrays["adj"]
     if a.ndim != 3 or a.shape[1] != a.shape[2] or a.shape[0] < 1:
-        raise _fail(path, f"adj has shape {a.shape}", "adj [N, V, V]")
+        raise fail(path, f"adj has shape {a.shape}", "adj [N, V, V]")
     n, v = a.shape[:2]
     adj = torch.from_numpy(np.asarray(a != 0))
     mask = torch.ones(n, v, dtype=torch.bool)
     if "mask" in arrays:
         if arrays["mask"].shape != (n, v):
-            raise _fail(path, f"mask has shape {arrays['mask'].shape}", f"mask [N, V] = {(n, v)}")
+            raise fail(path, f"mask has shape {arrays['mask'].shape}", f"mask [N, V] = {(n, v)}")
         mask = torch.from_numpy(np.asarray(arrays["mask"] != 0))
     x = None
     if "x" in arrays:
         xa = arrays["x"]
         if xa.ndim != 3 or xa.shape[:2] != (n, v) or not np.issubdtype(xa.dtype, np.number):
-            raise _fail(path, f"x has shape {xa.shape} and dtype {xa.dtype}",
+            raise fail(path, f"x has shape {xa.shape} and dtype {xa.dtype}",
                         f"numbers x [N, V, F] with N, V = {n}, {v}")
         x = torch.from_numpy(xa.astype(np.float32))
         if not torch.isfinite(x).all():
-            raise _fail(path, "x holds NaN or infinite values", "finite node features")
+            raise fail(path, "x holds NaN or infinite values", "finite node features")
     y = arrays.get("y")
     if y is not None and y.shape != (n,):
-        raise _fail(path, f"y has shape {y.shape}", f"one label per graph, y [{n}]")
+        raise fail(path, f"y has shape {y.shape}", f"one label per graph, y [{n}]")
     sizes = mask.sum(1)
     if (sizes > max_nodes).any():
         g = int(sizes.argmax())
@@ -196,7 +190,7 @@ def _read_edge_list(path: Path, max_nodes: int) -> tuple[list[str], torch.Tensor
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
-        raise _fail(path, "not a UTF-8 text file", _EDGE_EXPECTED) from None
+        raise fail(path, "not a UTF-8 text file", _EDGE_EXPECTED) from None
     ids: dict[str, int] = {}
     gi: list[int] = []
     ends: list[tuple[int, int]] = []
@@ -209,11 +203,11 @@ def _read_edge_list(path: Path, max_nodes: int) -> tuple[list[str], torch.Tensor
         if header:                                           # e.g. "graph,src,dst" atop a CSV
             continue
         if len(fields) != 3 or not (fields[1].isdecimal() and fields[2].isdecimal()):
-            raise _fail(path, f"line {lineno}: got {line.strip()!r}", _EDGE_EXPECTED)
+            raise fail(path, f"line {lineno}: got {line.strip()!r}", _EDGE_EXPECTED)
         gi.append(ids.setdefault(fields[0], len(ids)))
         ends.append((int(fields[1]), int(fields[2])))
     if not ids:
-        raise _fail(path, "no edges", _EDGE_EXPECTED)
+        raise fail(path, "no edges", _EDGE_EXPECTED)
     g = torch.tensor(gi)
     e = torch.tensor(ends)
     sizes = torch.zeros(len(ids), dtype=torch.long).scatter_reduce(0, g, e.max(1).values + 1, "amax")
@@ -232,18 +226,18 @@ def _read_labels(path: Path, graph_ids: list[str]) -> np.ndarray:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
-        raise _fail(path, "not a UTF-8 text file", "lines 'graph_id label'") from None
+        raise fail(path, "not a UTF-8 text file", "lines 'graph_id label'") from None
     found: dict[str, str] = {}
     for lineno, line in enumerate(lines, 1):
         fields = _split_fields(line)
         if not fields:
             continue
         if len(fields) != 2:
-            raise _fail(path, f"line {lineno}: got {line.strip()!r}", "lines 'graph_id label'")
+            raise fail(path, f"line {lineno}: got {line.strip()!r}", "lines 'graph_id label'")
         found[fields[0]] = fields[1]
     missing = [g for g in graph_ids if g not in found]
     if missing:
-        raise _fail(path, f"no label for graph {missing[0]!r} ({len(missing)} unlabelled)", "one label per graph")
+        raise fail(path, f"no label for graph {missing[0]!r} ({len(missing)} unlabelled)", "one label per graph")
     labels = [found[g] for g in graph_ids]
     if all(re.fullmatch(r"-?\d+", s) for s in labels):
         return np.array([int(s) for s in labels])
@@ -258,7 +252,7 @@ def build_graph_files(options: dict[str, Any]) -> Dataset:
     suffix = path.suffix.lower()
     raw_y: np.ndarray | None = None
     if path.is_dir():
-        raise _fail(path, "is a directory", f"one .npz or edge-list ({', '.join(EDGE_LIST_SUFFIXES)}) file")
+        raise fail(path, "is a directory", f"one .npz or edge-list ({', '.join(EDGE_LIST_SUFFIXES)}) file")
     if suffix == ".npz":
         x, adj, mask, raw_y = _read_npz(path, v)
     elif suffix in EDGE_LIST_SUFFIXES:
@@ -268,23 +262,17 @@ def build_graph_files(options: dict[str, Any]) -> Dataset:
         if labels.exists():
             raw_y = _read_labels(labels, graph_ids)
     else:
-        raise _fail(path, f"unsupported file type {suffix or '(none)'!r}", f".npz or {', '.join(EDGE_LIST_SUFFIXES)}")
+        raise fail(path, f"unsupported file type {suffix or '(none)'!r}", f".npz or {', '.join(EDGE_LIST_SUFFIXES)}")
     adj = (adj | adj.mT) & ~torch.eye(v, dtype=torch.bool)     # undirected, no self loops
     x = node_features(mask, f, gen) if x is None else x * mask[..., None]
     limit = int(options["max_examples"]) or adj.shape[0]
     x, adj, mask = x[:limit], adj[:limit], mask[:limit]
     n = adj.shape[0]
     if n < 2:
-        raise _fail(path, f"{n} graph", "at least 2 graphs (one is held out)")
+        raise fail(path, f"{n} graph", "at least 2 graphs (one is held out)")
     y: torch.Tensor | None = None
     classes: tuple[str, ...] = ()
     if raw_y is not None:
-        uniq, inverse = np.unique(raw_y[:limit], return_inverse=True)
-        y, classes = torch.from_numpy(inverse.reshape(-1)).long(), tuple(str(u) for u in uniq)
-    order = torch.randperm(n, generator=gen)
-    n_eval = max(1, round(0.1 * n))
-    held, train = order[:n_eval], order[n_eval:]
-    data = {"x": x, "adj": adj.float(), "mask": mask}
+        y, classes = encode_labels(raw_y[:limit], n, path, _NPZ_EXPECTED)
     info = {"max_nodes": v, "node_features": int(x.shape[2]), "num_classes": len(classes)}
-    return Dataset({k: t[train] for k, t in data.items()}, {k: t[held] for k, t in data.items()},
-                   None if y is None else y[train], None if y is None else y[held], classes, info)
+    return split_labelled({"x": x, "adj": adj.float(), "mask": mask}, y, classes, info, seed=seed)

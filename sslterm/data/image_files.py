@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from sslterm.data import Dataset
+from sslterm.data.npz import encode_labels, fail, read_npz
 from sslterm.data.splits import split_labelled
 
 SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -45,44 +46,40 @@ def _read_folder(root: Path, size: int, limit: int) -> tuple[torch.Tensor, torch
     return x, y, classes
 
 
-def _read_npz(path: Path, size: int, limit: int) -> tuple[torch.Tensor, torch.Tensor | None, tuple[str, ...]]:
-    """Images from an .npz holding x [N, C, H, W] or [N, H, W] and an optional y [N]."""
-    try:
-        arrays = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
+_EXPECTED_NPZ = ("an .npz with x [N, C, H, W] (C 1 or 3) or [N, H, W], uint8 or float in [0, 1], N ≥ 2, "
+                 "and optional labels y [N]")
+
+
+def _read_npz(path: Path, size: int, limit: int) -> tuple[torch.Tensor, np.ndarray | None]:
+    """Images uint8 [N, C, size, size] and the raw labels (or None) from an .npz."""
+    arrays = read_npz(path, _EXPECTED_NPZ)
     if "x" not in arrays:
-        raise ValueError(f"{path}: no array named 'x'; expected x [N, C, H, W] or [N, H, W] and optional y [N]")
-    x = np.asarray(arrays["x"])
+        raise fail(path, "no array named 'x'", _EXPECTED_NPZ)
+    x = arrays["x"]
     if x.ndim == 3:
         x = x[:, None]
     if x.ndim != 4 or x.shape[1] not in (1, 3) or x.shape[0] < 2:
-        raise ValueError(f"{path}: x has shape {x.shape}; expected [N, C, H, W] with C 1 or 3 (or [N, H, W]), N ≥ 2")
+        raise fail(path, f"x has shape {x.shape}", _EXPECTED_NPZ)
     if limit:
         x = x[:limit]
     if x.dtype == np.uint8:
-        t = torch.from_numpy(x.copy())
+        t = torch.from_numpy(np.ascontiguousarray(x))
     elif np.issubdtype(x.dtype, np.floating):
-        if np.nanmin(x) < 0 or np.nanmax(x) > 1 or np.isnan(x).any():
-            raise ValueError(f"{path}: float images must lie in [0, 1] without NaN")
+        if np.isnan(x).any() or x.min() < 0 or x.max() > 1:
+            raise fail(path, "float images outside [0, 1] or NaN", _EXPECTED_NPZ)
         t = torch.from_numpy((x * 255).round().astype(np.uint8))
     else:
-        raise ValueError(f"{path}: x has dtype {x.dtype}; expected uint8, or float in [0, 1]")
+        raise fail(path, f"x has dtype {x.dtype}", _EXPECTED_NPZ)
     if t.shape[-2:] != (size, size):
         side = min(t.shape[-2:])
         top, left = (t.shape[-2] - side) // 2, (t.shape[-1] - side) // 2
         t = t[..., top:top + side, left:left + side].float()
         t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False).round().clamp(0, 255)
         t = t.to(torch.uint8)
-    y = None
-    if "y" in arrays:
-        y_arr = np.asarray(arrays["y"])[: len(t)]
-        if y_arr.shape != (len(t),) or not np.issubdtype(y_arr.dtype, np.integer) or (y_arr < 0).any():
-            raise ValueError(f"{path}: y must be non-negative integers of shape [{len(t)}], got {y_arr.dtype} "
-                             f"{y_arr.shape}")
-        y = torch.from_numpy(y_arr.astype(np.int64))
-    classes = tuple(str(c) for c in range(int(y.max()) + 1)) if y is not None else ()
-    return t, y, classes
+    y = arrays.get("y")
+    if y is not None and y.shape[:1] != arrays["x"].shape[:1]:
+        raise fail(path, f"y has shape {y.shape}, x has {arrays['x'].shape}", _EXPECTED_NPZ)
+    return t, None if y is None else y[: len(t)]
 
 
 def load_image_files(options: dict[str, Any]) -> Dataset:
@@ -92,7 +89,8 @@ def load_image_files(options: dict[str, Any]) -> Dataset:
     if path.is_dir():
         x, y, classes = _read_folder(path, size, limit)
     elif path.suffix.lower() == ".npz":
-        x, y, classes = _read_npz(path, size, limit)
+        x, raw_y = _read_npz(path, size, limit)
+        y, classes = (None, ()) if raw_y is None else encode_labels(raw_y, len(x), path, _EXPECTED_NPZ)
     else:
         raise ValueError(f"{path}: unsupported; expected a folder of PNG/JPEG images or an .npz file")
     info = {"channels": int(x.shape[1]), "image_size": size, "num_classes": len(classes)}

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from sslterm.data import Dataset
+from sslterm.data.npz import encode_labels, fail, read_npz
 from sslterm.data.splits import split_labelled
 
 PAD, MASK, OFFSET = 0, 1, 2
@@ -264,27 +265,22 @@ def _read_folder(root: Path, seq_len: int) -> tuple[np.ndarray, np.ndarray | Non
     return x, y, classes
 
 
-def _read_npz(path: Path, seq_len: int) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
-    """Token ids from an .npz holding an integer x [N, L] (ids ≥ 0) and an optional integer y [N]."""
-    expected = "expected an integer array x [N, L] of token ids ≥ 0 and an optional integer array y [N]"
-    try:
-        arrays = np.load(path, allow_pickle=False)
-        content = {k: np.asarray(arrays[k]) for k in arrays.files}
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a readable .npz file ({e}); {expected}") from None
-    if "x" not in content:
-        raise ValueError(f"{path}: no array named 'x'; {expected}")
-    x, y = content["x"], content.get("y")
+_EXPECTED_NPZ = "an integer array x [N, L] of token ids ≥ 0 and an optional array y [N] of labels"
+
+
+def _read_npz(path: Path, seq_len: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Token ids int64 [N, ≤ seq_len] (shifted past PAD and MASK) and the raw labels (or None) from an .npz."""
+    arrays = read_npz(path, _EXPECTED_NPZ)
+    if "x" not in arrays:
+        raise fail(path, "no array named 'x'", _EXPECTED_NPZ)
+    x, y = arrays["x"], arrays.get("y")
     if not np.issubdtype(x.dtype, np.integer) or x.ndim != 2 or x.shape[1] == 0:
-        raise ValueError(f"{path}: x is {x.dtype} with shape {x.shape}; {expected}")
+        raise fail(path, f"x is {x.dtype} with shape {x.shape}", _EXPECTED_NPZ)
     if x.size and x.min() < 0:
-        raise ValueError(f"{path}: x holds negative ids (min {x.min()}); {expected}")
-    if y is not None and (not np.issubdtype(y.dtype, np.integer) or y.shape != (len(x),) or (y.size and y.min() < 0)):
-        raise ValueError(f"{path}: y is {y.dtype} with shape {y.shape}; expected integer labels ≥ 0, one per "
-                             f"row of x ({len(x)})")
-    ids = x[:, :seq_len].astype(np.int64) + OFFSET
-    classes = tuple(str(c) for c in range(int(y.max()) + 1)) if y is not None and y.size else ()
-    return ids, None if y is None else y.astype(np.int64), classes
+        raise fail(path, f"x holds negative ids (min {x.min()})", _EXPECTED_NPZ)
+    if y is not None and y.shape != (len(x),):
+        raise fail(path, f"y has shape {y.shape}", f"one label per row of x ({len(x)}): {_EXPECTED_NPZ}")
+    return x[:, :seq_len].astype(np.int64) + OFFSET, y
 
 
 def load_text_files(options: dict[str, Any]) -> Dataset:
@@ -294,20 +290,26 @@ def load_text_files(options: dict[str, Any]) -> Dataset:
     if not str(options["path"]):
         raise ValueError("data.path is empty; expected a .txt file, a folder of .txt files, or an .npz file")
     vocab = BYTE_VOCAB
+    y: np.ndarray | None
     if path.is_dir():
         x, y, classes = _read_folder(path, seq_len)
     elif path.suffix.lower() == ".npz":
-        x, y, classes = _read_npz(path, seq_len)
+        x, y = _read_npz(path, seq_len)
+        classes = ()
         vocab = int(x.max()) + 1 if x.size else OFFSET
     else:
         x, y, classes = _read_text_file(path, seq_len), None, ()
         if not len(x):
             raise ValueError(f"{path}: no non-empty lines; expected one example per line of text")
+    if limit and limit < len(x):
+        pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:limit].numpy()
+        x, y = x[pick], None if y is None else y[pick]
     xt = torch.from_numpy(x)
-    yt = None if y is None else torch.from_numpy(y)
-    if limit and limit < len(xt):
-        pick = torch.randperm(len(xt), generator=torch.Generator().manual_seed(seed))[:limit]
-        xt, yt = xt[pick], None if yt is None else yt[pick]
+    yt = None
+    if y is not None and path.suffix.lower() == ".npz":
+        yt, classes = encode_labels(y, len(y), path, _EXPECTED_NPZ)
+    elif y is not None:
+        yt = torch.from_numpy(y.astype(np.int64))
     if len(xt) < 2:
         raise ValueError(f"{path}: {len(xt)} example(s); need at least 2 to hold one out for evaluation")
     info = {"vocab_size": vocab, "seq_len": int(xt.shape[1]), "num_classes": len(classes)}

@@ -13,7 +13,6 @@ every device.
 from __future__ import annotations
 
 import math
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from sslterm.data import Dataset
+from sslterm.data.npz import encode_labels, fail, read_npz
 from sslterm.data.shapes import SHAPE_CLASSES, _shape_masks
 from sslterm.data.splits import split_labelled
 
@@ -123,7 +123,7 @@ def build_moving_shapes(options: dict[str, Any]) -> Dataset:
 
 
 _EXPECTED = ("a .npz file with x: uint8, or float in [0, 1], shaped [N, T, C, H, W] with C 1 or 3 "
-             "(or [N, T, H, W]), N ≥ 2, and optionally y: integer labels ≥ 0 of shape [N]")
+             "(or [N, T, H, W]), N ≥ 2, and optionally y: integer or string labels of shape [N]")
 _RESIZE_CLIPS = 64                                         # clips resized per chunk (bounds memory)
 
 
@@ -143,20 +143,16 @@ def _square(x: torch.Tensor, size: int) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def load_clips(path: str | Path, size: int, limit: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Read clips as uint8 [N, T, C, size, size] (float pixels are quantised) and labels y (int64 [N] or None)."""
+def load_clips(path: str | Path, size: int, limit: int = 0) -> tuple[torch.Tensor, np.ndarray | None]:
+    """Read clips as uint8 [N, T, C, size, size] (float pixels are quantised) and the raw labels (or None)."""
     p = Path(path)
 
     def bad(what: str) -> ValueError:
-        return ValueError(f"{p}: {what}; expected {_EXPECTED}")
+        return fail(p, what, _EXPECTED)
 
     if not p.is_file():
         raise bad("not a file")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise bad(f"not a readable .npz file ({type(e).__name__})") from None
+    arrays = read_npz(p, _EXPECTED)
     if "x" not in arrays:
         raise bad(f"no array named 'x' (found {', '.join(arrays) or 'nothing'})")
     x = arrays["x"]
@@ -177,21 +173,17 @@ def load_clips(path: str | Path, size: int, limit: int = 0) -> tuple[torch.Tenso
     else:
         raise bad(f"x has dtype {x.dtype}")
     xt = _square(xt, size)
-    if "y" not in arrays:
-        return xt, None
-    y = arrays["y"]
-    if not np.issubdtype(y.dtype, np.integer) or y.shape != arrays["x"].shape[:1]:
-        raise bad(f"y has dtype {y.dtype} and shape {list(y.shape)}")
-    if y.min() < 0:
-        raise bad(f"y has a negative label {int(y.min())}")
-    return xt, torch.from_numpy(y[: len(xt)].astype(np.int64))
+    y = arrays.get("y")
+    if y is not None and y.shape[:1] != arrays["x"].shape[:1]:
+        raise bad(f"y has shape {list(y.shape)}, x has {list(arrays['x'].shape)}")
+    return xt, None if y is None else y[: len(xt)]
 
 
 def build_video_files(options: dict[str, Any]) -> Dataset:
     """The user's clips from ``options['path']``; 10% is held out (a shuffle seeded by ``options['seed']``)."""
     size = int(options["image_size"])
-    x, y = load_clips(options["path"], size, int(options["max_examples"]))
-    classes = tuple(str(c) for c in range(int(y.max()) + 1)) if y is not None else ()
+    x, raw_y = load_clips(options["path"], size, int(options["max_examples"]))
+    y, classes = (None, ()) if raw_y is None else encode_labels(raw_y, len(x), options["path"], _EXPECTED)
     info = {"frames": int(x.shape[1]), "channels": int(x.shape[2]), "image_size": size,
             "num_classes": len(classes)}
     return split_labelled({"x": x}, y, classes, info, seed=int(options["seed"]))
