@@ -18,7 +18,8 @@ from benchmarks.common import median, write
 from benchmarks.trainer import EXPERIMENT
 from sslterm import config
 from sslterm.train.accel import fused_available, make_optimizer
-from sslterm.train.loop import build, open_batches, pick_device, train_step
+from sslterm.train.loop import build, open_batches, train_step
+from sslterm.utils.device import pick_device
 
 SWITCHES = {
     "precision": (("train.precision=fp32",), ("train.precision=bf16",)),

@@ -23,7 +23,8 @@ import torch
 from benchmarks.common import write
 from benchmarks.trainer import EXPERIMENT
 from sslterm import config
-from sslterm.train.loop import build, open_batches, pick_device, train_step
+from sslterm.train.loop import build, open_batches, train_step
+from sslterm.utils.device import pick_device
 
 EXPERIMENT_SETS = (
     "data.num_samples=8192", "data.num_eval=512", "data.image_size=32",

@@ -32,7 +32,9 @@ from sslterm.models import build_encoder
 from sslterm.objectives import Context, build_objective
 from sslterm.store import create_run
 from sslterm.train.accel import make_optimizer
-from sslterm.train.loop import lr_at, pick_device, train
+from sslterm.train.loop import train
+from sslterm.utils.device import pick_device
+from sslterm.utils.schedule import lr_at
 
 EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "image-simclr.toml"
 DEFAULT_INTERVALS = ("train.log_every=10", "train.snapshot_every=50", "train.checkpoint_every=500", "eval.every=100")

@@ -117,7 +117,7 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
 def _leave_group(clean: bool = False) -> None:
     """Leave the process group, if any; ``clean``: every process finished, so they leave together."""
     if "torch" in sys.modules:
-        from sslterm.train.dist import cleanup
+        from sslterm.utils.dist import cleanup
 
         cleanup(sync=clean)
 

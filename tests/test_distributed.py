@@ -25,8 +25,8 @@ from sslterm.objectives import Context, build_objective
 from sslterm.objectives.infonce import info_nce
 from sslterm.store import Run, Status, create_run, read_status, write_status
 from sslterm.store.status import write_json_atomic
-from sslterm.train.dist import cleanup, gather, parallel
 from sslterm.train.loop import train
+from sslterm.utils.dist import cleanup, gather, parallel
 from tests.conftest import TINY, sslterm, tiny_sets
 
 B, D, WORLD, TAU = 4, 6, 2, 0.3

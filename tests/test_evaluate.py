@@ -13,8 +13,6 @@ from typer.testing import CliRunner
 
 from sslterm import cli, config
 from sslterm.data import Dataset
-from sslterm.evaluate.diagnostics import alignment, embedding_std, rankme, uniformity
-from sslterm.evaluate.probes import OnlineProbe, knn_accuracy, knn_predict, linear_probe
 from sslterm.evaluate.supervised import train_end_to_end
 from sslterm.evaluate.transfer import evaluate_run
 from sslterm.health import collapse_warning
@@ -23,6 +21,8 @@ from sslterm.models import Encoder
 from sslterm.store import create_run
 from sslterm.train.checkpoint import load_checkpoint
 from sslterm.train.loop import train
+from sslterm.utils.diagnostics import alignment, embedding_std, rankme, uniformity
+from sslterm.utils.probes import OnlineProbe, knn_accuracy, knn_predict, linear_probe
 from tests.conftest import TINY
 
 

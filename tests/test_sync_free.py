@@ -20,8 +20,8 @@ from torch.overrides import TorchFunctionMode
 
 import sslterm
 from sslterm import config
-from sslterm.evaluate.probes import OnlineProbe
 from sslterm.train.loop import Window, build, open_batches, train_step
+from sslterm.utils.probes import OnlineProbe
 from tests.conftest import EXPERIMENTS
 from tests.test_experiments import shrink
 

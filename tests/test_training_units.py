@@ -16,7 +16,7 @@ from sslterm.data import build_dataset
 from sslterm.models import build_encoder
 from sslterm.objectives import Context, build_objective
 from sslterm.objectives.infonce import info_nce
-from sslterm.train.loop import lr_at
+from sslterm.utils.schedule import lr_at
 
 
 def reference_nt_xent(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> torch.Tensor:

@@ -22,7 +22,7 @@ from torch import nn
 from sslterm.config import Experiment, TrainConfig
 from sslterm.data import Dataset
 from sslterm.models import Encoder, build_encoder
-from sslterm.train.loop import lr_at
+from sslterm.utils.schedule import lr_at
 
 _CHUNK = 512
 

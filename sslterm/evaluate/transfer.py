@@ -20,14 +20,14 @@ import torch
 
 from sslterm import config
 from sslterm.data import Batch, Dataset, build_dataset
-from sslterm.evaluate.probes import knn_accuracy, linear_probe
 from sslterm.evaluate.supervised import supervised_baseline, train_end_to_end
 from sslterm.models import build_encoder
 from sslterm.objectives import Context, Objective, build_objective
+from sslterm.objectives.features import extract
 from sslterm.store import Run
 from sslterm.train.checkpoint import load_checkpoint
-from sslterm.train.loop import pick_device
-from sslterm.train.monitor import extract
+from sslterm.utils.device import pick_device
+from sslterm.utils.probes import knn_accuracy, linear_probe
 
 FRACTIONS = (0.01, 0.1, 1.0)
 

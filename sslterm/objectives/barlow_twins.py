@@ -19,7 +19,7 @@ from sslterm.data import Batch
 from sslterm.models import Projector
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.infonce import concat_views
-from sslterm.train.dist import gather
+from sslterm.utils.dist import gather
 
 
 def batch_standardize(z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:

@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 
 from sslterm.data import Batch
-from sslterm.evaluate.diagnostics import embedding_std
 from sslterm.models import Projector
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.ema import cosine_momentum, ema_update, frozen_copy
 from sslterm.objectives.infonce import concat_views
+from sslterm.utils.diagnostics import embedding_std
 
 
 def regression_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ from sslterm.data import Batch
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.ema import cosine_momentum, ema_update, frozen_copy
 from sslterm.objectives.infonce import concat_views
-from sslterm.train.dist import mean as dist_mean
+from sslterm.utils.dist import mean as dist_mean
 
 
 class DINOHead(nn.Module):

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from sslterm.data import Batch
 from sslterm.models import Projector
 from sslterm.objectives.base import Augment, Context, Loss, Objective
-from sslterm.train.dist import gather
+from sslterm.utils.dist import gather
 
 
 def info_nce(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:

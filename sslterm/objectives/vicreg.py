@@ -22,7 +22,7 @@ from sslterm.data import Batch
 from sslterm.models import Projector
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.infonce import concat_views
-from sslterm.train.dist import gather
+from sslterm.utils.dist import gather
 
 
 def _check_pair(z1: torch.Tensor, z2: torch.Tensor, method: str) -> None:

@@ -28,28 +28,11 @@ from sslterm.store import JsonlWriter, Run
 from sslterm.store.jsonl import truncate_after
 from sslterm.train.accel import autocast, channels_last, compile_networks, make_optimizer
 from sslterm.train.checkpoint import load_checkpoint, save_checkpoint
-from sslterm.train.dist import Dist, any_true, gather_states, parallel, setup
-from sslterm.train.dist import mean as dist_mean
 from sslterm.train.monitor import Monitor
-
-
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Learning rate at ``step`` (0-based): linear warm-up, then cosine decay to min_lr_ratio."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    span = max(1, cfg.steps - cfg.warmup_steps)
-    progress = min(1.0, (step - cfg.warmup_steps) / span)
-    floor = cfg.lr * cfg.min_lr_ratio
-    return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cuda`` without CUDA is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device = 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
-    return torch.device(name)
+from sslterm.utils.device import pick_device
+from sslterm.utils.dist import Dist, any_true, gather_states, parallel, setup
+from sslterm.utils.dist import mean as dist_mean
+from sslterm.utils.schedule import lr_at
 
 
 @dataclass

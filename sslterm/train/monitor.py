@@ -22,25 +22,14 @@ import torch.nn.functional as F
 from sslterm.augment import Pipeline
 from sslterm.config import Experiment
 from sslterm.data import Batch, Dataset
-from sslterm.evaluate.diagnostics import alignment, embedding_std, rankme, uniformity
-from sslterm.evaluate.probes import OnlineProbe, knn_accuracy
 from sslterm.objectives import Objective
+from sslterm.objectives.features import extract
 from sslterm.train.accel import fused_available
+from sslterm.utils.diagnostics import alignment, embedding_std, rankme, uniformity
+from sslterm.utils.probes import OnlineProbe, knn_accuracy
 
-_CHUNK = 512
 EXTRA_EVERY = 8
 """Steps between the extra clean passes for objectives whose forward computes no pooled features."""
-
-
-@torch.no_grad()
-def extract(objective: Objective, data: Dataset, split: str, n: int, device: torch.device) -> torch.Tensor:
-    """Encoder features [n, D] of the first ``n`` examples of ``split``, in chunks, eval mode."""
-    was = objective.training
-    objective.eval()
-    idx = torch.arange(n, device=device)
-    feats = torch.cat([objective.features(data.batch(split, chunk)) for chunk in idx.split(_CHUNK)])
-    objective.train(was)
-    return feats
 
 
 class FeatureBank:
