@@ -1,1 +1,1 @@
-"""How well representations transfer: probes, kNN and collapse diagnostics (torch, no UI)."""
+"""How well a run's representations transfer: linear probe, kNN, fine-tuning and the supervised baseline (torch, no UI)."""
