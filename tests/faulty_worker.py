@@ -5,7 +5,7 @@ FAULT acts at the N-th checkpoint, metrics record, snapshot record or final stat
 - ``pause-checkpoint``: writes half of the checkpoint's temporary file, touches ``RUN_DIR/fault-point``
   and waits (up to a minute) for SIGTERM or SIGINT, which the worker's own handler also receives; then
   writes the rest. The test sends the signal, or kills the process, while the write is half done.
-- ``enospc-checkpoint``: the temporary checkpoint file is a link to ``/dev/full`` (a real ENOSPC).
+- ``enospc-checkpoint``: the temporary checkpoint file's descriptor is pointed at ``/dev/full`` (a real ENOSPC).
 - ``erofs-checkpoint``: the checkpoint write fails half-way with EROFS (a file system gone read-only).
 - ``enospc-metrics``: the metrics log's descriptor is pointed at ``/dev/full`` before the record.
 - ``kill-snapshot``: half of the snapshot record is written, then the process SIGKILLs itself.
@@ -82,13 +82,16 @@ def install(fault: str, nth: int, run_dir: Path) -> None:
             _wait_for_stop(run_dir / "fault-point")
             f.write(data[len(data) // 2:])
 
+        def full_save(obj: Any, f: BinaryIO) -> None:   # the temporary file's descriptor points at /dev/full
+            full = os.open("/dev/full", os.O_WRONLY)
+            os.dup2(full, f.fileno())
+            os.close(full)
+            real_save(obj, f)
+
         def faulty_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
             if not is_nth():
                 return real_checkpoint(directory, state)
-            if fault == "enospc-checkpoint":
-                (directory / f".last.pt.tmp-{os.getpid()}").symlink_to("/dev/full")
-                return real_checkpoint(directory, state)
-            torch.save = torn_save  # type: ignore[assignment]  # only inside this checkpoint's write
+            torch.save = full_save if fault == "enospc-checkpoint" else torn_save  # type: ignore[assignment]  # only inside this checkpoint's write
             try:
                 return real_checkpoint(directory, state)
             finally:

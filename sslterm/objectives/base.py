@@ -44,6 +44,9 @@ class Objective(nn.Module):
     def after_step(self, step: int, total_steps: int) -> None:
         """Called after every optimiser step (an EMA teacher is updated here)."""
 
+    def resume_at(self, step: int, total_steps: int) -> None:
+        """Set what follows from the step alone (an EMA momentum) to its value after ``step``; for resume."""
+
     def trainable(self) -> Iterator[nn.Parameter]:
         """Parameters the optimiser updates (a teacher's are excluded)."""
         return (p for p in self.parameters() if p.requires_grad)

@@ -69,10 +69,14 @@ class BYOL(Objective):
             tau = torch.full((), self.momentum, device=loss.device)
         return loss, {"cos_sim": cos, "z_std": embedding_std(z.detach()), "momentum": tau}
 
+    def resume_at(self, step: int, total_steps: int) -> None:
+        """The momentum after ``step`` (it is a function of the step, so checkpoints need not hold it)."""
+        self.momentum = cosine_momentum(step, total_steps, self.base_momentum)
+
     @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:
         """Move the target toward the online network with τ from the cosine schedule."""
-        self.momentum = cosine_momentum(step, total_steps, self.base_momentum)
+        self.resume_at(step, total_steps)
         ema_update(self.target_encoder, self.encoder, self.momentum)
         ema_update(self.target_projector, self.projector, self.momentum)
 

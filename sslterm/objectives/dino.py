@@ -128,10 +128,14 @@ class DINO(Objective):
         """c ← m·c + (1 − m)·mean of the teacher scores [2B, K] over the batch (in place, no sync)."""
         self.center.lerp_(dist_mean(t.mean(dim=0)), 1.0 - self.center_momentum)   # mean over every process
 
+    def resume_at(self, step: int, total_steps: int) -> None:
+        """The momentum after ``step`` (it is a function of the step, so checkpoints need not hold it)."""
+        self.momentum = cosine_momentum(step, total_steps, self.base_momentum)
+
     @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:
         """Move the teacher toward the student with τ from the cosine schedule."""
-        self.momentum = cosine_momentum(step, total_steps, self.base_momentum)
+        self.resume_at(step, total_steps)
         ema_update(self.teacher_encoder, self.encoder, self.momentum)
         ema_update(self.teacher_head, self.head, self.momentum)
 

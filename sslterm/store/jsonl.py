@@ -4,19 +4,41 @@ A record is one JSON object on one line ending in ``\\n``. A reader remembers th
 after the last complete line it consumed and only ever reads bytes past it, so polling a
 growing file costs only the new bytes. A last line without its newline is a record still
 being written: it is left for the next read, never parsed. A line that is not a JSON object
-(a corrupt record) is counted in ``bad`` and skipped; it never raises. A reader whose offset no
-longer follows a newline, or lies past the end (the log was cut back by a resume), starts over.
+(a corrupt record) is counted in ``bad`` and skipped; it never raises; so is a line longer than
+:data:`MAX_RECORD` bytes, and the reader goes on after it. A log that is not a file (a directory
+in its place) reads as empty with ``problem`` saying why. A reader whose offset no longer follows a
+newline, or lies past the end (the log was cut back by a resume), starts over.
+
+The writer never follows a symbolic link: a log that is a link is refused (``O_NOFOLLOW``), so a
+run directory can never make sslterm append to, or cut back, a file outside it.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 from pathlib import Path
 from typing import Any
 
+from sslterm.atomic import FILE_MODE
+
 _CHUNK = 8 << 20  # bytes read per call at most, so one poll never blocks a viewer for long
+MAX_RECORD = _CHUNK
+"""The longest record line a reader accepts; a longer one is skipped and counted in ``bad``."""
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def open_no_follow(path: Path, flags: int) -> int:
+    """``os.open`` that refuses a symbolic link at ``path`` with an OSError saying so (new files get FILE_MODE)."""
+    if path.is_symlink():
+        raise OSError(errno.ELOOP, "is a symbolic link; sslterm writes only regular files in a run directory",
+                      str(path))
+    try:
+        return os.open(path, flags | _NOFOLLOW, FILE_MODE)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from None
 
 
 def _finite(v: Any) -> Any:
@@ -36,7 +58,8 @@ class JsonlWriter:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._f = open(self.path, "ab")  # noqa: SIM115 - kept open for the run's lifetime
+        fd = open_no_follow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        self._f = os.fdopen(fd, "ab")  # kept open for the run's lifetime
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record and hand it to the OS, so readers see it at once (OSError naming the file)."""
@@ -68,9 +91,10 @@ class JsonlTail:
         self.path = Path(path)
         self.offset = 0
         self.bad = 0
+        self.problem: str | None = None
 
     def read(self, max_bytes: int = _CHUNK) -> list[dict[str, Any]]:
-        """Records completed since the last read (empty if none, or if the file is missing)."""
+        """Records completed since the last read (empty if none, or if the file is missing or not a file)."""
         try:
             with open(self.path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
@@ -82,15 +106,30 @@ class JsonlTail:
                         self.offset = 0
                 f.seek(self.offset)
                 chunk = f.read(max_bytes)
+                end = chunk.rfind(b"\n")
+                if end < 0 and len(chunk) == max_bytes < MAX_RECORD:    # one record longer than a read
+                    chunk += f.read(MAX_RECORD - len(chunk))
+                    end = chunk.rfind(b"\n")
+                if end < 0 and len(chunk) >= MAX_RECORD:
+                    self._skip_long_line(f)
+                    return []
         except FileNotFoundError:
             return []
-        end = chunk.rfind(b"\n")
+        except IsADirectoryError:
+            self.problem = f"{self.path.name} is a directory, not a log file"
+            return []
+        except OSError as e:
+            self.problem = f"cannot read {self.path.name}: {e.strerror or e}"
+            return []
         if end < 0:
             return []
         self.offset += end + 1
         out: list[dict[str, Any]] = []
         for line in chunk[: end + 1].splitlines():
             if not line.strip():
+                continue
+            if len(line) > MAX_RECORD:
+                self.bad += 1
                 continue
             try:
                 obj = json.loads(line)
@@ -102,6 +141,21 @@ class JsonlTail:
             else:
                 self.bad += 1
         return out
+
+    def _skip_long_line(self, f: Any) -> None:
+        """Move past a line longer than any record (counted in ``bad``), once its newline is written."""
+        pos = f.tell()
+        while True:
+            block = f.read(1 << 20)
+            if not block:
+                return                                  # its end is not written yet: try again later
+            nl = block.find(b"\n")
+            if nl >= 0:
+                self.offset = pos + nl + 1
+                self.bad += 1
+                self.problem = f"{self.path.name}: a line longer than {MAX_RECORD >> 20} MB was skipped"
+                return
+            pos += len(block)
 
     def read_all(self) -> list[dict[str, Any]]:
         """Every complete record not yet read, however many reads that takes."""
@@ -123,12 +177,24 @@ def truncate_after(path: str | Path, step: int) -> int:
 
     The cut is a single ``truncate`` at the end of the last record kept, so what remains is
     byte-for-byte what readers may already have read. Returns the number of records dropped.
+    A log that is a symbolic link is refused (OSError), never followed.
     """
-    p = Path(path)
     try:
-        data = p.read_bytes()
+        fd = open_no_follow(Path(path), os.O_RDWR)
     except FileNotFoundError:
         return 0
+    with os.fdopen(fd, "r+b") as f:
+        data = f.read()
+        keep, dropped = _cut_point(data, step)
+        if keep < len(data):
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+    return dropped
+
+
+def _cut_point(data: bytes, step: int) -> tuple[int, int]:
+    """(bytes up to the end of the last record kept, records past ``step``) of a log's contents."""
     keep, dropped, pos = 0, 0, 0
     for line in data.splitlines(keepends=True):
         pos += len(line)
@@ -144,9 +210,4 @@ def truncate_after(path: str | Path, step: int) -> int:
             continue
         if dropped == 0:
             keep = pos
-    if keep < len(data):
-        with open(p, "r+b") as f:
-            f.truncate(keep)
-            f.flush()
-            os.fsync(f.fileno())
-    return dropped
+    return keep, dropped

@@ -25,7 +25,7 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
 
 def channels_last(module: nn.Module) -> None:
     """Store every 4-D weight (2-D convolutions) channels-last, in place; inputs follow the weights."""
-    module.to(memory_format=torch.channels_last)
+    module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch accepts it; its stubs do not
 
 
 def compile_networks(module: nn.Module) -> list[str]:

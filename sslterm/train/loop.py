@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from sslterm.objectives import Context, Objective, build_objective
 from sslterm.store import JsonlWriter, Run
 from sslterm.store.jsonl import truncate_after
 from sslterm.train.accel import autocast, channels_last, compile_networks, make_optimizer
-from sslterm.train.checkpoint import load_checkpoint, save_checkpoint
+from sslterm.train.checkpoint import LATEST, load_checkpoint, save_checkpoint
 from sslterm.train.monitor import Monitor
 from sslterm.utils.device import pick_device
 from sslterm.utils.dist import Dist, any_true, gather_states, parallel, setup
@@ -44,21 +45,64 @@ class Outcome:
 
 
 class Diverged(FloatingPointError):
-    """The loss became NaN or infinite; the last checkpoint (taken before) is kept."""
+    """A value became NaN or infinite; no checkpoint is written after that, so the last one (if any) is good."""
 
-    def __init__(self, step: int, value: float) -> None:
-        super().__init__(f"loss became {value} by step {step}; the last good checkpoint is kept")
+    def __init__(self, step: int, value: float, what: str = "loss", saved: int | None = None) -> None:
+        kept = (f"the last good checkpoint (step {saved}) is kept" if saved is not None
+                else "no checkpoint had been written yet")
+        super().__init__(f"{what} became {value} by step {step}; {kept}")
         self.step = step
+        self.saved = saved
+
+
+def is_log_step(step: int, cfg: TrainConfig) -> bool:
+    """Whether ``step`` writes a metrics record (besides evaluation steps, which always do)."""
+    return step % cfg.log_every == 0 or step == cfg.steps
+
+
+def is_eval_step(step: int, exp: Experiment) -> bool:
+    """Whether the monitor evaluates after ``step``."""
+    return exp.eval.every > 0 and (step % exp.eval.every == 0 or step == exp.train.steps)
+
+
+def is_snapshot_step(step: int, cfg: TrainConfig) -> bool:
+    """Whether a similarity snapshot is taken after ``step``."""
+    return step % cfg.snapshot_every == 0 or step == cfg.steps
+
+
+def is_checkpoint_step(step: int, cfg: TrainConfig) -> bool:
+    """Whether a checkpoint is written after ``step`` (the last step is checkpointed when training ends)."""
+    return step % cfg.checkpoint_every == 0
+
+
+def is_stop_check_step(step: int, cfg: TrainConfig, world: int) -> bool:
+    """Whether to ask for a stop after ``step``: every step alone; at log steps with several processes
+    (the answer is a collective)."""
+    return world == 1 or step % cfg.log_every == 0
+
+
+def first_non_finite(values: dict[str, float]) -> tuple[str, float] | None:
+    """The first (name, value) that is NaN or infinite, or None."""
+    return next(((k, v) for k, v in values.items() if not math.isfinite(v)), None)
+
+
+@contextmanager
+def mode(module: torch.nn.Module, training: bool) -> Iterator[None]:
+    """Put ``module`` in training or eval mode for the block; its previous mode is restored even on error."""
+    was = module.training
+    module.train(training)
+    try:
+        yield
+    finally:
+        module.train(was)
 
 
 @torch.no_grad()
 def similarity_matrix(objective: Objective, v1: Batch, v2: Batch) -> torch.Tensor:
     """Cosine similarities between the embeddings of two views of a probe batch: [n, n]."""
-    was_training = objective.training
-    objective.eval()
-    z1 = F.normalize(objective.embed(v1), dim=1)
-    z2 = F.normalize(objective.embed(v2), dim=1)
-    objective.train(was_training)
+    with mode(objective, False):
+        z1 = F.normalize(objective.embed(v1), dim=1)
+        z2 = F.normalize(objective.embed(v2), dim=1)
     return z1 @ z2.T
 
 
@@ -189,84 +233,153 @@ def train_step(parts: Parts, batches: Batches, step_fn: torch.nn.Module, step: i
     return loss, extra
 
 
+class Recorder:
+    """What training writes between steps: metrics records, similarity snapshots and checkpoints.
+
+    Rank 0 writes; the other processes take part in the collectives (the window's mean, the
+    checkpoint's gathered generators) and write nothing. Every value is checked before it is
+    written: a NaN or infinity anywhere raises :class:`Diverged`, and no checkpoint follows it.
+    """
+
+    def __init__(self, exp: Experiment, run: Run, parts: Parts, window: Window, elapsed: float,
+                 saved: int | None) -> None:
+        self.exp, self.run, self.parts, self.window = exp, run, parts, window
+        main = parts.dist.main
+        self.metrics: JsonlWriter | NullWriter = JsonlWriter(run.metrics_path) if main else NullWriter()
+        self.snapshots: JsonlWriter | NullWriter = JsonlWriter(run.snapshots_path) if main else NullWriter()
+        self.t_start = time.perf_counter() - elapsed
+        self.t_window = time.perf_counter()
+        self.saved = saved                                           # step of the last checkpoint, if any
+
+    def diverged(self, step: int, value: float, what: str) -> Diverged:
+        return Diverged(step, value, what, self.saved)
+
+    def log(self, step: int, evaluate: bool) -> None:
+        """Write the window's means (the sync point) and, at evaluation steps, the monitor's measurements."""
+        cfg = self.exp.train
+        now, count = time.perf_counter(), self.window.count
+        values = self.window.read()
+        if evaluate:
+            values.update({k: v.item() for k, v in self.parts.monitor.evaluate().items()})
+        bad = first_non_finite(values)
+        if bad is not None:
+            raise self.diverged(step, bad[1], "loss" if bad[0] == "loss" else f"metric {bad[0]}")
+        self.metrics.write({"step": step, "t": round(now - self.t_start, 4), "time": time.time(), **values,
+                            "lr": lr_at(step - 1, cfg),
+                            "samples_per_s": count * cfg.batch_size * self.parts.dist.world
+                            / max(now - self.t_window, 1e-9)})
+        self.window.reset()
+        self.t_window = time.perf_counter()
+
+    def snapshot(self, step: int) -> None:
+        """The probe batch's similarity matrix, on rank 0."""
+        if not self.parts.dist.main:
+            return
+        sim = similarity_matrix(self.parts.objective, *self.parts.probe_views).cpu()
+        if not bool(torch.isfinite(sim).all()):
+            raise self.diverged(step, float(sim[~torch.isfinite(sim)][0]), "the similarity snapshot")
+        self.snapshots.write({"step": step, "time": time.time(), "kind": "similarity",
+                              "values": [[round(v, 4) for v in row] for row in sim.tolist()]})
+
+    def checkpoint(self, step: int) -> None:
+        """Save everything needed to continue from ``step``, after checking that nothing has diverged."""
+        sums = dist_mean(torch.stack([v.float() for v in self.window.sums.values()]))
+        if not bool(torch.isfinite(sums).all()):                     # never save after a bad value
+            bad = first_non_finite(dict(zip(self.window.sums, sums.tolist(), strict=True)))
+            name, value = bad if bad is not None else ("loss", math.nan)
+            raise self.diverged(step, value, "loss" if name == "loss" else f"metric {name}")
+        params = [p.detach() for p in self.parts.objective.parameters() if p.is_floating_point()]
+        if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+            raise self.diverged(step, math.nan, "the weights")
+        state = checkpoint_state(self.parts, step, self.window, time.perf_counter() - self.t_start)
+        if self.parts.dist.main:
+            save_checkpoint(self.run.checkpoint_dir, state)
+            self.metrics.sync()
+            self.snapshots.sync()
+        self.saved = step
+
+    def close(self) -> None:
+        self.metrics.close()
+        self.snapshots.close()
+
+
+def warn_batch_size(exp: Experiment, parts: Parts) -> str | None:
+    """A warning when each process's batch is larger than its share of the training split, else None."""
+    share = len(parts.data) // parts.dist.world
+    if exp.train.batch_size <= share:
+        return None
+    return (f"warning: train.batch_size = {exp.train.batch_size} is larger than the training split "
+            f"({share} examples per process): every batch repeats examples; lower train.batch_size "
+            f"or raise data.num_samples")
+
+
+def begin(exp: Experiment, run: Run, parts: Parts, resume: bool) -> tuple[int, Recorder]:
+    """The first step to train and the recorder: from the run's last checkpoint when ``resume``.
+
+    A resumed run's logs are cut back to the checkpoint's step (the steps after it are logged again);
+    a run resumed without a checkpoint (it failed before its first) starts again from step 0 with
+    empty logs.
+    """
+    window = Window(parts.device)
+    start, elapsed, saved = 0, 0.0, None
+    ckpt_path = run.checkpoint_dir / LATEST
+    if resume and ckpt_path.exists():
+        start, elapsed = restore_state(parts, load_checkpoint(ckpt_path, parts.device), window, exp.train)
+        saved = start
+        print(f"resumed from the checkpoint at step {start}", flush=True)
+    elif resume:
+        print("no checkpoint yet: starting again from step 0", flush=True)
+    if resume and parts.dist.main:
+        truncate_after(run.metrics_path, start if saved is not None else -1)
+        truncate_after(run.snapshots_path, start if saved is not None else -1)
+    return start, Recorder(exp, run, parts, window, elapsed, saved)
+
+
 def train(exp: Experiment, run: Run, should_stop: Callable[[], bool], on_progress: Callable[[int, str], None],
-          resume: bool = False) -> Outcome:
-    """Train ``exp`` into ``run`` (from its last checkpoint if ``resume``); metrics, snapshots, checkpoints."""
+          resume: bool = False, on_warning: Callable[[str], None] | None = None) -> Outcome:
+    """Train ``exp`` into ``run`` (from its last checkpoint if ``resume``); metrics, snapshots, checkpoints.
+
+    ``on_warning`` receives each warning (also printed to the worker's log), such as a batch larger
+    than the training split.
+    """
     cfg = exp.train
     parts = build(exp, cache=run.path.parent / ".cache" / "datasets")
-    device, objective = parts.device, parts.objective
-    world, main = parts.dist.world, parts.dist.main
-    step_fn = parallel(objective, device, cfg.sync_batchnorm)        # DDP (and SyncBatchNorm) with several processes
-    window = Window(device)
-    start, t_offset = 0, 0.0
-    if resume:
-        ckpt = load_checkpoint(run.checkpoint_dir / "last.pt", device)
-        start, t_offset = restore_state(parts, ckpt, window)
-        if main:
-            truncate_after(run.metrics_path, start)
-            truncate_after(run.snapshots_path, start)
-        print(f"resumed from the checkpoint at step {start}", flush=True)
-    metrics: JsonlWriter | NullWriter = JsonlWriter(run.metrics_path) if main else NullWriter()
-    snapshots: JsonlWriter | NullWriter = JsonlWriter(run.snapshots_path) if main else NullWriter()
-    t_start = time.perf_counter() - t_offset
-
-    def snapshot(step: int) -> None:
-        if not main:
-            return
-        sim = similarity_matrix(objective, *parts.probe_views).cpu()
-        snapshots.write({"step": step, "time": time.time(), "kind": "similarity",
-                         "values": [[round(v, 4) for v in row] for row in sim.tolist()]})
-
-    def checkpoint(step: int) -> None:
-        loss_sum = dist_mean(window.sums["loss"])
-        if not torch.isfinite(loss_sum).item():                      # never save diverged weights
-            raise Diverged(step, loss_sum.item())
-        state = checkpoint_state(parts, step, window, time.perf_counter() - t_start)
-        if main:
-            save_checkpoint(run.checkpoint_dir, state)
-            metrics.sync()
-            snapshots.sync()
-
+    warning = warn_batch_size(exp, parts)
+    if warning is not None:
+        print(warning, flush=True)
+        if on_warning is not None:
+            on_warning(warning)
+    device, main = str(parts.device), parts.dist.main
+    step_fn = parallel(parts.objective, parts.device, cfg.sync_batchnorm)   # DDP (and SyncBatchNorm) when several
+    start, rec = begin(exp, run, parts, resume)
     if start == 0:
-        snapshot(0)
-    on_progress(start, str(device))
+        rec.snapshot(0)
+    on_progress(start, device)
     batches = open_batches(parts, exp, start + 1)
-    step, stopped, t_window = start, False, time.perf_counter()
-    objective.train()
+    step, stopped = start, False
     try:
-        for step in range(start + 1, cfg.steps + 1):
-            window.add(*train_step(parts, batches, step_fn, step, cfg))
-            evaluate = exp.eval.every > 0 and (step % exp.eval.every == 0 or step == cfg.steps)
-            if step % cfg.log_every == 0 or step == cfg.steps or evaluate:
-                now, count = time.perf_counter(), window.count
-                values = window.read()                                # the sync point
-                if not math.isfinite(values["loss"]):
-                    raise Diverged(step, values["loss"])
-                if evaluate:
-                    values.update({k: v.item() for k, v in parts.monitor.evaluate().items()})
-                metrics.write({"step": step, "t": round(now - t_start, 4), "time": time.time(), **values,
-                               "lr": lr_at(step - 1, cfg),
-                               "samples_per_s": count * cfg.batch_size * world / max(now - t_window, 1e-9)})
-                window.reset()
-                t_window = time.perf_counter()
-                if main:
-                    on_progress(step, str(device))
-            if step % cfg.snapshot_every == 0 or step == cfg.steps:
-                snapshot(step)
-            if step % cfg.checkpoint_every == 0:
-                checkpoint(step)
-            # alone: ask every step; with several processes, agree at log steps (a collective)
-            if (world == 1 or step % cfg.log_every == 0) and any_true(should_stop(), device):
-                stopped = step < cfg.steps
-                break
+        with mode(parts.objective, True):
+            for step in range(start + 1, cfg.steps + 1):
+                rec.window.add(*train_step(parts, batches, step_fn, step, cfg))
+                evaluate = is_eval_step(step, exp)
+                if is_log_step(step, cfg) or evaluate:
+                    rec.log(step, evaluate)
+                    if main:
+                        on_progress(step, device)
+                if is_snapshot_step(step, cfg):
+                    rec.snapshot(step)
+                if is_checkpoint_step(step, cfg):
+                    rec.checkpoint(step)
+                if is_stop_check_step(step, cfg, parts.dist.world) and any_true(should_stop(), parts.device):
+                    stopped = step < cfg.steps
+                    break
     finally:
         batches.close()
-    if step % cfg.checkpoint_every or step == start:
-        checkpoint(step)
+    if rec.saved != step:
+        rec.checkpoint(step)
     if main:
-        on_progress(step, str(device))
-    metrics.close()
-    snapshots.close()
+        on_progress(step, device)
+    rec.close()
     return Outcome(step=step, stopped=stopped)
 
 
@@ -291,8 +404,11 @@ def checkpoint_state(parts: Parts, step: int, window: Window, elapsed: float) ->
     return state
 
 
-def restore_state(parts: Parts, ckpt: dict[str, Any], window: Window) -> tuple[int, float]:
-    """Load a checkpoint into ``parts`` and the open ``window``; returns (step, elapsed seconds)."""
+def restore_state(parts: Parts, ckpt: dict[str, Any], window: Window, cfg: TrainConfig) -> tuple[int, float]:
+    """Load a checkpoint into ``parts`` and the open ``window``; returns (step, elapsed seconds).
+
+    Schedules that are a function of the step (an EMA teacher's momentum) are set to the checkpoint's step.
+    """
     parts.objective.load_state_dict(ckpt["model"])
     parts.optimizer.load_state_dict(ckpt["optimizer"])
     generators = ckpt.get("generators", [ckpt["generator"]])
@@ -307,4 +423,6 @@ def restore_state(parts: Parts, ckpt: dict[str, Any], window: Window) -> tuple[i
     saved = ckpt.get("window", {"count": 0, "sums": {}})
     window.sums.update({k: v.to(parts.device) for k, v in saved["sums"].items()})
     window.count = int(saved["count"])
-    return int(ckpt["step"]), float(ckpt.get("elapsed", 0.0))
+    step = int(ckpt["step"])
+    parts.objective.resume_at(step, cfg.steps)
+    return step, float(ckpt.get("elapsed", 0.0))
