@@ -1,28 +1,133 @@
-"""Layering: the core knows nothing of the faces, and the faces never import torch."""
+"""Layering: every import points down (import contracts in pyproject.toml), and the faces start without torch.
+
+The contracts are static and see every import, also those inside functions. What a face loads at
+start-up is its module-level imports: checked here over the source of every module (``ast``), and
+once in a fresh interpreter (``sys.modules``), as DESIGN.md asks.
+"""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
-import pytest
+from tests.conftest import ROOT
 
-FACES = ("textual", "typer", "plotext", "rich")
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+PACKAGE = ROOT / "sslterm"
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+CONTRACTS = {c["id"]: c for c in PYPROJECT["tool"]["importlinter"]["contracts"]}
+TORCH_SIDE = tuple(CONTRACTS["torch-side"]["allowed_importers"])
+"""The packages that may import torch; everything else starts without torch and numpy."""
+FACES = tuple(CONTRACTS["face-libraries"]["allowed_importers"])
+FACE_LIBRARIES = tuple(CONTRACTS["face-libraries"]["protected_modules"])
+HEAVY = ("torch", "numpy")
 
 
-def loaded_after(statement: str) -> set[str]:
-    code = f"import sys\n{statement}\nprint(' '.join(sorted(m.split('.')[0] for m in sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    return set(out.split())
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-@pytest.mark.parametrize("module", ["sslterm.cli", "sslterm.store", "sslterm.launch", "sslterm.config",
-                                    "sslterm.catalog", "sslterm.worker", "sslterm.tui.app"])
-def test_viewers_and_launcher_never_import_torch(module: str) -> None:
-    assert "torch" not in loaded_after(f"import {module}")
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
-@pytest.mark.parametrize("module", ["sslterm.config", "sslterm.store", "sslterm.catalog", "sslterm.train.loop",
-                                    "sslterm.objectives", "sslterm.augment", "sslterm.models", "sslterm.data"])
-def test_core_never_imports_the_faces(module: str) -> None:
-    assert not loaded_after(f"import {module}") & set(FACES)
+def within(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def is_type_checking(node: ast.If) -> bool:
+    return "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def module_level_imports(name: str) -> set[str]:
+    """The modules that importing ``name`` imports directly: imports outside functions and TYPE_CHECKING."""
+    path = MODULES[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*up, base] if base else up)
+                found.add(base)
+                found.update(f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in MODULES)
+            elif isinstance(node, ast.If) and is_type_checking(node):
+                visit(node.orelse)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            else:
+                for field in ("body", "orelse", "finalbody", "handlers"):
+                    visit([n for n in getattr(node, field, []) if isinstance(n, (ast.stmt, ast.ExceptHandler))])
+                if isinstance(node, ast.ExceptHandler):
+                    visit(node.body)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")).body)
+    return found
+
+
+def loaded_at_start_up(name: str) -> set[str]:
+    """Top-level names of the outside packages that ``import name`` loads, following sslterm's module-level imports."""
+    seen: set[str] = set()
+    outside: set[str] = set()
+    todo = [name]
+    while todo:
+        module = todo.pop()
+        parts = module.split(".")
+        for i in range(1, len(parts) + 1):                        # importing a.b.c imports a and a.b first
+            parent = ".".join(parts[:i])
+            if parent in MODULES and parent not in seen:
+                seen.add(parent)
+                for imported in module_level_imports(parent):
+                    if imported.split(".")[0] == "sslterm":
+                        todo.append(imported)
+                    else:
+                        outside.add(imported.split(".")[0])
+    return outside
+
+
+def test_import_contracts_hold() -> None:
+    lint = Path(sys.executable).with_name("lint-imports")
+    out = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+
+
+def test_nothing_outside_the_torch_side_loads_torch_or_numpy_at_start_up() -> None:
+    starts_light = [m for m in MODULES if not within(m, TORCH_SIDE)]
+    assert "sslterm.cli" in starts_light and "sslterm.tui.app" in starts_light and "sslterm.worker" in starts_light
+    heavy = {m: sorted(loaded_at_start_up(m) & set(HEAVY)) for m in starts_light}
+    assert {m: h for m, h in heavy.items() if h} == {}
+
+
+def test_the_start_up_check_sees_through_packages_and_skips_function_bodies() -> None:
+    assert {"torch"} <= loaded_at_start_up("sslterm.train.loop")          # via sslterm.data and more
+    assert "numpy" not in loaded_at_start_up("sslterm.tui.widgets.loss_chart")   # numpy inside a function
+
+
+def loaded_in_a_fresh_interpreter(modules: list[str]) -> set[str]:
+    code = (f"import sys\nfor m in {modules!r}:\n    __import__(m)\n"
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    return set(out.stdout.split())
+
+
+def test_the_faces_and_the_viewers_start_without_torch() -> None:
+    light = [m for m in MODULES if not within(m, TORCH_SIDE) and not m.endswith("__main__")]
+    assert not loaded_in_a_fresh_interpreter(light) & set(HEAVY)
+
+
+def test_the_core_never_loads_the_faces() -> None:
+    core = [m for m in MODULES if not within(m, FACES) and not m.endswith("__main__")]
+    assert "sslterm.store" in core and "sslterm.train.loop" in core
+    assert not loaded_in_a_fresh_interpreter(core) & set(FACE_LIBRARIES)
