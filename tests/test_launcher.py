@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -476,13 +474,6 @@ def test_tables_are_removed_with_their_lines_and_added_after_their_sibling() -> 
     doc["augment"] = {}
     emptied = update_toml(TRICKY, doc)
     assert tomlio.loads(emptied)["augment"] == {}  # an empty [augment] stays: no augmentations, not the defaults
-
-
-def test_the_editor_and_the_draft_import_neither_torch_nor_the_faces() -> None:
-    code = ("import sys, sslterm.tomledit, sslterm.tui.draft\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'textual', 'rich', 'typer'}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
 
 
 def test_arrays_of_tables_are_refused() -> None:

@@ -238,11 +238,6 @@ def test_metric_series_drops_what_a_resumed_run_rewrites() -> None:
     assert series.keys() == ["loss"]  # t is the time axis, not a metric
 
 
-def test_app_never_imports_torch() -> None:
-    code = "import sys, sslterm.tui.app; assert 'torch' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
-
-
 
 def test_dashboard_shows_transfer_and_warns_of_collapse(tmp_path: Path) -> None:
     run = make_run(tmp_path, "byol", 20)
