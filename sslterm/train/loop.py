@@ -86,6 +86,11 @@ def first_non_finite(values: dict[str, float]) -> tuple[str, float] | None:
     return next(((k, v) for k, v in values.items() if not math.isfinite(v)), None)
 
 
+def value_name(key: str) -> str:
+    """How a divergence message names a logged value."""
+    return {"loss": "loss", "features": "the encoder's held-out features"}.get(key, f"metric {key}")
+
+
 @contextmanager
 def mode(module: torch.nn.Module, training: bool) -> Iterator[None]:
     """Put ``module`` in training or eval mode for the block; its previous mode is restored even on error."""
@@ -263,7 +268,7 @@ class Recorder:
             values.update({k: v.item() for k, v in self.parts.monitor.evaluate().items()})
         bad = first_non_finite(values)
         if bad is not None:
-            raise self.diverged(step, bad[1], "loss" if bad[0] == "loss" else f"metric {bad[0]}")
+            raise self.diverged(step, bad[1], value_name(bad[0]))
         self.metrics.write({"step": step, "t": round(now - self.t_start, 4), "time": time.time(), **values,
                             "lr": lr_at(step - 1, cfg),
                             "samples_per_s": count * cfg.batch_size * self.parts.dist.world
@@ -287,7 +292,7 @@ class Recorder:
         if not bool(torch.isfinite(sums).all()):                     # never save after a bad value
             bad = first_non_finite(dict(zip(self.window.sums, sums.tolist(), strict=True)))
             name, value = bad if bad is not None else ("loss", math.nan)
-            raise self.diverged(step, value, "loss" if name == "loss" else f"metric {name}")
+            raise self.diverged(step, value, value_name(name))
         params = [p.detach() for p in self.parts.objective.parameters() if p.is_floating_point()]
         if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
             raise self.diverged(step, math.nan, "the weights")

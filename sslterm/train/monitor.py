@@ -142,9 +142,15 @@ class Monitor:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, torch.Tensor]:
-        """Every measurement as a scalar tensor (read back by the loop when it logs)."""
+        """Every measurement as a scalar tensor (read back by the loop when it logs).
+
+        Features that are no longer finite (a diverged encoder) give only ``features`` = NaN, which
+        the loop reports as divergence: the measurements (an SVD among them) would fail on them.
+        """
         out: dict[str, torch.Tensor] = {}
         feats = extract(self.objective, self.data, "eval", self.n_eval, self.device)
+        if not bool(torch.isfinite(feats).all()):                  # a sync, but evaluations are log steps
+            return {"features": torch.tensor(float("nan"), device=self.device)}
         out["emb_std"] = embedding_std(feats)
         out["emb_dim"] = torch.tensor(feats.shape[1])
         out["rankme"] = rankme(feats)
