@@ -1,4 +1,4 @@
-"""Exact resume for every objective: a run stopped and resumed ends with the weights and metrics of one never stopped."""
+"""Exact resume for every objective: stopped and resumed ends with the weights and metrics of never stopped."""
 
 from __future__ import annotations
 

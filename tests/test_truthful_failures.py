@@ -39,7 +39,7 @@ def test_non_finite_held_out_features_are_divergence(tmp_path: Path) -> None:
     path = EXPERIMENTS / "text-masked.toml"                # the SVD of rankme failed on them before
     exp = config.load(path, [*shrink(path), "train.lr=10", "eval.every=2", "train.steps=20", "train.log_every=5",
                              "train.snapshot_every=100", "train.checkpoint_every=100"])
-    with pytest.raises(Diverged, match="became (nan|inf|-inf) by step"):
+    with pytest.raises(Diverged, match=r"became (nan|inf|-inf) by step"):
         train(exp, create_run(tmp_path, "lr10"), lambda: False, lambda s, d: None)
 
 
