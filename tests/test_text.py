@@ -305,17 +305,12 @@ def load(path: Path, **kw: Any) -> data.Dataset:
     return data.load_text_files({**FILES, "path": str(path), **kw})
 
 
-def test_txt_file_lines_and_chunks(tmp_path: Path) -> None:
+def test_txt_file_is_a_token_stream(tmp_path: Path) -> None:
     f = tmp_path / "notes.txt"
-    lines = [f"line number {i}" for i in range(18)]
-    f.write_text("\n".join(lines[:9]) + "\r\n\n   \n" + "\n".join(lines[9:]) + "\n" + "x" * 70 + "\n")
+    f.write_text("".join(f"line number {i}\n" for i in range(30)))
     ds = load(f)
-    assert ds.y_train is None and ds.y_eval is None and ds.info["num_classes"] == 0
-    assert ds.size("train") + ds.size("eval") == 18 + 3                # 70 bytes → chunks of 32, 32, 6
-    assert ds.size("eval") == 2 and ds.info["vocab_size"] == 258 and ds.info["seq_len"] == 32
-    texts = set(data.to_text(torch.cat([ds.train["x"], ds.eval["x"]])))
-    assert texts == {*lines, "x" * 32, "x" * 6}
-    assert pad_is_suffix(ds.train["x"])
+    assert ds.window == 32 and ds.y_train is None and ds.info["num_classes"] == 0 and ds.info["vocab_size"] == 258
+    assert ds.batch("train", torch.arange(3))["x"].shape == (3, 32), "windows, not padded lines (tests/test_tokens.py)"
 
 
 def test_folder_with_class_subfolders_gives_labels(tmp_path: Path) -> None:
@@ -332,12 +327,11 @@ def test_folder_with_class_subfolders_gives_labels(tmp_path: Path) -> None:
     assert all(t.startswith(("cats", "dogs")[label]) for t, label in zip(data.to_text(x), y.tolist(), strict=True))
 
 
-def test_flat_folder_is_unlabelled_and_max_examples_caps(tmp_path: Path) -> None:
+def test_flat_folder_is_an_unlabelled_stream(tmp_path: Path) -> None:
     for i in range(3):
         (tmp_path / f"{i}.txt").write_text("\n".join(f"file {i} line {j}" for j in range(5)))
-    assert load(tmp_path).y_train is None
-    ds = load(tmp_path, max_examples=10)
-    assert ds.size("train") + ds.size("eval") == 10
+    ds = load(tmp_path)
+    assert ds.y_train is None and ds.window == 32
 
 
 def test_npz_with_and_without_labels(tmp_path: Path) -> None:
@@ -355,9 +349,8 @@ def test_npz_with_and_without_labels(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("name", "content", "message"), [
-    ("empty.txt", b"", "no non-empty lines"),
-    ("blank.txt", b"  \n\n\t\n", "no non-empty lines"),
-    ("one.txt", b"only one line\n", "need at least 2"),
+    ("empty.txt", b"", "holds no text"),
+    ("one.txt", b"only one line\n", "lower data.seq_len"),
     ("binary.txt", b"ab\x00cd\n", "NUL"),
 ])
 def test_bad_text_files_are_one_line_errors(tmp_path: Path, name: str, content: bytes, message: str) -> None:
@@ -382,7 +375,7 @@ def test_bad_npz_is_a_one_line_error(tmp_path: Path, arrays: dict[str, np.ndarra
 
 
 def test_empty_folder_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"no \.txt files"):
+    with pytest.raises(ValueError, match=r"no \.txt or \.jsonl files"):
         load(tmp_path)
 
 

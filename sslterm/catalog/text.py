@@ -34,18 +34,21 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(
         "dataset",
         "text_files",
-        "Your own text: a .txt file (each non-empty line is an example; long lines are cut into "
-        "seq_len-byte chunks), a folder of .txt files (subfolders are class labels; a flat folder "
-        "is unlabelled), or an .npz with an integer array x [N, L] of token ids ≥ 0 and an optional "
-        "integer array y [N]. 10% is held out for evaluation.",
+        "Your own text. Unlabelled: a .txt or .jsonl file or a folder of them, prepared once into a "
+        "memory-mapped byte stream and trained on as random windows of seq_len bytes across line and "
+        "document boundaries; held out are whole documents (files or records), 10% of them, or with "
+        "fewer than 10 documents each one's last 10%. Labelled: class subfolders of .txt files (a line "
+        "per example, long lines cut into seq_len-byte chunks) or an .npz with token ids x [N, L] ≥ 0 "
+        "and labels y [N]; 10% held out. See docs/data-formats.md.",
         modalities=("text",),
         impl="sslterm.data.text:load_text_files",
         params=(
-            P("path", str, "", "A .txt file, a folder of .txt files, or an .npz file."),
-            P("seq_len", int, 128, "Longest sequence in bytes; longer lines are cut into chunks of this size "
-              "(sequences are padded to the longest one, at most this).", low=4, high=8192),
-            P("max_examples", int, 0, "Read at most this many examples (0: all).", low=0),
+            P("path", str, "", "A .txt or .jsonl file, a folder of them, or an .npz file."),
+            P("seq_len", int, 128, "Bytes per training window (a labelled line longer than this is cut into "
+              "chunks of this size; labelled rows are padded to the longest, at most this).", low=4, high=8192),
+            P("max_examples", int, 0, "Labelled data: read at most this many examples (0: all).", low=0),
             P("seed", int, 0, "Seed of the train/eval split.", low=0),
+            P("text_field", str, "text", "The field holding each record's text in .jsonl files."),
         ),
     ),
     # ---- encoders ---------------------------------------------------------------------

@@ -4,6 +4,12 @@ A batch is a ``dict[str, Tensor]`` whose tensors share their first dimension: ``
 [B, C, H, W], clips [B, T, C, H, W], waveforms [B, L], token ids [B, L], node features [B, V, F]),
 plus whatever else a modality needs (graphs: ``adj`` [B, V, V] and ``mask`` [B, V]). Making a batch
 is an index gather on every tensor; uint8 pixel data becomes float in [0, 1] at that moment.
+
+A *windowed* dataset (``window`` > 0: text prepared into a token stream) holds each split's ``x``
+as one flat uint8 byte stream [T]; its examples are windows of ``window`` tokens (id = byte + 2):
+every start position in the training split (windows overlap and cross document boundaries), and
+consecutive windows in the held-out split (every held-out byte is in exactly one; the last window
+is padded with PAD).
 """
 
 from __future__ import annotations
@@ -30,13 +36,19 @@ class Dataset:
     classes: tuple[str, ...] = ()
     info: dict[str, Any] = field(default_factory=dict)
     """Shape facts for encoders and objectives: channels, image_size, vocab_size, seq_len, ..."""
+    window: int = 0
+    """Tokens per example of a windowed dataset (each split's ``x`` a byte stream); 0: rows."""
 
     def __len__(self) -> int:
-        return int(self.train["x"].shape[0])
+        return self.size("train")
 
     def size(self, split: str) -> int:
         """Examples in ``split`` (``train`` or ``eval``)."""
-        return int(getattr(self, split)["x"].shape[0])
+        x = getattr(self, split)["x"]
+        if not self.window:
+            return int(x.shape[0])
+        t = int(x.shape[0])
+        return max(0, t - self.window + 1) if split == "train" else -(-t // self.window)
 
     def nbytes(self) -> int:
         """Bytes held by both splits and their labels (what placing it on a device takes)."""
@@ -47,8 +59,9 @@ class Dataset:
         """The same data on ``device`` (moved once, before training).
 
         With ``train`` false the training split and its labels stay where they are (streamed batch
-        by batch instead); ``eval_rows`` keeps only the first rows of the held-out split.
+        by batch instead); ``eval_rows`` keeps only the first examples of the held-out split.
         """
+        eval_keep = eval_rows if eval_rows is None or not self.window else eval_rows * self.window
 
         def move(t: torch.Tensor, rows: int | None = None) -> torch.Tensor:
             return t[:rows].to(device)
@@ -56,11 +69,28 @@ class Dataset:
         y_train = self.y_train if self.y_train is None or not train else move(self.y_train)
         y_eval = None if self.y_eval is None else move(self.y_eval, eval_rows)
         return Dataset({k: move(v) for k, v in self.train.items()} if train else self.train,
-                       {k: move(v, eval_rows) for k, v in self.eval.items()}, y_train, y_eval, self.classes, self.info)
+                       {k: move(v, eval_keep) for k, v in self.eval.items()}, y_train, y_eval, self.classes,
+                       self.info, self.window)
+
+    def rows(self, split: str, idx: torch.Tensor) -> Batch:
+        """Examples ``idx`` of ``split`` as stored (uint8 pixels stay uint8; windows become token ids)."""
+        data = getattr(self, split)
+        if not self.window:
+            return {k: v[idx] for k, v in data.items()}
+        stride = 1 if split == "train" else self.window
+        return {"x": windows(data["x"], idx * stride, self.window)}
 
     def batch(self, split: str, idx: torch.Tensor) -> Batch:
         """Gather examples ``idx`` of ``split``; uint8 pixels become float in [0, 1]."""
-        return {k: decode(v[idx]) for k, v in getattr(self, split).items()}
+        return {k: decode(v) for k, v in self.rows(split, idx).items()}
+
+
+def windows(stream: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
+    """Token ids int64 [B, length] of the byte stream [T] from ``starts`` [B] (id = byte + 2; PAD = 0 past the end)."""
+    pos = starts[:, None] + torch.arange(length, device=starts.device)             # [B, L]
+    inside = pos < stream.shape[0]
+    ids = stream[pos.clamp(max=stream.shape[0] - 1)].long() + 2                    # text.OFFSET
+    return ids.masked_fill_(~inside, 0)                                            # text.PAD
 
 
 def decode(t: torch.Tensor) -> torch.Tensor:
@@ -83,4 +113,4 @@ def build_dataset(name: str, options: dict[str, Any], cache: Path | None = None)
     return result
 
 
-__all__ = ["Batch", "Dataset", "build_dataset", "decode"]
+__all__ = ["Batch", "Dataset", "build_dataset", "decode", "windows"]

@@ -85,16 +85,16 @@ class DeviceBatches:
 class _Rows(torch.utils.data.Dataset[Batch]):
     """A training split in host memory, indexed by a whole batch of positions at once (in a worker)."""
 
-    def __init__(self, split: Batch, y: torch.Tensor | None) -> None:
-        self.split, self.y = split, y
+    def __init__(self, data: Dataset, labels: bool) -> None:
+        self.data, self.labels = data, labels and data.y_train is not None
 
     def __len__(self) -> int:
-        return int(self.split["x"].shape[0])
+        return len(self.data)
 
     def __getitem__(self, idx: torch.Tensor) -> Batch:
-        rows = {k: v[idx] for k, v in self.split.items()}
-        if self.y is not None:
-            rows["y"] = self.y[idx]
+        rows = self.data.rows("train", idx)
+        if self.labels and self.data.y_train is not None:
+            rows["y"] = self.data.y_train[idx]
         return rows
 
 
@@ -119,9 +119,8 @@ class StreamBatches:
                  device: torch.device, first: int, last: int, workers: int) -> None:
         from torch.utils.data import DataLoader
 
-        y = data.y_train if labels else None
-        self.device, self.labels, self.next_step = device, y is not None, first
-        loader = DataLoader(_Rows(data.train, y), sampler=_Steps(sampler, shard, first, last), batch_size=None,
+        self.device, self.next_step = device, first
+        loader = DataLoader(_Rows(data, labels), sampler=_Steps(sampler, shard, first, last), batch_size=None,
                             num_workers=workers, pin_memory=device.type == "cuda",
                             prefetch_factor=4 if workers else None)
         self._it: Iterator[Any] | None = iter(loader)

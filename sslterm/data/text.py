@@ -1,7 +1,8 @@
 """Text datasets as byte-level token ids: the generated ``topics`` corpus and ``text_files`` (your own text).
 
 Token ids are bytes shifted by two: 0 is PAD (only ever at the end of a sequence), 1 is MASK, and
-byte b is id b + 2, so the vocabulary has 258 ids. Every sequence is stored as int64 [N, L].
+byte b is id b + 2, so the vocabulary has 258 ids. Labelled sequences are stored as int64 [N, L];
+unlabelled text as a memory-mapped byte stream cut into windows (see :mod:`sslterm.data.tokens`).
 """
 
 from __future__ import annotations
@@ -246,23 +247,40 @@ def _pad_stack(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([np.pad(p, ((0, 0), (0, width - p.shape[1]))) for p in parts])
 
 
-def _read_folder(root: Path, seq_len: int) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
-    """A folder of .txt files: labelled by class subfolder, or unlabelled when flat."""
+def _class_folders(root: Path) -> tuple[str, ...]:
+    """Names of the subfolders of ``root`` holding .txt files (class labels), sorted."""
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    classes = tuple(d.name for d in subdirs if any(d.rglob("*.txt")))
-    if classes:
-        files = [(f, i) for i, c in enumerate(classes) for f in sorted((root / c).rglob("*.txt"))]
-    else:
-        files = [(f, -1) for f in sorted(root.glob("*.txt"))]
-    if not files:
-        raise ValueError(f"{root}: no .txt files found; expected .txt files, or class subfolders of them")
+    return tuple(d.name for d in subdirs if any(d.rglob("*.txt")))
+
+
+def _read_folder(root: Path, seq_len: int) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """A folder of class subfolders of .txt files: one example per line (chunk), labelled by its subfolder."""
+    classes = _class_folders(root)
+    files = [(f, i) for i, c in enumerate(classes) for f in sorted((root / c).rglob("*.txt"))]
     parts = [(_read_text_file(f, seq_len), label) for f, label in files]   # a loop over files, not examples
     parts = [(x, label) for x, label in parts if len(x)]
     if not parts:
         raise ValueError(f"{root}: every .txt file is empty; expected lines of text")
     x = _pad_stack([x for x, _ in parts])
-    y = np.concatenate([np.full(len(x), label) for x, label in parts]) if classes else None
+    y = np.concatenate([np.full(len(x), label) for x, label in parts])
     return x, y, classes
+
+
+def load_text_stream(path: Path, seq_len: int, text_field: str, seed: int) -> Dataset:
+    """Unlabelled text prepared into memory-mapped byte streams (:mod:`sslterm.data.tokens`), as windows."""
+    from sslterm.data.tokens import EVAL, TRAIN, prepare_text
+
+    entry, manifest = prepare_text(path, text_field, seed)
+    sizes = {TRAIN: int(manifest["train_bytes"]), EVAL: int(manifest["eval_bytes"])}
+    if not sizes[TRAIN] + sizes[EVAL]:
+        raise ValueError(f"{path}: holds no text; expected .txt files or .jsonl records with text in them")
+    if sizes[TRAIN] < seq_len or sizes[EVAL] == 0:
+        raise ValueError(f"{path}: {sizes[TRAIN]} bytes of training text and {sizes[EVAL]} held out; expected at "
+                         f"least seq_len = {seq_len} bytes to train on and some to hold out (lower data.seq_len)")
+    train, held = (torch.from_file(str(entry / name), shared=False, size=sizes[name], dtype=torch.uint8)
+                   for name in (TRAIN, EVAL))
+    info = {"vocab_size": BYTE_VOCAB, "seq_len": seq_len, "num_classes": 0, "bytes_per_token": 1.0}
+    return Dataset({"x": train}, {"x": held}, None, None, (), info, window=seq_len)
 
 
 _EXPECTED_NPZ = "an integer array x [N, L] of token ids ≥ 0 and an optional array y [N] of labels"
@@ -284,23 +302,25 @@ def _read_npz(path: Path, seq_len: int) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def load_text_files(options: dict[str, Any]) -> Dataset:
-    """The ``text_files`` dataset: your text from ``options['path']``, 10% held out for evaluation."""
+    """The ``text_files`` dataset: your text from ``options['path']``, 10% held out for evaluation.
+
+    Class subfolders of .txt files and .npz arrays give labelled rows (a line or a row each); any other
+    text (.txt, .jsonl, a folder of them) is prepared once into a token stream and trained on as windows.
+    """
     path = Path(options["path"])
     seq_len, limit, seed = int(options["seq_len"]), int(options["max_examples"]), int(options["seed"])
     if not str(options["path"]):
         raise ValueError("data.path is empty; expected a .txt file, a folder of .txt files, or an .npz file")
     vocab = BYTE_VOCAB
     y: np.ndarray | None
-    if path.is_dir():
+    if path.is_dir() and _class_folders(path):
         x, y, classes = _read_folder(path, seq_len)
     elif path.suffix.lower() == ".npz":
         x, y = _read_npz(path, seq_len)
         classes = ()
         vocab = int(x.max()) + 1 if x.size else OFFSET
     else:
-        x, y, classes = _read_text_file(path, seq_len), None, ()
-        if not len(x):
-            raise ValueError(f"{path}: no non-empty lines; expected one example per line of text")
+        return load_text_stream(path, seq_len, str(options.get("text_field", "text")), seed)
     if limit and limit < len(x):
         pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:limit].numpy()
         x, y = x[pick], None if y is None else y[pick]

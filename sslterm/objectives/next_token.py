@@ -46,7 +46,8 @@ class NextToken(Objective):
 
     Shapes: causal tokens h [B, T, D]; head [B, T−k, D] → [B, T−k, V] logits or [B, T−k, P]
     regressions of ``token_targets`` shifted by k. Metrics: ``bits_per_token`` and ``next_acc`` for
-    discrete targets.
+    discrete targets, and ``bits_per_byte`` where the data says how many bytes a token stands for
+    (``info['bytes_per_token']``, text prepared into a token stream), so tokenisers compare.
     """
 
     def __init__(self, ctx: Context, shift: int = 1, loss: str = "mse", head_hidden: int = 0) -> None:
@@ -58,6 +59,7 @@ class NextToken(Objective):
         if head_hidden < 0:
             raise ValueError(f"head_hidden must be ≥ 0, got {head_hidden}")
         self.shift, self.loss_kind = shift, loss
+        self.bytes_per_token = float(ctx.info.get("bytes_per_token", 0))   # text: bits per byte are reported too
         self.head = token_head(ctx.encoder.token_dim, target_size(ctx.encoder, ctx.info), head_hidden)
 
     def predict(self, x: torch.Tensor, **rest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -73,4 +75,8 @@ class NextToken(Objective):
         loss, acc = prediction_loss(pred, targets, weight, kind=self.loss_kind)
         if acc is None:
             return loss, {}
-        return loss, {"bits_per_token": loss.detach() / math.log(2), "next_acc": acc.detach()}
+        bits = loss.detach() / math.log(2)
+        extra = {"bits_per_token": bits, "next_acc": acc.detach()}
+        if self.bytes_per_token:
+            extra["bits_per_byte"] = bits / self.bytes_per_token
+        return loss, extra

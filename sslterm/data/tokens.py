@@ -1,0 +1,195 @@
+"""Text tokenised once into memory-mapped byte streams (train and held-out) with a manifest.
+
+Sources: one ``.txt`` file, one ``.jsonl`` file (a text field per record), or a folder of them
+(searched recursively; no class subfolders). A document is a ``.txt`` file or a ``.jsonl``
+record; each ends with a newline in the stream (one is added where it is missing). Held-out text is
+whole documents, never lines of training documents: with at least ``MIN_DOCUMENTS`` documents a
+seeded ``EVAL_FRACTION`` of them (at least one); with fewer, each document's tail (its last
+``EVAL_FRACTION`` of bytes, from a line start where there is one), so held-out text always follows
+the text it was trained on and never precedes it.
+
+The tokeniser is bytes: the streams store raw bytes (uint8, 1 byte per token), and a token id is
+byte + 2 when a window is gathered (:mod:`sslterm.data.text`'s ids). Files are read in chunks and
+records one at a time, so preparing a corpus takes memory independent of its size.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from sslterm.atomic import atomic_write
+from sslterm.data.prepared import entry_dir, fingerprint, read_manifest, start_entry, write_manifest
+
+EVAL_FRACTION = 0.1
+MIN_DOCUMENTS = 10
+"""With fewer documents than this, each document's tail is held out instead of whole documents."""
+SUFFIXES = (".txt", ".jsonl")
+_CHUNK = 1 << 23                                           # bytes read at a time from a .txt file
+TRAIN, EVAL = "train.u8", "eval.u8"
+
+
+def text_sources(path: Path) -> list[Path]:
+    """The files of a text source, sorted; one line naming what is wrong when there are none."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise ValueError(f"{path}: no such file or folder; expected a .txt or .jsonl file, or a folder of them")
+    files = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES
+                   and not any(part.startswith(".") for part in f.relative_to(path).parts))
+    if not files:
+        raise ValueError(f"{path}: no .txt or .jsonl files found; expected a .txt or .jsonl file, or a folder of them")
+    return files
+
+
+def _records(f: Path, field: str) -> Iterator[bytes]:
+    """The ``field`` text of every record of a .jsonl file, UTF-8 encoded; one line naming a bad record."""
+    with f.open("rb") as src:
+        for lineno, line in enumerate(src, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                raise ValueError(f"{f}: line {lineno} is not JSON; expected one JSON object per line") from None
+            text = record.get(field) if isinstance(record, dict) else None
+            if not isinstance(text, str):
+                raise ValueError(f"{f}: line {lineno} has no text field {field!r}; expected objects with a "
+                                 f"string {field!r} (set data.text_field)")
+            yield text.encode("utf-8")
+
+
+def _count_records(f: Path) -> int:
+    with f.open("rb") as src:
+        return sum(1 for line in src if line.strip())
+
+
+def _txt_chunks(f: Path, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
+    """Bytes ``start``..``stop`` of a text file in chunks; one line naming a file with NUL bytes."""
+    with f.open("rb") as src:
+        src.seek(start)
+        left = (stop if stop is not None else f.stat().st_size) - start
+        while left > 0:
+            chunk = src.read(min(_CHUNK, left))
+            if not chunk:
+                break
+            if b"\x00" in chunk:
+                raise ValueError(f"{f}: contains NUL bytes, so it is not a text file; expected UTF-8 text")
+            left -= len(chunk)
+            yield chunk
+
+
+def tail_start(f: Path) -> int:
+    """Where a file's held-out tail begins: the first line start at or after 1 − EVAL_FRACTION of its bytes."""
+    size = f.stat().st_size
+    cut = int(size * (1 - EVAL_FRACTION))
+    with f.open("rb") as src:
+        src.seek(max(cut - 1, 0))
+        rest = src.read(min(size - cut + 1, 1 << 20))
+    newline = rest.find(b"\n") if cut > 0 else -1
+    return cut if newline < 0 or cut + newline >= size else cut + newline
+
+
+def _cut_tail(doc: bytes) -> int:
+    cut = int(len(doc) * (1 - EVAL_FRACTION))
+    newline = doc.find(b"\n", max(cut - 1, 0))
+    return cut if newline < 0 or newline + 1 >= len(doc) else newline + 1
+
+
+class _Writer:
+    """Appends documents to a stream, ending each with a newline, and counts what it wrote."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f, self.bytes, self.documents, self._last, self._open = f, 0, 0, b"\n", False
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.f.write(data)
+            self.bytes += len(data)
+            self._last, self._open = data[-1:], True
+
+    def end_document(self) -> None:
+        """End the document written since the last call (nothing when none was)."""
+        if not self._open:
+            return
+        if self._last != b"\n":
+            self.write(b"\n")
+        self.documents += 1
+        self._open = False
+
+
+def tokenise(path: Path, entry: Path, text_field: str, seed: int) -> dict[str, Any]:
+    """Write the train and held-out byte streams of ``path`` into ``entry``; the manifest's counts."""
+    files = text_sources(path)
+    counts = [_count_records(f) if f.suffix.lower() == ".jsonl" else 1 for f in files]
+    total = sum(counts)
+    if total == 0:
+        raise ValueError(f"{path}: holds no text; expected non-empty .txt files or .jsonl records")
+    whole = total >= MIN_DOCUMENTS
+    held = np.zeros(total, dtype=bool)
+    if whole:
+        held[np.random.default_rng(seed).permutation(total)[: max(1, round(total * EVAL_FRACTION))]] = True
+
+    def write_all(train: BinaryIO, held_out: BinaryIO) -> tuple[_Writer, _Writer]:
+        tw, ew = _Writer(train), _Writer(held_out)
+        doc = 0
+        for f, n in zip(files, counts, strict=True):
+            if f.suffix.lower() == ".jsonl":
+                for text in _records(f, text_field):
+                    cut = len(text) if whole else _cut_tail(text)
+                    if whole and held[doc]:
+                        cut = 0
+                    tw.write(text[:cut])
+                    tw.end_document()
+                    ew.write(text[cut:])
+                    ew.end_document()
+                    doc += 1
+                continue
+            cut = f.stat().st_size if whole else tail_start(f)
+            if whole and held[doc]:
+                cut = 0
+            for chunk in _txt_chunks(f, 0, cut):
+                tw.write(chunk)
+            tw.end_document()
+            for chunk in _txt_chunks(f, cut):
+                ew.write(chunk)
+            ew.end_document()
+            doc += n
+        return tw, ew
+
+    out: dict[str, _Writer] = {}
+
+    def both(held_out: BinaryIO) -> None:                # both streams in one pass over the source
+        atomic_write(entry / TRAIN, lambda train: out.update(zip(("train", "eval"), write_all(train, held_out),
+                                                                 strict=True)))
+
+    atomic_write(entry / EVAL, both)
+    return {"documents": total, "held_out": "whole documents" if whole else "each document's tail",
+            "train_bytes": out["train"].bytes, "eval_bytes": out["eval"].bytes,
+            "train_documents": out["train"].documents, "eval_documents": out["eval"].documents}
+
+
+def prepare_text(path: Path, text_field: str = "text", seed: int = 0, root: Path | None = None,
+                 log: bool = True) -> tuple[Path, dict[str, Any]]:
+    """The prepared entry of the text at ``path`` (made now unless a current one exists) and its manifest."""
+    files = text_sources(path)
+    options = {"tokenizer": "bytes", "text_field": text_field, "seed": seed}
+    entry = entry_dir("text", path, options, root)
+    prints = fingerprint(files, path if path.is_dir() else path.parent)
+    manifest = read_manifest(entry)
+    if manifest is not None and manifest.get("fingerprint") == prints:
+        return entry, manifest
+    if log:
+        why = "the source changed since it was prepared" if manifest is not None else "first use"
+        print(f"preparing text {path} ({prints['source_bytes'] / 1e6:.1f} MB in {prints['files']} file(s); {why}) "
+              f"into {entry}", file=sys.stderr, flush=True)   # stdout may be a protocol (preview)
+    start_entry(entry)
+    counts = tokenise(path, entry, text_field, seed)
+    manifest = {"kind": "text", "source": str(path.resolve()), "options": options, "fingerprint": prints,
+                "dtype": "uint8", "bytes_per_token": 1.0, "vocab_size": 258, **counts}
+    return entry, write_manifest(entry, manifest)
