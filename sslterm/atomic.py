@@ -83,7 +83,10 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None], *, durable: bool
 
 def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True, mode: int = FILE_MODE) -> None:
     """:func:`atomic_write` of ``data``."""
-    atomic_write(path, lambda f: f.write(data) and None, durable=durable, mode=mode)
+    def write(f: BinaryIO) -> None:
+        f.write(data)
+
+    atomic_write(path, write, durable=durable, mode=mode)
 
 
 def atomic_write_text(path: Path, text: str, *, durable: bool = True, mode: int = FILE_MODE) -> None:

@@ -1,16 +1,17 @@
 """What the user adds to a run from the app: a star, tags and notes, as small files in the run directory.
 
 The worker never writes these. ``notes.txt`` holds free text (UTF-8), ``tags.txt`` one tag per line,
-and an empty file ``starred`` marks a starred run. Each is written to a temporary file in the run
-directory and renamed over the old one, so a reader sees the old text or the new, never a mix; an
-empty notes or tags text removes its file.
+and an empty file ``starred`` marks a starred run. Each is written with the one atomic write
+(:mod:`sslterm.atomic`), so a reader sees the old text or the new, never a mix; an empty notes or
+tags text removes its file.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from sslterm.atomic import atomic_write_text
 
 NOTES, TAGS, STARRED = "notes.txt", "tags.txt", "starred"
 
@@ -38,16 +39,8 @@ def read_annotations(run_dir: Path) -> Annotations:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text``: a temporary file in the same directory, renamed over it."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Replace ``path`` with ``text`` all or nothing (:func:`sslterm.atomic.atomic_write_text`)."""
+    atomic_write_text(path, text)
 
 
 def _write_or_remove(path: Path, text: str) -> None:
