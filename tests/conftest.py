@@ -1,16 +1,22 @@
-"""Shared test helpers: a tiny, fast experiment and a way to run the real CLI."""
+"""Shared test helpers: a tiny, fast experiment, a way to run the real CLI, and waiting for a condition."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"
+
+T = TypeVar("T")
 
 # A few seconds on a 2-core CPU: tiny data, a tiny encoder, a handful of steps.
 TINY = (
@@ -64,3 +70,34 @@ def start_faulty_worker(run_dir: Path, fault: str, nth: int) -> subprocess.Popen
         return subprocess.Popen([sys.executable, "-m", "tests.faulty_worker", str(run_dir), fault, str(nth)],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=env, cwd=ROOT)
+
+
+def _describe(what: str | Callable[[], str]) -> str:
+    return what() if callable(what) else what
+
+
+def wait_for(predicate: Callable[[], T | None], timeout: float = 60.0, what: str | Callable[[], str] = "the condition",
+             interval: float = 0.05) -> T:
+    """Poll ``predicate`` until it returns something truthy, and return that.
+
+    ``timeout`` is a generous bound for a loaded machine, never a measurement: a test that needs it
+    has failed. ``what`` (or a function giving it, e.g. the worker's log) names what was awaited in
+    the failure message.
+    """
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:g} s for {_describe(what)}; last seen: {value!r}")
+        time.sleep(interval)
+    return value
+
+
+async def wait_for_async(predicate: Callable[[], T | None], timeout: float = 60.0,
+                         what: str | Callable[[], str] = "the condition", interval: float = 0.05) -> T:
+    """``wait_for`` inside an event loop (Pilot tests): the app keeps running between polls."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:g} s for {_describe(what)}; last seen: {value!r}")
+        await asyncio.sleep(interval)
+    return value

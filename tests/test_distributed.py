@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,7 @@ from sslterm.store import Run, Status, create_run, read_status, write_status
 from sslterm.store.status import write_json_atomic
 from sslterm.train.loop import train
 from sslterm.utils.dist import cleanup, gather, parallel
-from tests.conftest import TINY, sslterm, tiny_sets
+from tests.conftest import TINY, sslterm, tiny_sets, wait_for
 
 B, D, WORLD, TAU = 4, 6, 2, 0.3
 
@@ -232,6 +231,11 @@ def _status(run_dir: Path) -> dict:
     return json.loads((run_dir / "status.json").read_text())
 
 
+def _ended(record: dict, key: str = "state") -> dict | None:
+    """``record`` once its run has ended, else None."""
+    return None if record[key] in ("running", "starting") else record
+
+
 def test_a_run_resumes_onto_another_number_of_processes(runs: Path) -> None:
     sets = tiny_sets("train.steps=100000", "train.checkpoint_every=100000")
     run_id = sslterm("run", *sets, "--nproc", "2", "-d", runs=runs).stdout.strip()
@@ -240,14 +244,16 @@ def test_a_run_resumes_onto_another_number_of_processes(runs: Path) -> None:
         if stopped_at:
             proc = sslterm("resume", run_id, "--nproc", str(nproc), "-d", runs=runs)
             assert proc.returncode == 0, proc.stderr
-        deadline = time.time() + 120
-        while not (_status(run_dir)["state"] == "running" and any(r["step"] > stopped_at for r in _metrics(run_dir))):
-            assert time.time() < deadline, _status(run_dir)
-            time.sleep(0.2)
+
+        def trained_past(after: int = stopped_at) -> bool:
+            return _status(run_dir)["state"] == "running" and any(r["step"] > after for r in _metrics(run_dir))
+
+        def where(after: int = stopped_at) -> str:
+            return f"a step past {after}: {_status(run_dir)}"
+
+        wait_for(trained_past, timeout=120, what=where)
         assert sslterm("stop", run_id, runs=runs).returncode == 0
-        while (status := _status(run_dir))["state"] in ("running", "starting"):
-            assert time.time() < deadline + 60, status
-            time.sleep(0.2)
+        status = wait_for(lambda: _ended(_status(run_dir)), timeout=120, what=lambda: f"the stop: {_status(run_dir)}")
         assert status["state"] == "stopped" and status["world"] == nproc, status
         records = _metrics(run_dir)
         steps = [r["step"] for r in records]
@@ -269,14 +275,13 @@ def test_a_dying_rank_fails_the_run_and_is_named(runs: Path) -> None:
     sets = tiny_sets("train.steps=100000", "train.log_every=1")
     run_id = sslterm("run", *sets, "--nproc", "2", "-d", runs=runs).stdout.strip()
     beat = runs / run_id / "heartbeat.rank1"
-    deadline = time.time() + 120
-    while not beat.exists() or json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)["step"] < 2:
-        assert time.time() < deadline
-        time.sleep(0.3)
+
+    def shown() -> dict:
+        return json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)
+
+    wait_for(lambda: beat.exists() and shown()["step"] >= 2, timeout=120, what="step 2 with two ranks")
     os.kill(int(beat.read_text().split()[1]), signal.SIGKILL)
-    while (rec := json.loads(sslterm("show", run_id, "--json", runs=runs).stdout))["status"] in ("running", "starting"):
-        assert time.time() < deadline + 60, rec
-        time.sleep(0.5)
+    rec = wait_for(lambda: _ended(shown(), "status"), timeout=120, what="the run to end after rank 1 was killed")
     assert rec["status"] == "failed" and "rank 1" in rec["error"], rec
 
 
