@@ -98,6 +98,9 @@ class MelTransformer(Encoder):
     clip (zero mean, unit variance over all frames and bins).
     """
 
+    window: Tensor      # buffers, declared for the type checker
+    filters: Tensor
+
     def __init__(self, length: int, sample_rate: int, n_fft: int = 256, hop: int = 128, n_mels: int = 32,
                  dim: int = 64, depth: int = 2, heads: int = 4) -> None:
         super().__init__()

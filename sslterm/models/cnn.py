@@ -73,7 +73,7 @@ class CNNEncoder(Encoder):
 
     def hide(self, x: torch.Tensor, mask: torch.Tensor, /, **_: torch.Tensor) -> torch.Tensor:
         """Grey out (0.5) the pixels of every masked token; mask is [B, H'·W']."""
-        b, _, h, w = x.shape
+        b, _channels, h, w = x.shape
         s = self.stride
         m = mask.view(b, 1, h // s, w // s).to(x.dtype)
         m = F.interpolate(m, scale_factor=s, mode="nearest")     # [B, 1, H, W]

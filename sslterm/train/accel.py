@@ -38,7 +38,7 @@ def compile_networks(module: nn.Module) -> list[str]:
     names = []
     for name, child in module.named_children():
         if any(True for _ in child.parameters()):
-            child.forward = torch.compile(child.forward)  # type: ignore[method-assign]
+            child.forward = torch.compile(child.forward)
             names.append(name)
     return names
 

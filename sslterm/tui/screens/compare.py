@@ -140,9 +140,9 @@ class CompareScreen(ChartKeys, Screen[None]):
         cut = iter(cells)
         for section, title, rows in sections:
             table.add_row(Text(title, style="bold underline"), *[""] * len(cmp.runs), key=section)
-            for label, _ in rows:
+            for name, _ in rows:
                 values = (Text(c, justify="right") for c in next(cut))
-                table.add_row(Text(f" {squeeze(label, label_width - 1)}"), *values, key=f"{section}:{label}")
+                table.add_row(Text(f" {squeeze(name, label_width - 1)}"), *values, key=f"{section}:{name}")
         table.move_cursor(row=min(row, table.row_count - 1), animate=False)
 
     def _plot(self) -> None:

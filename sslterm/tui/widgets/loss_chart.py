@@ -266,7 +266,7 @@ class LossChart(Widget):
 
     def _lines(self) -> list[Line]:
         time_axis = self._time_axis()
-        lines = []
+        lines: list[Line] = []
         for c in self.curves:
             if not len(c.values):
                 continue
@@ -281,7 +281,7 @@ class ChartKeys:
     """Key actions of a screen that shows one :class:`LossChart`: smoothing, x axis, log scale."""
 
     def _chart(self) -> LossChart:
-        return self.query_one(LossChart)  # type: ignore[attr-defined, no-any-return]
+        return self.query_one(LossChart)  # type: ignore[attr-defined]
 
     def action_smooth(self, direction: int) -> None:
         chart = self._chart()
