@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sslterm import catalog, tomlio
+from sslterm import catalog, rules, tomlio
 from sslterm.catalog import Param
 from sslterm.checker import Checker as _Checker
 from sslterm.checker import depth_error, too_deep
@@ -274,7 +274,11 @@ def build(raw: dict[str, Any], source: str = "<config>") -> Experiment:
 
     train = _build_section(chk, "train", TrainConfig, tables["train"], None)
     eval_ = _build_section(chk, "eval", EvalConfig, tables["eval"], None)
-    _check_relations(chk, data, augment, train, eval_)
+    rules.check_data(chk, data.dataset, data.options, train.batch_size, eval_.probe_batch)
+    rules.check_augment(chk, augment)
+    sizes = rules.data_sizes(data.dataset, data.options)
+    tokens = rules.check_model(chk, model.encoder, model.options, sizes).get("tokens")
+    rules.check_objective(chk, objective.name, objective.options, sizes, tokens)
     return Experiment(name=name, seed=seed, data=data, augment=augment, model=model,
                       objective=objective, train=train, eval=eval_)
 
@@ -318,40 +322,6 @@ def _resolve_path(chk: _Checker, options: dict[str, Any]) -> None:
         raise chk.fail("data.path", f"{_show(options['path'])} does not exist", given=options["path"],
                        allowed="an existing file or folder")
     options["path"] = str(p.resolve())
-
-
-def _range_pairs(params: dict[str, Any]) -> list[tuple[str, str]]:
-    """Keys that bound a range together: ``X_min``/``X_max`` and ``min_X``/``max_X``."""
-    pairs = []
-    for key in params:
-        for lo, hi in (("_min", "_max"), ("min_", "max_")):
-            if (key.endswith(lo) if lo.startswith("_") else key.startswith(lo)):
-                other = key[: -len(lo)] + hi if lo.startswith("_") else hi + key[len(lo):]
-                if other in params:
-                    pairs.append((key, other))
-    return pairs
-
-
-def _check_relations(chk: _Checker, data: DataConfig, augment: dict[str, dict[str, Any]],
-                     train: TrainConfig, eval_: EvalConfig) -> None:
-    """Checks that involve more than one key."""
-    tables = {f"augment.{name}": params for name, params in augment.items()}
-    tables["data"] = data.options
-    for prefix, params in tables.items():
-        for lo_key, hi_key in _range_pairs(params):
-            if params[lo_key] > params[hi_key]:
-                raise chk.fail(f"{prefix}.{lo_key}",
-                               f"got {params[lo_key]:g}, must not exceed {prefix}.{hi_key} = {params[hi_key]:g}",
-                               given=params[lo_key], allowed=f"at most {params[hi_key]:g}",
-                               also=(f"{prefix}.{hi_key}",))
-    n_eval = data.options.get("num_eval")
-    if n_eval is not None and eval_.probe_batch > n_eval:
-        raise chk.fail("eval.probe_batch", f"got {eval_.probe_batch}, must not exceed data.num_eval = {n_eval}",
-                       given=eval_.probe_batch, allowed=f"at most {n_eval}", also=("data.num_eval",))
-    n_train = data.options.get("num_samples")
-    if n_train is not None and train.batch_size > n_train:
-        raise chk.fail("train.batch_size", f"got {train.batch_size}, must not exceed data.num_samples = {n_train}",
-                       given=train.batch_size, allowed=f"at most {n_train}", also=("data.num_samples",))
 
 
 def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Experiment:

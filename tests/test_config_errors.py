@@ -109,3 +109,48 @@ def test_misplaced_key_reports_the_real_problem() -> None:
     assert e.key == "objective.nmae" and "did you mean 'name'" in str(e)
     e = error({"objective": {"sim_coeff": 10.0}})
     assert e.key == "objective.sim_coeff" and "'vicreg'" in str(e) and "objective.name" in str(e)
+
+
+@pytest.mark.parametrize(("sets", "keys"), [
+    (("data.modality=image", "model.encoder=vit", "model.patch_size=5"), ("model.patch_size", "data.image_size")),
+    (("data.modality=image", "model.encoder=vit", "model.heads=3"), ("model.heads", "model.dim")),
+    (("data.modality=text", "model.heads=5"), ("model.heads", "model.dim")),
+    (("data.modality=audio", "model.encoder=mel_transformer", "model.dim=63"), ("model.heads", "model.dim")),
+    (("data.modality=video", "model.dim=63"), ("model.heads", "model.dim")),
+    (("data.image_size=17",), ("data.image_size", "model.stem_stride", "model.stages")),
+    (("model.stem_stride=3",), ("data.image_size", "model.stem_stride", "model.stages")),
+    (("data.modality=video", "model.stages=4"), ("model.grid", "data.image_size", "model.stem_stride",
+                                                   "model.stages")),
+    (("data.modality=video", "model.stages=5", "model.stem_stride=4", "model.grid=1"),
+     ("data.image_size", "model.stem_stride", "model.stages")),
+    (("data.modality=video", "data.image_size=16", "model.target_size=17"), ("model.target_size", "data.image_size")),
+    (("data.modality=audio", "model.encoder=mel_transformer", "model.hop=127"), ("model.n_fft", "model.hop")),
+    (("data.modality=audio", "model.encoder=mel_transformer", "model.n_fft=16", "model.hop=8"),
+     ("model.n_mels", "model.n_fft")),
+    (("data.modality=audio", "data.length=256", "model.encoder=mel_transformer", "model.n_fft=512", "model.hop=512"),
+     ("model.hop", "data.length")),
+    (("data.modality=audio", "data.length=256", "model.layers=5"), ("model.layers", "model.stride", "data.length")),
+    (("data.modality=text", "data.seq_len=16", "objective.name=next_token", "objective.shift=16"),
+     ("objective.shift", "data.seq_len")),
+    (("data.modality=image", "model.encoder=vit", "model.patch_size=16", "data.image_size=32",
+      "objective.name=next_token", "objective.shift=4"), ("objective.shift", "model.patch_size", "data.image_size")),
+    (("data.modality=audio", "data.length=256", "model.encoder=mel_transformer", "model.n_fft=128", "model.hop=128",
+      "objective.name=next_token", "objective.shift=2"), ("objective.shift", "model.hop", "data.length")),
+    (("data.modality=video", "data.frames=2", "objective.name=temporal_order"), ("objective.segments", "data.frames")),
+    (("data.modality=graph", "data.min_nodes=30"), ("data.min_nodes", "data.max_nodes")),
+    (("data.modality=graph", "data.max_nodes=512", "data.num_samples=100000"),
+     ("data.num_samples", "data.num_eval", "data.max_nodes", "data.node_features")),
+    (("data.num_samples=2000000", "data.image_size=128"), ("data.num_samples", "data.num_eval", "data.image_size")),
+])
+def test_rules_between_keys_name_every_key(sets: tuple[str, ...], keys: tuple[str, ...]) -> None:
+    e = error({}, sets)
+    assert e.keys == keys, str(e)
+    assert all(k in str(e) for k in keys), str(e)
+    assert e.given is not None and e.allowed
+
+
+def test_audio_files_length_comes_from_clip_seconds(tmp_path: Path) -> None:
+    (tmp_path / "a.wav").write_bytes(b"")
+    e = error({}, ("data.modality=audio", f"data.path={str(tmp_path)!r}".replace("'", '"'), "data.sample_rate=1000",
+                   "data.clip_seconds=0.1", "model.layers=5"))
+    assert e.keys == ("model.layers", "model.stride", "data.clip_seconds", "data.sample_rate")
