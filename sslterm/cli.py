@@ -323,7 +323,7 @@ def export(
 
         try:
             export_encoder(run_, encoder)
-        except (FileNotFoundError, config.ConfigError, OSError) as e:
+        except (FileNotFoundError, config.ConfigError, OSError, ValueError) as e:   # ValueError: CheckpointError
             fail(str(e), code=1)
         typer.echo(f"saved the encoder of {run_.id} to {encoder}; load it with sslterm.models.load_encoder")
         return

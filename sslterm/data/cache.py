@@ -2,8 +2,9 @@
 
 An entry is keyed by the dataset's name and options, the source of the module that generates it
 and the torch version (whose random streams make the pixels), so a change to any of them makes a new
-entry. Entries are written atomically and read with ``weights_only`` (tensors and plain values only);
-the least recently used beyond ``KEEP`` are removed. Datasets read from the user's files
+entry. Entries are written with :mod:`sslterm.atomic` (mode 0644 in a 0755 directory, whatever the
+umask) and read with ``weights_only`` (tensors and plain values only); the least recently used
+beyond ``KEEP`` are removed. Datasets read from the user's files
 (``options['path']``) are never cached: the files are the cache.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 import torch
 
+from sslterm.atomic import atomic_write, make_dir
 from sslterm.data import Dataset
 
 KEEP = 8
@@ -57,14 +59,14 @@ def cached(directory: Path, name: str, options: dict[str, Any],
 
 
 def _store(path: Path, data: Dataset) -> None:
-    """Write an entry atomically, then drop the least recently used beyond ``KEEP``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(_to_state(data), tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write an entry with the one atomic write, then drop the least recently used beyond ``KEEP``.
+
+    The cache directory and its parents are created with DIR_MODE and entries with FILE_MODE,
+    whatever the umask: other users may read the cache, never change it.
+    """
+    make_dir(path.parent)
+    state = _to_state(data)
+    atomic_write(path, lambda f: torch.save(state, f))
     for old in sorted(path.parent.glob("*.pt"), key=lambda p: p.stat().st_mtime, reverse=True)[KEEP:]:
         old.unlink(missing_ok=True)
 

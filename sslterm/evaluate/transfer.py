@@ -11,6 +11,7 @@ features (what the architecture alone gives) and the supervised baseline.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +48,21 @@ def restore(run: Run, device: torch.device) -> tuple[config.Experiment, Dataset,
     return exp, data, objective, int(ckpt["step"])
 
 
+class RunNotWritable(RuntimeError):
+    """The run directory refuses the evaluation's record; said before anything is computed."""
+
+
+def check_writable(run: Run) -> None:
+    """Create and remove a file in the run directory, so a run that cannot take ``eval.json`` fails first."""
+    probe = run.path / f".eval-probe-{os.getpid()}-{os.urandom(4).hex()}"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600))
+        os.unlink(probe)
+    except OSError as e:
+        raise RunNotWritable(f"cannot save the evaluation of {run.id}: cannot write in {run.path}: "
+                             f"{e.strerror or e}; nothing was computed") from None
+
+
 def raw_features(batch: Batch, vocab_size: int = 0) -> torch.Tensor:
     """The raw input as a flat vector: pixels or samples, a token histogram for ids, x and adj for graphs."""
     x = batch["x"]
@@ -67,6 +83,7 @@ def evaluate_run(run: Run, device_name: str = "auto", finetune_epochs: int = 10,
     ``supervised``: also train the encoder from scratch on all labels (the supervised baseline);
     ``random_init``: also probe the features of the untrained encoder (what the architecture alone gives).
     """
+    check_writable(run)
     device = pick_device(device_name)
     started = time.time()
     exp, data, objective, step = restore(run, device)
