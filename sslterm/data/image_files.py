@@ -1,7 +1,8 @@
-"""The ``image_files`` dataset: your own images from a folder of PNG/JPEG files or an .npz array."""
+"""The ``image_files`` dataset: your images from a folder of JPEG/PNG/WebP files (prepared once) or an .npz."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,37 +14,35 @@ from sslterm.data import Dataset
 from sslterm.data.npz import encode_labels, fail, read_npz
 from sslterm.data.splits import split_labelled
 
-SUFFIXES = (".png", ".jpg", ".jpeg")
+
+def load_prepared(entry: Path, manifest: dict[str, Any]) -> Dataset:
+    """A prepared image entry as a Dataset whose splits are memory-mapped uint8 [N, 3, S, S] (no copy)."""
+    side = int(manifest["shape"][-1])
+    classes = tuple(manifest["classes"])
+    splits: dict[str, torch.Tensor] = {}
+    labels: dict[str, torch.Tensor | None] = {}
+    for name in ("train", "eval"):
+        n = int(manifest["counts"][name])
+        if n == 0:
+            raise ValueError(f"{manifest['source']}: no readable image left in the {name} split; expected at "
+                             "least one readable image in each")
+        splits[name] = torch.from_file(str(entry / f"{name}.u8"), shared=False, size=n * 3 * side * side,
+                                       dtype=torch.uint8).view(n, 3, side, side)
+        raw = np.fromfile(entry / f"{name}_labels.i64", dtype=np.int64)
+        labels[name] = torch.from_numpy(raw) if classes else None
+    info = {"channels": 3, "image_size": side, "num_classes": len(classes)}
+    return Dataset({"x": splits["train"]}, {"x": splits["eval"]}, labels["train"], labels["eval"], classes, info)
 
 
-def _read_folder(root: Path, size: int, limit: int) -> tuple[torch.Tensor, torch.Tensor | None, tuple[str, ...]]:
-    """Images under ``root`` ([N, 3, size, size] uint8) and labels from class subfolders."""
-    from PIL import Image, UnidentifiedImageError  # only needed for folders of images
+def _read_folder(root: Path, size: int, limit: int, seed: int) -> Dataset:
+    """A folder of images, prepared once into the data cache (decoded over every core) and memory-mapped."""
+    from sslterm.data.prepare import prepare_images, print_progress
 
-    classes = tuple(sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")))
-    if classes:
-        files = [(f, i) for i, c in enumerate(classes) for f in sorted((root / c).rglob("*"))
-                 if f.suffix.lower() in SUFFIXES]
-    else:
-        files = [(f, -1) for f in sorted(root.iterdir()) if f.suffix.lower() in SUFFIXES]
-    if limit:
-        files = files[:limit]
-    if not files:
-        raise ValueError(f"{root}: no PNG or JPEG images found; expected image files, or class subfolders of them")
-    images = np.empty((len(files), size, size, 3), dtype=np.uint8)
-    for n, (f, _) in enumerate(files):  # decoding happens once, before training
-        try:
-            with Image.open(f) as source:
-                rgb = source.convert("RGB")
-            side = min(rgb.size)
-            left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
-            rgb = rgb.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BILINEAR)
-            images[n] = np.asarray(rgb)
-        except (UnidentifiedImageError, OSError) as e:
-            raise ValueError(f"{f}: cannot read this image ({e}); expected a PNG or JPEG file") from None
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    y = torch.tensor([label for _, label in files]) if classes else None
-    return x, y, classes
+    entry, manifest = prepare_images(root, size, seed, limit, progress=print_progress(f"preparing {root}"))
+    if manifest["counts"]["bad"]:
+        print(f"{root}: skipped {manifest['counts']['bad']} unreadable image(s), listed in {entry}/manifest.json",
+              file=sys.stderr, flush=True)
+    return load_prepared(entry, manifest)
 
 
 _EXPECTED_NPZ = ("an .npz with x [N, C, H, W] (C 1 or 3) or [N, H, W], uint8 or float in [0, 1], N ≥ 2, "
@@ -87,11 +86,11 @@ def load_image_files(options: dict[str, Any]) -> Dataset:
     path = Path(options["path"])
     size, limit = int(options["image_size"]), int(options["max_examples"])
     if path.is_dir():
-        x, y, classes = _read_folder(path, size, limit)
-    elif path.suffix.lower() == ".npz":
+        return _read_folder(path, size, limit, int(options["seed"]))
+    if path.suffix.lower() == ".npz":
         x, raw_y = _read_npz(path, size, limit)
         y, classes = (None, ()) if raw_y is None else encode_labels(raw_y, len(x), path, _EXPECTED_NPZ)
     else:
-        raise ValueError(f"{path}: unsupported; expected a folder of PNG/JPEG images or an .npz file")
+        raise ValueError(f"{path}: unsupported; expected a folder of JPEG/PNG/WebP images or an .npz file")
     info = {"channels": int(x.shape[1]), "image_size": size, "num_classes": len(classes)}
     return split_labelled({"x": x}, y, classes, info, seed=int(options["seed"]))

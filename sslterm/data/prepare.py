@@ -1,0 +1,236 @@
+"""Image folders prepared once: decoded in parallel into memory-mapped uint8 arrays, resumable, with a manifest.
+
+A folder of JPEG/PNG/WebP files (class subfolders are labels, as in ImageNet's ``train/``; a flat
+folder is unlabelled) becomes an entry of :mod:`sslterm.data.prepared` holding ``train.u8`` and
+``eval.u8`` (uint8 [N, 3, size, size], memory-mapped by training), their labels, and a manifest.
+The held-out files are chosen before decoding, as ``splits.split_labelled`` chooses them (a
+shuffle seeded by ``seed``; 10 %, at least one), so each split is one contiguous file and training
+maps it without a copy. Decoding runs over every core; each file's state (0 to do, 1 done, 2
+unreadable) is kept in ``state.u8``, so an interrupted preparation resumes where it stopped.
+Unreadable files are skipped, counted and listed in the manifest; more than ``max_bad`` of them
+stops the preparation with a line naming the first few.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sslterm.atomic import atomic_write_bytes, atomic_write_text
+from sslterm.data.prepared import entry_dir, fingerprint, read_manifest, start_entry, write_manifest
+from sslterm.decoding import SUFFIXES, decode_chunk
+
+EVAL_FRACTION = 0.1
+MAX_BAD = 0.01
+"""Largest share of unreadable files a preparation skips; beyond it, it stops."""
+CHUNK = 64
+"""Images a worker decodes per task (a task's results are recorded together)."""
+TODO, DONE, BAD = 0, 1, 2
+Progress = Callable[[int, int, float], None]
+"""Called with (files handled, files in all, seconds since start) as a preparation goes."""
+
+
+def image_files(root: Path, limit: int = 0) -> tuple[list[Path], list[int], tuple[str, ...]]:
+    """The image files under ``root``, their labels (-1 when unlabelled) and class names; at most ``limit``."""
+    if not root.is_dir():
+        raise ValueError(f"{root}: not a folder; expected a folder of JPEG/PNG/WebP images or class subfolders of them")
+    classes = tuple(sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")))
+    if classes:
+        pairs = [(f, i) for i, c in enumerate(classes) for f in sorted((root / c).rglob("*"))
+                 if f.suffix.lower() in SUFFIXES and f.is_file()]
+    else:
+        pairs = [(f, -1) for f in sorted(root.iterdir()) if f.suffix.lower() in SUFFIXES and f.is_file()]
+    if limit:
+        pairs = pairs[:limit]
+    if len(pairs) < 2:
+        raise ValueError(f"{root}: {len(pairs)} JPEG/PNG/WebP image(s) found; expected at least 2 image files, "
+                         "or class subfolders of them")
+    return [f for f, _ in pairs], [label for _, label in pairs], classes
+
+
+def split_order(n: int, seed: int) -> tuple[np.ndarray, int]:
+    """Source positions in stored order (held-out first) and how many are held out: split_labelled's choice."""
+    import torch
+
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
+    return order, max(1, round(n * EVAL_FRACTION))
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def check_space(where: Path, needed: int) -> None:
+    """Refuse, in one line with both sizes, to start a preparation the disk has no room for."""
+    free = shutil.disk_usage(where).free
+    if needed > free:
+        raise ValueError(f"{where}: preparing needs {_fmt_bytes(needed)} but the disk has {_fmt_bytes(free)} free; "
+                         "expected enough space (free some, set $SSLTERM_DATA_CACHE elsewhere, or lower image_size)")
+
+
+def _allocate(path: Path, size: int) -> None:
+    """A file of ``size`` bytes (sparse where the filesystem allows), unless it already has that size."""
+    if path.is_file() and path.stat().st_size == size:
+        return
+    with path.open("wb") as f:
+        f.truncate(size)
+
+
+def _resumable(entry: Path, plan: dict[str, Any], sizes: dict[str, int]) -> bool:
+    try:
+        same = json.loads((entry / "plan.json").read_text()) == plan
+    except (OSError, ValueError):
+        return False
+    return same and all((entry / k).is_file() and (entry / k).stat().st_size == v for k, v in sizes.items())
+
+
+def _compact(path: Path, state: np.ndarray, row_bytes: int) -> np.ndarray:
+    """Move the last good rows into the rows of unreadable files, shorten the file to the good rows.
+
+    Returns, for each row of the shortened file, the row it was decoded into. Only copies happen
+    before the final truncation, so an interrupted compaction repeated gives the same result.
+    """
+    good = state == DONE
+    keep = int(good.sum())
+    origin = np.arange(keep, dtype=np.int64)
+    holes = np.flatnonzero(~good[:keep])                   # unreadable rows among the first ``keep``
+    movers = np.flatnonzero(good[keep:]) + keep            # as many good rows after them
+    if len(holes):
+        m = np.memmap(path, dtype=np.uint8, mode="r+")
+        for hole, src in zip(holes.tolist(), movers.tolist(), strict=True):
+            m[hole * row_bytes:(hole + 1) * row_bytes] = m[src * row_bytes:(src + 1) * row_bytes]
+        m.flush()
+        del m
+        origin[holes] = movers
+    with path.open("r+b") as f:
+        f.truncate(keep * row_bytes)
+    return origin
+
+
+def prepare_images(root: Path, size: int, seed: int = 0, limit: int = 0, *, workers: int = 0,
+                   max_bad: float = MAX_BAD, progress: Progress | None = None,
+                   cache: Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """The prepared entry of the image folder ``root`` at ``size`` (made or resumed now unless current)."""
+    files, labels, classes = image_files(root, limit)
+    options = {"image_size": size, "seed": seed, "max_examples": limit, "resize": "centre-crop, bilinear"}
+    entry = entry_dir("images", root, options, cache)
+    prints = fingerprint(files, root)
+    manifest = read_manifest(entry)
+    if manifest is not None and manifest.get("fingerprint") == prints:
+        return entry, manifest
+    n = len(files)
+    order, n_eval = split_order(n, seed)
+    row_bytes = 3 * size * size
+    sizes = {"eval.u8": n_eval * row_bytes, "train.u8": (n - n_eval) * row_bytes, "state.u8": n}
+    plan = {"options": options, "fingerprint": prints}
+    if not _resumable(entry, plan, sizes):
+        start_entry(entry)
+        check_space(entry, sum(sizes.values()))
+        for name in sizes:
+            (entry / name).unlink(missing_ok=True)
+        atomic_write_text(entry / "plan.json", json.dumps(plan) + "\n")
+    for name, nbytes in sizes.items():
+        _allocate(entry / name, nbytes)
+    state = np.memmap(entry / "state.u8", dtype=np.uint8, mode="r+")
+    targets = [(str(entry / ("eval.u8" if j < n_eval else "train.u8")), j if j < n_eval else j - n_eval)
+               for j in range(n)]
+    todo = [j for j in range(n) if state[j] == TODO]
+    _decode(todo, [str(files[order[j]]) for j in range(n)], targets, size, state, workers, max_bad, n, progress,
+            root, files, order)
+    bad = [str(files[order[j]].relative_to(root)) for j in range(n) if state[j] == BAD]
+    if len(bad) > max_bad * n:                      # also when resuming a preparation that stopped for this
+        raise ValueError(f"{root}: {len(bad)} of {n} images cannot be read (more than {max_bad:.0%}), e.g. "
+                         f"{', '.join(bad[:3])}; expected JPEG, PNG or WebP files (fix or remove them)")
+    kept = {}
+    for name, lo, hi in (("eval", 0, n_eval), ("train", n_eval, n)):
+        rows = _compact(entry / f"{name}.u8", np.asarray(state[lo:hi]), row_bytes)
+        kept[name] = order[lo:hi][rows]
+    del state
+    y = {k: np.array([labels[i] for i in v], dtype=np.int64) for k, v in kept.items()}
+    for k in ("eval", "train"):
+        atomic_write_bytes(entry / f"{k}_labels.i64", y[k].tobytes())
+    manifest = {"kind": "images", "source": str(root.resolve()), "options": options, "fingerprint": prints,
+                "classes": list(classes), "shape": [3, size, size], "dtype": "uint8",
+                "counts": {"train": len(y["train"]), "eval": len(y["eval"]), "bad": len(bad), "files": n},
+                "bad_files": bad}
+    return entry, write_manifest(entry, manifest)
+
+
+def _decode(todo: list[int], sources: list[str], targets: list[tuple[str, int]], size: int, state: np.memmap,
+            workers: int, max_bad: float, n: int, progress: Progress | None, root: Path, files: list[Path],
+            order: np.ndarray) -> None:
+    """Decode the files ``todo`` over ``workers`` processes (0: every core), recording each in ``state``."""
+    start, handled = time.monotonic(), n - len(todo)
+    bad = int((np.asarray(state) == BAD).sum())
+    chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
+    if not chunks:
+        return
+    procs = min(workers or os.cpu_count() or 1, len(chunks))
+    jobs = [[(j, sources[j], *targets[j]) for j in chunk] for chunk in chunks]
+    if procs == 1:                                   # one process: no pool to start
+        done = (decode_chunk(chunk, size) for chunk in jobs)
+        _record(done, state, max_bad, n, progress, root, files, order, start, handled, bad)
+        return
+    with ProcessPoolExecutor(max_workers=procs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(decode_chunk, chunk, size) for chunk in jobs]
+        try:
+            _record((f.result() for f in as_completed(futures)), state, max_bad, n, progress, root, files, order,
+                    start, handled, bad)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+def _record(done: Iterator[list[tuple[int, str]]], state: np.memmap, max_bad: float, n: int,
+            progress: Progress | None, root: Path, files: list[Path], order: np.ndarray, start: float,
+            handled: int, bad: int) -> None:
+    """Mark each decoded chunk's files done or unreadable (flushed per chunk); stop at too many unreadable."""
+    for results in done:
+        for j, error in results:
+            state[j] = BAD if error else DONE
+            bad += bool(error)
+            if error and bad > max_bad * n:
+                names = [str(files[order[k]].relative_to(root)) for k in range(n) if state[k] == BAD][:3]
+                raise ValueError(f"{root}: {bad} of {n} images cannot be read (more than "
+                                 f"{max_bad:.0%}), e.g. {', '.join(names)} ({error}); expected JPEG, PNG "
+                                 "or WebP files (fix or remove them)")
+        state.flush()
+        handled += len(results)
+        if progress is not None:
+            progress(handled, n, time.monotonic() - start)
+
+
+def print_progress(label: str) -> Progress:
+    """A progress callback writing ``label: done/total, rate, ETA`` to stderr (a terminal: twice a second
+    on one line; a log: a line every 10 s)."""
+    last = [0.0]
+    every = 0.5 if sys.stderr.isatty() else 10.0
+
+    def show(done: int, total: int, seconds: float) -> None:
+        if seconds - last[0] < every and done < total:
+            return
+        last[0] = seconds
+        rate = done / seconds if seconds > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else math.inf
+        eta_text = "?" if math.isinf(eta) else f"{int(eta // 60)}m{int(eta % 60):02d}s"
+        end = "\n" if done >= total or not sys.stderr.isatty() else ""
+        print(f"\r{label}: {done:,}/{total:,} images, {rate:,.0f}/s, ETA {eta_text}", end=end, file=sys.stderr,
+              flush=True)
+
+    return show
