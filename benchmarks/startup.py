@@ -17,7 +17,7 @@ from pathlib import Path
 
 from benchmarks.common import median, write
 from sslterm.store import read_status
-from sslterm.store.status import ACTIVE
+from sslterm.store.states import ACTIVE
 
 EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "image-simclr.toml"
 

@@ -1,7 +1,10 @@
-"""The ``sslterm`` command line: a thin face over the config, the run store and the launcher.
+"""The ``sslterm`` command line: a thin face over the config, the run store, the launcher and the run lifecycle.
 
-Nothing here imports torch: training happens in the worker process, so every command but the
-worker itself starts in a fraction of a second.
+Nothing imported at start-up imports torch: training happens in the worker process, so every command
+starts in a fraction of a second. Two commands import the evaluation code, and with it torch, inside
+the command itself, in-process: ``eval`` and ``export --encoder``.
+
+The runs root is ``--runs-dir`` (before or after the command), else ``$SSLTERM_RUNS``, else ``./runs``.
 """
 
 from __future__ import annotations
@@ -10,17 +13,16 @@ import csv
 import json
 import os
 import sys
-import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
+from sslterm import __version__, config
 from sslterm import catalog as catalog_mod
-from sslterm import config
-from sslterm.humanize import fmt_duration
-from sslterm.store import Run, RunNotFound, StatusError, find_run, list_runs, runs_root, summary
-from sslterm.store.status import effective_state
+from sslterm.cli_show import print_comparison, print_evaluation, print_ls, print_show, run_record
+from sslterm.store import Run, RunNotFound, StatusError, find_run, list_runs, runs_root
+from sslterm.store.runs import ENV_RUNS
 
 app = typer.Typer(
     help="Set up, run, watch and compare self-supervised learning experiments from a terminal.",
@@ -51,22 +53,19 @@ def _find(runs_dir: Path | None, ref: str) -> Run:
         fail(str(e))
 
 
-def run_record(run: Run) -> dict[str, Any]:
-    """Everything ``show --json`` and ``ls --json`` say about one run."""
-    st = run.status()
-    cfg = run.config()
-    state = effective_state(run.path, st)
-    end = st.ended_at or time.time()
-    return {
-        "id": run.id, "path": str(run.path), "status": state, "step": st.step,
-        "total_steps": st.total_steps, "pid": st.pid, "host": st.host, "device": st.device,
-        "created_at": st.created_at, "started_at": st.started_at, "ended_at": st.ended_at,
-        "duration_s": (end - st.started_at) if st.started_at else None, "error": st.error,
-        "name": cfg.get("name"), "modality": cfg.get("data", {}).get("modality"),
-        "objective": cfg.get("objective", {}).get("name"), "config": cfg, "summary": summary(run),
-        "eval": run.evaluation(), "world": st.world,
-        "global_batch": st.world * int(cfg.get("train", {}).get("batch_size", 0)),
-    }
+def writable_file(option: str, path: Path) -> Path:
+    """``path`` if a file can be written there (its directory exists, it is not a directory); else one line, exit 2."""
+    if path.is_dir():
+        fail(f"{option}: {path} is a directory; give a file name")
+    if not path.parent.is_dir():
+        fail(f"{option}: cannot write {path}: the directory {path.parent}/ does not exist")
+    return path
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sslterm {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -76,9 +75,14 @@ def main_callback(
     theme: Annotated[str | None, typer.Option("--theme", help="The app's look: dark or mono (no colour). Default: "
                                               "$SSLTERM_THEME, else mono where NO_COLOR is set, else dark.",
                                               show_default=False)] = None,
+    _version_: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                            help="Print the version and exit.")] = False,
 ) -> None:
     """With no command, open the app on the runs in the runs root."""
     from sslterm.tui.terminal import terminal_environment
+
+    if runs_dir is not None:  # `sslterm --runs-dir X CMD`: the root of every command (and of the processes they start)
+        os.environ[ENV_RUNS] = str(runs_dir)
 
     try:  # before textual is imported (it reads its colour system once); the app's processes inherit it
         os.environ.update(terminal_environment(theme, os.environ))
@@ -152,14 +156,17 @@ def resume_(
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Open the live dashboard.")] = False,
     nproc: Annotated[int | None, typer.Option("--nproc", help="Processes to continue with (default: as many as "
                                               "before).", min=1, max=1024, show_default=False)] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Train on to this many steps in all (a finished run "
+                                              "too); the learning-rate schedule is stretched to it.", min=1,
+                                              show_default=False)] = None,
     runs_dir: RunsDir = None,
 ) -> None:
-    """Continue a stopped, failed, diverged or lost run from its last checkpoint."""
-    from sslterm.launch import ResumeError, resume
+    """Continue a stopped, failed, diverged or lost run from its last checkpoint (from step 0 if it has none)."""
+    from sslterm.lifecycle import ResumeError, resume
 
     run_ = _find(runs_dir, ref)
     try:
-        proc = resume(run_, nproc)
+        proc = resume(run_, nproc, steps)
     except ResumeError as e:
         fail(str(e), code=1)
     except OSError as e:  # a full disk or a read-only runs directory
@@ -192,52 +199,20 @@ def ls(runs_dir: RunsDir = None, json_: JsonFlag = False) -> None:
     if not records:
         typer.echo(f"no runs in {root}/ yet; start one with `sslterm run experiments/image-simclr.toml`")
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
-    table.add_column("id", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("task", no_wrap=True)
-    for col in ("step", "loss", "time"):
-        table.add_column(col, justify="right", no_wrap=True)
-    colours = {"running": "green", "finished": "blue", "failed": "red", "lost": "red", "diverged": "red",
-               "stopped": "yellow"}
-    for rec in records:
-        loss = rec.get("summary", {}).get("loss")
-        table.add_row(
-            rec["id"], f"[{colours.get(rec['status'], 'white')}]{rec['status']}[/]",
-            f"{rec.get('modality') or '-'}/{rec.get('objective') or '-'}",
-            f"{rec.get('step', 0)}/{rec.get('total_steps', 0)}",
-            f"{loss:.4f}" if isinstance(loss, (int, float)) else "-", fmt_duration(rec.get("duration_s")),
-        )
-    Console().print(table)
+    print_ls(records)
 
 
 @app.command()
 def show(ref: RunRef, runs_dir: RunsDir = None, json_: JsonFlag = False) -> None:
     """Show one run: status, configuration and latest metrics."""
-    rec = run_record(_find(runs_dir, ref))
+    try:
+        rec = run_record(_find(runs_dir, ref))
+    except StatusError as e:
+        fail(str(e))
     if json_:
         typer.echo(json.dumps(rec, indent=1))
         return
-    typer.echo(f"{rec['id']}  {rec['status']}  step {rec['step']}/{rec['total_steps']}  "
-               f"on {rec['device'] or '-'} (pid {rec['pid']}, {rec['host']})  {fmt_duration(rec['duration_s'])}")
-    if rec["error"]:
-        typer.echo(f"error: {rec['error']}")
-    typer.echo(f"{rec['modality']} / {rec['objective']}  ({rec['path']})")
-    if rec["world"] > 1:
-        typer.echo(f"{rec['world']} processes × train.batch_size {rec['global_batch'] // rec['world']} "
-                   f"= a global batch of {rec['global_batch']}")
-    for k, v in rec["summary"].items():
-        typer.echo(f"  {k:<16} {v:.6g}" if isinstance(v, float) else f"  {k:<16} {v}")
-    if rec["eval"]:
-        from sslterm.compare import flatten_evaluation
-
-        accuracies = flatten_evaluation(rec["eval"])
-        width = max(map(len, accuracies), default=0)
-        for k, v in accuracies.items():
-            typer.echo(f"  {k:<{width}} {v:.3f}")
+    print_show(rec)
 
 
 @app.command("compare")
@@ -250,7 +225,7 @@ def compare_(
                                               show_default=False)] = None,
 ) -> None:
     """Compare runs side by side: final metrics, evaluation results and the config keys that differ."""
-    from sslterm.compare import compare, table_sections
+    from sslterm.compare import compare
 
     runs = list({run.id: run for run in (_find(runs_dir, ref) for ref in refs)}.values())
     if len(runs) < 2:
@@ -268,18 +243,7 @@ def compare_(
     if json_:
         typer.echo(cmp.to_json())
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 2, 0, 0))
-    table.add_column("", no_wrap=True)
-    for r in cmp.runs:
-        table.add_column(r.id, justify="right", no_wrap=True)
-    for _, title, rows in table_sections(cmp):
-        table.add_row(f"[bold underline]{title}[/]")
-        for label, cells in rows:
-            table.add_row(f"  {label}", *cells)
-    Console().print(table)
+    print_comparison(cmp)
 
 
 @app.command()
@@ -294,8 +258,8 @@ def watch(ref: RunRef, runs_dir: RunsDir = None) -> None:
 @app.command()
 def stop(ref: RunRef, runs_dir: RunsDir = None) -> None:
     """Stop a running run cleanly: final checkpoint, status stopped."""
-    from sslterm.launch import StopError
-    from sslterm.launch import stop as stop_run
+    from sslterm.lifecycle import StopError
+    from sslterm.lifecycle import stop as stop_run
 
     run_ = _find(runs_dir, ref)
     try:
@@ -317,6 +281,9 @@ def export(
     """Export a run's metrics (a header row, one row per logged step), or its encoder with --encoder."""
     if format_ not in ("csv", "jsonl"):
         fail(f"--format: got {format_!r}, expected csv or jsonl")
+    for option, path in (("--encoder", encoder), ("--output", output)):
+        if path is not None:
+            writable_file(option, path)
     run_ = _find(runs_dir, ref)
     if encoder is not None:
         from sslterm.evaluate.transfer import export_encoder
@@ -328,7 +295,10 @@ def export(
         typer.echo(f"saved the encoder of {run_.id} to {encoder}; load it with sslterm.models.load_encoder")
         return
     records = run_.metrics()
-    out = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
+    try:
+        out = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
+    except OSError as e:
+        fail(f"--output: cannot write {output}: {e.strerror or e}", code=1)
     try:
         if format_ == "jsonl":
             for rec in records:
@@ -396,20 +366,7 @@ def eval_(
     if json_:
         typer.echo(json.dumps(record, indent=1))
         return
-    if "note" in record:
-        typer.echo(record["note"])
-        return
-    typer.echo(f"{run_.id} at step {record['step']} ({record['train_examples']} train / "
-               f"{record['eval_examples']} held-out examples)")
-    rows = [("linear probe (frozen)", record["linear_probe"]), ("kNN (frozen)", record["knn"]),
-            ("linear probe on raw inputs", record["raw_linear_probe"])]
-    rows += [(f"fine-tune, {k} of labels", v) for k, v in record.get("finetune", {}).items()]
-    if "random_init_linear_probe" in record:
-        rows.append(("linear probe, untrained encoder", record["random_init_linear_probe"]))
-    if "supervised" in record:
-        rows.append(("supervised from scratch", record["supervised"]))
-    for name, r in rows:
-        typer.echo(f"  {name:<28} {r['accuracy']:.3f}")
+    print_evaluation(run_.id, record)
 
 
 @app.command()

@@ -12,9 +12,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sslterm.humanize import fmt_duration
 from sslterm.store import Run
+from sslterm.store.status import effective_state
+from sslterm.store.summary import NOT_METRICS, RunSummary, finite, flatten_evaluation, make_summary
 
-NOT_METRICS = ("step", "t", "time")
+__all__ = ["NOT_METRICS", "Comparison", "RunSummary", "Series", "compare", "config_diff", "flatten",
+           "flatten_evaluation", "format_value", "read_series", "summarize", "table_sections"]
 
 
 @dataclass(frozen=True)
@@ -23,21 +27,6 @@ class Series:
 
     steps: list[int] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """What one run comes to: its state, progress, final metrics and evaluation results."""
-
-    id: str
-    name: str | None
-    status: str
-    step: int
-    total_steps: int
-    duration_s: float | None
-    final: dict[str, float]  # the last finite value of every scalar metric
-    min_loss: float | None
-    evaluation: dict[str, float]  # eval.json flattened: eval.linear_probe, eval.knn, eval.finetune.1%, ...
 
 
 @dataclass(frozen=True)
@@ -104,13 +93,20 @@ class Comparison:
     def to_json(self, series: bool = False) -> str:
         """The runs and the config diff as JSON (non-finite numbers as null); ``series`` adds every series."""
         data: dict[str, Any] = {
-            "runs": [asdict(r) for r in self.runs],
+            "runs": [_compared(r) for r in self.runs],
             "config_diff": {k: dict(zip((r.id for r in self.runs), v, strict=True))
                             for k, v in self.config_diff.items()},
         }
         if series:
             data["series"] = {rid: {m: asdict(s) for m, s in per.items()} for rid, per in self.series.items()}
         return json.dumps(_json_safe(data), indent=1)
+
+
+def _compared(r: RunSummary) -> dict[str, Any]:
+    """What ``compare --json`` says of one run."""
+    data = r.to_dict()
+    return {k: data[k] for k in ("id", "name", "status", "step", "total_steps", "duration_s", "final", "min_loss",
+                                 "evaluation")}
 
 
 def _csv_value(v: Any) -> Any:
@@ -155,30 +151,6 @@ def config_diff(configs: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
     return diff
 
 
-def flatten_evaluation(record: dict[str, Any] | None) -> dict[str, float]:
-    """eval.json as ``eval.<name>`` → accuracy for every result carrying one (``eval.finetune.1%``, ...)."""
-    out: dict[str, float] = {}
-
-    def walk(node: dict[str, Any], prefix: str) -> None:
-        for k, v in node.items():
-            if not isinstance(v, dict):
-                continue
-            acc = v.get("accuracy")
-            if isinstance(acc, (int, float)) and not isinstance(acc, bool):
-                out[f"{prefix}.{k}"] = float(acc)
-            else:
-                walk(v, f"{prefix}.{k}")
-
-    walk(record or {}, "eval")
-    return out
-
-
-def _number(v: Any) -> float | None:
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-        return v
-    return None
-
-
 def read_series(records: Sequence[dict[str, Any]]) -> dict[str, Series]:
     """Every scalar key of the metrics records as a series (``t`` included); a step that does not increase
     (a resumed run read while it was cut back) drops what came from that step on."""
@@ -194,7 +166,7 @@ def read_series(records: Sequence[dict[str, Any]]) -> dict[str, Series]:
                 del s.steps[k:], s.values[k:]
         newest = step
         for key, raw in rec.items():
-            v = _number(raw)
+            v = finite(raw)
             if v is None or key in ("step", "time"):
                 continue
             s = series.setdefault(key, Series())
@@ -207,20 +179,12 @@ def summarize(run: Run, now: float | None = None) -> tuple[RunSummary, dict[str,
     """One run's summary and series, from one read of its metrics."""
     status = run.status()
     records = run.metrics()
-    final: dict[str, float] = {}
-    for rec in records:
-        for k, v in rec.items():
-            if k not in NOT_METRICS and _number(v) is not None:
-                final[k] = v
     series = read_series(records)
     losses = series.get("loss", Series()).values
-    end = status.ended_at or (now if now is not None else time.time())
-    name = run.config().get("name")
-    summary = RunSummary(
-        id=run.id, name=str(name) if name is not None else None, status=run.state(), step=status.step,
-        total_steps=status.total_steps, duration_s=(end - status.started_at) if status.started_at else None,
-        final=final, min_loss=min(losses) if losses else None, evaluation=flatten_evaluation(run.evaluation()),
-    )
+    final = {k: v[-1] for k, s in series.items() if k not in NOT_METRICS for v in (s.values,) if v}
+    summary = make_summary(run, status, effective_state(run.path, status), run.config(), final=final,
+                           min_loss=min(losses) if losses else None, evaluation=flatten_evaluation(run.evaluation()),
+                           now=now)
     return summary, series
 
 
@@ -265,7 +229,7 @@ def table_sections(cmp: Comparison) -> list[Section]:
     progress = [
         row("status", [r.status for r in runs]),
         ("steps", [f"{r.step:,}/{r.total_steps:,}" if r.total_steps else f"{r.step:,}" for r in runs]),
-        ("duration", [_duration(r.duration_s) for r in runs]),
+        ("duration", [fmt_duration(r.duration_s) for r in runs]),
         row("min loss", [r.min_loss for r in runs]),
     ]
     metrics = [row(m, [r.final.get(m) for r in runs]) for m in cmp.metric_names()]
@@ -276,10 +240,3 @@ def table_sections(cmp: Comparison) -> list[Section]:
         sections.append(("eval", "evaluation (sslterm eval)", evaluation))
     sections.append(("config", "config: keys that differ" if diff else "config: no differences", diff))
     return sections
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None or seconds < 0:
-        return "-"
-    s = int(seconds)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"

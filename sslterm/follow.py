@@ -9,9 +9,10 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from sslterm.store import ACTIVE, Run
+from sslterm.store import Run, State
+from sslterm.store.states import is_active
 
-EXIT_CODES = {"finished": 0, "stopped": 130}
+EXIT_CODES: dict[str, int] = {State.FINISHED: 0, State.STOPPED: 130}
 
 
 def follow(run: Run, proc: subprocess.Popen[bytes], poll: float = 0.5) -> int:
@@ -33,7 +34,7 @@ def follow(run: Run, proc: subprocess.Popen[bytes], poll: float = 0.5) -> int:
                 loss = last.get("loss")
                 bar.update(task, completed=status.step, total=status.total_steps or None,
                            description=status.state, loss=f"{loss:.4f}" if isinstance(loss, float) else "-")
-                if proc.poll() is not None or (status.state not in ACTIVE and status.ended_at):
+                if proc.poll() is not None or (not is_active(status.state) and status.ended_at):
                     proc.wait()
                     break
                 time.sleep(poll)

@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 
 from sslterm.store import Run, read_status, write_status
-from sslterm.store.status import ACTIVE
-
-FINAL = ("finished", "stopped", "diverged", "failed")
+from sslterm.store.lock import ENV_FD, ENV_SUPERVISED, RunLocked, acquire, adopt, record_holder
+from sslterm.store.states import State, is_active, is_final
+from sslterm.store.status import process_start
 
 
 def worker_command(run_dir: Path, nproc: int, resume: bool) -> list[str]:
@@ -64,12 +64,26 @@ def record_failure(run_dir: Path, code: int) -> None:
         message = f"rank {rank} failed: {errors[rank]}"
     else:
         message = f"a worker died (exit code {code}); see worker.log"
-    write_status(run_dir, read_status(run_dir).evolve(state="failed", ended_at=time.time(), error=message))
+    write_status(run_dir, read_status(run_dir).evolve(state=State.FAILED, ended_at=time.time(), error=message))
+
+
+def _start(run_dir: Path, lock: int, nproc: int, resume: bool) -> subprocess.Popen[bytes]:
+    """Start the worker(s), handing them the run's lock (torchrun's workers are told the supervisor holds it)."""
+    env = dict(os.environ, **{ENV_FD: str(lock), ENV_SUPERVISED: str(run_dir)})
+    return subprocess.Popen(worker_command(run_dir, nproc, resume), stdin=subprocess.DEVNULL, env=env,
+                            pass_fds=(lock,))
 
 
 def supervise(run_dir: Path, attempts: int, nproc: int = 1, resume: bool = False) -> int:
     """Run the worker, resuming it after each unrecorded death; returns the last worker's exit code."""
     run = Run(run_dir)
+    try:
+        lock = adopt(run_dir)
+        lock = acquire(run_dir) if lock is None else lock
+    except RunLocked as e:
+        print(f"sslterm supervisor: {e}", file=sys.stderr, flush=True)
+        return 75
+    record_holder(lock, os.getpid())
     child: subprocess.Popen[bytes] | None = None
     stopping = False
 
@@ -83,35 +97,39 @@ def supervise(run_dir: Path, attempts: int, nproc: int = 1, resume: bool = False
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     resume_next = resume
-    write_status(run_dir, read_status(run_dir).evolve(supervisor=os.getpid()))
+    me = os.getpid()
+    write_status(run_dir, read_status(run_dir).evolve(supervisor=me, supervisor_start=process_start(me)))
     while True:
         for stale in run_dir.glob("rank*.error"):
             stale.unlink()
-        child = subprocess.Popen(worker_command(run_dir, nproc, resume_next), stdin=subprocess.DEVNULL)
+        child = _start(run_dir, lock, nproc, resume_next)
         code = child.wait()
-        if nproc > 1 and code != 0 and read_status(run_dir).state not in ("diverged", "stopped"):
+        if nproc > 1 and code != 0 and read_status(run_dir).state not in (State.DIVERGED, State.STOPPED):
             record_failure(run_dir, code)
             return code
         state = read_status(run_dir).state
-        if state in FINAL or stopping:
+        if is_final(state) or stopping:
             return code
-        if attempts <= 0 or not (run.checkpoint_dir / "last.pt").is_file():
-            print(f"worker died (exit {code}) with no attempts or checkpoint left: the run is lost", flush=True)
+        if not is_active(state):
+            return code
+        if attempts <= 0:
+            print(f"worker died (exit {code}) with no attempts left: the run is lost", flush=True)
             return code
         attempts -= 1
-        print(f"\n--- worker died (exit {code}) in state {state}: resuming; {attempts} attempts left ---", flush=True)
+        resume_next = run.has_checkpoint()
+        what = "resuming" if resume_next else "restarting from step 0 (no checkpoint)"
+        print(f"\n--- worker died (exit {code}) in state {state}: {what}; {attempts} attempts left ---", flush=True)
         status = read_status(run_dir)
-        write_status(run_dir, status.evolve(state="starting", pid=None, resumes=status.resumes + 1,
-                                            created_at=time.time()))
-        resume_next = True
-        if state not in ACTIVE:
-            return code
+        if not resume_next:
+            run.clear_logs()
+        write_status(run_dir, status.evolve(state=State.STARTING, pid=None, pid_start=None, resumes=status.resumes + 1,
+                                            step=status.step if resume_next else 0))
 
 
 def record_job_failure(run_dir: Path, code: int) -> None:
     """After workers started without a supervisor ended with ``code`` ≠ 0: record the failure,
     unless the workers recorded how the run ended (diverged, stopped, finished)."""
-    if read_status(run_dir).state not in FINAL:
+    if not is_final(read_status(run_dir).state):
         record_failure(run_dir, code)
 
 

@@ -1,9 +1,12 @@
 """The training worker process: ``python -m sslterm.worker RUN_DIR``.
 
 Started by the launcher in a new session, so closing the terminal does not reach it. It is the
-one writer of its run directory. It records its pid before importing torch, ignores SIGHUP,
-turns SIGTERM and SIGINT into a clean stop (final checkpoint, status ``stopped``), beats a
-heartbeat from a background thread, and records any error in the status.
+one writer of its run directory: it holds the run's lock (:mod:`sslterm.store.lock`) for its whole
+life, handed over by its starter or taken here. It records its pid and start time before importing
+torch, ignores SIGHUP, turns SIGTERM and SIGINT into a clean stop (final checkpoint, status
+``stopped``; while it is still setting up, before the first step has ended, it ends at once with status
+``stopped``, as nothing would be lost), beats a heartbeat from a background thread, and records any
+error in the status.
 """
 
 from __future__ import annotations
@@ -17,11 +20,15 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from sslterm import config
 from sslterm.store import Run, read_status, write_status
-from sslterm.store.status import HEARTBEAT_SECONDS, touch_heartbeat, write_json_atomic
+from sslterm.store.lock import ENV_SUPERVISED, RunLocked, acquire, adopt, record_holder, release
+from sslterm.store.states import State
+from sslterm.store.status import HEARTBEAT_SECONDS, process_start, touch_heartbeat, write_json_atomic
+from sslterm.store.summary import attempt_seconds
 
 
 def _heartbeat(run_dir: Path, rank: int, done: threading.Event) -> None:
@@ -51,22 +58,61 @@ def describe_failure(e: BaseException, batch_size: int | None) -> str:
     return text
 
 
+def take_lock(run_dir: Path) -> int | None:
+    """The run's lock for this worker's life: handed over by its starter, or taken here; None when a supervisor
+    (or the launcher of a distributed job) holds it for the job. RunLocked if another process has the run."""
+    fd = adopt(run_dir)
+    if fd is None and os.environ.get(ENV_SUPERVISED) != str(run_dir):
+        fd = acquire(run_dir)
+    if fd is not None:
+        record_holder(fd, os.getpid())
+    return fd
+
+
+class Setup:
+    """Whether the worker is still setting up (data, model, the first step with its compilation): a stop
+    request then ends the process at once, as nothing it would lose has been written yet."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def wrap(self, should_stop: Callable[[], bool]) -> Callable[[], bool]:
+        """``should_stop`` that also marks the end of set-up (the loop asks it after every step)."""
+
+        def asked() -> bool:
+            self.done = True
+            return should_stop()
+
+        return asked
+
+
 def run_worker(run_dir: Path, resume: bool = False) -> int:
     """Train the run in ``run_dir`` to the end (continuing from its checkpoint if ``resume``)."""
     rank = int(os.environ.get("RANK", "0"))
     if rank:
         return _run_rank(run_dir, rank, resume)
+    try:
+        lock = take_lock(run_dir)                                  # held until the final status is written
+    except RunLocked as e:
+        print(f"sslterm worker: {e}", file=sys.stderr, flush=True)
+        return 75                                                  # EX_TEMPFAIL; the status is not ours to touch
     run = Run(run_dir)
     previous = read_status(run_dir)
-    status = previous.evolve(state="running", pid=os.getpid(), host=socket.gethostname(), ended_at=None,
-                             error=None, started_at=previous.started_at if resume else time.time(),
+    now = time.time()
+    status = previous.evolve(state=State.RUNNING, pid=os.getpid(), pid_start=process_start(os.getpid()),
+                             host=socket.gethostname(), ended_at=None, error=None, started_at=now,
+                             trained_s=previous.trained_s + attempt_seconds(run_dir, previous) if resume else 0.0,
                              world=int(os.environ.get("WORLD_SIZE", "1")))
     write_status(run_dir, status)
-    stop = threading.Event()
+    stop, setup = threading.Event(), Setup()
 
     def request_stop(signum: int, _frame: object) -> None:
         print(f"received {signal.Signals(signum).name}: stopping after this step", flush=True)
         stop.set()
+        if not setup.done:                                         # nothing to save yet: end now, as stopped
+            write_status(run_dir, status.evolve(state=State.STOPPED, ended_at=time.time()))
+            print(f"run stopped while setting up, at step {status.step}", flush=True)
+            os._exit(0)
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
@@ -87,13 +133,13 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
         from sslterm.train.loop import Diverged, train  # torch is imported here, after the pid is recorded
 
         try:
-            outcome = train(exp, run, stop.is_set, progress, resume=resume)
+            outcome = train(exp, run, setup.wrap(stop.is_set), progress, resume=resume)
         except Diverged as e:
             print(f"diverged: {e}", flush=True)
-            status = status.evolve(state="diverged", step=e.step, ended_at=time.time(), error=str(e))
+            status = status.evolve(state=State.DIVERGED, step=e.step, ended_at=time.time(), error=str(e))
             code = 1
         else:
-            state = "stopped" if outcome.stopped else "finished"
+            state = State.STOPPED if outcome.stopped else State.FINISHED
             status = status.evolve(state=state, step=outcome.step, ended_at=time.time())
             code, clean = 0, True
     except Exception as e:  # every failure is recorded in the status, with the traceback in the log
@@ -104,12 +150,15 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
             done.set()
             _leave_group()
             return 1
-        status = status.evolve(state="failed", ended_at=time.time(), error=describe_failure(e, batch_size))
+        status = status.evolve(state=State.FAILED, ended_at=time.time(), error=describe_failure(e, batch_size))
         code = 1
     finally:
         done.set()
         _leave_group(clean)
+    setup.done = True                                              # the final status is written below, whole
     write_status(run_dir, status)
+    if lock is not None:
+        release(lock)                                              # its last write: the run is free to resume
     print(f"run {status.state} at step {status.step}", flush=True)
     return code
 
@@ -125,9 +174,15 @@ def _leave_group(clean: bool = False) -> None:
 def _run_rank(run_dir: Path, rank: int, resume: bool) -> int:
     """A process of rank > 0: trains its share and writes nothing but its heartbeat and, on failure,
     ``rank<N>.error`` (one line), which the supervisor puts into the run's status."""
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop, setup = threading.Event(), Setup()
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        stop.set()
+        if not setup.done:
+            os._exit(0)                                            # rank 0 records the stop
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     done = threading.Event()
     threading.Thread(target=_heartbeat, args=(run_dir, rank, done), daemon=True).start()
@@ -138,7 +193,7 @@ def _run_rank(run_dir: Path, rank: int, resume: bool) -> int:
         from sslterm.train.loop import Diverged, train
 
         try:
-            train(exp, Run(run_dir), stop.is_set, lambda step, device: None, resume=resume)
+            train(exp, Run(run_dir), setup.wrap(stop.is_set), lambda step, device: None, resume=resume)
         except Diverged:
             return 1                                               # rank 0 records the divergence
         clean = True

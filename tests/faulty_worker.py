@@ -10,6 +10,10 @@ FAULT acts at the N-th checkpoint, metrics record, snapshot record or final stat
 - ``enospc-metrics``: the metrics log's descriptor is pointed at ``/dev/full`` before the record.
 - ``kill-snapshot``: half of the snapshot record is written, then the process SIGKILLs itself.
 - ``kill-final-status``: half of the final status record's temporary file is written, then SIGKILL.
+- ``block-dataset``: building the dataset touches ``RUN_DIR/fault-point`` and never returns (a slow download
+  or generation); the worker has to honour a stop there.
+- ``block-first-step``: the first training step touches ``RUN_DIR/fault-point`` and never returns (a long
+  ``torch.compile``); likewise.
 
 Everything else is the real worker: ``sslterm.worker.main`` with its signal handlers and error recording.
 """
@@ -29,10 +33,11 @@ from typing import Any, BinaryIO
 import torch
 
 import sslterm.train.loop as loop
-from sslterm import worker
+from sslterm import atomic, worker
+from sslterm.store import states
 from sslterm.store.jsonl import JsonlWriter, encode
 
-FINAL = ("finished", "stopped", "diverged", "failed")
+FINAL = tuple(str(s) for s in states.FINAL)
 
 
 def _die() -> None:
@@ -116,17 +121,31 @@ def install(fault: str, nth: int, run_dir: Path) -> None:
 
         loop.JsonlWriter = FaultyWriter  # type: ignore[misc]
     elif fault == "kill-final-status":
-        real_dump = json.dump
+        real_write = atomic.atomic_write
 
-        def dying_dump(obj: Any, fp: Any, **kwargs: Any) -> None:
-            if isinstance(obj, dict) and obj.get("state") in FINAL and "supervisor" in obj and is_nth():
-                text = json.dumps(obj, **kwargs)
-                fp.write(text[: len(text) // 2])
-                fp.flush()
-                _die()
-            real_dump(obj, fp, **kwargs)
+        def dying_write(path: Path, write: Any, **kwargs: Any) -> None:
+            if Path(path).name == "status.json":
+                buf = io.BytesIO()
+                write(buf)
+                if json.loads(buf.getvalue()).get("state") in FINAL and is_nth():
+                    def half(f: BinaryIO) -> None:
+                        f.write(buf.getvalue()[: len(buf.getvalue()) // 2])
+                        f.flush()
+                        _die()
+                    return real_write(path, half, **kwargs)
+            return real_write(path, write, **kwargs)
 
-        json.dump = dying_dump
+        atomic.atomic_write = dying_write  # type: ignore[assignment]
+    elif fault in ("block-dataset", "block-first-step"):
+        def blocked(*_args: Any, **_kwargs: Any) -> Any:
+            (run_dir / "fault-point").touch()
+            while True:                                                  # only a signal ends this
+                time.sleep(3600)
+
+        if fault == "block-dataset":
+            loop.build_dataset = blocked  # type: ignore[assignment]
+        else:
+            loop.train_step = blocked  # type: ignore[assignment]
     else:
         raise SystemExit(f"unknown fault {fault!r}")
 

@@ -20,7 +20,7 @@ from sslterm.store import Run, read_status, write_status
 from sslterm.tui.poller import RunFeed
 from sslterm.tui.scanner import RunsScanner
 from sslterm.worker import describe_failure
-from tests.conftest import ROOT, prepare_run, sslterm, start_faulty_worker, tiny_sets
+from tests.conftest import ROOT, prepare_run, sslterm, start_faulty_worker, tiny_sets, wait_for
 
 # 12 steps, every one logged, a checkpoint and a snapshot every 3: the 2nd checkpoint is at step 6
 EVERY_3 = ("train.steps=12", "train.log_every=1", "train.checkpoint_every=3", "train.snapshot_every=3")
@@ -37,15 +37,12 @@ def test_kill_9_at_a_random_moment_then_resume(runs: Path, seed: int) -> None:
     rng = random.Random(seed)
     sets = tiny_sets("train.steps=1500", "train.log_every=1", "train.checkpoint_every=7", "train.snapshot_every=2")
     run_id = sslterm("run", *sets, "-d", runs=runs).stdout.strip()
-    deadline = time.time() + 90
-    while (rec := show(runs, run_id))["status"] != "running" or rec["pid"] is None:
-        assert time.time() < deadline, rec
-        time.sleep(0.05)
+    rec = wait_for(lambda: (r := show(runs, run_id))["status"] == "running" and r["pid"] is not None and r,
+                   timeout=90, what="the worker to record its pid")
     time.sleep(rng.uniform(0.2, 3.0))                         # anywhere: start-up, a step, a checkpoint write
     os.kill(rec["pid"], signal.SIGKILL)
-    time.sleep(0.3)
-    rec = show(runs, run_id)
-    assert rec["status"] == "lost", rec                       # 1500 steps take far longer than the wait
+    rec = wait_for(lambda: (r := show(runs, run_id))["status"] != "running" and r, what="the kill to be seen")
+    assert rec["status"] == "lost", rec                       # 1500 steps take far longer than the test
     for args in (("ls",), ("ls", "--json"), ("export", run_id), ("export", run_id, "--format", "jsonl")):
         proc = sslterm(*args, runs=runs)
         assert proc.returncode == 0 and "Traceback" not in proc.stderr, (args, proc.stderr)
@@ -102,11 +99,10 @@ def resume_to_the_end(runs: Path, *run_dirs: Path) -> None:
 def test_sigterm_or_kill_9_in_the_middle_of_a_checkpoint_write(runs: Path) -> None:
     stopped, killed = prepare_run(runs, *EVERY_3), prepare_run(runs, *EVERY_3)
     procs = {run_dir: start_faulty_worker(run_dir, "pause-checkpoint", 2) for run_dir in (stopped, killed)}
-    deadline = time.time() + 60
-    for run_dir, proc in procs.items():
-        while not (run_dir / "fault-point").exists():                   # the step-6 checkpoint is half written
-            assert proc.poll() is None and time.time() < deadline, (run_dir / "worker.log").read_text()
-            time.sleep(0.05)
+    for run_dir, proc in procs.items():                                 # the step-6 checkpoint is half written
+        wait_for(lambda d=run_dir, p=proc: (d / "fault-point").exists() or p.poll() is not None,  # type: ignore[misc]
+                 what=lambda d=run_dir: (d / "worker.log").read_text())  # type: ignore[misc]
+        assert proc.poll() is None, (run_dir / "worker.log").read_text()
         tmp = list((run_dir / "checkpoints").glob(".last.pt.tmp-*"))
         assert len(tmp) == 1 and tmp[0].stat().st_size > 0
         assert checkpoint_step(run_dir) == 3, "last.pt is still the previous checkpoint, whole"
@@ -152,7 +148,7 @@ def test_kill_9_in_the_middle_of_a_record_leaves_a_readable_run(runs: Path) -> N
              start_faulty_worker(torn_status, "kill-final-status", 1)]
     assert [proc.wait(60) for proc in procs] == [-signal.SIGKILL] * 2
     assert not (torn_snapshot / "snapshots.jsonl").read_bytes().endswith(b"\n"), "a record cut in the middle"
-    assert len(list(torn_status.glob("status.json.tmp-*"))) == 1
+    assert len(list(torn_status.glob(".status.json.tmp-*"))) == 1
     for run_dir, step, snapshots in ((torn_snapshot, 6, [0, 3]), (torn_status, 12, [0, 3, 6, 9, 12])):
         rec = show(runs, run_dir.name)
         assert rec["status"] == "lost" and rec["step"] == step, rec

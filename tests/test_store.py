@@ -89,7 +89,7 @@ def test_status_is_replaced_atomically(tmp_path: Path) -> None:
     for step in range(50):
         write_status(run.path, Status(id=run.id, state="running", step=step, pid=os.getpid()), durable=step % 10 == 0)
         assert read_status(run.path).step == step
-    assert not list(run.path.glob("status.json.tmp*"))
+    assert not list(run.path.glob("*status.json.tmp*"))
 
 
 def test_status_errors_are_plain(tmp_path: Path) -> None:

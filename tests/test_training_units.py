@@ -161,3 +161,33 @@ def test_lr_schedule_warms_up_then_decays_to_floor() -> None:
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in itertools.pairwise(lrs[9:]))
     assert lr_at(100, cfg) == pytest.approx(0.1) and not any(math.isnan(v) for v in lrs)
+
+
+def test_mode_restores_the_previous_mode_even_when_the_block_fails() -> None:
+    from sslterm.train.modes import mode
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    net.eval()
+    with pytest.raises(RuntimeError), mode(net, True):
+        assert net.training and net[1].training
+        raise RuntimeError("a failing forward")
+    assert not net.training and not net[1].training
+    net.train()
+    with mode(net, False):
+        assert not net.training
+    assert net.training
+
+
+def test_step_predicates_follow_the_intervals() -> None:
+    from sslterm import config
+    from sslterm.train.loop import is_checkpoint_step, is_eval_step, is_log_step, is_snapshot_step, is_stop_check_step
+
+    exp = config.from_overrides(["train.steps=10", "train.log_every=3", "train.snapshot_every=4",
+                                 "train.checkpoint_every=5", "eval.every=6", "train.warmup_steps=1"])
+    steps = range(1, 11)
+    assert [s for s in steps if is_log_step(s, exp.train)] == [3, 6, 9, 10]
+    assert [s for s in steps if is_snapshot_step(s, exp.train)] == [4, 8, 10]
+    assert [s for s in steps if is_checkpoint_step(s, exp.train)] == [5, 10]
+    assert [s for s in steps if is_eval_step(s, exp)] == [6, 10]
+    assert [s for s in steps if is_stop_check_step(s, exp.train, 2)] == [3, 6, 9]
+    assert all(is_stop_check_step(s, exp.train, 1) for s in steps)

@@ -19,6 +19,7 @@ from textual.widgets.data_table import ColumnKey
 
 from sslterm import tomlio
 from sslterm.store import JsonlWriter, Run, Status, create_run, write_status
+from sslterm.store.status import process_start
 from sslterm.tui.annotations import Annotations, read_annotations
 from sslterm.tui.app import make_app
 from sslterm.tui.poller import MetricSeries, Snapshot
@@ -54,6 +55,7 @@ def make_run(root: Path, name: str, steps: int, *, snapshot_steps: tuple[int, ..
     (run.path / "config.toml").write_text(tomlio.dumps(cfg))
     last = steps * 10
     write_status(run.path, Status(id=run.id, state=state, pid=pid or os.getpid(), started_at=time.time() - 60,
+                                  pid_start=process_start(pid or os.getpid()),
                                   step=last, total_steps=TOTAL, device="cpu", error=error))
     metrics = JsonlWriter(run.metrics_path)
     for k in range(1, steps + 1):

@@ -36,7 +36,7 @@ FRACTIONS = (0.01, 0.1, 1.0)
 def restore(run: Run, device: torch.device) -> tuple[config.Experiment, Dataset, Objective, int]:
     """The run's experiment, data (on ``device``) and objective with the last checkpoint's weights."""
     exp = config.load(run.path / "config.toml")
-    ckpt_path = run.checkpoint_dir / "last.pt"
+    ckpt_path = run.checkpoint_path
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"{run.id}: no checkpoint yet ({ckpt_path}); wait for the first one")
     ckpt = load_checkpoint(ckpt_path, device)

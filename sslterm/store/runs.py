@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sslterm import tomlio
+from sslterm.atomic import DIR_MODE, make_dir
 from sslterm.store.jsonl import JsonlTail, read_records
 from sslterm.store.status import Status, StatusError, effective_state, read_status, write_json_atomic
 
@@ -25,6 +26,7 @@ METRICS = "metrics.jsonl"
 SNAPSHOTS = "snapshots.jsonl"
 LOG = "worker.log"
 CHECKPOINTS = "checkpoints"
+CHECKPOINT = "last.pt"  # the latest checkpoint, inside CHECKPOINTS: the one place its name is written
 EVAL = "eval.json"
 
 
@@ -65,6 +67,26 @@ class Run:
     @property
     def checkpoint_dir(self) -> Path:
         return self.path / CHECKPOINTS
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """The latest checkpoint (``checkpoints/last.pt``), whether or not it exists yet."""
+        return self.path / CHECKPOINTS / CHECKPOINT
+
+    def has_checkpoint(self) -> bool:
+        return self.checkpoint_path.is_file()
+
+    def clear_logs(self) -> None:
+        """Empty the metrics and snapshot logs, for a run that starts again from step 0 (symlinks not followed)."""
+        for path in (self.metrics_path, self.snapshots_path):
+            try:
+                fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
+            except FileNotFoundError:
+                continue
+            try:
+                os.ftruncate(fd, 0)
+            finally:
+                os.close(fd)
 
     def status(self) -> Status:
         return read_status(self.path)
@@ -120,15 +142,16 @@ def _slug(name: str) -> str:
 
 def create_run(root: Path, name: str) -> Run:
     """Make a new, uniquely named run directory (never reusing an existing one)."""
-    root.mkdir(parents=True, exist_ok=True, mode=0o755)
+    make_dir(root)
     stamp = time.strftime("%y%m%d-%H%M%S")
     for _ in range(100):
         path = root / f"{stamp}-{_slug(name)}-{secrets.token_hex(2)}"
         try:
-            path.mkdir(mode=0o755)
+            os.mkdir(path, DIR_MODE)
         except FileExistsError:
             continue
-        (path / CHECKPOINTS).mkdir(mode=0o755)
+        os.chmod(path, DIR_MODE)
+        make_dir(path / CHECKPOINTS)
         return Run(path)
     raise RuntimeError(f"could not create a unique run directory in {root}")
 
@@ -162,14 +185,4 @@ def find_run(root: Path, ref: str) -> Run:
     raise RunNotFound(f"{ref!r} matches {len(matches)} runs ({shown}); give more of the id")
 
 
-def summary(run: Run) -> dict[str, Any]:
-    """The last value of each scalar metric, over every record so far."""
-    last: dict[str, Any] = {}
-    for rec in run.metrics():
-        for k, v in rec.items():
-            if k not in ("t", "time") and isinstance(v, (int, float)) and not isinstance(v, bool):
-                last[k] = v
-    return last
-
-
-__all__ = ["Run", "RunNotFound", "StatusError", "create_run", "find_run", "list_runs", "runs_root", "summary"]
+__all__ = ["CHECKPOINT", "Run", "RunNotFound", "StatusError", "create_run", "find_run", "list_runs", "runs_root"]

@@ -1,40 +1,43 @@
-"""The run's status record: one JSON file replaced atomically, plus liveness checks.
+"""The run's status record: one JSON file replaced atomically, plus the proof that a run's worker is alive.
 
-The worker is the only writer. It writes ``status.json.tmp-PID``, flushes and fsyncs it, and
-renames it over ``status.json``, so a reader sees either the old record or the new one, never
-a mix. Liveness: the worker touches ``heartbeat`` every few seconds; a run whose status says
-running but whose process is gone (same host) or whose heartbeat is stale (another host, as on
-a shared filesystem) is reported as ``lost``.
+The worker is the only writer (it holds the run's lock, :mod:`sslterm.store.lock`); every write goes
+through :func:`sslterm.atomic.atomic_write`, so a reader sees either the old record or the new one.
+Liveness on the run's host: the run's lock is held by a live process (the kernel drops it when the
+worker dies), and a pid is only trusted with the start time recorded beside it (``pid_start``), so a
+reused pid never makes a dead run look alive. From another host (a shared filesystem): the heartbeat
+file the worker touches every few seconds. A run that should be active but fails these is ``lost``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from sslterm.atomic import atomic_write_text
+from sslterm.store.lock import is_held
+from sslterm.store.states import State, is_active
+
 FORMAT_VERSION = 1
-STATES = ("starting", "running", "finished", "failed", "stopped", "diverged", "lost")
-ACTIVE = ("starting", "running")
 HEARTBEAT_SECONDS = 5.0
-STALE_SECONDS = 60.0
+STALE_SECONDS = 60.0     # a heartbeat older than this, seen from another host: lost
+STARTING_GRACE = 10.0    # a run of an older version, starting with no pid and no lock for this long: lost
 
 
 @dataclass(frozen=True)
 class Status:
-    """What a run is doing now; ``state`` is one of :data:`STATES`."""
+    """What a run is doing now; ``state`` is one of :class:`~sslterm.store.states.State`."""
 
     id: str
-    state: str = "starting"
+    state: str = State.STARTING
     pid: int | None = None
     host: str = field(default_factory=socket.gethostname)
     created_at: float = field(default_factory=time.time)
-    started_at: float | None = None
+    started_at: float | None = None   # when the current (or last) attempt began training
     ended_at: float | None = None
     step: int = 0
     total_steps: int = 0
@@ -43,6 +46,9 @@ class Status:
     resumes: int = 0
     world: int = 1
     supervisor: int | None = None
+    pid_start: int | None = None          # the worker's start time (/proc/PID/stat, clock ticks since boot)
+    supervisor_start: int | None = None   # the supervisor's, likewise
+    trained_s: float = 0.0                # seconds trained by earlier attempts (before ``started_at``)
     format: int = FORMAT_VERSION
 
     def evolve(self, **changes: Any) -> Status:
@@ -50,30 +56,21 @@ class Status:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as plain data."""
-        return asdict(self)
+        """The record as plain data (the state as its string)."""
+        data = asdict(self)
+        data["state"] = str(self.state)
+        return data
 
 
 def write_json_atomic(path: Path, data: Any, durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` as JSON by writing a temporary file and renaming it over.
+    """Replace ``path`` with ``data`` as JSON, all or nothing (:func:`sslterm.atomic.atomic_write_text`).
 
-    If that fails (a full disk), the temporary file is removed and the OSError names ``path``.
+    If that fails (a full disk), the OSError names ``path``.
     """
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
-            f.write("\n")
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(data, indent=1) + "\n", durable=durable)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise OSError(e.errno, e.strerror, str(path)) from e
-    if durable:
-        fsync_dir(path.parent)
 
 
 def write_status(run_dir: Path, status: Status, durable: bool = True) -> None:
@@ -81,40 +78,49 @@ def write_status(run_dir: Path, status: Status, durable: bool = True) -> None:
     write_json_atomic(run_dir / "status.json", status.to_dict(), durable)
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename inside ``path`` durable (best effort where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on directories; the rename is still atomic
-    finally:
-        os.close(fd)
-
-
 class StatusError(ValueError):
     """A status file that is missing or unreadable."""
 
 
+_INT, _FLOAT, _STR = (int,), (int, float), (str,)
+_TYPES: dict[str, tuple[tuple[type, ...], bool, str]] = {   # field: (types, may be null, what it must be)
+    "id": (_STR, False, "a string"), "state": (_STR, False, "a string"), "host": (_STR, False, "a string"),
+    "pid": (_INT, True, "an integer or null"), "supervisor": (_INT, True, "an integer or null"),
+    "pid_start": (_INT, True, "an integer or null"), "supervisor_start": (_INT, True, "an integer or null"),
+    "created_at": (_FLOAT, False, "a number"), "started_at": (_FLOAT, True, "a number or null"),
+    "ended_at": (_FLOAT, True, "a number or null"), "trained_s": (_FLOAT, False, "a number"),
+    "step": (_INT, False, "an integer"), "total_steps": (_INT, False, "an integer"),
+    "resumes": (_INT, False, "an integer"), "world": (_INT, False, "an integer"),
+    "format": (_INT, False, "an integer"),
+    "device": (_STR, True, "a string or null"), "error": (_STR, True, "a string or null"),
+}
+
+
+def _check(path: Path, key: str, value: Any) -> None:
+    types, nullable, what = _TYPES[key]
+    if value is None and nullable:
+        return
+    if isinstance(value, bool) or not isinstance(value, types):
+        shown = json.dumps(value)[:40]
+        raise StatusError(f"{path}: {key} must be {what}, got {shown}")
+
+
 def read_status(run_dir: Path) -> Status:
-    """Read ``run_dir/status.json``; StatusError with a plain message if that fails."""
+    """Read ``run_dir/status.json``; StatusError with one plain line if that fails."""
     path = run_dir / "status.json"
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StatusError(f"{run_dir}: not a run directory (no status.json)") from None
     except (OSError, ValueError) as e:
-        raise StatusError(f"{path}: unreadable status record ({e})") from None
+        raise StatusError(f"{path}: unreadable status record ({str(e).splitlines()[0][:120]})") from None
     if not isinstance(raw, dict) or "id" not in raw:
         raise StatusError(f"{path}: not an sslterm status record")
-    known = set(Status.__dataclass_fields__)
-    try:
-        return Status(**{k: v for k, v in raw.items() if k in known})
-    except TypeError as e:
-        raise StatusError(f"{path}: malformed status record ({e})") from None
+    known = {f.name for f in fields(Status)}
+    values = {k: v for k, v in raw.items() if k in known}
+    for key, value in values.items():
+        _check(path, key, value)
+    return Status(**values)
 
 
 def pid_alive(pid: int) -> bool:
@@ -125,11 +131,61 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    except (OverflowError, ValueError):
+        return False
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return True
     return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def process_start(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22); None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    after = stat.rpartition(")")[2].split()   # fields 3.. (the command name may hold spaces and parentheses)
+    try:
+        return int(after[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def is_process(pid: int | None, start: int | None) -> bool:
+    """Whether ``pid`` is a live process that started at ``start`` (the one recorded beside it).
+
+    With no recorded start (a status written by an older version) only liveness can be checked.
+    """
+    if pid is None or not pid_alive(pid):
+        return False
+    if start is None:
+        return True
+    now = process_start(pid)
+    return now is None or now == start
+
+
+def worker_target(status: Status) -> tuple[int | None, int | None]:
+    """The process that owns the run on its host and its recorded start: the supervisor if any, else the worker."""
+    if status.supervisor is not None:
+        return status.supervisor, status.supervisor_start
+    return status.pid, status.pid_start
+
+
+def proven_worker(run_dir: Path, status: Status) -> int | None:
+    """The pid of the run's own live worker (or supervisor) on this host, if that can be proven, else None.
+
+    Proof: the run's lock is held by a live process and the pid's start time matches the recorded one;
+    a run without a lock file (an older version) needs the recorded start time.
+    """
+    target, start = worker_target(status)
+    if target is None or status.host != socket.gethostname():
+        return None
+    held = is_held(run_dir)
+    if held is False or (held is None and start is None):
+        return None
+    return target if is_process(target, start) else None
 
 
 def touch_heartbeat(run_dir: Path, rank: int = 0) -> None:
@@ -147,16 +203,21 @@ def heartbeat_age(run_dir: Path) -> float | None:
 
 
 def effective_state(run_dir: Path, status: Status) -> str:
-    """The state to show: ``lost`` for an active run whose worker is gone."""
-    if status.state not in ACTIVE:
+    """The state to show: ``lost`` for an active run whose worker is gone (or cannot be proven to be its own)."""
+    if not is_active(status.state):
         return status.state
     if status.host == socket.gethostname():
-        if status.supervisor is not None:  # a supervisor outlives its workers and records their end
-            return status.state if pid_alive(status.supervisor) else "lost"
-        if status.pid is None:  # the worker never started: give it a minute to record its pid
-            return "lost" if time.time() - status.created_at > STALE_SECONDS else status.state
-        return status.state if pid_alive(status.pid) else "lost"
+        held = is_held(run_dir)
+        if held is not None:                      # the lock decides: the kernel drops it with the last holder
+            if not held:
+                return State.LOST
+            target, start = worker_target(status)
+            return status.state if target is None or is_process(target, start) else State.LOST
+        target, start = worker_target(status)     # a run of an older version: no lock file
+        if target is None:
+            return State.LOST if time.time() - status.created_at > STARTING_GRACE else status.state
+        return status.state if is_process(target, start) else State.LOST
     age = heartbeat_age(run_dir)
     if age is None:
         age = time.time() - status.created_at
-    return "lost" if age > STALE_SECONDS else status.state
+    return State.LOST if age > STALE_SECONDS else status.state

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from sslterm.store import JsonlWriter, Run
 from sslterm.store.jsonl import truncate_after
 from sslterm.train.accel import autocast, channels_last, compile_networks, make_optimizer
 from sslterm.train.checkpoint import LATEST, load_checkpoint, save_checkpoint
+from sslterm.train.modes import mode
 from sslterm.train.monitor import Monitor
 from sslterm.utils.device import pick_device
 from sslterm.utils.dist import Dist, any_true, gather_states, parallel, setup
@@ -89,17 +89,6 @@ def first_non_finite(values: dict[str, float]) -> tuple[str, float] | None:
 def value_name(key: str) -> str:
     """How a divergence message names a logged value."""
     return {"loss": "loss", "features": "the encoder's held-out features"}.get(key, f"metric {key}")
-
-
-@contextmanager
-def mode(module: torch.nn.Module, training: bool) -> Iterator[None]:
-    """Put ``module`` in training or eval mode for the block; its previous mode is restored even on error."""
-    was = module.training
-    module.train(training)
-    try:
-        yield
-    finally:
-        module.train(was)
 
 
 @torch.no_grad()

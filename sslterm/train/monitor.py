@@ -25,6 +25,7 @@ from sslterm.data import Batch, Dataset
 from sslterm.objectives import Objective
 from sslterm.objectives.features import extract
 from sslterm.train.accel import fused_available
+from sslterm.train.modes import mode
 from sslterm.utils.diagnostics import alignment, embedding_std, rankme, uniformity
 from sslterm.utils.probes import OnlineProbe, knn_accuracy
 
@@ -130,10 +131,8 @@ class Monitor:
         if feats is not None and feats.shape[0] % y.shape[0] == 0:
             y = y.repeat(feats.shape[0] // y.shape[0])             # views are stacked: [v1; v2; ...]
         elif (step - 1) % EXTRA_EVERY == 0:
-            was = self.objective.training
-            self.objective.eval()
-            feats = self.objective.features(batch)
-            self.objective.train(was)
+            with mode(self.objective, False):
+                feats = self.objective.features(batch)
         else:
             return
         if self.probe is not None:
@@ -167,12 +166,10 @@ class Monitor:
         """Alignment/uniformity of two augmented views, and the objective's loss on held-out data."""
         gen = torch.Generator(device=self.device).manual_seed(self.seed)
         batch = self.data.batch("eval", torch.arange(self.n_views, device=self.device))
-        was = self.objective.training
-        self.objective.eval()
-        v1, v2 = self.objective.embed(self.augment(batch, gen)), self.objective.embed(self.augment(batch, gen))
-        out = {"align": alignment(v1, v2), "uniform": uniformity(F.normalize(v1, dim=1))}
-        loss, extra = self.objective(batch, self.augment, gen)
-        self.objective.train(was)
+        with mode(self.objective, False):
+            v1, v2 = self.objective.embed(self.augment(batch, gen)), self.objective.embed(self.augment(batch, gen))
+            out = {"align": alignment(v1, v2), "uniform": uniformity(F.normalize(v1, dim=1))}
+            loss, extra = self.objective(batch, self.augment, gen)
         out["eval_loss"] = loss
         out.update({f"eval_{k}": v for k, v in extra.items()})
         return out

@@ -10,7 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sslterm.store import ACTIVE, JsonlTail, Run, Status, StatusError
+from sslterm.store import JsonlTail, Run, Status, StatusError
+from sslterm.store.states import is_active
+from sslterm.store.summary import NOT_METRICS, finite
 
 RATE_WINDOW = 64  # (step, t) pairs kept for the rate: recent enough to follow a change of speed
 LOG_LINES = 20
@@ -44,12 +46,7 @@ def parse_snapshot(rec: dict[str, Any]) -> Snapshot | None:
     return Snapshot(step=step, n=n, values=flat)
 
 
-def _finite(v: Any) -> float | None:
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-        return float(v)
-    return None
-
-
+_finite = finite
 @dataclass
 class Column:
     """The finite values of one metric and the steps they were logged at."""
@@ -66,7 +63,7 @@ class Column:
         return True
 
 
-NOT_PLOTTED = ("step", "time")  # keys of a record that are not metrics (``t`` is kept: it is the time axis)
+NOT_PLOTTED = tuple(k for k in NOT_METRICS if k != "t")  # ``t`` is kept as a column: it is the time axis
 
 
 @dataclass
@@ -232,6 +229,4 @@ def rate_of(timing: list[tuple[int, float]]) -> float | None:
     return (s1 - s0) / (t1 - t0)
 
 
-def is_active(state: str) -> bool:
-    """Whether a run in this state may still write."""
-    return state in ACTIVE
+__all__ = ["Column", "FeedUpdate", "MetricSeries", "RunFeed", "Snapshot", "is_active", "parse_snapshot", "rate_of"]

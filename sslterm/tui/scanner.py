@@ -2,43 +2,36 @@
 
 from __future__ import annotations
 
-import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from sslterm.store import JsonlTail, Run, StatusError, list_runs
+from sslterm.store.summary import RunSummary, final_metrics, flatten_evaluation, make_summary
 from sslterm.tui.annotations import Annotations, read_annotations
-from sslterm.tui.poller import is_active
-
-
-def _finite(v: Any) -> float | None:
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-        return float(v)
-    return None
 
 
 @dataclass(frozen=True)
-class RunRow:
-    """One line of the runs list."""
+class RunRow(RunSummary):
+    """One line of the runs list: the run's summary, its star, tags and notes; "-" where the task is unknown."""
 
-    id: str
-    path: Path
-    state: str
-    objective: str
-    step: int
-    total: int
-    loss: float | None
     name: str = "-"
     modality: str = "-"
-    probe: float | None = None  # eval.json's linear probe, else the newest probe_acc, else knn_acc
-    probe_evaluated: bool = False  # whether ``probe`` comes from eval.json
-    duration: int | None = None  # seconds of training so far (to the end for a run that ended)
+    objective: str = "-"
     starred: bool = False
     tags: tuple[str, ...] = ()
     notes: str = ""
+
+    @property
+    def total(self) -> int:
+        return self.total_steps
+
+    @property
+    def duration(self) -> int | None:
+        """Whole seconds of training (to the end for a run that ended)."""
+        return None if self.duration_s is None else int(self.duration_s)
 
     def haystack(self) -> str:
         """What the filter searches, lower-cased: id, name, modality, objective, state and tags."""
@@ -51,7 +44,10 @@ class _DirInfo:
 
     mtime_ns: int
     annotations: Annotations
-    evaluated: float | None
+    evaluation: dict[str, float]  # eval.json flattened
+
+
+SUMMARY_FIELDS = tuple(f.name for f in fields(RunSummary))
 
 
 class RunsScanner:
@@ -62,9 +58,8 @@ class RunsScanner:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._tails: dict[str, JsonlTail] = {}
-        self._loss: dict[str, float | None] = {}
-        self._probe: dict[str, float] = {}
-        self._config: dict[str, tuple[str, str, str]] = {}
+        self._final: dict[str, dict[str, float]] = {}
+        self._config: dict[str, dict[str, Any]] = {}
         self._dirs: dict[str, _DirInfo] = {}
 
     def scan(self) -> list[RunRow]:
@@ -75,37 +70,24 @@ class RunsScanner:
                 status, state = run.status(), run.state()
             except StatusError:
                 continue
-            name, modality, objective = self._config_of(run)
-            loss, probe = self._tail(run)
+            final = dict(self._tail(run))
             info = self._dir_info(run)
-            duration = None
-            if status.started_at is not None:
-                end = now if is_active(state) else (status.ended_at or now)
-                duration = max(0, int(end - status.started_at))
-            rows.append(RunRow(
-                id=run.id, path=run.path, state=state, objective=objective, step=status.step,
-                total=status.total_steps, loss=loss, name=name, modality=modality,
-                probe=info.evaluated if info.evaluated is not None else probe,
-                probe_evaluated=info.evaluated is not None, duration=duration,
-                starred=info.annotations.starred, tags=info.annotations.tags, notes=info.annotations.notes,
-            ))
+            summary = make_summary(run, status, state, self._config_of(run), final=final, min_loss=None,
+                                   evaluation=info.evaluation, now=now)
+            fields = {k: getattr(summary, k) for k in SUMMARY_FIELDS}
+            fields.update({k: fields[k] or "-" for k in ("name", "modality", "objective")})
+            rows.append(RunRow(**fields, starred=info.annotations.starred, tags=info.annotations.tags,
+                               notes=info.annotations.notes))
         return rows
 
     def forget(self, run_id: str) -> None:
         """Read the run's star, tags, notes and evaluation again at the next scan (after the app wrote them)."""
         self._dirs.pop(run_id, None)
 
-    def _config_of(self, run: Run) -> tuple[str, str, str]:
+    def _config_of(self, run: Run) -> dict[str, Any]:
         if run.id not in self._config:
             cfg = run.config()
-
-            def get(table: str, key: str) -> str:
-                body = cfg.get(table)
-                value = body.get(key) if isinstance(body, dict) else None
-                return str(value) if value is not None else "-"
-
-            name = cfg.get("name")
-            self._config[run.id] = (str(name) if name else "-", get("data", "modality"), get("objective", "name"))
+            self._config[run.id] = {k: cfg[k] for k in ("name", "data", "objective", "train") if k in cfg}
         return self._config[run.id]
 
     def _dir_info(self, run: Run) -> _DirInfo:
@@ -115,13 +97,12 @@ class RunsScanner:
             mtime = -1
         info = self._dirs.get(run.id)
         if info is None or info.mtime_ns != mtime:
-            evaluation = run.evaluation() or {}
-            probe = evaluation.get("linear_probe")
-            accuracy = _finite(probe.get("accuracy")) if isinstance(probe, dict) else None
-            info = self._dirs[run.id] = _DirInfo(mtime, read_annotations(run.path), accuracy)
+            evaluation = flatten_evaluation(run.evaluation())
+            info = self._dirs[run.id] = _DirInfo(mtime, read_annotations(run.path), evaluation)
         return info
 
-    def _tail(self, run: Run) -> tuple[float | None, float | None]:
+    def _tail(self, run: Run) -> dict[str, float]:
+        """The newest finite value of every metric, from the records read so far (the last 64 KiB at first)."""
         tail = self._tails.get(run.id)
         if tail is None:
             tail = self._tails[run.id] = run.tail_metrics()
@@ -129,17 +110,10 @@ class RunsScanner:
         before = tail.offset
         records = tail.read_all()
         if tail.offset < before:  # the log was cut back (a resume) and read again from its start
-            self._loss.pop(run.id, None)
-            self._probe.pop(run.id, None)
-        for rec in records:
-            loss = _finite(rec.get("loss"))
-            if loss is not None:
-                self._loss[run.id] = loss
-            probe = _finite(rec.get("probe_acc"))
-            probe = probe if probe is not None else _finite(rec.get("knn_acc"))
-            if probe is not None:
-                self._probe[run.id] = probe
-        return self._loss.get(run.id), self._probe.get(run.id)
+            self._final.pop(run.id, None)
+        final = self._final.setdefault(run.id, {})
+        final.update(final_metrics(records))
+        return final
 
 
 def _line_start_near_end(path: Path, nbytes: int) -> int:

@@ -16,6 +16,7 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from sslterm.store import Run, Status
+from sslterm.store.states import is_failure
 from sslterm.tui.messages import CloseDashboard, FeedPolled, SystemSampled
 from sslterm.tui.pace import pace
 from sslterm.tui.poller import MetricSeries, RunFeed, Snapshot, is_active
@@ -146,7 +147,7 @@ class DashboardScreen(ChartKeys, Screen[None]):
         if update.snapshots:
             self.snapshots.extend(update.snapshots)
             self._show_snapshot()
-        ended_badly = update.state in ("failed", "diverged") and self.state != update.state
+        ended_badly = is_failure(update.state) and self.state != update.state
         if ended_badly and update.status and update.status.error:
             self.notify(update.status.error, title=f"the run {update.state}", severity="error", timeout=15)
         self.status, self.state = update.status, update.state

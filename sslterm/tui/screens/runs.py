@@ -242,9 +242,9 @@ class RunsScreen(Screen[None]):
 
     @work(thread=True, group="resume", exit_on_error=False, description="resuming a run in")
     def _resume(self, run: Run) -> None:
-        code = resume_detached(run, self.root)
-        if code:
-            self.post_message(RunChanged(run.id, f"`sslterm resume {run.id}` failed (exit status {code})", "error"))
+        problem = resume_detached(run)
+        if problem:
+            self.post_message(RunChanged(run.id, problem, "error"))
         else:
             self.post_message(RunChanged(run.id, f"{run.id} resumed"))
 
@@ -252,7 +252,7 @@ class RunsScreen(Screen[None]):
         row = self._current()
         if row is None:
             return
-        problem = delete_problem(row.state)
+        problem = delete_problem(row.state, Run(row.path))
         if problem:
             self.notify(problem, severity="warning")
             return
@@ -267,11 +267,10 @@ class RunsScreen(Screen[None]):
 
     @work(thread=True, group="delete", exit_on_error=False, description="deleting a run in")
     def _delete(self, run: Run) -> None:
-        problem = delete_problem(run.state())  # again: it may have been resumed while the question was open
+        problem = delete_run(run)  # checked again under the run's lock: it may have been resumed meanwhile
         if problem:
             self.post_message(RunChanged(run.id, f"not deleted: {problem}", "warning"))
             return
-        delete_run(run)
         self.post_message(RunChanged(run.id, f"deleted {run.id}"))
 
     def action_notes(self) -> None:

@@ -11,22 +11,18 @@ from textual.widget import Widget
 
 from sslterm.humanize import fmt_duration
 from sslterm.store import Status
+from sslterm.store.states import colour
 from sslterm.tui.poller import MetricSeries, is_active, rate_of
 
-STATE_STYLES = {
-    "starting": "bold cyan",
-    "running": "bold green",
-    "finished": "bold blue",
-    "failed": "bold red",
-    "lost": "bold red",
-    "diverged": "bold red",
-    "stopped": "bold yellow",
-}
+
+def state_style(state: str) -> str:
+    """A run state's style in every view (its colour from the one table of states)."""
+    return f"bold {colour(state)}"
 
 
 def state_text(state: str) -> Text:
     """A run state, coloured the way every view shows it."""
-    return Text(state, style=STATE_STYLES.get(state, "bold magenta"))
+    return Text(state, style=state_style(state))
 
 
 def config_summary(config: dict[str, Any]) -> str:
@@ -58,11 +54,11 @@ class RunHeader(Widget):
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(self.run_id, style="bold")
-        text.append("  ● ", style=STATE_STYLES.get(self.state, ""))
+        text.append("  ● ", style=state_style(self.state))
         text.append_text(state_text(self.state))
         if self.problem:
             text.append(f"  {self.problem}", style="red")
-        if self.error and self.state in ("failed", "lost", "stopped", "diverged"):
+        if self.error and not is_active(self.state):
             text.append(f"  {self.error}", style="red")
         if self.device:
             text.append(f"  {self.device}", style="cyan")
@@ -94,7 +90,7 @@ def progress_info(status: Status | None, state: str, series: MetricSeries, now: 
     if status is not None and status.started_at is not None:
         last_time = series.last.get("time") if series.last else None
         end = now if active else status.ended_at or (last_time if isinstance(last_time, float) else now)
-        elapsed = end - status.started_at
+        elapsed = status.trained_s + end - status.started_at      # training time: not the time it sat stopped
     elif series.timing:
         elapsed = series.timing[-1][1]
     rounded = float(f"{rate:.3g}") if rate else None

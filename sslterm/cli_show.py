@@ -1,0 +1,100 @@
+"""What the command line prints about runs: the ``ls`` table, ``show``, ``compare`` and ``eval`` results (no torch)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from sslterm.humanize import fmt_duration
+from sslterm.store import Run
+from sslterm.store.states import colour
+from sslterm.store.summary import flatten_evaluation, summarize
+
+
+def run_record(run: Run) -> dict[str, Any]:
+    """Everything ``show --json`` and ``ls --json`` say about one run (StatusError if its status is unreadable)."""
+    summary = summarize(run)
+    rec = summary.to_dict()
+    rec.update(summary=rec.pop("final"), eval=run.evaluation(), config=run.config(),
+               global_batch=summary.world * summary.batch_size)
+    return rec
+
+
+def print_ls(records: list[dict[str, Any]]) -> None:
+    """The runs as a table: id, state, task, progress, latest loss, training time."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("id", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("task", no_wrap=True)
+    for col in ("step", "loss", "time"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for rec in records:
+        loss = rec.get("summary", {}).get("loss")
+        table.add_row(
+            rec["id"], f"[{colour(rec['status'])}]{rec['status']}[/]",
+            f"{rec.get('modality') or '-'}/{rec.get('objective') or '-'}",
+            f"{rec.get('step', 0)}/{rec.get('total_steps', 0)}",
+            f"{loss:.4f}" if isinstance(loss, (int, float)) else "-", fmt_duration(rec.get("duration_s")),
+        )
+    Console().print(table)
+
+
+def print_show(rec: dict[str, Any]) -> None:
+    """One run in plain lines: state and progress, error, task, batch, final metrics, evaluation."""
+    where = (f"on {rec['device'] or '-'} (pid {rec['pid']}, {rec['host']})" if rec["pid"] is not None
+             else f"on {rec['host']}")
+    typer.echo(f"{rec['id']}  {rec['status']}  step {rec['step']}/{rec['total_steps']}  {where}  "
+               f"{fmt_duration(rec['duration_s'])}")
+    if rec["error"]:
+        typer.echo(f"error: {rec['error']}")
+    typer.echo(f"{rec['modality']} / {rec['objective']}  ({rec['path']})")
+    if rec["world"] > 1:
+        typer.echo(f"{rec['world']} processes × train.batch_size {rec['global_batch'] // rec['world']} "
+                   f"= a global batch of {rec['global_batch']}")
+    for k, v in rec["summary"].items():
+        typer.echo(f"  {k:<16} {v:.6g}" if isinstance(v, float) else f"  {k:<16} {v}")
+    if rec["eval"]:
+        accuracies = flatten_evaluation(rec["eval"])
+        width = max(map(len, accuracies), default=0)
+        for k, v in accuracies.items():
+            typer.echo(f"  {k:<{width}} {v:.3f}")
+
+
+def print_comparison(cmp: Any) -> None:
+    """A :class:`sslterm.compare.Comparison` as a table, one column per run."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from sslterm.compare import table_sections
+
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 2, 0, 0))
+    table.add_column("", no_wrap=True)
+    for r in cmp.runs:
+        table.add_column(r.id, justify="right", no_wrap=True)
+    for _, title, rows in table_sections(cmp):
+        table.add_row(f"[bold underline]{title}[/]")
+        for label, cells in rows:
+            table.add_row(f"  {label}", *cells)
+    Console().print(table)
+
+
+def print_evaluation(run_id: str, record: dict[str, Any]) -> None:
+    """``sslterm eval``'s results, one line per measure."""
+    if "note" in record:
+        typer.echo(record["note"])
+        return
+    typer.echo(f"{run_id} at step {record['step']} ({record['train_examples']} train / "
+               f"{record['eval_examples']} held-out examples)")
+    rows = [("linear probe (frozen)", record["linear_probe"]), ("kNN (frozen)", record["knn"]),
+            ("linear probe on raw inputs", record["raw_linear_probe"])]
+    rows += [(f"fine-tune, {k} of labels", v) for k, v in record.get("finetune", {}).items()]
+    if "random_init_linear_probe" in record:
+        rows.append(("linear probe, untrained encoder", record["random_init_linear_probe"]))
+    if "supervised" in record:
+        rows.append(("supervised from scratch", record["supervised"]))
+    for name, r in rows:
+        typer.echo(f"  {name:<28} {r['accuracy']:.3f}")
