@@ -46,8 +46,9 @@ def opt(default: Any, help: str, **kw: Any) -> Any:
 class DataConfig:
     """The ``[data]`` table: what to train on."""
 
-    modality: str = opt("image", "Kind of data.", catalog_kind="modality")
-    dataset: str = opt("shapes", "Built-in dataset, or MODALITY_files for your own data.", catalog_kind="dataset")
+    modality: str = opt(catalog.default("modality"), "Kind of data.", catalog_kind="modality")
+    dataset: str = opt(catalog.default("dataset", catalog.default("modality")),
+                       "Built-in dataset, or MODALITY_files for your own data.", catalog_kind="dataset")
     on_device: str = opt("auto", "Keep the training split on the device (true) or stream it from host memory through "
                          "DataLoader workers (false); auto keeps it when it fits in half the free device memory.",
                          choices=("auto", "true", "false"))
@@ -60,7 +61,8 @@ class DataConfig:
 class ModelConfig:
     """The ``[model]`` table: the encoder and its heads."""
 
-    encoder: str = opt("cnn", "Encoder architecture.", catalog_kind="encoder")
+    encoder: str = opt(catalog.default("encoder", catalog.default("modality")), "Encoder architecture.",
+                       catalog_kind="encoder")
     projector_dim: int = opt(64, "Output size of the projection head.", low=2, high=65536)
     projector_hidden: int = opt(256, "Hidden size of the projection head.", low=2, high=65536)
     options: dict[str, Any] = field(default_factory=dict)
@@ -71,7 +73,7 @@ class ModelConfig:
 class ObjectiveConfig:
     """The ``[objective]`` table: the pretext task."""
 
-    name: str = opt("infonce", "Pretext objective.", catalog_kind="objective")
+    name: str = opt(catalog.default("objective"), "Pretext objective.", catalog_kind="objective")
     options: dict[str, Any] = field(default_factory=dict)
     """The objective's own parameters (see ``sslterm catalog``)."""
 
@@ -227,25 +229,25 @@ def build(raw: dict[str, Any], source: str = "<config>") -> Experiment:
         if k not in _TOP_LEVEL:
             raise chk.unknown(k, k, list(_TOP_LEVEL), "top-level key")
     top = {p.name: p for p in section_params(Experiment)}
-    name = chk.value("name", raw.get("name", "experiment"), top["name"])
+    name = chk.value("name", raw.get("name", top["name"].default), top["name"])
     seed = chk.value("seed", raw.get("seed", 0), top["seed"])
     tables = {s: chk.table(s, raw.get(s, {})) for s in (*_SECTIONS, "augment")}
 
     data_raw = dict(tables["data"])
-    modality_entry = _choose(chk, "data.modality", data_raw, "modality", "image", None)
+    modality_entry = _choose(chk, "data.modality", data_raw, "modality", catalog.default("modality"), None)
     modality = modality_entry.name
     if "path" in data_raw and "dataset" not in data_raw:
         data_raw["dataset"] = f"{modality}_files"
-    default_data = catalog.names("dataset", modality)[:1] or ("shapes",)
-    dataset = _choose(chk, "data.dataset", data_raw, "dataset", default_data[0], modality)
+    dataset = _choose(chk, "data.dataset", data_raw, "dataset", catalog.default("dataset", modality), modality)
     data_raw.setdefault("modality", modality)
     data_raw.setdefault("dataset", dataset.name)
     data = _build_section(chk, "data", DataConfig, data_raw, dataset)
     _resolve_path(chk, data.options)
 
-    objective_entry = _choose(chk, "objective.name", tables["objective"], "objective", "infonce", modality)
-    encoder = _choose(chk, "model.encoder", tables["model"], "encoder", _default_encoder(modality, objective_entry),
-                      modality)
+    objective_entry = _choose(chk, "objective.name", tables["objective"], "objective",
+                              catalog.default("objective", modality), modality)
+    encoder = _choose(chk, "model.encoder", tables["model"], "encoder",
+                      catalog.default("encoder", modality, objective_entry.extra.get("needs", ())), modality)
     model = _build_section(chk, "model", ModelConfig, {"encoder": encoder.name, **tables["model"]}, encoder)
     _check_needs(chk, objective_entry, encoder, modality)
     objective = _build_section(chk, "objective", ObjectiveConfig, {"name": objective_entry.name, **tables["objective"]},
@@ -283,15 +285,6 @@ def build(raw: dict[str, Any], source: str = "<config>") -> Experiment:
                       objective=objective, train=train, eval=eval_)
 
 
-def _default_encoder(modality: str, objective: catalog.Entry) -> str:
-    """The first encoder for ``modality`` that has what ``objective`` needs."""
-    needs = objective.extra.get("needs", ())
-    for e in catalog.entries("encoder", modality):
-        if all(e.extra.get(n) for n in needs):
-            return e.name
-    return (catalog.names("encoder", modality) or ("cnn",))[0]
-
-
 _NEEDS = {"tokens": "per-token features", "causal": "a causal (left-to-right) mode"}
 
 
@@ -326,9 +319,26 @@ def _resolve_path(chk: _Checker, options: dict[str, Any]) -> None:
 
 def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Experiment:
     """Load, override and validate an experiment file."""
-    return build(apply_overrides(read_toml(path), overrides), source=str(path))
+    return build(overridden(read_toml(path), overrides), source=str(path))
 
 
 def from_overrides(overrides: list[str] | tuple[str, ...] = (), source: str = "<defaults>") -> Experiment:
-    """An experiment from the defaults plus overrides, with no file."""
-    return build(apply_overrides({}, overrides), source=source)
+    """An experiment from the defaults plus overrides, with no file; unless named, it is named after its
+    task (``audio-masked``)."""
+    raw = overridden({}, overrides)
+    exp = build(raw, source=source)
+    return exp if "name" in raw else dataclasses.replace(exp, name=f"{exp.data.modality}-{exp.objective.name}")
+
+
+def overridden(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``raw`` with each override applied on top of what it stands for: with no ``[augment]`` table the
+    modality's default augmentations are in force, so ``--set augment.X.…`` changes one of them (or adds
+    one) and keeps the others, as it does when a file lists them."""
+    merged = apply_overrides(raw, overrides)
+    if "augment" in raw or "augment" not in merged or not isinstance(merged.get("data", {}), dict):
+        return merged
+    modality = merged.get("data", {}).get("modality", DataConfig.modality)
+    if modality not in catalog.names("modality"):
+        return merged                              # build names the unknown modality
+    defaults = catalog.get("modality", modality).extra.get("default_augment", ())
+    return apply_overrides({**raw, "augment": {name: {} for name in defaults}}, overrides)

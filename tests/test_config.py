@@ -142,3 +142,36 @@ def test_every_modality_has_default_augmentations_that_fit_it() -> None:
         assert defaults, f"{modality} declares no default augmentations"
         for name in defaults:
             assert modality in catalog.get("augmentation", name).modalities
+
+
+@pytest.mark.parametrize("sets", [("augment.grayscale.enabled=false",), ("augment.color_jitter.p=0.5",),
+                                  ("augment.gaussian_blur.p=0.3",)])
+def test_set_augment_changes_one_augmentation_on_top_of_the_defaults(tmp_path: Path, sets: tuple[str, ...]) -> None:
+    """With no [augment] table (no file, or a file without one) the defaults stay; --set changes one of them."""
+    defaults = list(config.from_overrides(("data.modality=image",)).augment)
+    name = sets[0].split(".")[1]
+    expected = [a for a in defaults if not (a == name and sets[0].endswith("=false"))]
+    if name not in defaults:
+        expected.append(name)
+    without = config.from_overrides(("data.modality=image", "objective.name=infonce", *sets))
+    with_file = config.load(write(tmp_path, '[objective]\nname = "infonce"\n'), sets)
+    for exp in (without, with_file):
+        assert list(exp.augment) == expected
+    if sets[0].startswith("augment.color_jitter.p"):
+        assert without.augment["color_jitter"]["p"] == 0.5
+
+
+def test_set_augment_on_a_file_with_an_augment_table_keeps_the_table(tmp_path: Path) -> None:
+    path = write(tmp_path, "[augment.horizontal_flip]\n[augment.grayscale]\n")
+    assert list(config.load(path, ("augment.grayscale.enabled=false",)).augment) == ["horizontal_flip"]
+
+
+def test_runs_without_a_file_are_named_after_their_task() -> None:
+    assert config.from_overrides(("data.modality=audio", "objective.name=masked")).name == "audio-masked"
+    assert config.from_overrides(()).name == "image-infonce"
+    assert config.from_overrides(("name=mine", "data.modality=text")).name == "mine"
+
+
+def test_cli_empty_file_is_one_line(tmp_path: Path) -> None:
+    proc = sslterm("run", str(write(tmp_path, "")), runs=tmp_path / "runs")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "is empty" in proc.stderr

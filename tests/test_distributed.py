@@ -185,7 +185,7 @@ def test_sync_batchnorm_conversion_keeps_the_optimised_parameters() -> None:
 def test_two_processes_show_as_one_run(runs: Path) -> None:
     proc = sslterm("run", *tiny_sets("train.steps=8"), "--nproc", "2", runs=runs, timeout=240)
     assert proc.returncode == 0, proc.stderr
-    rec = json.loads(sslterm("show", "experiment", "--json", runs=runs).stdout)
+    rec = json.loads(sslterm("show", "image-infonce", "--json", runs=runs).stdout)
     assert rec["status"] == "finished" and rec["step"] == 8
     status = json.loads((Path(rec["path"]) / "status.json").read_text())
     assert status["world"] == 2

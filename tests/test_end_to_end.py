@@ -81,7 +81,7 @@ def test_stop_ends_a_run_cleanly_with_a_checkpoint(runs: Path) -> None:
 def test_failed_run_records_its_error(runs: Path) -> None:
     proc = sslterm("run", *tiny_sets("train.device=cuda"), runs=runs)
     assert proc.returncode == 1
-    rec = json.loads(sslterm("show", "experiment", "--json", runs=runs).stdout)
+    rec = json.loads(sslterm("show", "image-infonce", "--json", runs=runs).stdout)
     assert rec["status"] == "failed" and "CUDA" in rec["error"]
 
 
@@ -130,7 +130,7 @@ def test_exported_encoder_loads_with_the_documented_loader(runs: Path, tmp_path:
     from sslterm.models import load_encoder
 
     assert sslterm("run", *tiny_sets("train.steps=2"), runs=runs).returncode == 0
-    run = find_run(runs, "experiment")
+    run = find_run(runs, "image-infonce")
     out = tmp_path / "enc.pt"
     proc = sslterm("export", run.id, "--encoder", str(out), runs=runs)
     assert proc.returncode == 0, proc.stderr

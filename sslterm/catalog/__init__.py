@@ -153,6 +153,18 @@ def names(kind: str, modality: str | None = None) -> tuple[str, ...]:
     return tuple(e.name for e in entries(kind, modality))
 
 
+def default(kind: str, modality: str | None = None, needs: tuple[str, ...] = ()) -> str:
+    """The default choice of one kind: the first entry declared that fits ``modality`` and has every
+    capability in ``needs`` (the declaration order is the catalog's order of preference)."""
+    for e in entries(kind, modality):
+        if all(e.extra.get(n) for n in needs):
+            return e.name
+    fits = names(kind, modality)
+    if not fits:
+        raise KeyError(f"no {kind} declared{f' for {modality}' if modality else ''}")
+    return fits[0]
+
+
 def suggest(name: str, options: tuple[str, ...] | list[str]) -> str:
     """' (did you mean X?)' for a close match of ``name`` among ``options``, else ''."""
     close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
