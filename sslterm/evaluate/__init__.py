@@ -1,1 +1,1 @@
-"""How well a run's representations transfer: linear probe, kNN, fine-tuning and the supervised baseline (torch, no UI)."""
+"""How well a run's representations transfer: linear probe, kNN, fine-tuning, supervised baseline (torch, no UI)."""
