@@ -394,16 +394,21 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = 8000,
     runs_dir: RunsDir = None,
 ) -> None:
-    """Serve the app to a browser (textual-serve, one app process per visitor), on this machine only by default."""
-    from sslterm.tui.serve import is_loopback, make_server
+    """Serve the app to a browser (textual-serve, one app process per visitor), on this machine only by default.
+
+    textual-serve has no authentication: on 127.0.0.1 every local user can open it; any other --host
+    requires the random token printed with the address.
+    """
+    from sslterm.tui.serve import is_loopback, make_server, new_token
 
     root = runs_root(runs_dir)
     run_id = _find(runs_dir, ref).id if ref is not None else None
-    server = make_server(root, run_id, host, port)
-    if not is_loopback(host):
-        typer.echo(f"sslterm: warning: listening on {host}: anyone who reaches port {port} can watch, stop and "
-                   "delete runs, with no password", err=True)
-    typer.echo(f"open {server.public_url} in a browser (ctrl+c stops)")
+    token = None if is_loopback(host) else new_token()   # textual-serve has no authentication of its own
+    server = make_server(root, run_id, host, port, token)
+    if token is not None:
+        typer.echo(f"sslterm: warning: listening on {host}: anyone with this address, token included, can watch, "
+                   "stop and delete runs", err=True)
+    typer.echo(f"open {server.public_url}{'/?token=' + token if token else ''} in a browser (ctrl+c stops)")
     server.serve()
 
 
