@@ -6,7 +6,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,6 +22,7 @@ from sslterm.preview import payloads
 from sslterm.tui import preview_client
 from sslterm.tui.widgets.preview import LOADING, AugmentationPreview
 from sslterm.tui.widgets.preview_draw import answer_text
+from tests.conftest import wait_for_async
 
 TINY_DATA: dict[str, dict[str, Any]] = {
     "image": {"modality": "image", "image_size": 16},
@@ -295,13 +295,6 @@ class PreviewApp(App[None]):
         yield AugmentationPreview(id="preview")
 
 
-async def wait_for(check: Callable[[], bool], seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-
-
 def test_widget_starts_the_server_and_draws_the_latest_experiment() -> None:
     async def body() -> None:
         app = PreviewApp()
@@ -310,13 +303,13 @@ def test_widget_starts_the_server_and_draws_the_latest_experiment() -> None:
             assert str(preview.render()) == LOADING
             for modality in ("audio", "graph", "image"):  # within the debounce: only the last is sent
                 preview.show_experiment({"data": TINY_DATA[modality]})
-            await wait_for(lambda: preview.answer is not None)
+            await wait_for_async(lambda: preview.answer is not None, timeout=90, what="the server's first answer")
             await pilot.pause()
             assert preview.last_id == 1 and preview.problem is None
             shown = str(preview.render())
             assert shown.startswith("image: 3 examples, two views each") and "▀" in shown
             preview.show_experiment({"data": TINY_DATA["text"], "augment": {"token_dropout": {"p": 9}}})
-            await wait_for(lambda: preview.last_id == 2 and not preview.busy)
+            await wait_for_async(lambda: preview.last_id == 2 and not preview.busy, timeout=90, what="answer 2")
             assert str(preview.render()).startswith("preview: experiment: augment.token_dropout.p: got 9.0")
             client = preview.client
         assert client is not None and client.process is not None and client.process.poll() is not None  # closed
@@ -335,7 +328,7 @@ def test_widget_says_in_one_line_why_there_is_no_preview(monkeypatch: pytest.Mon
         async with app.run_test(size=(80, 24)) as pilot:
             preview = app.query_one(AugmentationPreview)
             preview.show_experiment({"data": TINY_DATA["image"]})
-            await wait_for(lambda: preview.problem is not None, 30)
+            await wait_for_async(lambda: preview.problem is not None, timeout=30, what="the problem to be shown")
             await pilot.pause()
             text = str(preview.render())
             assert text.startswith("preview unavailable: ")
