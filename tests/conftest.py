@@ -44,7 +44,7 @@ def sslterm(*args: str, runs: Path, timeout: float = 120) -> subprocess.Complete
 
 @pytest.fixture(autouse=True, scope="session")
 def _data_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Prepared datasets (sslterm.data.prepared) go to a temporary directory, never the user's ~/.cache."""
+    """Prepared datasets (sslterm.prepared) go to a temporary directory, never the user's ~/.cache."""
     os.environ["SSLTERM_DATA_CACHE"] = str(tmp_path_factory.mktemp("data-cache"))
 
 
