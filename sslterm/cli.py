@@ -21,6 +21,7 @@ import typer
 from sslterm import __version__, config
 from sslterm import catalog as catalog_mod
 from sslterm.cli_show import print_comparison, print_evaluation, print_ls, print_show, run_record
+from sslterm.data_cli import data_app
 from sslterm.store import Run, RunNotFound, StatusError, find_run, list_runs, runs_root
 from sslterm.store.runs import ENV_RUNS
 
@@ -29,6 +30,7 @@ app = typer.Typer(
     no_args_is_help=False, invoke_without_command=True, pretty_exceptions_enable=False,
     add_completion=False, context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.add_typer(data_app, name="data")   # sslterm data prepare|ls|rm: sslterm/data_cli.py
 
 RunsDir = Annotated[
     Path | None,

@@ -13,8 +13,8 @@ import torch
 
 from sslterm.data import build_dataset, prepare
 from sslterm.data.prepare import BAD, DONE, _compact, prepare_images
-from sslterm.data.prepared import entries
 from sslterm.decoding import decode_image
+from sslterm.prepared import entries
 
 FORMATS = (("png", "PNG"), ("jpg", "JPEG"), ("webp", "WEBP"))
 

@@ -13,9 +13,9 @@ import torch
 
 from sslterm import config
 from sslterm.data import Dataset, windows
-from sslterm.data.prepared import entries
 from sslterm.data.text import load_text_files
 from sslterm.data.tokens import EVAL, TRAIN, prepare_text
+from sslterm.prepared import entries
 from sslterm.store import create_run
 from sslterm.train.loop import train
 from tests.conftest import TINY

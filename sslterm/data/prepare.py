@@ -1,7 +1,7 @@
 """Image folders prepared once: decoded in parallel into memory-mapped uint8 arrays, resumable, with a manifest.
 
 A folder of JPEG/PNG/WebP files (class subfolders are labels, as in ImageNet's ``train/``; a flat
-folder is unlabelled) becomes an entry of :mod:`sslterm.data.prepared` holding ``train.u8`` and
+folder is unlabelled) becomes an entry of :mod:`sslterm.prepared` holding ``train.u8`` and
 ``eval.u8`` (uint8 [N, 3, size, size], memory-mapped by training), their labels, and a manifest.
 The held-out files are chosen before decoding, as ``splits.split_labelled`` chooses them (a
 shuffle seeded by ``seed``; 10 %, at least one), so each split is one contiguous file and training
@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from sslterm.atomic import atomic_write_bytes, atomic_write_text
-from sslterm.data.prepared import entry_dir, fingerprint, read_manifest, start_entry, write_manifest
 from sslterm.decoding import SUFFIXES, decode_chunk
+from sslterm.prepared import entry_dir, fingerprint, read_manifest, start_entry, write_manifest
 
 EVAL_FRACTION = 0.1
 MAX_BAD = 0.01

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from sslterm.atomic import atomic_write
-from sslterm.data.prepared import entry_dir, fingerprint, read_manifest, start_entry, write_manifest
+from sslterm.prepared import entry_dir, fingerprint, read_manifest, start_entry, write_manifest
 
 EVAL_FRACTION = 0.1
 MIN_DOCUMENTS = 10

@@ -1,0 +1,147 @@
+"""``sslterm data prepare|ls|rm``: prepare a dataset ahead of its first run, list prepared datasets, remove them.
+
+Mounted by :mod:`sslterm.cli` as the ``data`` command group. Nothing is imported at start-up beyond
+typer: preparing imports numpy (and Pillow in its worker processes), listing and removing read the
+manifests only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from sslterm.prepared import Entry
+
+data_app = typer.Typer(help="Prepare datasets once (decoded or tokenised into memory-mapped files), list and "
+                            "remove them. They live in $SSLTERM_DATA_CACHE, else ~/.cache/sslterm/data.",
+                       no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+
+KINDS = ("auto", "image", "text")
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"sslterm: error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _kind_of(path: Path) -> str:
+    """``image`` for a folder holding image files, ``text`` for .txt/.jsonl files or folders of them."""
+    from sslterm.decoding import SUFFIXES
+
+    if path.is_file():
+        if path.suffix.lower() in (".txt", ".jsonl"):
+            return "text"
+        _fail(f"data prepare: {path} is a {path.suffix or 'suffix-less'} file; expected a folder of JPEG/PNG/WebP "
+              "images (or class subfolders of them), a .txt or .jsonl file, or a folder of them")
+    for f in path.rglob("*"):
+        if f.suffix.lower() in SUFFIXES:
+            return "image"
+        if f.suffix.lower() in (".txt", ".jsonl"):
+            return "text"
+    _fail(f"data prepare: {path} holds no JPEG/PNG/WebP images and no .txt or .jsonl files; expected one of those")
+
+
+@data_app.command("prepare")
+def prepare_cmd(
+    path: Annotated[Path, typer.Argument(help="An image folder (class subfolders are labels), or text: a .txt or "
+                                              ".jsonl file or a folder of them.", show_default=False)],
+    kind: Annotated[str, typer.Option("--kind", help=f"What the data is: {', '.join(KINDS)}.")] = "auto",
+    image_size: Annotated[int, typer.Option("--image-size", help="Images: the side they are resized to (the "
+                                                                 "run's data.image_size).")] = 32,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the train/held-out split (the run's data.seed).")] = 0,
+    max_examples: Annotated[int, typer.Option("--max-examples", help="Images: at most this many files (0: all; "
+                                                                     "the run's data.max_examples).")] = 0,
+    text_field: Annotated[str, typer.Option("--text-field", help="Text: the field of .jsonl records.")] = "text",
+    workers: Annotated[int, typer.Option("--workers", help="Decoding processes (0: one per core).")] = 0,
+    max_bad: Annotated[float, typer.Option("--max-bad", help="Images: largest share of unreadable files to skip "
+                                                             "before stopping.")] = 0.01,
+) -> None:
+    """Prepare PATH as a run with the same options would, so that the run starts at once."""
+    if not path.exists():
+        _fail(f"data prepare: {path} does not exist; expected an image folder or a .txt/.jsonl file or folder")
+    if kind not in KINDS:
+        _fail(f"data prepare: --kind {kind!r} is not one of {', '.join(KINDS)}")
+    if not 8 <= image_size <= 512 or workers < 0 or max_examples < 0 or not 0 <= max_bad <= 1:
+        _fail("data prepare: --image-size must be 8..512, --workers and --max-examples ≥ 0, --max-bad 0..1")
+    kind = _kind_of(path) if kind == "auto" else kind
+    try:
+        if kind == "image":
+            from sslterm.data.prepare import prepare_images, print_progress
+
+            entry, manifest = prepare_images(path, image_size, seed, max_examples, workers=workers, max_bad=max_bad,
+                                             progress=print_progress(f"preparing {path}"))
+            c = manifest["counts"]
+            typer.echo(f"{entry}: {c['train']:,} training and {c['eval']:,} held-out images of "
+                       f"{image_size}x{image_size}, {len(manifest['classes'])} classes, {c['bad']} unreadable skipped")
+        else:
+            from sslterm.data.tokens import prepare_text
+
+            entry, manifest = prepare_text(path, text_field, seed)
+            typer.echo(f"{entry}: {manifest['train_bytes']:,} training and {manifest['eval_bytes']:,} held-out bytes "
+                       f"from {manifest['documents']:,} documents (held out: {manifest['held_out']})")
+    except ValueError as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        typer.echo("\ninterrupted: run the same command again to resume", err=True)
+        raise typer.Exit(130) from None
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _row(e: Entry) -> dict[str, object]:
+    m = e.manifest
+    counts = m.get("counts") or {k: m[k] for k in ("train_bytes", "eval_bytes") if k in m}
+    return {"name": e.path.name, "kind": e.kind, "finished": e.finished, "size_bytes": e.size, "source": e.source,
+            "counts": counts, "path": str(e.path)}
+
+
+@data_app.command("ls")
+def ls_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
+    """List prepared datasets: name, kind, size on disk, state and source."""
+    from sslterm.prepared import cache_root, entries
+
+    found = entries()
+    if as_json:
+        typer.echo(json.dumps([_row(e) for e in found], indent=1))
+        return
+    if not found:
+        typer.echo(f"no prepared datasets in {cache_root()}")
+        return
+    for e in found:
+        state = "ready" if e.finished else "unfinished"
+        typer.echo(f"{e.path.name:<24} {e.kind:<7} {_size(e.size):>9}  {state:<10} {e.source}")
+
+
+@data_app.command("rm")
+def rm_cmd(
+    names: Annotated[list[str] | None, typer.Argument(help="Entry names (or unique prefixes) from `sslterm data ls`.",
+                                                      show_default=False)] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Remove every prepared dataset.")] = False,
+) -> None:
+    """Remove prepared datasets (a later run prepares them again when it needs them)."""
+    from sslterm.prepared import cache_root, entries, remove
+
+    found = entries()
+    if all_ == bool(names):
+        _fail("data rm: give entry names from `sslterm data ls`, or --all (not both)")
+    chosen = found if all_ else []
+    for name in names or []:
+        matches = [e for e in found if e.path.name.startswith(name)]
+        if len(matches) != 1:
+            what = "matches no" if not matches else f"matches {len(matches)}"
+            _fail(f"data rm: {name!r} {what} prepared dataset in {cache_root()}; "
+                  "expected a name from `sslterm data ls`")
+        chosen.append(matches[0])
+    for e in chosen:
+        remove(e.path)
+        typer.echo(f"removed {e.path.name} ({_size(e.size)}, {e.source})")
