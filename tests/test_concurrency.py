@@ -19,9 +19,10 @@ from sslterm import config
 from sslterm.launch import prepare
 from sslterm.store import JsonlTail, JsonlWriter, Run, read_status
 from sslterm.store.jsonl import truncate_after
+from sslterm.store.states import is_active
 from sslterm.tui.poller import RunFeed
 from sslterm.tui.scanner import RunsScanner
-from tests.conftest import ROOT, TINY, sslterm, tiny_sets
+from tests.conftest import ROOT, TINY, sslterm, tiny_sets, wait_for
 
 STEPS = 150
 
@@ -75,10 +76,8 @@ def test_several_viewers_on_two_live_runs(runs: Path) -> None:
                ((tail_metrics, 0.01), (poll_feeds, 0.05), (read_statuses, 0.01), (scan, 0.05), (command_line, 0.1))]
     for t in threads:
         t.start()
-    deadline = time.time() + 120
-    while any(read_status(runs / run_id).state in ("starting", "running") for run_id in ids) and not errors:
-        assert time.time() < deadline
-        time.sleep(0.1)
+    wait_for(lambda: errors or not any(is_active(read_status(runs / run_id).state) for run_id in ids),
+             timeout=180, what="both runs to end")
     done.set()
     for t in threads:
         t.join(60)

@@ -5,23 +5,21 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from pathlib import Path
 
 import pytest
 
 from sslterm.store import find_run
-from tests.conftest import EXPERIMENTS, sslterm, tiny_sets
+from tests.conftest import EXPERIMENTS, sslterm, tiny_sets, wait_for
 
 
-def wait_for(runs: Path, run_id: str, states: tuple[str, ...], timeout: float = 90) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        rec = json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)
-        if rec["status"] in states:
-            return rec
-        time.sleep(0.5)
-    raise AssertionError(f"run {run_id} never reached {states}; last: {rec['status']}")
+def show(runs: Path, run_id: str) -> dict:
+    return json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)
+
+
+def wait_state(runs: Path, run_id: str, states: tuple[str, ...], timeout: float = 90) -> dict:
+    return wait_for(lambda: (rec := show(runs, run_id))["status"] in states and rec, timeout=timeout,
+                    what=f"run {run_id} to reach {states}")
 
 
 def test_detached_run_trains_and_is_read_back(runs: Path) -> None:
@@ -30,7 +28,7 @@ def test_detached_run_trains_and_is_read_back(runs: Path) -> None:
     run_id = proc.stdout.strip()
     assert run_id and "\n" not in run_id
 
-    rec = wait_for(runs, run_id[:15], ("finished", "failed", "lost"))
+    rec = wait_state(runs, run_id[:15], ("finished", "failed", "lost"))
     assert rec["status"] == "finished", rec.get("error")
     assert rec["id"] == run_id and rec["step"] == 6 and rec["host"] and isinstance(rec["pid"], int)
     assert rec["config"]["train"]["steps"] == 6 and rec["config"]["objective"]["name"] == "infonce"
@@ -63,15 +61,10 @@ def test_attached_run_reports_exit_status(runs: Path) -> None:
 def test_stop_ends_a_run_cleanly_with_a_checkpoint(runs: Path) -> None:
     proc = sslterm("run", *tiny_sets("train.steps=100000", "train.log_every=1"), "-d", runs=runs)
     run_id = proc.stdout.strip()
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        rec = json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)
-        if rec["step"] >= 2:
-            break
-        time.sleep(0.3)
+    wait_for(lambda: show(runs, run_id)["step"] >= 2, what="step 2")
     stop = sslterm("stop", run_id, runs=runs)
     assert stop.returncode == 0, stop.stderr
-    rec = wait_for(runs, run_id, ("stopped", "failed", "lost", "finished"))
+    rec = wait_state(runs, run_id, ("stopped", "failed", "lost", "finished"))
     assert rec["status"] == "stopped" and 2 <= rec["step"] < 100000
     assert (find_run(runs, run_id).checkpoint_dir / "last.pt").is_file()
     again = sslterm("stop", run_id, runs=runs)
@@ -100,7 +93,7 @@ def test_catalog_command_lists_everything(runs: Path) -> None:
 
 def test_eval_measures_transfer_and_show_carries_it(runs: Path) -> None:
     run_id = sslterm("run", *tiny_sets(), "-d", runs=runs).stdout.strip()
-    assert wait_for(runs, run_id, ("finished", "failed", "lost"))["status"] == "finished"
+    assert wait_state(runs, run_id, ("finished", "failed", "lost"))["status"] == "finished"
     proc = sslterm("eval", run_id, "--json", "--epochs", "1", runs=runs)
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stdout)
@@ -138,3 +131,33 @@ def test_exported_encoder_loads_with_the_documented_loader(runs: Path, tmp_path:
     _, data, objective, _ = restore(run, torch.device("cpu"))
     batch = data.batch("eval", torch.arange(4))
     assert torch.allclose(encoder(**batch), objective.eval().features(batch), atol=1e-6)
+
+
+def test_every_command_takes_runs_dir_before_or_after_it(runs: Path, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere"                                  # $SSLTERM_RUNS (runs) is not the root asked for
+    proc = sslterm("--runs-dir", str(other), "run", "--prepare", *tiny_sets(), runs=runs)
+    assert proc.returncode == 0 and Path(proc.stdout.strip()).parent == other, proc.stderr
+    run_id = Path(proc.stdout.strip()).name
+    for args in (("--runs-dir", str(other), "ls", "--json"), ("ls", "--json", "--runs-dir", str(other))):
+        listing = sslterm(*args, runs=runs)
+        assert [r["id"] for r in json.loads(listing.stdout)] == [run_id], (args, listing.stderr)
+    assert sslterm("--runs-dir", str(other), "show", run_id, runs=runs).returncode == 0
+    assert not runs.exists() or not list(runs.iterdir())
+
+
+def test_version(runs: Path) -> None:
+    from sslterm import __version__
+
+    proc = sslterm("--version", runs=runs)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"sslterm {__version__}"
+
+
+def test_export_to_a_missing_directory_or_a_directory_is_one_line(runs: Path, tmp_path: Path) -> None:
+    proc = sslterm("run", "--prepare", *tiny_sets(), runs=runs)
+    run_id = Path(proc.stdout.strip()).name
+    for args, words in ((("--encoder", str(tmp_path / "missing" / "enc.pt")), "does not exist"),
+                        (("-o", str(tmp_path / "missing" / "m.csv")), "does not exist"),
+                        (("-o", str(tmp_path)), "is a directory")):
+        proc = sslterm("export", run_id, *args, runs=runs)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], (args, proc.stderr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from sslterm.store.jsonl import truncate_after
 from sslterm.train.checkpoint import load_checkpoint
 from sslterm.train.loop import Diverged, train
 from sslterm.worker import describe_failure
-from tests.conftest import TINY, sslterm, tiny_sets
+from tests.conftest import TINY, sslterm, tiny_sets, wait_for
 
 STEADY = ("t", "time", "samples_per_s")   # wall-clock fields differ between runs by nature
 
@@ -85,15 +84,15 @@ def test_out_of_memory_message_names_the_batch_size() -> None:
     assert describe_failure(ValueError("bad"), 8) == "ValueError: bad"
 
 
+def show(runs: Path, run_id: str) -> dict:
+    return json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)
+
+
 def test_resume_command_continues_a_stopped_run(runs: Path) -> None:
     run_id = sslterm("run", *tiny_sets("train.steps=400", "train.log_every=1"), "-d", runs=runs).stdout.strip()
-    deadline = time.time() + 60
-    while json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)["step"] < 2 and time.time() < deadline:
-        time.sleep(0.3)
+    wait_for(lambda: show(runs, run_id)["step"] >= 2, what="step 2")
     assert sslterm("stop", run_id, runs=runs).returncode == 0
-    while json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)["status"] != "stopped":
-        assert time.time() < deadline
-        time.sleep(0.3)
+    wait_for(lambda: show(runs, run_id)["status"] == "stopped", what="the stop")
     proc = sslterm("resume", run_id, runs=runs, timeout=180)
     assert proc.returncode == 0, proc.stderr
     rec = json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)
@@ -110,18 +109,11 @@ def test_auto_resume_restarts_a_killed_worker(runs: Path) -> None:
 
     sets = tiny_sets("train.steps=300", "train.log_every=1", "train.checkpoint_every=5", "train.auto_resume=2")
     run_id = sslterm("run", *sets, "-d", runs=runs).stdout.strip()
-    deadline = time.time() + 90
-    while True:
-        rec = json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)
-        if rec["step"] >= 10 and rec["status"] == "running":
-            break
-        assert time.time() < deadline, rec
-        time.sleep(0.3)
+    rec = wait_for(lambda: (r := show(runs, run_id))["step"] >= 10 and r["status"] == "running" and r,
+                   timeout=90, what="step 10")
     os.kill(rec["pid"], signal.SIGKILL)
-    while rec["status"] not in ("finished", "failed", "lost"):
-        assert time.time() < deadline + 90, rec
-        time.sleep(0.5)
-        rec = json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)
+    rec = wait_for(lambda: (r := show(runs, run_id))["status"] in ("finished", "failed", "lost") and r,
+                   timeout=180, what="the restarted run to end")
     assert rec["status"] == "finished" and rec["step"] == 300
     steps = [r["step"] for r in map(json.loads, (runs / run_id / "metrics.jsonl").read_text().splitlines())]
     assert steps == sorted(set(steps)), "the steps after the last checkpoint are logged once"

@@ -147,3 +147,45 @@ def test_status_json_is_plain_json(tmp_path: Path) -> None:
     write_status(run.path, Status(id=run.id, state="failed", error="boom"))
     raw = json.loads((run.path / "status.json").read_text())
     assert raw["state"] == "failed" and raw["error"] == "boom" and raw["format"] == 1
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("pid", "123", "pid must be an integer or null"), ("step", "7", "step must be an integer"),
+    ("world", 1.5, "world must be an integer"), ("created_at", "yesterday", "created_at must be a number"),
+    ("state", None, "state must be a string"),
+])
+def test_wrong_types_in_status_are_one_line(tmp_path: Path, field: str, value: object, words: str) -> None:
+    run = create_run(tmp_path, "x")
+    write_status(run.path, Status(id=run.id))
+    raw = json.loads((run.path / "status.json").read_text())
+    (run.path / "status.json").write_text(json.dumps({**raw, field: value}))
+    with pytest.raises(StatusError, match=words) as caught:
+        read_status(run.path)
+    assert len(str(caught.value).splitlines()) == 1
+
+
+def test_every_state_has_one_row_and_no_module_lists_states_by_hand() -> None:
+    import re
+
+    from sslterm.store import states
+
+    assert set(states.TABLE) == set(states.State)
+    assert states.ACTIVE == (states.State.STARTING, states.State.RUNNING)
+    assert "lost" in states.RESUMABLE and "finished" not in states.RESUMABLE and "lost" not in states.FINAL
+    assert states.colour("running") == "green" and states.colour("unreadable") == states.UNKNOWN_COLOUR
+    names = "|".join(s.value for s in states.State)
+    listing = re.compile(rf"""\(\s*["']({names})["']\s*,\s*["']({names})["']""")   # a tuple of two state names
+    root = Path(states.__file__).parents[1]
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
+                 if p.name != "states.py" and listing.search(p.read_text(encoding="utf-8"))]
+    assert offenders == [], "run states are listed only in sslterm/store/states.py"
+
+
+def test_training_time_leaves_out_the_time_a_run_sat_stopped(tmp_path: Path) -> None:
+    from sslterm.store.summary import training_seconds
+
+    run = create_run(tmp_path, "x")
+    stopped = Status(id=run.id, state="stopped", started_at=1000.0, ended_at=1010.0, trained_s=30.0)
+    assert training_seconds(run.path, stopped, "stopped") == 40.0
+    running = stopped.evolve(state="running", ended_at=None)
+    assert training_seconds(run.path, running, "running", now=1020.0) == 50.0

@@ -43,6 +43,7 @@ class Status:
     total_steps: int = 0
     device: str | None = None
     error: str | None = None
+    warning: str | None = None            # set at start when something will not fail but is likely unintended
     resumes: int = 0
     world: int = 1
     supervisor: int | None = None
@@ -93,10 +94,13 @@ _TYPES: dict[str, tuple[tuple[type, ...], bool, str]] = {   # field: (types, may
     "resumes": (_INT, False, "an integer"), "world": (_INT, False, "an integer"),
     "format": (_INT, False, "an integer"),
     "device": (_STR, True, "a string or null"), "error": (_STR, True, "a string or null"),
+    "warning": (_STR, True, "a string or null"),
 }
 
 
 def _check(path: Path, key: str, value: Any) -> None:
+    if key not in _TYPES:
+        return
     types, nullable, what = _TYPES[key]
     if value is None and nullable:
         return
@@ -173,19 +177,31 @@ def worker_target(status: Status) -> tuple[int | None, int | None]:
     return status.pid, status.pid_start
 
 
+def _live_target(status: Status) -> int | None:
+    """The supervisor if it is alive (it passes signals on), else the worker if it is; each checked against its
+    recorded start time. A worker whose supervisor was killed goes on training and still answers for the run."""
+    for pid, start in ((status.supervisor, status.supervisor_start), (status.pid, status.pid_start)):
+        if pid is not None and is_process(pid, start):
+            return pid
+    return None
+
+
 def proven_worker(run_dir: Path, status: Status) -> int | None:
     """The pid of the run's own live worker (or supervisor) on this host, if that can be proven, else None.
 
     Proof: the run's lock is held by a live process and the pid's start time matches the recorded one;
     a run without a lock file (an older version) needs the recorded start time.
     """
-    target, start = worker_target(status)
-    if target is None or status.host != socket.gethostname():
+    if status.host != socket.gethostname():
         return None
     held = is_held(run_dir)
-    if held is False or (held is None and start is None):
+    if held is False:
         return None
-    return target if is_process(target, start) else None
+    target = _live_target(status)
+    if target is None or (held is None and (status.pid_start if target == status.pid else status.supervisor_start)
+                          is None):
+        return None
+    return target
 
 
 def touch_heartbeat(run_dir: Path, rank: int = 0) -> None:
@@ -211,12 +227,12 @@ def effective_state(run_dir: Path, status: Status) -> str:
         if held is not None:                      # the lock decides: the kernel drops it with the last holder
             if not held:
                 return State.LOST
-            target, start = worker_target(status)
-            return status.state if target is None or is_process(target, start) else State.LOST
-        target, start = worker_target(status)     # a run of an older version: no lock file
-        if target is None:
+            if status.pid is None and status.supervisor is None:
+                return status.state               # its starter holds the lock: the worker is on its way
+            return status.state if _live_target(status) is not None else State.LOST
+        if status.pid is None and status.supervisor is None:   # a run of an older version: no lock file
             return State.LOST if time.time() - status.created_at > STARTING_GRACE else status.state
-        return status.state if is_process(target, start) else State.LOST
+        return status.state if _live_target(status) is not None else State.LOST
     age = heartbeat_age(run_dir)
     if age is None:
         age = time.time() - status.created_at
