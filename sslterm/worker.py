@@ -41,14 +41,17 @@ def _heartbeat(run_dir: Path, rank: int, done: threading.Event) -> None:
 _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}  # writes the disk refused
 
 
-def describe_failure(e: BaseException, batch_size: int | None) -> str:
+def describe_failure(e: BaseException, batch_size: int | None, checkpoint: bool = True) -> str:
     """The status message for an exception: out-of-memory errors name the batch size and suggest a smaller one;
-    a write the disk refused names the file and how to go on."""
+    a write the disk refused names the file and how to go on (from the last checkpoint, or from step 0
+    when ``checkpoint`` is False: none had been written)."""
     text = f"{type(e).__name__}: {e}"
     if isinstance(e, OSError) and e.errno in _NO_ROOM:
         where = f" {e.filename}" if e.filename else ""
         advice = "make it writable again" if e.errno == errno.EROFS else "free some space"
-        return f"cannot write{where}: {e.strerror}; {advice}, then continue from the last checkpoint: `sslterm resume`"
+        then = ("continue from the last checkpoint: `sslterm resume`" if checkpoint
+                else "start it again from step 0 (no checkpoint had been written): `sslterm resume`")
+        return f"cannot write{where}: {e.strerror}; {advice}, then {then}"
     if "out of memory" in str(e).lower() or type(e).__name__ == "OutOfMemoryError":
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if batch_size:
@@ -100,7 +103,7 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
     previous = read_status(run_dir)
     now = time.time()
     status = previous.evolve(state=State.RUNNING, pid=os.getpid(), pid_start=process_start(os.getpid()),
-                             host=socket.gethostname(), ended_at=None, error=None, started_at=now,
+                             host=socket.gethostname(), ended_at=None, error=None, warning=None, started_at=now,
                              trained_s=previous.trained_s + attempt_seconds(run_dir, previous) if resume else 0.0,
                              world=int(os.environ.get("WORLD_SIZE", "1")))
     write_status(run_dir, status)
@@ -125,6 +128,11 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
         status = status.evolve(step=step, device=device)
         write_status(run_dir, status, durable=False)
 
+    def warn(text: str) -> None:
+        nonlocal status
+        status = status.evolve(warning=text)
+        write_status(run_dir, status)
+
     batch_size, clean = None, False
     try:
         exp = config.load(run_dir / "config.toml")
@@ -133,7 +141,7 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
         from sslterm.train.loop import Diverged, train  # torch is imported here, after the pid is recorded
 
         try:
-            outcome = train(exp, run, setup.wrap(stop.is_set), progress, resume=resume)
+            outcome = train(exp, run, setup.wrap(stop.is_set), progress, resume=resume, on_warning=warn)
         except Diverged as e:
             print(f"diverged: {e}", flush=True)
             status = status.evolve(state=State.DIVERGED, step=e.step, ended_at=time.time(), error=str(e))
@@ -150,7 +158,8 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
             done.set()
             _leave_group()
             return 1
-        status = status.evolve(state=State.FAILED, ended_at=time.time(), error=describe_failure(e, batch_size))
+        status = status.evolve(state=State.FAILED, ended_at=time.time(),
+                               error=describe_failure(e, batch_size, run.checkpoint_path.is_file()))
         code = 1
     finally:
         done.set()

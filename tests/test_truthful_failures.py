@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
+import os
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,10 +13,10 @@ import pytest
 import torch
 
 from sslterm import config
-from sslterm.store import create_run
+from sslterm.store import create_run, read_status
 from sslterm.train.checkpoint import CheckpointError, load_checkpoint
 from sslterm.train.loop import Diverged, train, warn_batch_size
-from tests.conftest import EXPERIMENTS, TINY
+from tests.conftest import EXPERIMENTS, TINY, prepare_run, start_faulty_worker
 from tests.test_experiments import shrink
 
 
@@ -128,3 +130,23 @@ def test_the_batch_warning_counts_each_process_share() -> None:
     assert warn_batch_size(exp, parts) is not None                   # type: ignore[arg-type]
     parts.dist.world = 1
     assert warn_batch_size(exp, parts) is None                       # type: ignore[arg-type]
+
+
+def test_a_full_disk_before_the_first_checkpoint_says_resume_starts_from_step_0() -> None:
+    from sslterm.worker import describe_failure
+
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/runs/x/metrics.jsonl")
+    assert describe_failure(full, 8, checkpoint=False) == (
+        "cannot write /runs/x/metrics.jsonl: No space left on device; free some space, then start it again "
+        "from step 0 (no checkpoint had been written): `sslterm resume`")
+    assert describe_failure(full, 8).endswith("then continue from the last checkpoint: `sslterm resume`")
+
+
+def test_the_worker_records_a_full_disk_before_the_first_checkpoint_truthfully(runs: Path) -> None:
+    run_dir = prepare_run(runs, "train.steps=8", "train.log_every=1", "train.checkpoint_every=4", "eval.every=0")
+    proc = start_faulty_worker(run_dir, "enospc-metrics", 1)
+    assert proc.wait(timeout=120) == 1
+    status = read_status(run_dir)
+    assert status.state == "failed" and status.error is not None
+    assert "start it again from step 0 (no checkpoint had been written)" in status.error, status.error
+    assert "\n" not in status.error
