@@ -44,7 +44,6 @@ class Status:
     device: str | None = None
     error: str | None = None
     warning: str | None = None            # set at start when something will not fail but is likely unintended
-    warning: str | None = None            # set at start when something will not fail but is likely unintended
     resumes: int = 0
     world: int = 1
     supervisor: int | None = None
