@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 from array import array
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,20 @@ from sslterm.tui.screens.dashboard import DashboardScreen
 from sslterm.tui.series import PALETTE, assign_markers
 from sslterm.tui.terminal import color_system, resolve_theme, terminal_environment
 from sslterm.tui.widgets.loss_chart import LossChart
-from sslterm.tui.widgets.similarity import HALF, LEVELS, SHADES, SimilarityView, level_color, shaded_text
+from sslterm.tui.widgets.similarity import (
+    HALF,
+    LEVELS,
+    SHADES,
+    Scale,
+    SimilarityView,
+    legend_text,
+    level_color,
+    lightness,
+    matrix_text,
+    scale_colors,
+    shade,
+    shaded_text,
+)
 from tests.frozen_runs import frozen_runs
 
 
@@ -64,8 +78,47 @@ def test_colours_stay_apart_in_256_colours() -> None:
         return Color.from_rgb(*rgb).downgrade(ColorSystem.EIGHT_BIT).number
 
     assert len({eight_bit(rgb) for rgb in PALETTE}) == len(PALETTE)  # every curve and run its own colour
-    scale = [level_color(round(k * (LEVELS - 1) / 7)).downgrade(ColorSystem.EIGHT_BIT).number for k in range(8)]
+    scale = [level_color(round(k * (LEVELS - 1) / 7), ColorSystem.EIGHT_BIT).number for k in range(8)]
     assert len(set(scale)) == 8  # the heat map's legend: eight steps from -1 to 1, all told apart
+
+
+@pytest.mark.parametrize(("system", "steps"), [
+    (ColorSystem.TRUECOLOR, LEVELS), (ColorSystem.EIGHT_BIT, 8), (ColorSystem.STANDARD, 5),
+])
+def test_similarity_scale_stays_in_order_and_apart_when_quantised(system: ColorSystem, steps: int) -> None:
+    """The scale as the terminal draws it (256: its palette; 16: the usual one): lightness rises along the
+    scale, and each of its steps is lighter than the one below by a margin an eye sees (the coolwarm scale
+    had a light grey middle that 256 colours flattened: the diagonal at 0.3 looked like the 0.1 around it)."""
+    def drawn(color: Color) -> float:
+        r, g, b = color.downgrade(system).get_truecolor()  # what the terminal paints (16: a usual palette)
+        return lightness((r, g, b))
+
+    shades = [drawn(c) for c in scale_colors(system)]
+    assert all(b >= a for a, b in pairwise(shades))  # never darker further up
+    distinct = sorted(set(round(v, 3) for v in shades))
+    assert len(distinct) == steps
+    assert min(b - a for a, b in pairwise(distinct)) >= (0.5 if steps == LEVELS else 4.5)
+    assert distinct[-1] - distinct[0] >= 70  # dark to light: the diagonal stands out on either background
+    low, high = Scale().level(0.1), Scale().level(0.3)  # a young run's off-diagonal and diagonal
+    assert drawn(scale_colors(system)[high]) > drawn(scale_colors(system)[low])
+
+
+def test_mono_shades_rise_along_the_scale_and_use_every_shade() -> None:
+    marks = [SHADES.index(shade(lv)) for lv in range(LEVELS)]
+    assert marks == sorted(marks) and set(marks) == set(range(len(SHADES)))
+
+
+def test_stretched_scale_spans_the_snapshot_and_says_so() -> None:
+    n = 4
+    values = [0.3 if i == j else 0.1 for i in range(n) for j in range(n)]  # early training: all near 0
+    snap = Snapshot(step=1, n=n, values=array("f", values))
+    assert Scale().level(0.3) - Scale().level(0.1) == 6  # 6 of 64 levels apart on the full scale
+    assert (Scale(0.1, 0.3).level(0.1), Scale(0.1, 0.3).level(0.3)) == (0, LEVELS - 1)  # bottom and top
+    for scale, (diagonal, off) in ((None, (41, 35)), (Scale(0.1, 0.3), (LEVELS - 1, 0))):
+        first = sorted(matrix_text(snap, 8, 4, scale).spans, key=lambda span: span.start)[:2]  # cells (0,0), (0,1)
+        assert [span.style.color for span in first] == [level_color(diagonal), level_color(off)]  # type: ignore[union-attr]
+    assert legend_text(1, "live").plain.startswith("-1████████+1")
+    assert legend_text(1, "live", scale=Scale(0.1, 0.3)).plain.startswith("0.10██████0.30")
 
 
 def test_mono_heat_map_is_in_shades_two_characters_per_column() -> None:
@@ -148,3 +201,22 @@ def test_a_live_chart_redraws_at_a_bounded_rate(tmp_path: Path, monkeypatch: pyt
     metrics.close()
     assert points > 30  # the data arrived, over about SECONDS / LOCAL.poll = 6 polls
     assert 1 <= redraws <= SECONDS / LOCAL.chart + 1  # but the chart was drawn about once a second
+
+
+def test_z_stretches_the_similarity_scale_to_the_snapshot_and_back(tmp_path: Path) -> None:
+    from tests.test_tui import make_run
+
+    run = make_run(tmp_path, "simclr", 10)  # an 8 x 8 snapshot: 0.3 on the diagonal, 0.1 off it
+
+    async def body() -> None:
+        async with make_app(tmp_path, run.id).run_test(size=(80, 24)) as pilot:
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+            view = pilot.app.screen.query_one(SimilarityView)
+            assert view.text().plain.startswith("-1")
+            await pilot.press("z")
+            assert view.text().plain.startswith("0.10") and "0.30" in view.text().plain.split("\n")[0]
+            await pilot.press("z")
+            assert view.text().plain.startswith("-1")
+
+    asyncio.run(body())

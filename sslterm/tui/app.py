@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.filter import LineFilter, Monochrome, NoColor
 from textual.screen import Screen
 
 from sslterm.store import Run, find_run
+from sslterm.tui.key_order import KeysInOrder
 from sslterm.tui.messages import CloseDashboard, CompareRuns, OpenLauncher, OpenRun
 from sslterm.tui.screens.compare import CompareScreen
 from sslterm.tui.screens.dashboard import DashboardScreen
@@ -20,8 +20,8 @@ from sslterm.tui.screens.runs import RunsScreen
 from sslterm.tui.terminal import resolve_theme
 
 
-class SSLTermApp(App[None]):
-    """Shows one run's dashboard, or the runs list from which dashboards open."""
+class SSLTermApp(KeysInOrder):
+    """Shows one run's dashboard, or the runs list from which dashboards open; keys are taken in the order typed."""
 
     CSS_PATH = "app.tcss"
     TITLE = "sslterm"

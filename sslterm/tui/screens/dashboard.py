@@ -43,6 +43,7 @@ class DashboardScreen(ChartKeys, Screen[None]):
         Binding("s", "stop", "Stop"),
         Binding("left_square_bracket", "older", "Older", key_display="["),  # similarity snapshots
         Binding("right_square_bracket", "newer", "Newer", key_display="]"),
+        Binding("z", "stretch", "Stretch scale", show=False),
         Binding("m", "metrics", "Metrics"),
         Binding("plus,equals_sign", "smooth(1)", "Smooth", key_display="+/-"),
         Binding("minus", "smooth(-1)", "Less smooth", show=False),
@@ -227,6 +228,10 @@ class DashboardScreen(ChartKeys, Screen[None]):
         i = len(self.snapshots) - 1 if self.snapshot_index is None else self.snapshot_index
         self.snapshot_index = max(0, i - 1)
 
+    def action_stretch(self) -> None:
+        view = self.query_one(SimilarityView)
+        view.stretch = not view.stretch
+
     def action_newer(self) -> None:
         if self.snapshot_index is None:
             return
@@ -242,6 +247,7 @@ class DashboardScreen(ChartKeys, Screen[None]):
         keys = [("q / esc", "quit" if self.standalone else "back to the runs list"), ("?", "this help"),
                 ("s", "stop the run (SIGTERM to its worker, asks first)"),
                 ("[ / ]", "older / newer similarity snapshot (] back to live)"),
+                ("z", "similarity colours: the snapshot's own range / -1 to 1"),
                 ("m", "metrics to plot (several at once, a colour each)"),
                 ("+ / -", "more / less smoothing (TensorBoard's EMA; 0 = off)"),
                 ("x", "x axis: step / wall time"), ("y", "log / linear y axis")]

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from rich.segment import Segment
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -16,6 +17,33 @@ from textual.widgets import Input, OptionList, SelectionList, Static
 
 HELP_WIDTH = 64  # columns inside a dialog at its widest (app.tcss: max-width 70, less border and padding)
 KEY_WIDTH = 11  # columns of the keys' column of the help, with its margins
+
+
+class TypesIntoInput:
+    """For a screen: text keys and pastes that reach the screen while it has a place for text go there.
+
+    Textual hands each key to the widget focused when the app reads it, and runs bindings once the key has
+    bubbled back up; keys typed in one burst (fast typing, a paste) can therefore reach the screen after the
+    key that opened an input, but before the input has the focus. Such a key is text: it is typed into the
+    input here, and never reaches a binding (``s`` of ``/simclr`` used to ask to stop a run).
+    """
+
+    def text_input(self) -> Input | None:
+        """The input that takes text typed now, if any."""
+        return None
+
+    def on_key(self, event: events.Key) -> None:
+        box = self.text_input()
+        if box is not None and event.is_printable and event.character is not None:
+            event.stop()
+            event.prevent_default()
+            box.insert_text_at_cursor(event.character)
+
+    def on_paste(self, event: events.Paste) -> None:
+        box = self.text_input()
+        if box is not None and event.text:
+            event.stop()
+            box.insert_text_at_cursor(event.text.splitlines()[0])
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -64,8 +92,11 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class PromptScreen(ModalScreen[str | None]):
-    """Asks for one line of text: enter saves what is typed, esc leaves it as it was (None)."""
+class PromptScreen(TypesIntoInput, ModalScreen[str | None]):
+    """Asks for one line of text: enter saves what is typed, esc leaves it as it was (None).
+
+    Editing starts with the cursor after the current value (nothing selected: the first key adds to it).
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
@@ -78,11 +109,16 @@ class PromptScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog prompt"):
             yield Static(Text(self.title_text, style="bold"), classes="dialog-body")
-            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            yield Input(self.value, placeholder=self.placeholder, id="prompt-input", select_on_focus=False)
             yield Static("[b]enter[/b] save    [b]esc[/b] cancel", classes="dialog-keys")
 
+    def text_input(self) -> Input | None:
+        return self.query_one(Input) if self.is_mounted else None
+
     def on_mount(self) -> None:
-        self.query_one(Input).focus()
+        box = self.query_one(Input)
+        box.cursor_position = len(box.value)
+        self.set_focus(box)  # at once: the keys behind the one that opened the prompt go into it
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -26,7 +26,7 @@ from sslterm.tui.run_actions import (
     stop_problem,
 )
 from sslterm.tui.scanner import RunRow, RunsScanner
-from sslterm.tui.screens.dialogs import ConfirmScreen, HelpScreen, PromptScreen
+from sslterm.tui.screens.dialogs import ConfirmScreen, HelpScreen, PromptScreen, TypesIntoInput
 from sslterm.tui.widgets.runs_table import SORTABLE, RunsTable
 
 
@@ -35,8 +35,28 @@ def _sort_bindings() -> list[BindingType]:
     return [first, *(Binding(str(i + 1), f"sort('{key}')", show=False) for i, key in enumerate(SORTABLE) if i)]
 
 
-class RunsScreen(Screen[None]):
-    """Lists the runs under a root, refreshed every few seconds; Enter opens one's dashboard."""
+class FilterInput(Input):
+    """The runs filter: enter (keep) and esc (clear) hand the focus back to the list as the key is handled.
+
+    Input's own enter posts a message that would move the focus only after the next key had been given
+    to the filter; here the next key already reaches the list.
+    """
+
+    async def _on_key(self, event: events.Key) -> None:  # before Input's own (Textual calls each class's, subclass first)
+        screen = self.screen
+        if event.key in ("enter", "escape") and isinstance(screen, RunsScreen):
+            event.stop()
+            event.prevent_default()
+            screen.keep_filter() if event.key == "enter" else screen.action_clear_filter()
+
+
+class RunsScreen(TypesIntoInput, Screen[None]):
+    """Lists the runs under a root, refreshed every few seconds; Enter opens one's dashboard.
+
+    The app hands keys on one at a time (:class:`~sslterm.tui.key_order.KeysInOrder`), so the keys typed
+    behind ``/``, ``n`` or ``t`` reach the text they open; while the filter has the focus no command runs,
+    and a text key that reaches the screen all the same is typed into the filter (:class:`TypesIntoInput`).
+    """
 
     # the footer (compact, without the palette) fits 80 columns; star, sort, notes, tags and refresh are in ?
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -72,14 +92,25 @@ class RunsScreen(Screen[None]):
         yield Static(f"runs in {self.root}", id="runs-title")
         yield RunsTable(id="runs")
         yield Static("", id="runs-empty")
-        yield Input(placeholder="words in id, name, modality, objective, state, tags · enter keeps · esc clears",
-                    id="runs-filter")
+        yield FilterInput(placeholder="words in id, name, modality, objective, state, tags · enter keeps · esc clears",
+                          id="runs-filter", select_on_focus=False)
         yield Footer(compact=True, show_command_palette=False)  # fits 80 columns; ctrl+p still opens it
 
     def on_mount(self) -> None:
         self.query_one("#runs-filter").display = False
         self.action_refresh()
         self.set_interval(pace().scan, self._tick)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # while the filter has the focus every key is text for it (esc clears it): no command runs, and the
+        # priority keys are handed on to the filter as text
+        if self.text_input() is not None:
+            return action == "clear_filter"
+        return True
+
+    def text_input(self) -> Input | None:
+        box = self.query_one("#runs-filter", Input)
+        return box if self.focused is box else None
 
     def on_screen_resume(self) -> None:
         self.action_refresh()  # back from a dashboard: show what changed meanwhile
@@ -162,23 +193,25 @@ class RunsScreen(Screen[None]):
     def action_filter(self) -> None:
         box = self.query_one("#runs-filter", Input)
         box.display = True
-        box.focus()
+        box.cursor_position = len(box.value)
+        self.set_focus(box)  # at once, not at the next idle: the keys behind `/` are typed into it
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "runs-filter":
             self.query_one(RunsTable).filter_text = event.value.strip()
             self._show_title()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "runs-filter":
-            event.input.display = bool(event.value.strip())
-            self.query_one(RunsTable).focus()
+    def keep_filter(self) -> None:
+        """Back to the list, the filter kept (and shown, unless empty)."""
+        box = self.query_one("#runs-filter", Input)
+        box.display = bool(box.value.strip())
+        self.set_focus(self.query_one(RunsTable))  # at once: the next key is a command again
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#runs-filter", Input)
         box.value = ""
         box.display = False
-        self.query_one(RunsTable).focus()
+        self.set_focus(self.query_one(RunsTable))
 
     # -- run actions -----------------------------------------------------------------------------
 

@@ -1,0 +1,87 @@
+"""Keys typed at full speed (as a terminal delivers a burst or a paste) land where they were meant."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from textual import events
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from sslterm.tui.app import make_app
+from sslterm.tui.screens.dialogs import ConfirmScreen, PromptScreen
+from sslterm.tui.screens.runs import RunsScreen
+from sslterm.tui.widgets.runs_table import RunsTable
+from tests.test_tui import make_run, settle
+
+
+async def burst(pilot: Pilot[None], *keys: str) -> None:
+    """Queue every key at once, as a terminal hands over fast typing, not one per refresh as ``press`` does."""
+    for key in keys:
+        char = key if len(key) == 1 else {"slash": "/", "space": " "}.get(key)
+        pilot.app.post_message(events.Key(key, char))
+    for _ in range(10):
+        await pilot.pause()
+
+
+def test_keys_typed_fast_after_slash_all_go_into_the_filter(tmp_path: Path) -> None:
+    """`/simclr` typed fast opened "Stop run …?" from the `s`: every key after `/` is text for the filter."""
+    simclr = make_run(tmp_path, "simclr", 10)  # running: its pid is this process, so `s` would ask to stop it
+    make_run(tmp_path, "byol", 10, state="finished")
+
+    async def body() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await burst(pilot, "slash", *"simclr")
+            assert isinstance(app.screen, RunsScreen), f"{app.screen} opened by a key meant for the filter"
+            box = app.screen.query_one("#runs-filter", Input)
+            assert box.value == "simclr" and app.screen.focused is box
+            assert app.screen.query_one(RunsTable).shown == [simclr.id]
+            await burst(pilot, "enter", "escape", "slash", "d", "space", *"byol", "enter")
+            assert isinstance(app.screen, RunsScreen) and box.value == "d byol"
+            await burst(pilot, "escape", "slash", "s", "d", "R")  # the run's name typed: no stop, no delete
+            assert isinstance(app.screen, RunsScreen) and box.value == "sdR"
+
+    asyncio.run(body())
+
+
+def test_a_paste_after_slash_goes_into_the_filter(tmp_path: Path) -> None:
+    make_run(tmp_path, "simclr", 10)
+
+    async def body() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            app.post_message(events.Key("slash", "/"))
+            app.post_message(events.Paste("sd simclr"))
+            for _ in range(10):
+                await pilot.pause()
+            assert isinstance(app.screen, RunsScreen)
+            assert app.screen.query_one("#runs-filter", Input).value == "sd simclr"
+
+    asyncio.run(body())
+
+
+def test_notes_edit_starts_at_the_end_of_the_note_and_takes_keys_typed_fast(tmp_path: Path) -> None:
+    """The notes editor replaced the saved note on the first key press: a note was lost this way."""
+    run = make_run(tmp_path, "simclr", 10, state="finished")
+    (run.path / "notes.txt").write_text("baseline\n")
+
+    async def body() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await burst(pilot, "n", "space", "l", "r", "space", *"3e-3")
+            assert isinstance(app.screen, PromptScreen)
+            assert app.screen.query_one(Input).value == "baseline lr 3e-3"
+            await burst(pilot, "enter")
+            await settle(pilot)
+            assert (run.path / "notes.txt").read_text() == "baseline lr 3e-3\n"
+            await burst(pilot, "n", "x", "escape")  # esc leaves the note as it was
+            await settle(pilot)
+            assert isinstance(app.screen, RunsScreen) and not isinstance(app.screen, ConfirmScreen)
+            assert (run.path / "notes.txt").read_text() == "baseline lr 3e-3\n"
+
+    asyncio.run(body())
