@@ -396,4 +396,5 @@ def test_config_path_alone_selects_text_files(tmp_path: Path) -> None:
     f.write_text("a\nb\nc\n")
     exp = config.from_overrides(["data.modality=text", f"data.path={f}", "augment.span_masking.spans=2"])
     assert exp.data.dataset == "text_files" and exp.data.options["path"] == str(f.resolve())
-    assert exp.model.encoder == "transformer" and exp.augment == {"span_masking": {"fraction": 0.15, "spans": 2}}
+    assert exp.model.encoder == "transformer" and exp.augment["span_masking"] == {"fraction": 0.15, "spans": 2}
+    assert list(exp.augment) == ["span_crop", "token_deletion", "span_masking"], "--set keeps the other defaults"

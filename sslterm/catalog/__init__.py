@@ -63,6 +63,14 @@ class Param:
             return f"{kind} {op} {_num(self.low)}"
         return kind
 
+    def accepts(self, v: Any) -> bool:
+        """Whether ``v`` lies in this parameter's range or choices (its type is the caller's concern)."""
+        if self.choices is not None:
+            return v in self.choices
+        if self.low is not None and (v < self.low or (self.low_open and v == self.low)):
+            return False
+        return self.high is None or v <= self.high
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly description of this parameter."""
         return {
@@ -151,6 +159,18 @@ def entries(kind: str, modality: str | None = None) -> tuple[Entry, ...]:
 def names(kind: str, modality: str | None = None) -> tuple[str, ...]:
     """The names of all entries of one kind, optionally filtered by modality."""
     return tuple(e.name for e in entries(kind, modality))
+
+
+def check_args(kind: str, name: str, **values: Any) -> None:
+    """ValueError for an argument outside the range its catalog entry declares: the Python API's check,
+    from the same declaration config validation reads."""
+    entry = get(kind, name)
+    for key, v in values.items():
+        p = entry.param(key)
+        if p is None:
+            raise KeyError(f"{kind} {name!r} declares no parameter {key!r}")
+        if not p.accepts(v):
+            raise ValueError(f"{key} must be {p.allowed()}, got {v!r}")
 
 
 def default(kind: str, modality: str | None = None, needs: tuple[str, ...] = ()) -> str:

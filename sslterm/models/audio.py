@@ -8,8 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sslterm import catalog
 from sslterm.models.base import Encoder
 from sslterm.models.transformer import TransformerStack
+
+_WAVE_DEFAULTS = catalog.get("encoder", "wave_cnn").defaults()
+"""WaveCNN's defaults: the catalog declares them, once."""
 
 
 class WaveCNN(Encoder):
@@ -22,7 +26,8 @@ class WaveCNN(Encoder):
     T·S (when S does not divide L) belong to no token.
     """
 
-    def __init__(self, length: int, width: int = 32, layers: int = 4, stride: int = 4) -> None:
+    def __init__(self, length: int, width: int = _WAVE_DEFAULTS["width"], layers: int = _WAVE_DEFAULTS["layers"],
+                 stride: int = _WAVE_DEFAULTS["stride"]) -> None:
         super().__init__()
         if width < 1 or layers < 1 or stride < 2:
             raise ValueError(f"need width ≥ 1, layers ≥ 1 and stride ≥ 2; got {width}, {layers}, {stride}")
@@ -83,6 +88,10 @@ def mel_filterbank(n_fft: int, n_mels: int, sample_rate: int) -> Tensor:
     return ((f - lo) / (mid - lo)).minimum((hi - f) / (hi - mid)).clamp(min=0)
 
 
+_MEL_DEFAULTS = catalog.get("encoder", "mel_transformer").defaults()
+"""MelTransformer's defaults: the catalog declares them, once."""
+
+
 class MelTransformer(Encoder):
     """Log-mel frames of the waveform → linear embedding + learned positions → transformer.
 
@@ -101,8 +110,10 @@ class MelTransformer(Encoder):
     window: Tensor      # buffers, declared for the type checker
     filters: Tensor
 
-    def __init__(self, length: int, sample_rate: int, n_fft: int = 256, hop: int = 128, n_mels: int = 32,
-                 dim: int = 64, depth: int = 2, heads: int = 4) -> None:
+    def __init__(self, length: int, sample_rate: int, n_fft: int = _MEL_DEFAULTS["n_fft"],
+                 hop: int = _MEL_DEFAULTS["hop"], n_mels: int = _MEL_DEFAULTS["n_mels"],
+                 dim: int = _MEL_DEFAULTS["dim"], depth: int = _MEL_DEFAULTS["depth"],
+                 heads: int = _MEL_DEFAULTS["heads"]) -> None:
         super().__init__()
         if n_fft % hop or hop < 1:
             raise ValueError(f"n_fft {n_fft} must be a multiple of hop {hop} (a frame spans whole hop chunks)")

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sslterm import catalog
 from sslterm.models.base import Encoder
 
 
@@ -29,14 +30,18 @@ class BasicBlock(nn.Module):
         return torch.relu(self.bn2(self.conv2(h)) + self.skip(x))
 
 
+_DEFAULTS = catalog.get("encoder", "cnn").defaults()
+"""CNNEncoder's defaults: the catalog declares them, once."""
+
+
 class CNNEncoder(Encoder):
     """ResNet-style CNN: stem, ``stages`` stages that halve the resolution and double the width, GAP.
 
     Input [B, C, H, W] in [0, 1]; output features [B, width * 2**(stages-1)].
     """
 
-    def __init__(self, in_channels: int = 3, width: int = 32, stages: int = 3, blocks: int = 1,
-                 stem_stride: int = 1) -> None:
+    def __init__(self, in_channels: int = 3, width: int = _DEFAULTS["width"], stages: int = _DEFAULTS["stages"],
+                 blocks: int = _DEFAULTS["blocks"], stem_stride: int = _DEFAULTS["stem_stride"]) -> None:
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, stem_stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sslterm import catalog
 from sslterm.models.base import Encoder
 from sslterm.models.transformer import masked_mean
 
@@ -42,6 +43,10 @@ class MessagePassing(nn.Module):
         return (h + self.mlp(msg)) * mask[..., None]
 
 
+_DEFAULTS = catalog.get("encoder", "gnn").defaults()
+"""GNNEncoder's defaults: the catalog declares them, once."""
+
+
 class GNNEncoder(Encoder):
     """Node embedding, ``layers`` message-passing layers, LayerNorm, masked readout over real nodes.
 
@@ -58,8 +63,8 @@ class GNNEncoder(Encoder):
     the features are noise.
     """
 
-    def __init__(self, in_features: int, max_nodes: int, dim: int = 64, layers: int = 3, conv: str = "gin",
-                 readout: str = "mean") -> None:
+    def __init__(self, in_features: int, max_nodes: int, dim: int = _DEFAULTS["dim"], layers: int = _DEFAULTS["layers"],
+                 conv: str = _DEFAULTS["conv"], readout: str = _DEFAULTS["readout"]) -> None:
         super().__init__()
         if in_features < 1 or max_nodes < 1 or dim < 1 or layers < 1:
             raise ValueError(f"in_features, max_nodes, dim and layers must be ≥ 1, got "

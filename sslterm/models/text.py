@@ -7,10 +7,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from sslterm import catalog
 from sslterm.models.base import Encoder
 from sslterm.models.transformer import TransformerStack, masked_mean
 
 PAD, MASK = 0, 1
+
+
+_DEFAULTS = catalog.get("encoder", "transformer").defaults()
+"""TextTransformer's defaults: the catalog declares them, once."""
 
 
 class TextTransformer(Encoder):
@@ -21,7 +26,8 @@ class TextTransformer(Encoder):
     left out of the pooled mean, so padding does not change the features of the real tokens.
     """
 
-    def __init__(self, vocab_size: int, seq_len: int, dim: int = 64, depth: int = 2, heads: int = 4) -> None:
+    def __init__(self, vocab_size: int, seq_len: int, dim: int = _DEFAULTS["dim"], depth: int = _DEFAULTS["depth"],
+                 heads: int = _DEFAULTS["heads"]) -> None:
         super().__init__()
         if vocab_size < 3:
             raise ValueError(f"vocab_size must be ≥ 3 (PAD, MASK and one real id), got {vocab_size}")

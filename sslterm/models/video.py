@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sslterm import catalog
 from sslterm.models.base import Encoder
 from sslterm.models.cnn import CNNEncoder
 from sslterm.models.transformer import TransformerStack
@@ -33,6 +34,10 @@ def group_norm_instead_of_batch_norm(module: nn.Module) -> nn.Module:
     return module
 
 
+_DEFAULTS = catalog.get("encoder", "frame_transformer").defaults()
+"""FrameTransformer's defaults: the catalog declares them, once."""
+
+
 class FrameTransformer(Encoder):
     """Per-frame CNN → feature map pooled to ``grid``² cells and flattened, so frame features
     [B, T, c·grid²] keep where things are (motion is a change of place) → linear to ``dim`` + learned
@@ -45,9 +50,11 @@ class FrameTransformer(Encoder):
     batch statistics are the only (faint) path from later frames; ``norm = "group"`` closes it.
     """
 
-    def __init__(self, channels: int, frames: int, width: int = 8, stages: int = 2, stem_stride: int = 2,
-                 dim: int = 64, depth: int = 2, heads: int = 4, grid: int = 4, target_size: int = 8,
-                 norm: str = "batch", frame_diff: bool = True) -> None:
+    def __init__(self, channels: int, frames: int, width: int = _DEFAULTS["width"], stages: int = _DEFAULTS["stages"],
+                 stem_stride: int = _DEFAULTS["stem_stride"], dim: int = _DEFAULTS["dim"],
+                 depth: int = _DEFAULTS["depth"], heads: int = _DEFAULTS["heads"], grid: int = _DEFAULTS["grid"],
+                 target_size: int = _DEFAULTS["target_size"], norm: str = _DEFAULTS["norm"],
+                 frame_diff: bool = _DEFAULTS["frame_diff"]) -> None:
         super().__init__()
         if frames < 1 or channels < 1:
             raise ValueError(f"frames and channels must be ≥ 1, got {frames} and {channels}")

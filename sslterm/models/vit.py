@@ -8,8 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sslterm import catalog
 from sslterm.models.base import Encoder
 from sslterm.models.transformer import TransformerStack
+
+_DEFAULTS = catalog.get("encoder", "vit").defaults()
+"""ViTEncoder's defaults: the catalog declares them, once."""
 
 
 class ViTEncoder(Encoder):
@@ -18,8 +22,8 @@ class ViTEncoder(Encoder):
     Input [B, C, H, W] in [0, 1]; features [B, dim]; tokens [B, (H/p)·(W/p), dim] in raster order.
     """
 
-    def __init__(self, channels: int, image_size: int, patch_size: int = 4, dim: int = 64, depth: int = 2,
-                 heads: int = 4) -> None:
+    def __init__(self, channels: int, image_size: int, patch_size: int = _DEFAULTS["patch_size"],
+                 dim: int = _DEFAULTS["dim"], depth: int = _DEFAULTS["depth"], heads: int = _DEFAULTS["heads"]) -> None:
         super().__init__()
         if image_size % patch_size:
             raise ValueError(f"patch_size {patch_size} must divide image_size {image_size}")

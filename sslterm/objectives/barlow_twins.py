@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from sslterm import catalog
 from sslterm.data import Batch
 from sslterm.models import Projector
 from sslterm.objectives.base import Augment, Context, Loss, Objective
@@ -52,6 +53,10 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -
     return on_diagonal_loss(c) + lambd * off_diagonal_loss(c)
 
 
+_DEFAULTS = catalog.get("objective", "barlow_twins").defaults()
+"""BarlowTwins's defaults: the catalog declares them, once."""
+
+
 class BarlowTwins(Objective):
     """Barlow Twins on pooled features through a projector.
 
@@ -59,7 +64,7 @@ class BarlowTwins(Objective):
     C [D, D]. Metrics: ``on_diag`` Σ(1 − C_ii)² and ``off_diag`` Σ_{i≠j} C_ij² (unweighted).
     """
 
-    def __init__(self, ctx: Context, lambd: float = 5e-3) -> None:
+    def __init__(self, ctx: Context, lambd: float = _DEFAULTS["lambd"]) -> None:
         super().__init__(ctx)
         if lambd < 0:
             raise ValueError(f"lambd must be ≥ 0, got {lambd}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from sslterm import catalog
 from sslterm.data import Batch
 from sslterm.models import Projector
 from sslterm.objectives.base import Augment, Context, Loss, Objective
@@ -37,6 +38,10 @@ def byol_loss(p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Te
     return regression_loss(p1, z2.detach()) + regression_loss(p2, z1.detach())
 
 
+_DEFAULTS = catalog.get("objective", "byol").defaults()
+"""BYOL's defaults: the catalog declares them, once."""
+
+
 class BYOL(Objective):
     """BYOL with a cosine momentum schedule for its target network.
 
@@ -46,7 +51,7 @@ class BYOL(Objective):
     ``momentum`` (the target's current τ).
     """
 
-    def __init__(self, ctx: Context, momentum: float = 0.99) -> None:
+    def __init__(self, ctx: Context, momentum: float = _DEFAULTS["momentum"]) -> None:
         super().__init__(ctx)
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sslterm import catalog
 from sslterm.data import Batch
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.ema import cosine_momentum, ema_update, frozen_copy
@@ -74,6 +75,10 @@ def entropy(p: torch.Tensor) -> torch.Tensor:
     return -(p * p.clamp(min=1e-12).log()).sum(dim=1).mean()
 
 
+_DEFAULTS = catalog.get("objective", "dino").defaults()
+"""DINO's defaults: the catalog declares them, once."""
+
+
 class DINO(Objective):
     """DINO with a momentum teacher, a centred and sharpened teacher distribution, two views.
 
@@ -87,8 +92,10 @@ class DINO(Objective):
 
     center: torch.Tensor
 
-    def __init__(self, ctx: Context, out_dim: int = 256, student_temp: float = 0.1, teacher_temp: float = 0.04,
-                 center_momentum: float = 0.9, momentum: float = 0.99) -> None:
+    def __init__(self, ctx: Context, out_dim: int = _DEFAULTS["out_dim"],
+                 student_temp: float = _DEFAULTS["student_temp"], teacher_temp: float = _DEFAULTS["teacher_temp"],
+                 center_momentum: float = _DEFAULTS["center_momentum"],
+                 momentum: float = _DEFAULTS["momentum"]) -> None:
         super().__init__(ctx)
         if out_dim < 2:
             raise ValueError(f"out_dim must be ≥ 2, got {out_dim}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from sslterm import catalog
 from sslterm.data import Batch
 from sslterm.models import Projector
 from sslterm.objectives.base import Augment, Context, Loss, Objective
@@ -43,13 +44,16 @@ def concat_views(v1: Batch, v2: Batch) -> Batch:
     return {k: torch.cat([v1[k], v2[k]]) for k in v1}
 
 
+_DEFAULTS = catalog.get("objective", "infonce").defaults()
+"""InfoNCE's defaults: the catalog declares them, once."""
+
+
 class InfoNCE(Objective):
     """SimCLR: two augmented views, encoder, projector, NT-Xent with temperature τ."""
 
-    def __init__(self, ctx: Context, temperature: float = 0.2) -> None:
+    def __init__(self, ctx: Context, temperature: float = _DEFAULTS["temperature"]) -> None:
         super().__init__(ctx)
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        catalog.check_args("objective", "infonce", temperature=temperature)
         self.temperature = temperature
         self.projector = Projector(ctx.encoder.out_dim, ctx.projector_hidden, ctx.projector_dim)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from sslterm import catalog
 from sslterm.data import Batch
 from sslterm.models.transformer import masked_mean
 from sslterm.objectives.base import Augment, Context, Loss, Objective
@@ -32,6 +33,10 @@ def with_context(h: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
     return torch.cat([h, c.unsqueeze(1).expand_as(h)], dim=-1)
 
 
+_DEFAULTS = catalog.get("objective", "inpainting").defaults()
+"""Inpainting's defaults: the catalog declares them, once."""
+
+
 class Inpainting(Objective):
     """Context-encoder inpainting of one contiguous block of tokens per example.
 
@@ -40,8 +45,9 @@ class Inpainting(Objective):
     for discrete targets, ``region_fraction`` (hidden share of valid tokens).
     """
 
-    def __init__(self, ctx: Context, region: float = 0.25, normalize_targets: bool = False,
-                 head_hidden: int = 128) -> None:
+    def __init__(self, ctx: Context, region: float = _DEFAULTS["region"],
+                 normalize_targets: bool = _DEFAULTS["normalize_targets"],
+                 head_hidden: int = _DEFAULTS["head_hidden"]) -> None:
         super().__init__(ctx)
         self.region = check_fraction("region", region)
         if head_hidden < 0:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch
 
+from sslterm import catalog
 from sslterm.data import Batch
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.tokens import check_fraction, prediction_loss, random_token_mask, target_size, token_head
@@ -35,6 +36,10 @@ def with_valid(mask: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
     return mask if valid is None else mask & valid
 
 
+_DEFAULTS = catalog.get("objective", "masked").defaults()
+"""MaskedPrediction's defaults: the catalog declares them, once."""
+
+
 class MaskedPrediction(Objective):
     """Masked token prediction on any encoder with the token contract.
 
@@ -43,8 +48,9 @@ class MaskedPrediction(Objective):
     targets, ``mask_fraction`` (hidden share of valid tokens).
     """
 
-    def __init__(self, ctx: Context, mask_ratio: float = 0.5, normalize_targets: bool = True,
-                 head_hidden: int = 0) -> None:
+    def __init__(self, ctx: Context, mask_ratio: float = _DEFAULTS["mask_ratio"],
+                 normalize_targets: bool = _DEFAULTS["normalize_targets"],
+                 head_hidden: int = _DEFAULTS["head_hidden"]) -> None:
         super().__init__(ctx)
         self.mask_ratio = check_fraction("mask_ratio", mask_ratio)
         if head_hidden < 0:

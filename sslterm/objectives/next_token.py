@@ -20,6 +20,7 @@ import math
 
 import torch
 
+from sslterm import catalog
 from sslterm.data import Batch
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.masked import split_batch
@@ -41,6 +42,10 @@ def shift_pairs(h: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor | No
     return h[:, :-shift], targets[:, shift:], pair_valid
 
 
+_DEFAULTS = catalog.get("objective", "next_token").defaults()
+"""NextToken's defaults: the catalog declares them, once."""
+
+
 class NextToken(Objective):
     """Causal next-token (or k-ahead) prediction on an encoder with a causal mode.
 
@@ -50,7 +55,8 @@ class NextToken(Objective):
     (``info['bytes_per_token']``, text prepared into a token stream), so tokenisers compare.
     """
 
-    def __init__(self, ctx: Context, shift: int = 1, loss: str = "mse", head_hidden: int = 0) -> None:
+    def __init__(self, ctx: Context, shift: int = _DEFAULTS["shift"], loss: str = _DEFAULTS["loss"],
+                 head_hidden: int = _DEFAULTS["head_hidden"]) -> None:
         super().__init__(ctx)
         if shift < 1:
             raise ValueError(f"shift must be ≥ 1, got {shift}")

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sslterm import catalog
 from sslterm.data import Batch
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.masked import split_batch
@@ -84,6 +85,10 @@ def valid_lengths(valid: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor |
     return valid.sum(dim=1)
 
 
+_DEFAULTS = catalog.get("objective", "temporal_order").defaults()
+"""TemporalOrder's defaults: the catalog declares them, once."""
+
+
 class TemporalOrder(Objective):
     """Permutation classification over n time segments: linear head [B, F] → [B, n!].
 
@@ -92,7 +97,7 @@ class TemporalOrder(Objective):
 
     permutations: torch.Tensor
 
-    def __init__(self, ctx: Context, segments: int = 3) -> None:
+    def __init__(self, ctx: Context, segments: int = _DEFAULTS["segments"]) -> None:
         super().__init__(ctx)
         if not 2 <= segments <= MAX_SEGMENTS:
             raise ValueError(f"segments must be between 2 and {MAX_SEGMENTS}, got {segments}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from sslterm import catalog
 from sslterm.data import Batch
 from sslterm.models import Projector
 from sslterm.objectives.base import Augment, Context, Loss, Objective
@@ -62,6 +63,10 @@ def vicreg_terms(z1: torch.Tensor, z2: torch.Tensor, gamma: float = 1.0,
     return inv, var, cov
 
 
+_DEFAULTS = catalog.get("objective", "vicreg").defaults()
+"""VICReg's defaults: the catalog declares them, once."""
+
+
 class VICReg(Objective):
     """VICReg: expander (Projector) on pooled features, loss λ·invariance + μ·variance + ν·covariance.
 
@@ -69,8 +74,9 @@ class VICReg(Objective):
     Metrics: the unweighted ``invariance``, ``variance`` and ``covariance`` terms.
     """
 
-    def __init__(self, ctx: Context, sim_coeff: float = 25.0, std_coeff: float = 25.0, cov_coeff: float = 1.0,
-                 gamma: float = 1.0, eps: float = 1e-4) -> None:
+    def __init__(self, ctx: Context, sim_coeff: float = _DEFAULTS["sim_coeff"],
+                 std_coeff: float = _DEFAULTS["std_coeff"], cov_coeff: float = _DEFAULTS["cov_coeff"],
+                 gamma: float = _DEFAULTS["gamma"], eps: float = _DEFAULTS["eps"]) -> None:
         super().__init__(ctx)
         for name, value in (("sim_coeff", sim_coeff), ("std_coeff", std_coeff), ("cov_coeff", cov_coeff)):
             if value < 0:
