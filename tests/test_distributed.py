@@ -25,7 +25,8 @@ from sslterm.objectives.infonce import info_nce
 from sslterm.store import Run, Status, create_run, read_status, write_status
 from sslterm.store.status import write_json_atomic
 from sslterm.train.loop import train
-from sslterm.utils.dist import cleanup, gather, parallel
+from sslterm.utils.device import pick_device
+from sslterm.utils.dist import cleanup, gather, parallel, setup
 from tests.conftest import TINY, sslterm, tiny_sets, wait_for
 
 B, D, WORLD, TAU = 4, 6, 2, 0.3
@@ -51,6 +52,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("name", ["auto", "cpu", "cuda"])
+def test_one_process_trains_on_the_device_pick_device_chooses(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    if name == "cuda" and not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            setup(name)
+        return
+    info, device = setup(name)
+    assert info.world == 1 and device == pick_device(name)
 
 
 def test_gathered_infonce_gradient_equals_the_single_process_one(tmp_path: Path) -> None:

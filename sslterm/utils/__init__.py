@@ -1,1 +1,1 @@
-"""Leaf helpers below data, models, objectives, training and evaluation: they import torch and nothing of sslterm's."""
+"""Leaf helpers below data, models, objectives, training and evaluation: torch, and nothing of sslterm's above them."""

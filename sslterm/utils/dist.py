@@ -24,6 +24,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from sslterm.utils.device import pick_device
+
 
 @dataclass(frozen=True)
 class Dist:
@@ -40,16 +42,17 @@ class Dist:
 
 
 def setup(device_name: str) -> tuple[Dist, torch.device]:
-    """Join the process group if torchrun started us; pick this process's device."""
+    """Join the process group if torchrun started us; this process's device (``pick_device``, then its local GPU)."""
+    device = pick_device(device_name)                              # refuses cuda without CUDA
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
     if world == 1:
-        return Dist(), torch.device("cuda" if cuda else "cpu")
+        return Dist(), device
     info = Dist(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    cuda = device.type == "cuda"
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if cuda else "gloo")
-    device = torch.device("cuda", info.local_rank) if cuda else torch.device("cpu")
     if cuda:
+        device = torch.device("cuda", info.local_rank)
         torch.cuda.set_device(device)
     return info, device
 
