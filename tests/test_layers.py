@@ -2,7 +2,8 @@
 
 The contracts are static and see every import, also those inside functions. What a face loads at
 start-up is its module-level imports: checked here over the source of every module (``ast``), and
-once in a fresh interpreter (``sys.modules``), as DESIGN.md asks.
+once in a fresh interpreter (``sys.modules``), as DESIGN.md asks. The one import by name, the catalog's
+``implementation()``, may name only modules of the torch side.
 """
 
 from __future__ import annotations
@@ -134,3 +135,10 @@ def test_the_core_never_loads_the_faces() -> None:
     core = [m for m in MODULES if not within(m, FACES) and not m.endswith("__main__")]
     assert "sslterm.store" in core and "sslterm.train.loop" in core
     assert loaded_in_a_fresh_interpreter(core) & set(FACE_LIBRARIES) == set()
+
+
+def test_the_catalog_names_implementations_on_the_torch_side_only() -> None:
+    from sslterm import catalog
+
+    impls = {e.impl.partition(":")[0] for kind in catalog.KINDS for e in catalog.entries(kind) if e.impl}
+    assert impls and {m for m in impls if not within(m, TORCH_SIDE) or m not in MODULES} == set()
