@@ -59,7 +59,7 @@ def test_a_record_line_over_the_limit_is_skipped_and_the_rest_read(runs: Path) -
     polled = [r["step"] for _ in range(5) for r in tail.read(max_bytes=4096)]   # as the dashboard polls
     assert polled == [s for s in range(1, 21) if s != 3] and tail.bad == 1 and tail.problem
     proc = sslterm("show", run.name, "--json", runs=runs)
-    assert proc.returncode == 0 and json.loads(proc.stdout)["summary"]["step"] == 20
+    assert proc.returncode == 0 and json.loads(proc.stdout)["summary"]["loss"] == 1.0 / 20, "step 20's loss"
 
 
 def test_a_long_line_still_being_written_waits(tmp_path: Path) -> None:
