@@ -82,7 +82,9 @@ class ObjectiveConfig:
 class TrainConfig:
     """The ``[train]`` table: optimisation and bookkeeping."""
 
-    steps: int = opt(500, "Optimiser steps to train for.", low=1, high=100_000_000)
+    steps: int = opt(500, "Optimiser steps to train for (unless train.epochs is set).", low=1, high=100_000_000)
+    epochs: int = opt(0, "Passes over the training split instead of train.steps (0: train.steps decides): each epoch "
+                      "visits every training example exactly once across all processes.", low=0, high=1_000_000)
     batch_size: int = opt(128, "Examples per step in each process (before the views are made); the global batch "
                           "is batch_size × processes.", low=2, high=1_000_000)
     lr: float = opt(2e-3, "Peak learning rate.", low=0.0, high=10.0, low_open=True)

@@ -13,7 +13,7 @@ prefetch ahead, and on the CPU both ways give the same batches.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import torch
@@ -57,6 +57,47 @@ class StepSampler:
         return torch.randint(self.n, (self.batch_size,), generator=self.gen, device=self.gen.device)
 
 
+def steps_per_epoch(n: int, batch_size: int, world: int) -> int:
+    """Steps in which ``world`` processes of ``batch_size`` examples each visit ``n`` examples once."""
+    return max(1, -(-n // (batch_size * world)))
+
+
+class EpochSampler:
+    """Example indices (≤ batch_size) into the whole training split for each step, epoch by epoch.
+
+    Step s (1-based) is step k of epoch e, (e, k) = divmod(s − 1, steps per epoch). An epoch's order
+    is a permutation of all n examples seeded by (seed, e) alone, the same on every rank, cut into
+    steps × world nearly equal contiguous slots (of ⌊n / slots⌋ or ⌈n / slots⌉ ≤ batch_size examples:
+    no short last batch); rank r takes slot k × world + r at step k. So each epoch visits every example
+    exactly once across all ranks (unless there are fewer examples than slots, when an empty slot
+    repeats one), and a step's examples depend on (seed, rank, step) alone: resuming needs no sampler state.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int, world: int, device: torch.device) -> None:
+        self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
+        self.per_epoch = steps_per_epoch(n, batch_size, world)
+        self.gen = torch.Generator(device=device)
+        self._epoch, self._order = -1, torch.empty(0, dtype=torch.long)
+
+    def epoch(self, step: int) -> int:
+        """The 0-based epoch of 1-based ``step``."""
+        return (step - 1) // self.per_epoch
+
+    def __call__(self, step: int) -> torch.Tensor:
+        epoch, k = divmod(step - 1, self.per_epoch)
+        if epoch != self._epoch:                                           # one permutation per epoch
+            self.gen.manual_seed(step_seed(self.seed, -1, epoch))          # rank -1: shared by every rank
+            self._order = torch.randperm(self.n, generator=self.gen, device=self.gen.device)
+            self._epoch = epoch
+        slots, slot = self.per_epoch * self.world, k * self.world + self.rank
+        lo, hi = self.n * slot // slots, self.n * (slot + 1) // slots
+        return self._order[lo:hi] if hi > lo else self._order[min(lo, self.n - 1):][:1]
+
+
+Sampler = Callable[[int], torch.Tensor]
+"""Positions into a shard for a step: a :class:`StepSampler` or an :class:`EpochSampler`."""
+
+
 class Batches(Protocol):
     """A source of training batches: the batch of a step and its labels (None when unlabelled or not asked for)."""
 
@@ -68,7 +109,7 @@ class Batches(Protocol):
 class DeviceBatches:
     """Batches gathered on the device from a training split that lives there."""
 
-    def __init__(self, data: Dataset, shard: torch.Tensor, sampler: StepSampler, labels: bool) -> None:
+    def __init__(self, data: Dataset, shard: torch.Tensor, sampler: Sampler, labels: bool) -> None:
         self.data, self.shard, self.sampler = data, shard, sampler
         self.labels = labels and data.y_train is not None
 
@@ -101,7 +142,7 @@ class _Rows(torch.utils.data.Dataset[Batch]):
 class _Steps(torch.utils.data.Sampler[torch.Tensor]):
     """The example indices of steps ``first``..``last`` in order (run in the main process, ahead of use)."""
 
-    def __init__(self, sampler: StepSampler, shard: torch.Tensor, first: int, last: int) -> None:
+    def __init__(self, sampler: Sampler, shard: torch.Tensor, first: int, last: int) -> None:
         self.sampler, self.shard, self.first, self.last = sampler, shard, first, last
 
     def __len__(self) -> int:
@@ -115,7 +156,7 @@ class _Steps(torch.utils.data.Sampler[torch.Tensor]):
 class StreamBatches:
     """Batches made by DataLoader workers from host memory, pinned (CUDA) and copied without blocking."""
 
-    def __init__(self, data: Dataset, shard: torch.Tensor, sampler: StepSampler, labels: bool,
+    def __init__(self, data: Dataset, shard: torch.Tensor, sampler: Sampler, labels: bool,
                  device: torch.device, first: int, last: int, workers: int) -> None:
         from torch.utils.data import DataLoader
 

@@ -8,6 +8,7 @@ checkpoints happen between steps, at their own intervals.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -21,7 +22,16 @@ import torch.nn.functional as F
 from sslterm.augment import Pipeline
 from sslterm.config import Experiment, TrainConfig
 from sslterm.data import Batch, Dataset, build_dataset
-from sslterm.data.stream import Batches, DeviceBatches, StepSampler, StreamBatches, keep_on_device
+from sslterm.data.stream import (
+    Batches,
+    DeviceBatches,
+    EpochSampler,
+    Sampler,
+    StepSampler,
+    StreamBatches,
+    keep_on_device,
+    steps_per_epoch,
+)
 from sslterm.models import build_encoder
 from sslterm.objectives import Context, Objective, build_objective
 from sslterm.store import JsonlWriter, Run
@@ -202,8 +212,14 @@ def build(exp: Experiment, cache: Path | None = None) -> Parts:
 def open_batches(parts: Parts, exp: Experiment, first: int) -> Batches:
     """The batches of steps ``first``.. ``train.steps``: gathered on the device, or streamed to it."""
     home = parts.device if parts.on_device else torch.device("cpu")
-    shard = torch.arange(parts.dist.rank, len(parts.data), parts.dist.world, device=home)   # this rank's examples
-    sampler = StepSampler(len(shard), exp.train.batch_size, exp.seed, parts.dist.rank, home)
+    sampler: Sampler
+    if exp.train.epochs:                                       # every example once per epoch, across the ranks
+        shard = torch.arange(len(parts.data), device=home)
+        sampler = EpochSampler(len(parts.data), exp.train.batch_size, exp.seed, parts.dist.rank, parts.dist.world,
+                               home)
+    else:
+        shard = torch.arange(parts.dist.rank, len(parts.data), parts.dist.world, device=home)   # this rank's examples
+        sampler = StepSampler(len(shard), exp.train.batch_size, exp.seed, parts.dist.rank, home)
     if parts.on_device:
         return DeviceBatches(parts.data, shard, sampler, parts.monitor.learns)
     return StreamBatches(parts.data, shard, sampler, parts.monitor.learns, parts.device, first, exp.train.steps,
@@ -329,6 +345,14 @@ def begin(exp: Experiment, run: Run, parts: Parts, resume: bool) -> tuple[int, R
     return start, Recorder(exp, run, parts, window, elapsed, saved)
 
 
+def with_epoch_steps(exp: Experiment, n: int, world: int) -> Experiment:
+    """``exp`` with ``train.steps`` = epochs × steps per epoch when ``train.epochs`` is set; else ``exp``."""
+    if not exp.train.epochs:
+        return exp
+    steps = exp.train.epochs * steps_per_epoch(n, exp.train.batch_size, world)
+    return dataclasses.replace(exp, train=dataclasses.replace(exp.train, steps=steps))
+
+
 def train(exp: Experiment, run: Run, should_stop: Callable[[], bool], on_progress: Callable[[int, str], None],
           resume: bool = False, on_warning: Callable[[str], None] | None = None) -> Outcome:
     """Train ``exp`` into ``run`` (from its last checkpoint if ``resume``); metrics, snapshots, checkpoints.
@@ -336,8 +360,9 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool], on_progres
     ``on_warning`` receives each warning (also printed to the worker's log), such as a batch larger
     than the training split.
     """
-    cfg = exp.train
     parts = build(exp, cache=run.path.parent / ".cache" / "datasets")
+    exp = with_epoch_steps(exp, len(parts.data), parts.dist.world)
+    cfg = exp.train
     warning = warn_batch_size(exp, parts)
     if warning is not None:
         print(warning, flush=True)
