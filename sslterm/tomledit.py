@@ -43,12 +43,12 @@ class _Header:
 
 def _value_text(v: Any) -> str:
     """``v`` written as tomlio writes a value (inline tables included)."""
-    return tomlio.dumps({"v": [v]})[len("v = [") : -len("]\n")]
+    return tomlio.value_text(v)
 
 
 def _key_text(k: str) -> str:
     """``k`` written as tomlio writes a key (bare when it can be, quoted otherwise)."""
-    return tomlio.dumps({k: 0})[: -len(" = 0\n")]
+    return tomlio.key_text(k)
 
 
 def _dotted(path: Key) -> str:

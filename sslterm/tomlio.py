@@ -1,11 +1,11 @@
-"""Read TOML (tomllib, or tomli before Python 3.11) and write the small subset sslterm saves."""
+"""Read TOML (tomllib, or tomli before Python 3.11) and write it (tomli-w)."""
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 from typing import Any
+
+import tomli_w
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,47 +28,31 @@ def loads(text: str) -> dict[str, Any]:
                            "an experiment nests at most 3 tables") from None
 
 
-def _key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else json.dumps(k)
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
+def _drop_none(v: Any) -> Any:
+    """``v`` without the None values of its tables (TOML has no null: an absent key means "not set")."""
     if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+        return {k: _drop_none(x) for k, x in v.items() if x is not None}
+    if isinstance(v, (list, tuple)):
+        return [_drop_none(x) for x in v]
+    return v
+
+
+def key_text(k: str) -> str:
+    """``k`` as a TOML key: bare when it can be, quoted (and escaped) otherwise."""
+    return tomli_w.dumps({k: 0})[: -len(" = 0\n")]
+
+
+def value_text(v: Any) -> str:
+    """``v`` as an inline TOML value (lists and tables on one line), escaped as tomli-w escapes it."""
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{key_text(k)} = {value_text(x)}" for k, x in v.items() if x is not None) + " }"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(value_text(x) for x in v) + "]"
+    return tomli_w.dumps({"v": v})[len("v = ") : -1]
 
 
 def dumps(doc: dict[str, Any], header: str = "") -> str:
-    """Write a document of scalars, lists and up to two levels of tables as TOML."""
+    """Write a document as TOML (tomli-w), with ``header`` as comment lines above it; None values are left out."""
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    scalars = {k: v for k, v in doc.items() if v is not None and not isinstance(v, dict)}
-    tables = {k: v for k, v in doc.items() if isinstance(v, dict)}
-    lines += [f"{_key(k)} = {_value(v)}" for k, v in scalars.items()]
-
-    def table(prefix: str, body: dict[str, Any]) -> None:
-        leaves = {k: v for k, v in body.items() if v is not None and not isinstance(v, dict)}
-        subs = {k: v for k, v in body.items() if isinstance(v, dict)}
-        if leaves or not subs:
-            lines.append("")
-            lines.append(f"[{prefix}]")
-            lines.extend(f"{_key(k)} = {_value(v)}" for k, v in leaves.items())
-        for k, v in subs.items():
-            table(f"{prefix}.{_key(k)}", v)
-
-    for name, body in tables.items():
-        table(_key(name), body)
-    return "\n".join(lines).lstrip("\n") + "\n"
+    body = tomli_w.dumps(_drop_none(doc))
+    return "\n".join(lines) + ("\n" if lines else "") + body

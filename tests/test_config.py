@@ -175,3 +175,16 @@ def test_runs_without_a_file_are_named_after_their_task() -> None:
 def test_cli_empty_file_is_one_line(tmp_path: Path) -> None:
     proc = sslterm("run", str(write(tmp_path, "")), runs=tmp_path / "runs")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "is empty" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["a\x7fb", "tab\there", 'quote " and \\ backslash', "line\nbreak", "ü ∑ 🙂", "\x00"])
+def test_resolved_config_with_any_name_round_trips(name: str) -> None:
+    exp = config.build({"name": name})
+    assert config.build(tomlio.loads(exp.to_toml(header="resolved\nconfig"))) == exp
+
+
+def test_written_toml_loads_back() -> None:
+    doc = {"a": 1, "f": 1e300, "n": None, "t": {"x": "y", "e": {}, "u": {"b": [1, 2]}}, "k y": True}
+    expected = {"a": 1, "f": 1e300, "t": {"x": "y", "e": {}, "u": {"b": [1, 2]}}, "k y": True}
+    assert tomlio.loads(tomlio.dumps(doc, header="h")) == expected
+    assert tomlio.value_text({"a": [1, "x\x7f"]}) == '{ a = [1, "x\\u007f"] }'
