@@ -210,3 +210,50 @@ def check_objective(chk: Checker, objective: str, options: dict[str, Any], sizes
             raise chk.fail("objective.segments", f"got {options['segments']}, more than the {time.value} steps of "
                            f"the time axis ({time.named})", given=options["segments"],
                            allowed=f"at most {time.value}", also=time.keys)
+
+
+_OOM_WORDS = ("out of memory", "can't allocate memory", "not enough memory", "cannot allocate memory")
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is an allocation failure: CUDA's OutOfMemoryError, the CPU allocator's RuntimeError
+    ("DefaultCPUAllocator: can't allocate memory") or Python's MemoryError."""
+    text = str(e).lower()
+    return isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" or any(w in text for w in _OOM_WORDS)
+
+
+def describe_out_of_memory(e: BaseException, dataset: str, data_options: dict[str, Any], batch_size: int) -> str | None:
+    """One line naming the size to lower when ``e`` is out of memory (None otherwise): the data's sizes when
+    the failed allocation is a sizeable part of the generated training split, else ``train.batch_size``."""
+    if not is_out_of_memory(e):
+        return None
+    lines = str(e).strip().splitlines()
+    first = lines[0] if lines else type(e).__name__
+    if "DefaultCPUAllocator" in first:                     # drop torch's C++ location and assertion
+        first = first[first.index("DefaultCPUAllocator"):].split(" Error code")[0]
+    tried = _tried_bytes(first)
+    per = _example_floats(data_sizes(dataset, data_options))
+    n_train = data_options.get("num_samples")
+    data_bytes = per * int(n_train) * 4 if per is not None and isinstance(n_train, int) else None
+    if tried is not None and data_bytes is not None and tried >= data_bytes // 2:
+        sized = [k for s in data_sizes(dataset, data_options).values() for k in s.keys]
+        return (f"out of memory building the data ({_cut(first)}): lower data.num_samples (now {n_train})"
+                + (f" or {', '.join(sized)}" if sized else ""))
+    return (f"out of memory with train.batch_size = {batch_size} ({_cut(first)}); "
+            f"try --set train.batch_size={max(2, batch_size // 2)}")
+
+
+def _tried_bytes(text: str) -> int | None:
+    """The size of the failed allocation when the message gives it ("you tried to allocate N bytes",
+    CUDA's "Tried to allocate 2.00 GiB")."""
+    import re
+
+    m = re.search(r"tried to allocate ([\d.]+) ?(bytes|[KMGT]iB)", text, re.IGNORECASE)
+    if m is None:
+        return None
+    scale = {"bytes": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}[m.group(2).lower()]
+    return int(float(m.group(1)) * scale)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= 160 else text[:159] + "…"

@@ -154,3 +154,20 @@ def test_audio_files_length_comes_from_clip_seconds(tmp_path: Path) -> None:
     e = error({}, ("data.modality=audio", f"data.path={str(tmp_path)!r}".replace("'", '"'), "data.sample_rate=1000",
                    "data.clip_seconds=0.1", "model.layers=5"))
     assert e.keys == ("model.layers", "model.stride", "data.clip_seconds", "data.sample_rate")
+
+
+def test_out_of_memory_names_the_size_to_lower() -> None:
+    from sslterm import rules
+
+    options = config.from_overrides(()).data.options
+    cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                       "you tried to allocate 35184372088832 bytes. Error code 12 (Cannot allocate memory)")
+    text = rules.describe_out_of_memory(cpu, "shapes", options, 128)
+    assert text is not None and text.startswith("out of memory building the data (DefaultCPUAllocator")
+    assert "data.num_samples" in text and "data.image_size" in text and "\n" not in text
+    small = RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 4096 bytes.")
+    assert "--set train.batch_size=64" in (rules.describe_out_of_memory(small, "shapes", options, 128) or "")
+    cuda = RuntimeError("CUDA out of memory. Tried to allocate 2.00 MiB (GPU 0; 79.1 GiB total)")
+    assert "train.batch_size = 128" in (rules.describe_out_of_memory(cuda, "shapes", options, 128) or "")
+    assert "train.batch_size" in (rules.describe_out_of_memory(MemoryError(), "shapes", options, 128) or "")
+    assert rules.describe_out_of_memory(ValueError("bad"), "shapes", options, 128) is None
