@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from sslterm.cli import app
 from sslterm.store import Status, create_run, write_status
 from sslterm.tui.serve import is_loopback, public_url
+from tests.conftest import wait_for
 
 
 @pytest.fixture
@@ -95,15 +96,14 @@ def test_a_browser_gets_the_app_from_a_real_server(tmp_path: Path) -> None:
     server = subprocess.Popen([str(sslterm), "serve", "--runs-dir", str(tmp_path), "--port", str(port)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        page = ""
-        for _ in range(100):
+        def page() -> str:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as response:
-                    page = response.read().decode()
-                break
+                    return response.read().decode()
             except OSError:
-                time.sleep(0.1)
-        assert f'data-session-websocket-url="ws://127.0.0.1:{port}/ws"' in page
+                return ""
+
+        assert f'data-session-websocket-url="ws://127.0.0.1:{port}/ws"' in wait_for(page, timeout=60, what="the server")
         assert b"runs in" in asyncio.run(first_frame(port, b"runs in", timeout=20.0))  # the runs list's title
     finally:
         server.terminate()

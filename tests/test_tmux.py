@@ -7,11 +7,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_for
 from tests.frozen_runs import frozen_runs
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
@@ -34,14 +34,12 @@ class Tmux:
     def wait(self, *words: str, gone: str = "", timeout: float = 20.0) -> str:
         """The screen once it shows all ``words`` (and not ``gone``); fails with the screen after ``timeout`` s."""
 
-        def done(text: str) -> bool:
-            return all(w in text for w in words) and not (gone and gone in text)
+        def shown() -> str:
+            text = self.screen()
+            return text if all(w in text for w in words) and not (gone and gone in text) else ""
 
-        end = time.monotonic() + timeout
-        while not done(text := self.screen()) and time.monotonic() < end:
-            time.sleep(0.1)
-        assert done(text), f"waited {timeout:.0f} s for {words} (without {gone!r}); the screen:\n{text}"
-        return text
+        return wait_for(shown, timeout=timeout, interval=0.1,
+                        what=lambda: f"{words} (without {gone!r}); the screen:\n{self.screen()}")
 
     def pane(self, fmt: str) -> str:
         return self("display-message", "-p", "-t", "app", fmt).strip()
@@ -74,10 +72,9 @@ def test_the_binary_in_tmux_browses_opens_helps_and_quits(tmp_path: Path) -> Non
         tmux.wait("runs in runs", "Quit", gone="step 2,000/2,000")
         tmux("send-keys", "-t", "app", "q")
         ended = "#{pane_dead} #{pane_dead_status}#{pane_dead_signal}"  # tmux may see the end before the status
-        end = time.monotonic() + 20
-        while tmux.pane(ended) in ("0", "1") and time.monotonic() < end:
-            time.sleep(0.1)
         pid = tmux.pane("#{pane_pid}")
+        wait_for(lambda: tmux.pane(ended) not in ("0", "1"), timeout=20, interval=0.1,
+                 what=lambda: f"the app to end (pid {pid} alive: {Path(f'/proc/{pid}').exists()})")
         assert tmux.pane(ended) == "1 0", f"pid {pid} alive: {Path(f'/proc/{pid}').exists()}"  # ended cleanly
     finally:
         subprocess.run(["tmux", "-L", tmux.socket, "kill-server"], capture_output=True, env=tmux.env, check=False)
