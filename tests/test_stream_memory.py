@@ -1,0 +1,77 @@
+"""Training from a prepared (memory-mapped) image cache: memory does not grow with the dataset's size."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT
+
+SIDE = 32
+ROW = 3 * SIDE * SIDE
+
+# Streams 40 batches of 64 (DataLoader workers, as for data that does not fit the device) and 40
+# resident ones, then prints the largest anonymous memory seen in this process and its worker: what a
+# copy of the data would take. Mapped file pages (page cache, reclaimable) are not counted.
+SCRIPT = """
+import json, sys, torch
+from pathlib import Path
+from sslterm.data.image_files import load_prepared
+from sslterm.data.stream import DeviceBatches, StepSampler, StreamBatches
+
+def anon(pid="self"):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1])
+
+entry = Path(sys.argv[1])
+data = load_prepared(entry, json.loads((entry / "manifest.json").read_text()))
+cpu = torch.device("cpu")
+shard = torch.arange(len(data))
+streamed = StreamBatches(data, shard, StepSampler(len(data), 64, 0, 0, cpu), True, cpu, 1, 40, workers=1)
+worker = streamed._it._workers[0].pid
+most = {"self": 0, "workers": 0}
+for s in range(1, 41):
+    streamed.get(s)
+    most = {"self": max(most["self"], anon()), "workers": max(most["workers"], anon(worker))}
+streamed.close()
+resident = DeviceBatches(data.to(cpu), shard, StepSampler(len(data), 64, 0, 0, cpu), True)
+for s in range(1, 41):
+    resident.get(s)
+    most["self"] = max(most["self"], anon())
+print(json.dumps({**most, "n": len(data)}))
+"""
+
+
+def fake_entry(root: Path, n: int) -> Path:
+    """A prepared image entry of ``n`` training images (a sparse file: no disk is written) and 64 held out."""
+    root.mkdir(parents=True)
+    for name, rows in (("train", n), ("eval", 64)):
+        with (root / f"{name}.u8").open("wb") as f:
+            f.truncate(rows * ROW)
+        np.arange(rows, dtype=np.int64).__mod__(10).tofile(root / f"{name}_labels.i64")
+    manifest = {"source": "synthetic", "shape": [3, SIDE, SIDE], "classes": [str(c) for c in range(10)],
+                "counts": {"train": n, "eval": 64, "bad": 0, "files": n + 64}}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+def peak(entry: Path) -> dict[str, int]:
+    out = subprocess.run([sys.executable, "-c", SCRIPT, str(entry)], capture_output=True, text=True, cwd=ROOT,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RssAnon from Linux's /proc")
+def test_peak_memory_does_not_grow_with_the_dataset(tmp_path: Path) -> None:
+    small = peak(fake_entry(tmp_path / "small", 2_000))                  # 6 MB of pixels
+    large = peak(fake_entry(tmp_path / "large", 200_000))                # 614 MB of pixels
+    assert large["n"] == 200_000
+    grown = {k: (large[k] - small[k]) / 1024 for k in ("self", "workers")}  # MiB (RssAnon is in KiB)
+    assert grown["self"] < 30 and grown["workers"] < 30, f"memory grew by {grown} MiB for 608 MB more data"
