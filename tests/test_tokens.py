@@ -78,15 +78,17 @@ def test_windows_cross_document_boundaries_and_held_out_windows_cover_every_byte
     (tmp_path / "a.txt").write_text("".join(f"{i:03d}\n" for i in range(100)))
     ds = load(tmp_path / "a.txt", seq_len=8)
     train, held = streams(ds)
-    assert len(ds) == len(train) - 8 + 1 and ds.size("eval") == math.ceil(len(held) / 8)
+    assert len(ds) == len(train) - 8 + 1 and ds.size("eval") == math.ceil((len(held) - 1) / 7)
     idx = torch.tensor([0, 3, len(ds) - 1])
     x = ds.batch("train", idx)["x"]
     assert x.dtype == torch.int64 and x.shape == (3, 8)
     assert [bytes((x[r] - 2).tolist()) for r in range(3)] == [train[s:s + 8] for s in idx.tolist()]
     ev = ds.batch("eval", torch.arange(ds.size("eval")))["x"]
-    ids = ev.flatten()
-    assert bytes((ids[ids != 0] - 2).tolist()) == held, "consecutive windows, every held-out byte once"
-    assert (ev[-1] == 0).sum() == ds.size("eval") * 8 - len(held), "PAD only after the last byte"
+    assert bytes((ev[0, :1] - 2).tolist()) == held[:1]
+    targets = ev[:, 1:].flatten()                              # what next-token prediction is scored on
+    assert bytes((targets[targets != 0] - 2).tolist()) == held[1:], "every held-out byte but the first, once"
+    assert torch.equal(ev[1:, 0], ev[:-1, -1]), "each window starts with the previous one's last token"
+    assert (ev[-1] == 0).sum() == ds.size("eval") * 7 + 1 - len(held), "PAD only after the last byte"
     assert windows(torch.tensor([7, 8], dtype=torch.uint8), torch.tensor([1]), 3).tolist() == [[10, 0, 0]]
     small = ds.to(torch.device("cpu"), train=False, eval_rows=2)
     assert small.size("eval") == 2 and torch.equal(small.batch("eval", torch.arange(2))["x"], ev[:2])

@@ -7,8 +7,9 @@ is an index gather on every tensor; uint8 pixel data becomes float in [0, 1] at 
 
 A *windowed* dataset (``window`` > 0: text prepared into a token stream) holds each split's ``x``
 as one flat uint8 byte stream [T]; its examples are windows of ``window`` tokens (id = byte + 2):
-every start position in the training split (windows overlap and cross document boundaries), and
-consecutive windows in the held-out split (every held-out byte is in exactly one; the last window
+every start position in the training split (windows overlap and cross document boundaries), and in
+the held-out split windows that start ``window − 1`` tokens apart, so consecutive ones share one
+token and every held-out token but the first is a next-token target exactly once (the last window
 is padded with PAD).
 """
 
@@ -48,7 +49,11 @@ class Dataset:
         if not self.window:
             return int(x.shape[0])
         t = int(x.shape[0])
-        return max(0, t - self.window + 1) if split == "train" else -(-t // self.window)
+        return max(0, t - self.window + 1) if split == "train" else max(1, -(-(t - 1) // self.stride("eval")))
+
+    def stride(self, split: str) -> int:
+        """Tokens between the starts of consecutive examples of a windowed split."""
+        return 1 if split == "train" else max(1, self.window - 1)
 
     def nbytes(self) -> int:
         """Bytes held by both splits and their labels (what placing it on a device takes)."""
@@ -61,7 +66,7 @@ class Dataset:
         With ``train`` false the training split and its labels stay where they are (streamed batch
         by batch instead); ``eval_rows`` keeps only the first examples of the held-out split.
         """
-        eval_keep = eval_rows if eval_rows is None or not self.window else eval_rows * self.window
+        eval_keep = eval_rows if eval_rows is None or not self.window else eval_rows * self.stride("eval") + 1
 
         def move(t: torch.Tensor, rows: int | None = None) -> torch.Tensor:
             return t[:rows].to(device)
@@ -77,8 +82,7 @@ class Dataset:
         data = getattr(self, split)
         if not self.window:
             return {k: v[idx] for k, v in data.items()}
-        stride = 1 if split == "train" else self.window
-        return {"x": windows(data["x"], idx * stride, self.window)}
+        return {"x": windows(data["x"], idx * self.stride(split), self.window)}
 
     def batch(self, split: str, idx: torch.Tensor) -> Batch:
         """Gather examples ``idx`` of ``split``; uint8 pixels become float in [0, 1]."""
