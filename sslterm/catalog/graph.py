@@ -38,12 +38,14 @@ ENTRIES: tuple[Entry, ...] = (
         "graph_files",
         "Your own graphs: an .npz with adj [N, V, V] and optional x [N, V, F], mask [N, V], y [N]; "
         "or an edge list (.txt, .csv, .edges) of 'graph_id src dst' lines with an optional "
-        "'<name>.labels' file of 'graph_id label' lines. Edges are made undirected; 10% of the "
-        "graphs are held out.",
+        "'<name>.labels' file of 'graph_id label' lines; or a TU benchmark folder (DS_A.txt, "
+        "DS_graph_indicator.txt, optional DS_graph_labels.txt, DS_node_labels.txt one-hot encoded, "
+        "DS_node_attributes.txt), as MUTAG, PROTEINS or NCI1 are distributed. Edges are made "
+        "undirected; 10% of the graphs are held out.",
         modalities=("graph",),
         impl="sslterm.data.graph:build_graph_files",
         params=(
-            P("path", str, "", "The .npz or edge-list file."),
+            P("path", str, "", "The .npz or edge-list file, or a TU dataset folder."),
             _MAX_NODES,
             P("max_examples", int, 0, "Read at most this many graphs (0: all).", low=0),
             P("node_features", int, 8, "Features per node for edge lists (a constant and noise).", low=1, high=1024),

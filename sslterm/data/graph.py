@@ -18,6 +18,7 @@ import torch
 from sslterm.data import Dataset
 from sslterm.data.npz import encode_labels, fail, read_npz
 from sslterm.data.splits import split_labelled
+from sslterm.data.tu import read_tu, tu_prefix
 
 FAMILIES = (
     "cycle", "path", "star", "grid", "complete", "binary_tree", "wheel", "ladder", "erdos_renyi", "two_communities",
@@ -245,15 +246,19 @@ def _read_labels(path: Path, graph_ids: list[str]) -> np.ndarray:
 
 
 def build_graph_files(options: dict[str, Any]) -> Dataset:
-    """The user's graphs from ``options['path']`` (.npz, or an edge list with an optional .labels file)."""
+    """The user's graphs from ``options['path']``: .npz, an edge list with an optional .labels file, or a TU folder."""
     path = Path(options["path"])
     v, f, seed = int(options["max_nodes"]), int(options["node_features"]), int(options["seed"])
     gen = torch.Generator().manual_seed(seed)
     suffix = path.suffix.lower()
     raw_y: np.ndarray | None = None
-    if path.is_dir():
-        raise fail(path, "is a directory", f"one .npz or edge-list ({', '.join(EDGE_LIST_SUFFIXES)}) file")
-    if suffix == ".npz":
+    prefix = tu_prefix(path) if path.is_dir() else None
+    if path.is_dir() and prefix is None:
+        raise fail(path, "is a folder without a TU dataset (no *_A.txt)",
+                   f"one .npz or edge-list ({', '.join(EDGE_LIST_SUFFIXES)}) file, or a TU dataset folder")
+    if prefix is not None:
+        x, adj, mask, raw_y = read_tu(path, prefix, v)
+    elif suffix == ".npz":
         x, adj, mask, raw_y = _read_npz(path, v)
     elif suffix in EDGE_LIST_SUFFIXES:
         graph_ids, adj, mask = _read_edge_list(path, v)
