@@ -65,8 +65,18 @@ def _wait_for_stop(marker: Path, seconds: float = 60.0) -> None:
         signal.signal(sig, handler)
 
 
+def _writer_module() -> Any:
+    """The training module that calls save_checkpoint and opens the JsonlWriters (the loop, or its recorder)."""
+    try:
+        import sslterm.train.recorder as recorder
+    except ImportError:
+        return loop
+    return recorder if hasattr(recorder, "save_checkpoint") else loop
+
+
 def install(fault: str, nth: int, run_dir: Path) -> None:
     """Patch the one place where ``fault`` strikes."""
+    writes = _writer_module()
     count = {"n": 0}
 
     def is_nth() -> bool:
@@ -74,7 +84,7 @@ def install(fault: str, nth: int, run_dir: Path) -> None:
         return count["n"] == nth
 
     if fault in ("pause-checkpoint", "erofs-checkpoint", "enospc-checkpoint"):
-        real_checkpoint, real_save = loop.save_checkpoint, torch.save
+        real_checkpoint, real_save = writes.save_checkpoint, torch.save
 
         def torn_save(obj: Any, f: BinaryIO) -> None:
             buf = io.BytesIO()
@@ -102,7 +112,7 @@ def install(fault: str, nth: int, run_dir: Path) -> None:
             finally:
                 torch.save = real_save
 
-        loop.save_checkpoint = faulty_checkpoint
+        writes.save_checkpoint = faulty_checkpoint
     elif fault in ("enospc-metrics", "kill-snapshot"):
         target = "metrics.jsonl" if fault == "enospc-metrics" else "snapshots.jsonl"
 
@@ -119,7 +129,7 @@ def install(fault: str, nth: int, run_dir: Path) -> None:
                     os.close(full)
                 super().write(record)
 
-        loop.JsonlWriter = FaultyWriter  # type: ignore[misc]
+        writes.JsonlWriter = FaultyWriter
     elif fault == "kill-final-status":
         real_write = atomic.atomic_write
 
@@ -135,7 +145,7 @@ def install(fault: str, nth: int, run_dir: Path) -> None:
                     return real_write(path, half, **kwargs)
             return real_write(path, write, **kwargs)
 
-        atomic.atomic_write = dying_write  # type: ignore[assignment]
+        atomic.atomic_write = dying_write
     elif fault in ("block-dataset", "block-first-step"):
         def blocked(*_args: Any, **_kwargs: Any) -> Any:
             (run_dir / "fault-point").touch()
@@ -143,9 +153,9 @@ def install(fault: str, nth: int, run_dir: Path) -> None:
                 time.sleep(3600)
 
         if fault == "block-dataset":
-            loop.build_dataset = blocked  # type: ignore[assignment]
+            loop.build_dataset = blocked
         else:
-            loop.train_step = blocked  # type: ignore[assignment]
+            loop.train_step = blocked
     else:
         raise SystemExit(f"unknown fault {fault!r}")
 

@@ -101,7 +101,7 @@ def test_the_recorder_sees_what_would_sync() -> None:
     window.add(torch.ones(()), {})
     with SyncRecorder() as recorder:
         window.read()                                               # a record's read-back, in sslterm's code
-    assert len(recorder.calls) == 1 and recorder.calls[0].startswith("tolist at") and "loop.py" in recorder.calls[0]
+    assert len(recorder.calls) == 1 and recorder.calls[0].startswith("tolist at") and "recorder.py" in recorder.calls[0]
     x = torch.ones(4)
     with SyncRecorder(root=str(Path(__file__).parent)) as recorder:
         _ = x.sum().item(), x[x > 0], torch.tensor([1.0]), bool(x[0]), x[:2], x.repeat_interleave(2)
