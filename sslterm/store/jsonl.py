@@ -96,23 +96,7 @@ class JsonlTail:
     def read(self, max_bytes: int = _CHUNK) -> list[dict[str, Any]]:
         """Records completed since the last read (empty if none, or if the file is missing or not a file)."""
         try:
-            with open(self.path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size < self.offset:  # the file was replaced or truncated: start over
-                    self.offset = 0
-                elif self.offset:  # cut back (a resume) and grown past us again: a line no longer ends here
-                    f.seek(self.offset - 1)
-                    if f.read(1) != b"\n":
-                        self.offset = 0
-                f.seek(self.offset)
-                chunk = f.read(max_bytes)
-                end = chunk.rfind(b"\n")
-                if end < 0 and len(chunk) == max_bytes < MAX_RECORD:    # one record longer than a read
-                    chunk += f.read(MAX_RECORD - len(chunk))
-                    end = chunk.rfind(b"\n")
-                if end < 0 and len(chunk) >= MAX_RECORD:
-                    self._skip_long_line(f)
-                    return []
+            chunk = self._complete_lines(max_bytes)
         except FileNotFoundError:
             return []
         except IsADirectoryError:
@@ -121,21 +105,37 @@ class JsonlTail:
         except OSError as e:
             self.problem = f"cannot read {self.path.name}: {e.strerror or e}"
             return []
-        if end < 0:
-            return []
-        self.offset += end + 1
+        self.offset += len(chunk)
+        return self._parse(chunk)
+
+    def _complete_lines(self, max_bytes: int) -> bytes:
+        """The whole lines (up to ``max_bytes``, or one record longer than that) after the offset."""
+        with open(self.path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < self.offset:  # the file was replaced or truncated: start over
+                self.offset = 0
+            elif self.offset:  # cut back (a resume) and grown past us again: a line no longer ends here
+                f.seek(self.offset - 1)
+                if f.read(1) != b"\n":
+                    self.offset = 0
+            f.seek(self.offset)
+            chunk = f.read(max_bytes)
+            if b"\n" not in chunk and len(chunk) == max_bytes < MAX_RECORD:    # one record longer than a read
+                chunk += f.read(MAX_RECORD - len(chunk))
+            if b"\n" not in chunk and len(chunk) >= MAX_RECORD:
+                self._skip_long_line(f)
+        return chunk[: chunk.rfind(b"\n") + 1]
+
+    def _parse(self, chunk: bytes) -> list[dict[str, Any]]:
+        """The JSON objects among ``chunk``'s lines; anything else is counted in ``bad``."""
         out: list[dict[str, Any]] = []
-        for line in chunk[: end + 1].splitlines():
+        for line in chunk.splitlines():
             if not line.strip():
                 continue
-            if len(line) > MAX_RECORD:
-                self.bad += 1
-                continue
             try:
-                obj = json.loads(line)
+                obj = json.loads(line) if len(line) <= MAX_RECORD else None
             except ValueError:
-                self.bad += 1
-                continue
+                obj = None
             if isinstance(obj, dict):
                 out.append(obj)
             else:
