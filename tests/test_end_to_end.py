@@ -18,7 +18,7 @@ def show(runs: Path, run_id: str) -> dict:
 
 
 def wait_state(runs: Path, run_id: str, states: tuple[str, ...], timeout: float = 90) -> dict:
-    return wait_for(lambda: (rec := show(runs, run_id))["status"] in states and rec, timeout=timeout,
+    return wait_for(lambda: rec if (rec := show(runs, run_id))["status"] in states else None, timeout=timeout,
                     what=f"run {run_id} to reach {states}")
 
 

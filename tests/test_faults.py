@@ -37,11 +37,11 @@ def test_kill_9_at_a_random_moment_then_resume(runs: Path, seed: int) -> None:
     rng = random.Random(seed)
     sets = tiny_sets("train.steps=1500", "train.log_every=1", "train.checkpoint_every=7", "train.snapshot_every=2")
     run_id = sslterm("run", *sets, "-d", runs=runs).stdout.strip()
-    rec = wait_for(lambda: (r := show(runs, run_id))["status"] == "running" and r["pid"] is not None and r,
+    rec = wait_for(lambda: r if (r := show(runs, run_id))["status"] == "running" and r["pid"] is not None else None,
                    timeout=90, what="the worker to record its pid")
     time.sleep(rng.uniform(0.2, 3.0))                         # anywhere: start-up, a step, a checkpoint write
     os.kill(rec["pid"], signal.SIGKILL)
-    rec = wait_for(lambda: (r := show(runs, run_id))["status"] != "running" and r, what="the kill to be seen")
+    rec = wait_for(lambda: r if (r := show(runs, run_id))["status"] != "running" else None, what="the kill to be seen")
     assert rec["status"] == "lost", rec                       # 1500 steps take far longer than the test
     for args in (("ls",), ("ls", "--json"), ("export", run_id), ("export", run_id, "--format", "jsonl")):
         proc = sslterm(*args, runs=runs)
@@ -167,7 +167,10 @@ READ_ONLY_CLI = """
 import errno, os, pathlib, sys
 def read_only(self, *args, **kwargs):
     raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+def read_only_mkdir(path, *args, **kwargs):
+    raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
 pathlib.Path.mkdir = read_only                                     # every directory is on a read-only mount
+os.mkdir = read_only_mkdir
 from sslterm.cli import main
 sys.argv[0] = "sslterm"
 main()

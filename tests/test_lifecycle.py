@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from sslterm.store import Run, read_status, write_status
@@ -29,7 +30,7 @@ def logged_steps(run_dir: Path) -> list[int]:
 
 
 def until_state(runs: Path, run_id: str, *states: str, timeout: float = 120) -> dict:
-    return wait_for(lambda: (rec := show(runs, run_id))["status"] in states and rec, timeout=timeout,
+    return wait_for(lambda: rec if (rec := show(runs, run_id))["status"] in states else None, timeout=timeout,
                     what=lambda: f"{run_id} to be {' or '.join(states)}: {(runs / run_id / 'worker.log').read_text()}")
 
 
@@ -45,20 +46,20 @@ def stopped_run(runs: Path, *extra: str) -> str:
 
 def test_two_resumes_started_together_start_one_worker(runs: Path) -> None:
     run_id = stopped_run(runs)
-    barrier, results = threading.Barrier(2), [None, None]
+    barrier = threading.Barrier(2)
+    results: dict[int, subprocess.CompletedProcess[str]] = {}
 
     def resume(i: int) -> None:
         barrier.wait()
-        results[i] = sslterm("resume", run_id, "--detach", runs=runs)  # type: ignore[call-overload]
+        results[i] = sslterm("resume", run_id, "--detach", runs=runs)
 
     threads = [threading.Thread(target=resume, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    codes = sorted(p.returncode for p in results)  # type: ignore[union-attr]
-    assert codes == [0, 1], [(p.returncode, p.stderr) for p in results]  # type: ignore[union-attr]
-    refused = next(p for p in results if p.returncode == 1)  # type: ignore[union-attr]
+    assert sorted(p.returncode for p in results.values()) == [0, 1], [p.stderr for p in results.values()]
+    refused = next(p for p in results.values() if p.returncode == 1)
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and "already in use by pid" in lines[0], refused.stderr
     rec = until_state(runs, run_id, "finished", "failed", "lost")
@@ -194,3 +195,32 @@ def test_stopped_time_is_not_training_time(runs: Path) -> None:
     status = read_status(run_dir)
     write_status(run_dir, status.evolve(state=State.STOPPED, started_at=1000.0, ended_at=1010.0, trained_s=30.0))
     assert show(runs, run_dir.name)["duration_s"] == 40.0           # however long ago it stopped
+
+
+def test_the_apps_resume_key_takes_the_lock_and_says_what_the_cli_says(runs: Path) -> None:
+    import asyncio
+
+    from sslterm.tui.app import make_app
+    from tests.conftest import wait_for_async
+
+    run_dir = prepare_run(runs, "train.steps=2")
+    lock = acquire(run_dir)                                           # another process has the run
+
+    def told(words: str) -> Callable[[], list[str]]:
+        return lambda: [n.message for n in app._notifications if words in n.message]
+
+    async def body() -> None:
+        async with app.run_test(size=(120, 30)) as pilot:
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("R")
+            [message] = await wait_for_async(told("already in use by pid"), what="the refusal")
+            assert message.startswith(f"run {run_dir.name} is already in use by pid {os.getpid()} on ")
+            os.close(lock)
+            await pilot.press("R")
+            await wait_for_async(told("resumed"), what="the resume")
+
+    app = make_app(runs)
+    asyncio.run(body())
+    rec = until_state(runs, run_dir.name, "finished", "failed", "lost")
+    assert rec["status"] == "finished" and rec["step"] == 2, rec

@@ -109,10 +109,10 @@ def test_auto_resume_restarts_a_killed_worker(runs: Path) -> None:
 
     sets = tiny_sets("train.steps=300", "train.log_every=1", "train.checkpoint_every=5", "train.auto_resume=2")
     run_id = sslterm("run", *sets, "-d", runs=runs).stdout.strip()
-    rec = wait_for(lambda: (r := show(runs, run_id))["step"] >= 10 and r["status"] == "running" and r,
+    rec = wait_for(lambda: r if (r := show(runs, run_id))["step"] >= 10 and r["status"] == "running" else None,
                    timeout=90, what="step 10")
     os.kill(rec["pid"], signal.SIGKILL)
-    rec = wait_for(lambda: (r := show(runs, run_id))["status"] in ("finished", "failed", "lost") and r,
+    rec = wait_for(lambda: r if (r := show(runs, run_id))["status"] in ("finished", "failed", "lost") else None,
                    timeout=180, what="the restarted run to end")
     assert rec["status"] == "finished" and rec["step"] == 300
     steps = [r["step"] for r in map(json.loads, (runs / run_id / "metrics.jsonl").read_text().splitlines())]
