@@ -143,5 +143,8 @@ def rm_cmd(
                   "expected a name from `sslterm data ls`")
         chosen.append(matches[0])
     for e in chosen:
-        remove(e.path)
+        try:
+            remove(e.path)
+        except BlockingIOError:
+            _fail(f"data rm: {e.path.name} is being prepared by another process; expected it to finish first")
         typer.echo(f"removed {e.path.name} ({_size(e.size)}, {e.source})")

@@ -11,16 +11,19 @@ is seen and the entry rebuilt, never silently reused. Nothing here imports torch
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sslterm.atomic import atomic_write_text, make_dir
+from sslterm.atomic import FILE_MODE, atomic_write_text, make_dir
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -76,6 +79,29 @@ def start_entry(entry: Path) -> Path:
     return entry
 
 
+@contextlib.contextmanager
+def preparing(entry: Path, wait: bool = True) -> Iterator[None]:
+    """Hold the exclusive lock of ``entry`` (a ``flock`` on ``<entry>.lock`` beside it) while it is written.
+
+    Two processes preparing the same source (the ranks of one job, two runs started together) take
+    turns: the second waits, then finds the entry finished. With ``wait`` false a held lock raises
+    ``BlockingIOError`` at once. The kernel releases the lock when its holder ends, however it ends.
+    """
+    make_dir(entry.parent)
+    fd = os.open(entry.with_name(entry.name + ".lock"), os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise
+            print(f"waiting for another process preparing {entry}", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 @dataclass(frozen=True)
 class Entry:
     """One prepared dataset as ``sslterm data ls`` shows it."""
@@ -103,6 +129,11 @@ def entries(root: Path | None = None) -> list[Entry]:
 
 
 def remove(entry: Path) -> None:
-    """Delete an entry: its manifest first (it is unfinished from then on), then its files."""
-    (entry / MANIFEST).unlink(missing_ok=True)
-    shutil.rmtree(entry)
+    """Delete an entry: its manifest first (it is unfinished from then on), then its files.
+
+    Raises ``BlockingIOError`` when a process is preparing it.
+    """
+    with preparing(entry, wait=False):
+        (entry / MANIFEST).unlink(missing_ok=True)
+        shutil.rmtree(entry, ignore_errors=False)
+        entry.with_name(entry.name + ".lock").unlink(missing_ok=True)

@@ -68,3 +68,24 @@ def test_listing_imports_neither_torch_nor_numpy() -> None:
             "print(sorted(m for m in ('torch', 'numpy', 'PIL') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip().endswith("[]")
+
+
+def test_two_preparations_take_turns_and_rm_waits_for_neither(tmp_path: Path) -> None:
+    from sslterm.data.tokens import prepare_text
+    from sslterm.prepared import entry_dir, preparing
+
+    (tmp_path / "c.txt").write_text("some text\n" * 50)
+    entry = entry_dir("text", tmp_path / "c.txt", {"tokenizer": "bytes", "text_field": "text", "seed": 0})
+    env_runs = tmp_path / "runs"
+    with preparing(entry):                                        # another process is preparing it
+        second = subprocess.Popen([sys.executable, "-m", "sslterm", "data", "prepare", str(tmp_path / "c.txt")],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        assert second.stderr is not None
+        assert "waiting for another process preparing" in second.stderr.readline(), "it waits for the lock"
+        entry.mkdir(parents=True, exist_ok=True)
+        (entry / "manifest.json").write_text("{}")                 # an unfinished entry, as it would be
+        out = sslterm("data", "rm", "--all", runs=env_runs)
+        assert out.returncode == 2 and "is being prepared by another process" in out.stderr
+        assert second.poll() is None, "still waiting while the lock is held"
+    assert second.wait(timeout=120) == 0, second.stderr.read()
+    assert prepare_text(tmp_path / "c.txt")[1]["train_bytes"] + prepare_text(tmp_path / "c.txt")[1]["eval_bytes"] == 500

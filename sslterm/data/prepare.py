@@ -29,7 +29,7 @@ import numpy as np
 
 from sslterm.atomic import atomic_write_bytes, atomic_write_text
 from sslterm.decoding import SUFFIXES, decode_chunk
-from sslterm.prepared import entry_dir, fingerprint, read_manifest, start_entry, write_manifest
+from sslterm.prepared import entry_dir, fingerprint, preparing, read_manifest, start_entry, write_manifest
 
 EVAL_FRACTION = 0.1
 MAX_BAD = 0.01
@@ -133,6 +133,18 @@ def prepare_images(root: Path, size: int, seed: int = 0, limit: int = 0, *, work
     manifest = read_manifest(entry)
     if manifest is not None and manifest.get("fingerprint") == prints:
         return entry, manifest
+    with preparing(entry):                             # another process may be preparing it: take turns
+        manifest = read_manifest(entry)
+        if manifest is not None and manifest.get("fingerprint") == prints:
+            return entry, manifest
+        return _prepare(root, entry, files, labels, classes, options, prints, workers, max_bad, progress)
+
+
+def _prepare(root: Path, entry: Path, files: list[Path], labels: list[int], classes: tuple[str, ...],
+             options: dict[str, Any], prints: dict[str, Any], workers: int, max_bad: float,
+             progress: Progress | None) -> tuple[Path, dict[str, Any]]:
+    """Decode (or finish decoding) ``files`` into ``entry``, holding its lock; the manifest written last."""
+    size, seed = int(options["image_size"]), int(options["seed"])
     n = len(files)
     order, n_eval = split_order(n, seed)
     row_bytes = 3 * size * size

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from sslterm.atomic import atomic_write
-from sslterm.prepared import entry_dir, fingerprint, read_manifest, start_entry, write_manifest
+from sslterm.prepared import entry_dir, fingerprint, preparing, read_manifest, start_entry, write_manifest
 
 EVAL_FRACTION = 0.1
 MIN_DOCUMENTS = 10
@@ -184,8 +184,17 @@ def prepare_text(path: Path, text_field: str = "text", seed: int = 0, root: Path
     manifest = read_manifest(entry)
     if manifest is not None and manifest.get("fingerprint") == prints:
         return entry, manifest
+    with preparing(entry):                             # another process may be preparing it: take turns
+        manifest = read_manifest(entry)
+        if manifest is not None and manifest.get("fingerprint") == prints:
+            return entry, manifest
+        return _prepare(path, entry, options, prints, manifest is not None, text_field, seed, log)
+
+
+def _prepare(path: Path, entry: Path, options: dict[str, Any], prints: dict[str, Any], changed: bool,
+             text_field: str, seed: int, log: bool) -> tuple[Path, dict[str, Any]]:
     if log:
-        why = "the source changed since it was prepared" if manifest is not None else "first use"
+        why = "the source changed since it was prepared" if changed else "first use"
         print(f"preparing text {path} ({prints['source_bytes'] / 1e6:.1f} MB in {prints['files']} file(s); {why}) "
               f"into {entry}", file=sys.stderr, flush=True)   # stdout may be a protocol (preview)
     start_entry(entry)
