@@ -81,6 +81,14 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None], *, durable: bool
         fsync_dir(path.parent)
 
 
+def open_append(path: Path) -> BinaryIO:
+    """Open ``path`` to append bytes, creating it with FILE_MODE (never looser, whatever the umask).
+
+    For logs that grow (a worker's output); an existing file keeps its mode.
+    """
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE), "ab")
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True, mode: int = FILE_MODE) -> None:
     """:func:`atomic_write` of ``data``."""
     def write(f: BinaryIO) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sslterm.atomic import atomic_write_text, open_append
 from sslterm.config import Experiment
 from sslterm.store import Run, Status, create_run, write_status
 from sslterm.store.lock import ENV_FD, acquire, release
@@ -21,7 +22,7 @@ def prepare(exp: Experiment, root: Path, source: str = "", world: int = 1, state
     """
     run = create_run(root, exp.name)
     header = f"Resolved configuration of run {run.id}" + (f"\nfrom {source}" if source else "")
-    (run.path / CONFIG).write_text(exp.to_toml(header=header), encoding="utf-8")
+    atomic_write_text(run.path / CONFIG, exp.to_toml(header=header))
     write_status(run.path, Status(id=run.id, state=state, total_steps=exp.train.steps, world=world))
     return run
 
@@ -36,7 +37,7 @@ def launch(exp: Experiment, root: Path, source: str = "", nproc: int = 1) -> tup
     lock = acquire(run.path, run.id)                     # before the status: a viewer never sees it unlocked
     try:
         header = f"Resolved configuration of run {run.id}" + (f"\nfrom {source}" if source else "")
-        (run.path / CONFIG).write_text(exp.to_toml(header=header), encoding="utf-8")
+        atomic_write_text(run.path / CONFIG, exp.to_toml(header=header))
         write_status(run.path, Status(id=run.id, state=State.STARTING, total_steps=exp.train.steps, world=nproc))
         if exp.train.auto_resume or nproc > 1:
             return run, spawn(run, lock, "sslterm.supervise", str(exp.train.auto_resume), str(nproc))
@@ -50,7 +51,7 @@ def spawn(run: Run, lock: int, module: str, *extra: str) -> subprocess.Popen[byt
     run's locked descriptor ``lock`` (:mod:`sslterm.store.lock`)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env[ENV_FD] = str(lock)
-    with open(run.log_path, "ab") as log:
+    with open_append(run.log_path) as log:
         return subprocess.Popen(
             [sys.executable, "-m", module, str(run.path), *extra],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

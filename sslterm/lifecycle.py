@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 
+from sslterm.atomic import atomic_write_text, open_append
 from sslterm.store import Run, Status, StatusError, write_status
 from sslterm.store.lock import RunLocked, acquire, lock_path, release
 from sslterm.store.runs import CONFIG
@@ -146,7 +147,7 @@ def resume(run: Run, nproc: int | None = None, steps: int | None = None) -> subp
         if steps is not None:
             status = _train_longer(run, status, steps)
         fresh = not run.has_checkpoint()
-        with open(run.log_path, "ab") as log:
+        with open_append(run.log_path) as log:
             what = "starting" if state == State.PREPARED else (
                 "restarting from step 0: no checkpoint" if fresh else "resuming")
             log.write(f"\n--- {what} (was {state}) ---\n".encode())
@@ -177,7 +178,7 @@ def _train_longer(run: Run, status: Status, steps: int) -> Status:
     except config.ConfigError as e:
         raise ResumeError(f"--steps: {e}") from None
     header = f"Resolved configuration of run {run.id}\ntrain.steps raised to {steps} by sslterm resume"
-    (run.path / CONFIG).write_text(exp.to_toml(header=header), encoding="utf-8")
+    atomic_write_text(run.path / CONFIG, exp.to_toml(header=header))
     return status.evolve(total_steps=steps)
 
 

@@ -13,7 +13,7 @@ from sslterm import config
 from sslterm.store import create_run
 from sslterm.store.jsonl import JsonlWriter, truncate_after
 from sslterm.train.loop import train
-from tests.conftest import TINY
+from tests.conftest import TINY, prepare_run
 
 
 def tiny(*extra: str) -> config.Experiment:
@@ -69,5 +69,25 @@ def test_nothing_written_is_group_or_world_writable_whatever_the_umask(tmp_path:
         os.umask(old)
     assert (runs / ".cache" / "datasets").is_dir()
     loose = [f"{p.relative_to(tmp_path)} {stat.filemode(p.stat().st_mode)}" for p in everything_under(runs)
+             if p.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH)]
+    assert loose == []
+
+
+@pytest.mark.parametrize("umask", [0o002, 0o000])
+def test_the_files_a_launch_writes_are_not_group_or_world_writable(tmp_path: Path, umask: int) -> None:
+    from sslterm.atomic import open_append
+    from sslterm.store.status import touch_heartbeat
+
+    old = os.umask(umask)
+    try:
+        run_dir = prepare_run(tmp_path / "runs")                   # config.toml and status.json
+        touch_heartbeat(run_dir)
+        with open_append(run_dir / "worker.log") as log:            # as the launcher opens the worker's output
+            log.write(b"started\n")
+    finally:
+        os.umask(old)
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"config.toml", "status.json", "heartbeat", "worker.log"} <= names
+    loose = [f"{p.name} {stat.filemode(p.stat().st_mode)}" for p in everything_under(tmp_path / "runs")
              if p.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH)]
     assert loose == []

@@ -207,7 +207,7 @@ def proven_worker(run_dir: Path, status: Status) -> int | None:
 def touch_heartbeat(run_dir: Path, rank: int = 0) -> None:
     """Record that the worker (of ``rank``) is alive now."""
     name = "heartbeat" if rank == 0 else f"heartbeat.rank{rank}"
-    (run_dir / name).write_text(f"{time.time():.3f} {os.getpid()}\n")
+    atomic_write_text(run_dir / name, f"{time.time():.3f} {os.getpid()}\n", durable=False)
 
 
 def heartbeat_age(run_dir: Path) -> float | None:
