@@ -30,14 +30,22 @@ MAX_RECORD = _CHUNK
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
+class SymlinkRefused(OSError):
+    """A file sslterm would write or cut back is a symbolic link; it is never followed."""
+
+    def __str__(self) -> str:
+        return f"{self.filename} is a symbolic link; sslterm writes only regular files in a run directory"
+
+
 def open_no_follow(path: Path, flags: int) -> int:
-    """``os.open`` that refuses a symbolic link at ``path`` with an OSError saying so (new files get FILE_MODE)."""
+    """``os.open`` that refuses a symbolic link at ``path`` (SymlinkRefused); new files get FILE_MODE."""
     if path.is_symlink():
-        raise OSError(errno.ELOOP, "is a symbolic link; sslterm writes only regular files in a run directory",
-                      str(path))
+        raise SymlinkRefused(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
     try:
         return os.open(path, flags | _NOFOLLOW, FILE_MODE)
     except OSError as e:
+        if e.errno == errno.ELOOP:                             # made a link since the check above
+            raise SymlinkRefused(e.errno, e.strerror, str(path)) from None
         raise OSError(e.errno, e.strerror, str(path)) from None
 
 
