@@ -139,8 +139,8 @@ def test_similarity_packs_two_rows_per_line_and_colours_the_diagonal() -> None:
     assert len(lines) == n // 2 and all(line.cell_len == n for line in lines)
     assert set(text.plain) - {"\n"} == {"▀"}
     cells = sorted(lines[0].spans, key=lambda span: span.start)  # line 0: rows 0 (fg) and 1 (bg)
-    styles = [span.style for span in cells]
-    assert len(styles) == n and all(isinstance(style, Style) for style in styles)
+    styles = [span.style for span in cells if isinstance(span.style, Style)]
+    assert len(styles) == n  # every cell styled
     assert styles[0].color != styles[1].color  # (0, 0) on the diagonal, (0, 1) off it
     assert styles[1].bgcolor != styles[0].bgcolor  # (1, 1) on the diagonal, (1, 0) off it
     assert styles[2].color == styles[3].color  # both off the diagonal

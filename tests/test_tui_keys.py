@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -83,5 +84,22 @@ def test_notes_edit_starts_at_the_end_of_the_note_and_takes_keys_typed_fast(tmp_
             await settle(pilot)
             assert isinstance(app.screen, RunsScreen) and not isinstance(app.screen, ConfirmScreen)
             assert (run.path / "notes.txt").read_text() == "baseline lr 3e-3\n"
+
+    asyncio.run(body())
+
+
+@pytest.mark.parametrize(("width", "more"), [(80, False), (120, True)])
+def test_runs_list_shows_loss_probe_and_time_without_scrolling_at_80_columns(
+        tmp_path: Path, width: int, more: bool) -> None:
+    make_run(tmp_path, "simclr", 10, state="finished")
+
+    async def body() -> None:
+        async with make_app(tmp_path).run_test(size=(width, 24)) as pilot:
+            await settle(pilot)
+            table = pilot.app.screen.query_one(RunsTable)
+            keys = [str(k.value) for k in table.columns]
+            assert {"loss", "probe", "time"} <= set(keys) and ("modality" in keys) == more
+            right = sum(c.get_render_width(table) for c in list(table.columns.values())[: keys.index("time") + 1])
+            assert right <= width  # the time column ends on the screen
 
     asyncio.run(body())

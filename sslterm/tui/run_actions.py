@@ -3,11 +3,14 @@ reasons, shaped for notifications (no torch). Call the acting functions from a t
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Literal
 
 from sslterm import lifecycle
 from sslterm.store import Run, Status
+from sslterm.store.states import is_active
 
 Severity = Literal["information", "warning", "error"]  # as a notification's
 
@@ -57,3 +60,25 @@ def delete_run(run: Run) -> str | None:
     except lifecycle.DeleteError as e:
         return str(e)
     return None
+
+
+def evaluate_problem(run: Run, state: str) -> str | None:
+    """Why this run cannot be evaluated from here, or None if it can (it needs its final checkpoint)."""
+    if is_active(state):
+        return f"the run is {state}: evaluate it once it has ended"
+    if not run.checkpoint_dir.is_dir() or not any(run.checkpoint_dir.iterdir()):
+        return "the run has no checkpoint to evaluate"
+    return None
+
+
+def evaluate_detached(run: Run, root: Path) -> Path:
+    """Start ``sslterm eval RUN`` in the background (its own session, no shell); the log it writes to.
+
+    The evaluation saves ``eval.json`` in the run directory when it is done, which every view then shows.
+    """
+    log_path = run.path / "eval.log"
+    with open(log_path, "ab") as log:
+        subprocess.Popen([sys.executable, "-m", "sslterm", "--runs-dir", str(root), "eval", run.id],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                         close_fds=True)
+    return log_path

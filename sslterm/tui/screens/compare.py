@@ -18,7 +18,7 @@ from sslterm.compare import Comparison, compare, table_sections
 from sslterm.store import Run
 from sslterm.tui.annotations import write_atomic
 from sslterm.tui.messages import ComparisonRead
-from sslterm.tui.screens.dialogs import ChooseScreen, HelpScreen
+from sslterm.tui.screens.dialogs import ChooseScreen, HelpScreen, keys_help
 from sslterm.tui.series import assign_colors, assign_markers, hex_color, swatch
 from sslterm.tui.widgets.loss_chart import ChartKeys, Curve, LossChart
 from sslterm.tui.widgets.run_header import state_text
@@ -56,15 +56,16 @@ class CompareScreen(ChartKeys, Screen[None]):
     """Compares the runs it was given; reads them once (``r`` reads them again)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q,escape", "close", "Back"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("e", "export", "Export CSV"),
-        Binding("m", "metric", "Metric"),
-        Binding("plus,equals_sign", "smooth(1)", "Smooth", key_display="+/-"),
-        Binding("minus", "smooth(-1)", "Less smooth", show=False),
-        Binding("x", "x_axis", "Step/time"),
-        Binding("y", "log_y", "Log y"),
-        Binding("r", "reload", "Reload", show=False),
+        Binding("q,escape", "close", "Back", key_display="q / esc", tooltip="back"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
+        Binding("e", "export", "Export CSV", tooltip="export the comparison as CSV next to the runs root"),
+        Binding("m", "metric", "Metric", tooltip="metric to plot (loss by default)"),
+        Binding("plus,equals_sign", "smooth(1)", "Smooth", key_display="+/-",
+                tooltip="more / less smoothing (TensorBoard's EMA)"),
+        Binding("minus", "smooth(-1)", show=False),
+        Binding("x", "x_axis", "Step/time", tooltip="x axis: step / wall time"),
+        Binding("y", "log_y", "Log y", tooltip="log / linear y axis"),
+        Binding("r", "reload", "Reload", show=False, tooltip="read the runs again"),
     ]
 
     def __init__(self, runs: list[Run], root: Path) -> None:
@@ -200,9 +201,5 @@ class CompareScreen(ChartKeys, Screen[None]):
         self.notify(f"wrote {path}", title="comparison exported", timeout=10)
 
     def action_help(self) -> None:
-        keys = [("q / esc", "back to the runs list"), ("?", "this help"),
-                ("e", "export the comparison as CSV next to the runs root"),
-                ("m", "metric to plot (loss by default)"), ("+ / -", "more / less smoothing (TensorBoard's EMA)"),
-                ("x", "x axis: step / wall time"), ("y", "log / linear y axis"), ("r", "read the runs again"),
-                ("↑ / ↓", "scroll the table: status, final metrics, evaluation, config keys that differ")]
-        self.app.push_screen(HelpScreen("Compare", keys))
+        notes = [("↑ / ↓", "scroll the table: status, final metrics, evaluation, config keys that differ")]
+        self.app.push_screen(HelpScreen("Compare", keys_help(self, notes)))

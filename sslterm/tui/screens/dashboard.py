@@ -15,13 +15,20 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from sslterm.store import Run, Status
-from sslterm.store.states import is_failure
-from sslterm.tui.messages import CloseDashboard, FeedPolled, SystemSampled
+from sslterm.store import Run, Status, list_runs
+from sslterm.store.states import is_failure, is_resumable
+from sslterm.tui.messages import CloseDashboard, CompareRuns, FeedPolled, RunChanged, SystemSampled
 from sslterm.tui.pace import pace
 from sslterm.tui.poller import MetricSeries, RunFeed, Snapshot, is_active
-from sslterm.tui.run_actions import send_stop, stop_problem
-from sslterm.tui.screens.dialogs import ConfirmScreen, HelpScreen, PickScreen
+from sslterm.tui.run_actions import (
+    evaluate_detached,
+    evaluate_problem,
+    resume_detached,
+    resume_problem,
+    send_stop,
+    stop_problem,
+)
+from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, HelpScreen, PickScreen, keys_help
 from sslterm.tui.series import assign_colors, assign_markers
 from sslterm.tui.sysinfo import SystemSampler
 from sslterm.tui.widgets.log_view import LogView
@@ -36,19 +43,27 @@ class DashboardScreen(ChartKeys, Screen[None]):
     """Watches one run directory; picks up where the run is now and follows it live."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "close('back')", "Back"),
-        Binding("q", "close('quit')", "Quit"),
-        Binding("escape", "close", "Back", show=False),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("s", "stop", "Stop"),
-        Binding("left_square_bracket", "older", "Older", key_display="["),  # similarity snapshots
-        Binding("right_square_bracket", "newer", "Newer", key_display="]"),
-        Binding("z", "stretch", "Stretch scale", show=False),
-        Binding("m", "metrics", "Metrics"),
-        Binding("plus,equals_sign", "smooth(1)", "Smooth", key_display="+/-"),
-        Binding("minus", "smooth(-1)", "Less smooth", show=False),
-        Binding("x", "x_axis", "Step/time"),
-        Binding("y", "log_y", "Log y"),
+        Binding("q", "close('back')", "Back", tooltip="back to the runs list"),
+        Binding("q", "close('quit')", "Quit", tooltip="quit"),
+        Binding("escape", "close", show=False),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
+        # the footer offers what applies to the run's state (check_action)
+        Binding("s", "stop", "Stop", tooltip="stop the run (asks first; it saves a checkpoint)"),
+        Binding("R", "resume", "Resume", tooltip="resume the run from its last checkpoint"),
+        Binding("e", "evaluate", "Evaluate", tooltip="evaluate the run in the background (probe, kNN, fine-tuning)"),
+        Binding("c", "compare", "Compare", tooltip="compare the run with another"),
+        Binding("left_square_bracket", "older", "Older", key_display="[", show=False,
+                tooltip="older similarity snapshot"),
+        Binding("right_square_bracket", "newer", "Newer", key_display="]", show=False,
+                tooltip="newer similarity snapshot (the newest follows the run)"),
+        Binding("z", "stretch", "Stretch scale", show=False,
+                tooltip="similarity colours: the snapshot's own range / -1 to 1"),
+        Binding("m", "metrics", "Metrics", tooltip="metrics to plot (several at once, a colour each)"),
+        Binding("plus,equals_sign", "smooth(1)", "Smooth", key_display="+/-",
+                tooltip="more / less smoothing (TensorBoard's EMA; 0 = off)"),
+        Binding("minus", "smooth(-1)", show=False),
+        Binding("x", "x_axis", "Step/time", tooltip="x axis: step / wall time"),
+        Binding("y", "log_y", "Log y", tooltip="log / linear y axis"),
     ]
 
     snapshot_index: reactive[int | None] = reactive(None)  # None follows the newest snapshot
@@ -95,7 +110,10 @@ class DashboardScreen(ChartKeys, Screen[None]):
         # two "q" bindings, one of them active: the footer says "Quit" where closing ends the app
         if action == "close" and parameters:
             return (parameters[0] == "quit") == self.standalone
-        return True
+        ended = self.state != "unknown" and not is_active(self.state)
+        offers = {"stop": is_active(self.state), "resume": is_resumable(self.state),
+                  "evaluate": ended and not is_failure(self.state), "compare": ended}
+        return offers.get(action, True)
 
     # -- polling ---------------------------------------------------------------------------------
 
@@ -151,7 +169,12 @@ class DashboardScreen(ChartKeys, Screen[None]):
         ended_badly = is_failure(update.state) and self.state != update.state
         if ended_badly and update.status and update.status.error:
             self.notify(update.status.error, title=f"the run {update.state}", severity="error", timeout=15)
+        changed = update.state != self.state
         self.status, self.state = update.status, update.state
+        if changed:  # what the footer offers, the system line and the snapshot's "live" follow the state
+            self.refresh_bindings()
+            self._system_tick()
+            self._show_snapshot()
         header = self.query_one(RunHeader)  # fields it shows, each redrawn only when it changes
         header.state, header.problem = update.state, update.status_error
         header.error, header.device = (update.status.error, update.status.device) if update.status else (None, None)
@@ -219,7 +242,8 @@ class DashboardScreen(ChartKeys, Screen[None]):
         view = self.query_one(SimilarityView)
         i = len(self.snapshots) - 1 if self.snapshot_index is None else self.snapshot_index
         view.snapshot = self.snapshots[i]
-        view.position = "live" if self.snapshot_index is None else f"{i + 1}/{len(self.snapshots)}"
+        newest = "live" if is_active(self.state) else "last"
+        view.position = newest if self.snapshot_index is None else f"{i + 1}/{len(self.snapshots)}"
 
     def action_older(self) -> None:
         if not self.snapshots:
@@ -244,14 +268,12 @@ class DashboardScreen(ChartKeys, Screen[None]):
         self.post_message(CloseDashboard(self.run))
 
     def action_help(self) -> None:
-        keys = [("q / esc", "quit" if self.standalone else "back to the runs list"), ("?", "this help"),
-                ("s", "stop the run (SIGTERM to its worker, asks first)"),
-                ("[ / ]", "older / newer similarity snapshot (] back to live)"),
-                ("z", "similarity colours: the snapshot's own range / -1 to 1"),
-                ("m", "metrics to plot (several at once, a colour each)"),
-                ("+ / -", "more / less smoothing (TensorBoard's EMA; 0 = off)"),
-                ("x", "x axis: step / wall time"), ("y", "log / linear y axis")]
-        self.app.push_screen(HelpScreen(f"Run {self.run.id}", keys))
+        self.app.push_screen(HelpScreen(f"Run {self.run.id}", keys_help(self, [("esc", "back, as q")])))
+
+    def key_s(self) -> None:
+        """``s`` on an ended run: not offered any more, but the key still says why nothing happens."""
+        if self.state != "unknown" and not is_active(self.state):
+            self.action_stop()
 
     def action_stop(self) -> None:
         reason = stop_problem(self.status, self.state)
@@ -266,3 +288,46 @@ class DashboardScreen(ChartKeys, Screen[None]):
                 self.notify(message, severity=severity)
 
         self.app.push_screen(ConfirmScreen(f"Stop run {self.run.id}?\n(SIGTERM to pid {pid})"), answered)
+
+    def action_resume(self) -> None:
+        problem = resume_problem(self.run, self.state)
+        if problem:
+            self.notify(problem, severity="warning")
+            return
+        self.notify(f"resuming {self.run.id} in the background")
+        self._resume()
+
+    @work(thread=True, group="resume", exit_on_error=False, description="resume the run")
+    def _resume(self) -> None:
+        problem = resume_detached(self.run)
+        self.post_message(RunChanged(self.run.id, problem or f"{self.run.id} resumed", "error" if problem else
+                                     "information"))
+
+    def on_run_changed(self, message: RunChanged) -> None:
+        message.stop()
+        self.notify(message.message, severity=message.severity)
+        self._poll()
+
+    def action_evaluate(self) -> None:
+        problem = evaluate_problem(self.run, self.state)
+        if problem:
+            self.notify(problem, severity="warning")
+            return
+        try:
+            log = evaluate_detached(self.run, self.run.path.parent)
+        except OSError as e:
+            self.notify(f"could not start the evaluation: {e.strerror or e}", severity="error")
+            return
+        self.notify(f"evaluating {self.run.id} in the background (log: {log.name}); the result shows here")
+
+    def action_compare(self) -> None:
+        others = [r.id for r in reversed(list_runs(self.run.path.parent)) if r.id != self.run.id]  # newest first
+        if not others:
+            self.notify("no other run to compare with", severity="warning")
+            return
+
+        def chosen(other: str | None) -> None:
+            if other is not None:
+                self.post_message(CompareRuns([self.run, Run(self.run.path.parent / other)]))
+
+        self.app.push_screen(ChooseScreen(f"Compare {self.run.id} with", others), chosen)

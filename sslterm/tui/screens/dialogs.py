@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import textwrap
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.text import Text
 from textual import events
+from textual.actions import parse
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.strip import Strip
 from textual.widgets import Input, OptionList, SelectionList, Static
 
@@ -67,6 +69,23 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+def keys_help(screen: Screen[Any], notes: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+    """What each of a screen's keys does, read from its BINDINGS, then ``notes`` (what is not a binding).
+
+    A binding says it in its tooltip (else its footer label), under the key it shows; bindings with neither,
+    and those that do not apply now (``check_action`` False: stop on an ended run), are left out.
+    """
+    rows: list[tuple[str, str]] = []
+    for item in type(screen).BINDINGS:
+        binding = item if isinstance(item, Binding) else Binding(*item)
+        words = binding.tooltip or binding.description
+        _, action, parameters = parse(binding.action)
+        if not words or screen.check_action(action, parameters) is False:
+            continue
+        rows.append((binding.key_display or screen.app.get_key_display(binding), words))
+    return rows + list(notes)
+
+
 class HelpScreen(ModalScreen[None]):
     """Lists the keys of the screen it was opened from; any of esc, q, ? closes it."""
 
@@ -80,7 +99,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         lines = [Text(self.title_text, style="bold"), Text()]
         for key, what in self.keys:  # a long explanation wraps under itself, not under the keys
-            first, *rest = textwrap.wrap(what, HELP_WIDTH - KEY_WIDTH) or [""]
+            first, *rest = textwrap.wrap(what, HELP_WIDTH - KEY_WIDTH, break_on_hyphens=False) or [""]
             lines.append(Text.assemble((f"{key:>{KEY_WIDTH - 2}}  ", "bold cyan"), first))
             lines += [Text(" " * KEY_WIDTH + more) for more in rest]
         body = Text("\n").join(lines)

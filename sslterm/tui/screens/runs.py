@@ -26,12 +26,13 @@ from sslterm.tui.run_actions import (
     stop_problem,
 )
 from sslterm.tui.scanner import RunRow, RunsScanner
-from sslterm.tui.screens.dialogs import ConfirmScreen, HelpScreen, PromptScreen, TypesIntoInput
+from sslterm.tui.screens.dialogs import ConfirmScreen, HelpScreen, PromptScreen, TypesIntoInput, keys_help
 from sslterm.tui.widgets.runs_table import SORTABLE, RunsTable
 
 
 def _sort_bindings() -> list[BindingType]:
-    first = Binding("1", f"sort('{SORTABLE[0]}')", "Sort", key_display=f"1-{len(SORTABLE)}", show=False)
+    first = Binding("1", f"sort('{SORTABLE[0]}')", "Sort", key_display=f"1-{len(SORTABLE)}", show=False,
+                    tooltip="sort by that column (again: reverse)")
     return [first, *(Binding(str(i + 1), f"sort('{key}')", show=False) for i, key in enumerate(SORTABLE) if i)]
 
 
@@ -42,7 +43,7 @@ class FilterInput(Input):
     to the filter; here the next key already reaches the list.
     """
 
-    async def _on_key(self, event: events.Key) -> None:  # before Input's own (Textual calls each class's, subclass first)
+    async def _on_key(self, event: events.Key) -> None:  # Textual calls each class's, this before Input's
         screen = self.screen
         if event.key in ("enter", "escape") and isinstance(screen, RunsScreen):
             event.stop()
@@ -60,22 +61,27 @@ class RunsScreen(TypesIntoInput, Screen[None]):
 
     # the footer (compact, without the palette) fits 80 columns; star, sort, notes, tags and refresh are in ?
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("enter", "open", "Open"),
-        Binding("space", "select", "Select", key_display="space"),
-        Binding("c", "compare", "Compare"),
-        Binding("l", "new_run", "New run"),
-        Binding("s", "stop", "Stop"),
-        Binding("R", "resume", "Resume"),
-        Binding("d", "delete", "Delete"),
-        Binding("q", "app.quit", "Quit"),
-        Binding("asterisk", "star", "Star", key_display="*", show=False),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
+        Binding("slash", "filter", "Filter", key_display="/",
+                tooltip="filter: words in the id, name, task, state, tags (enter keeps, esc clears)"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, key_display="esc", tooltip="clear the filter"),
+        Binding("enter", "open", "Open", tooltip="open the run's dashboard"),
+        Binding("space", "select", "Select", key_display="space", tooltip="select the run (for c)"),
+        Binding("c", "compare", "Compare", tooltip="compare the selected runs"),
+        Binding("l", "new_run", "New run", tooltip="configure and launch a new run"),
+        Binding("s", "stop", "Stop", tooltip="stop the run (asks first; it saves a checkpoint)"),
+        Binding("R", "resume", "Resume", tooltip="resume a stopped, failed, diverged or lost run"),
+        Binding("d", "delete", "Delete", tooltip="delete a run that is not running (asks first)"),
+        Binding("q", "app.quit", "Quit", tooltip="quit"),
+        Binding("asterisk", "star", "Star", key_display="*", show=False, tooltip="star (starred runs come first)"),
         *_sort_bindings(),
-        Binding("n", "notes", "Notes", show=False),
-        Binding("t", "tags", "Tags", show=False),
-        Binding("r", "refresh", "Refresh", show=False),
+        Binding("n", "notes", "Notes", show=False, tooltip="edit the run's notes"),
+        Binding("t", "tags", "Tags", show=False, tooltip="edit the run's tags"),
+        Binding("r", "refresh", "Refresh", show=False, tooltip="read the runs again now"),
+    ]
+    HELP_NOTES: ClassVar[list[tuple[str, str]]] = [  # what is not a binding of the screen
+        ("↑ / ↓", "move (← / → scroll the columns)"),
+        ("probe", "eval.json's linear probe (bold), else the newest online probe or kNN accuracy"),
     ]
 
     def __init__(self, root: Path) -> None:
@@ -342,13 +348,4 @@ class RunsScreen(TypesIntoInput, Screen[None]):
         self.post_message(OpenLauncher())
 
     def action_help(self) -> None:
-        keys = [("↑ / ↓", "move (← / → scroll the columns)"), ("enter", "open the run's dashboard"),
-                ("l", "configure and launch a new run"),
-                ("/", "filter: id, name, task, state, tags (esc clears)"),
-                ("space", "select the run (for c)"), ("c", "compare the selected runs"),
-                (f"1-{len(SORTABLE)}", "sort by that column (again: reverse)"),
-                ("*", "star (starred runs come first)"), ("n / t", "edit the run's notes / tags"),
-                ("s / R", "stop (asks first) / resume the run"),
-                ("d", "delete a run that is not running (asks first)"), ("r / q", "refresh now / quit"),
-                ("probe", "eval.json's linear probe (bold), else the"), ("", "newest online probe or kNN accuracy")]
-        self.app.push_screen(HelpScreen("Runs", keys))
+        self.app.push_screen(HelpScreen("Runs", keys_help(self, self.HELP_NOTES)))

@@ -14,6 +14,12 @@ from sslterm.store import Status
 from sslterm.store.states import colour
 from sslterm.tui.poller import MetricSeries, is_active, rate_of
 
+UNSAID_ENDINGS = {  # how a run ended where its status records no error to say it
+    "stopped": "on request (R resumes)",
+    "lost": "its worker is gone without recording an end (R resumes)",
+    "prepared": "not started yet (R starts it)",
+}
+
 
 def state_style(state: str) -> str:
     """A run state's style in every view (its colour from the one table of states)."""
@@ -58,8 +64,9 @@ class RunHeader(Widget):
         text.append_text(state_text(self.state))
         if self.problem:
             text.append(f"  {self.problem}", style="red")
-        if self.error and not is_active(self.state):
-            text.append(f"  {self.error}", style="red")
+        reason = self.error or UNSAID_ENDINGS.get(self.state)
+        if reason and not is_active(self.state):
+            text.append(f"  {reason}", style="red" if self.error else "dim")
         if self.device:
             text.append(f"  {self.device}", style="cyan")
         if self.summary:

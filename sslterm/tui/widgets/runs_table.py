@@ -57,6 +57,13 @@ COLUMNS: tuple[Column, ...] = (
 )
 SORTABLE = tuple(c.key for c in COLUMNS if c.sort is not None)  # the number keys 1… sort by these, in order
 BY_KEY = {c.key: c for c in COLUMNS}
+NARROW_DROPS = ("modality", "objective")  # left out below WIDE columns: the run's name usually says its task
+WIDE = 100  # columns of the table from which every column is shown
+
+
+def columns_for(width: int) -> tuple[Column, ...]:
+    """The columns shown in a table ``width`` cells wide: at 80, loss, probe and time fit without scrolling."""
+    return COLUMNS if width >= WIDE else tuple(c for c in COLUMNS if c.key not in NARROW_DROPS)
 
 
 def order_rows(rows: list[RunRow], query: str, sort: str | None, reverse: bool) -> list[RunRow]:
@@ -86,13 +93,21 @@ class RunsTable(DataTable[Any]):
         self.rows_by_id: dict[str, RunRow] = {}
         self.selected: set[str] = set()
         self.shown: list[str] = []  # run ids in table order
+        self.shown_columns: tuple[Column, ...] = COLUMNS  # the columns shown: fewer in a narrow terminal
 
     def on_mount(self) -> None:
+        self.shown_columns = columns_for(self.app.size.width)
         self._add_columns()
+
+    def on_resize(self) -> None:
+        columns = columns_for(self.size.width)
+        if columns != self.shown_columns:
+            self.shown_columns = columns
+            self._rebuild_if_reordered(columns=True)
 
     def _add_columns(self) -> None:
         key, reverse = self.sort_spec
-        for c in COLUMNS:
+        for c in self.shown_columns:
             label = c.label + ((" ▼" if reverse else " ▲") if c.key == key else "")
             self.add_column(Text(label, justify="right") if c.right else label, key=c.key)
 
@@ -149,10 +164,10 @@ class RunsTable(DataTable[Any]):
         return text.append("★" if row.starred else " ", style="bold yellow")
 
     def _cells(self, row: RunRow) -> list[str | Text]:
-        return [self._mark(row) if c.key == "mark" else c.cell(row) for c in COLUMNS]
+        return [self._mark(row) if c.key == "mark" else c.cell(row) for c in self.shown_columns]
 
     def _update_row(self, row: RunRow) -> None:
-        for c, cell in zip(COLUMNS, self._cells(row), strict=True):
+        for c, cell in zip(self.shown_columns, self._cells(row), strict=True):
             self.update_cell(row.id, c.key, cell, update_width=True)
 
     def _rebuild_if_reordered(self, columns: bool = False) -> bool:
