@@ -38,11 +38,13 @@ ENTRIES: tuple[Entry, ...] = (
         "dataset",
         "video_files",
         "Your own clips: an .npz with an array x [N, T, C, H, W] or [N, T, H, W] (uint8, or float "
-        "in [0, 1]; C 1 or 3) and an optional integer array y [N]. 10% is held out for evaluation.",
+        "in [0, 1]; C 1 or 3) and optional labels y [N]; or a folder of clip folders of frame images "
+        "(JPEG/PNG/WebP in name order; class folders of clip folders are labels; every clip keeps the "
+        "first T frames, T the fewest any clip has). 10% is held out for evaluation.",
         modalities=("video",),
         impl="sslterm.data.video:build_video_files",
         params=(
-            P("path", str, "", "An .npz file of clips."),
+            P("path", str, "", "An .npz file of clips, or a folder of clip folders of frames."),
             P("image_size", int, 32, "Frames are centre-cropped to a square and resized to this side.",
               low=8, high=512),
             P("max_examples", int, 0, "Read at most this many clips (0: all).", low=0),

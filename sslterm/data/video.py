@@ -180,10 +180,17 @@ def load_clips(path: str | Path, size: int, limit: int = 0) -> tuple[torch.Tenso
 
 
 def build_video_files(options: dict[str, Any]) -> Dataset:
-    """The user's clips from ``options['path']``; 10% is held out (a shuffle seeded by ``options['seed']``)."""
-    size = int(options["image_size"])
-    x, raw_y = load_clips(options["path"], size, int(options["max_examples"]))
-    y, classes = (None, ()) if raw_y is None else encode_labels(raw_y, len(x), options["path"], _EXPECTED)
+    """The user's clips from ``options['path']`` (an .npz, or folders of frames); 10% is held out (seeded)."""
+    size, limit = int(options["image_size"]), int(options["max_examples"])
+    y: torch.Tensor | None
+    if Path(options["path"]).is_dir():                   # a folder of clip folders of frame images
+        from sslterm.data.frames import read_frame_folders
+
+        x, labels, classes = read_frame_folders(Path(options["path"]), size, limit)
+        y = None if labels is None else torch.from_numpy(labels)
+    else:
+        x, raw_y = load_clips(options["path"], size, limit)
+        y, classes = (None, ()) if raw_y is None else encode_labels(raw_y, len(x), options["path"], _EXPECTED)
     info = {"frames": int(x.shape[1]), "channels": int(x.shape[2]), "image_size": size,
             "num_classes": len(classes)}
     return split_labelled({"x": x}, y, classes, info, seed=int(options["seed"]))
