@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import math
 
+UNITS = ((86400, "d", 3600, "h"), (3600, "h", 60, "m"), (60, "m", 1, "s"))  # (unit, name, next unit, its name)
 
-def fmt_duration(seconds: float | None) -> str:
-    """A duration as ``1h02m``, ``3m05s`` or ``12s``; ``-`` when unknown."""
+
+def fmt_duration(seconds: float | None, short: bool = False) -> str:
+    """A duration as ``1h02m``, ``3m05s`` or ``12s``; ``-`` when unknown.
+
+    ``short`` leaves out a second unit that is zero (``1h``, ``2m``, ``1h01m``), as the chart's time axis does.
+    """
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return "-"
-    s = int(seconds)
-    if s >= 86400:
-        return f"{s // 86400}d{s % 86400 // 3600:02d}h"
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m{s % 60:02d}s"
+    s = round(seconds) if short else int(seconds)
+    for unit, name, small, small_name in UNITS:
+        if s >= unit:
+            whole, rest = divmod(s, unit)
+            part = rest // small
+            return f"{whole}{name}" if short and not part else f"{whole}{name}{part:02d}{small_name}"
     return f"{s}s"

@@ -18,6 +18,7 @@ import pytest
 
 from sslterm import tomlio
 from sslterm.compare import compare, config_diff, flatten, flatten_evaluation, table_sections
+from sslterm.humanize import fmt_duration
 from sslterm.store import JsonlWriter, Run, Status, create_run, write_status
 from sslterm.tui.series import PALETTE, EmaSmoother, assign_colors, smooth, step_smoothing
 from sslterm.tui.sysinfo import SystemSampler, cpu_ticks, pick_gpu, rss_bytes
@@ -201,6 +202,7 @@ def test_downsample_of_a_long_buffer_picks_the_points_the_loop_picks(buckets: in
 def test_time_axis_labels_stay_short() -> None:
     assert [time_label(s) for s in (45, 60, 70, 600, 5400, 86400 + 43200)] == ["45s", "1m", "1m10s", "10m", "1h30m",
                                                                                "1d12h"]
+    assert time_label(3660) == fmt_duration(3660) == "1h01m"  # one formatter: the axis said 1h1m
 
 
 # -- the system line -------------------------------------------------------------------------------

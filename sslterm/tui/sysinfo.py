@@ -1,4 +1,5 @@
-"""What the worker process costs: its CPU and memory from /proc, the GPU's from nvidia-smi (no psutil, no UI)."""
+"""What the worker process costs: its CPU and memory from /proc, the GPU's from NVML (nvidia-ml-py, the optional
+``gpu`` extra), else from nvidia-smi (no psutil, no UI)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-GPU_EVERY = 5.0  # seconds between nvidia-smi calls at most
+GPU_EVERY = 5.0  # seconds between GPU readings at most (NVML or nvidia-smi)
 GPU_TIMEOUT = 2.0
+MIB = float(1 << 20)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,37 @@ def pick_gpu(gpus_text: str, apps_text: str, pid: int, index: int) -> GpuInfo | 
     return next((g for g in gpus.values() if g.index == index), None)
 
 
+def nvml_gpu(nvml: Any, pid: int, index: int) -> GpuInfo | None:
+    """The GPU as :func:`pick_gpu` chooses it, read through NVML (``pynvml``, initialised): the one whose
+    compute processes include the worker's pid, else the one its device names. NVMLError propagates."""
+    found: GpuInfo | None = None
+    for i in range(nvml.nvmlDeviceGetCount()):
+        handle = nvml.nvmlDeviceGetHandleByIndex(i)
+        memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+        util = nvml.nvmlDeviceGetUtilizationRates(handle).gpu
+        gpu = GpuInfo(i, float(util), memory.used / MIB, memory.total / MIB)
+        for proc in nvml.nvmlDeviceGetComputeRunningProcesses(handle):
+            if proc.pid == pid:
+                used = proc.usedGpuMemory  # None where the driver does not say (some containers)
+                return GpuInfo(i, gpu.util_pct, gpu.used_mib, gpu.total_mib, used / MIB if used is not None else None)
+        if i == index:
+            found = gpu
+    return found
+
+
+def load_nvml() -> Any | None:
+    """``pynvml``, initialised, or None where it is not installed or finds no driver (then nvidia-smi is asked)."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return None
+    return pynvml
+
+
 def device_index(device: str | None) -> int | None:
     """The GPU index of a torch device name: 0 for ``cuda``, 2 for ``cuda:2``; None for the CPU."""
     if not device or not device.startswith("cuda"):
@@ -99,6 +133,8 @@ class SystemSampler:
     def __init__(self) -> None:
         self._last_cpu: tuple[int, int, float] | None = None  # (pid, ticks, monotonic time)
         self._nvidia_smi = shutil.which("nvidia-smi")
+        self._nvml: Any | None = None
+        self._nvml_tried = False  # loaded at the first GPU reading, in the sampling thread, not at start-up
         self._last_gpu_call = -GPU_EVERY
         self._gpu: GpuInfo | None = None
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -120,11 +156,21 @@ class SystemSampler:
 
     def _gpu_info(self, pid: int, device: str | None) -> GpuInfo | None:
         index = device_index(device)
-        if index is None or self._nvidia_smi is None:
+        if index is None:
             return None
         if time.monotonic() - self._last_gpu_call < GPU_EVERY:
             return self._gpu
         self._last_gpu_call = time.monotonic()
+        if not self._nvml_tried:
+            self._nvml_tried, self._nvml = True, load_nvml()
+        if self._nvml is not None:
+            try:
+                self._gpu = nvml_gpu(self._nvml, pid, index)
+                return self._gpu
+            except self._nvml.NVMLError:
+                self._nvml = None  # the driver went away: nvidia-smi from now on
+        if self._nvidia_smi is None:
+            return None
         gpus = self._query(GPU_QUERY)
         apps = self._query(APPS_QUERY) if gpus else None
         self._gpu = pick_gpu(gpus or "", apps or "", pid, index)

@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from sslterm.humanize import fmt_duration
 from sslterm.tui.series import (
     PALETTE,
     RGB,
@@ -93,15 +94,8 @@ def nice_ticks(lo: float, hi: float, count: int) -> list[float]:
 
 
 def time_label(seconds: float) -> str:
-    """A round time in at most five characters: ``45s``, ``1m10s``, ``12m``, ``1h30m``, ``2d12h``."""
-    s = round(seconds)
-    for big, small, b, sm in ((86400, 3600, "d", "h"), (3600, 60, "h", "m"), (60, 1, "m", "s")):
-        if abs(s) >= big:
-            whole, rest = divmod(s, big)
-            if rest // small and whole < 10:
-                return f"{whole}{b}{rest // small}{sm}"
-            return f"{seconds / big:.0f}{b}" if whole >= 10 or not rest else f"{seconds / big:.1f}{b}"
-    return f"{s}s"
+    """A time on the axis: ``45s``, ``1m10s``, ``12m``, ``1h30m``, ``2d12h`` (:func:`fmt_duration`, short)."""
+    return fmt_duration(seconds, short=True)
 
 
 TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
