@@ -1,24 +1,20 @@
-"""The launcher: its form driven with Pilot (save, launch, checks), and the in-place TOML editor it saves with."""
+"""The launcher: its form driven with Pilot (save, launch, checks); its TOML editor is tested in test_tomledit.py."""
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from textual import events
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Input, OptionList, Static
 
-from sslterm import catalog, config, tomlio
+from sslterm import catalog, config
 from sslterm.launch import prepare
-from sslterm.tomledit import update_toml
 from sslterm.tui.app import make_app
 from sslterm.tui.draft import experiment_file_name
 from sslterm.tui.screens import launcher as launcher_screen
@@ -29,7 +25,6 @@ from sslterm.tui.screens.runs import RunsScreen
 from sslterm.tui.widgets.field import Field
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENT_FILES = sorted((ROOT / "experiments").glob("*.toml"))
 
 
 class FakePreview(Widget):
@@ -94,6 +89,11 @@ async def choose(pilot: Pilot[None], name: str) -> None:
         await pilot.pause()
 
 
+def notes(pilot: Pilot[None]) -> list[str]:
+    """The messages of the notifications shown, oldest first."""
+    return [n.message for n in pilot.app._notifications]
+
+
 def status(pilot: Pilot[None]) -> str:
     return str(pilot.app.screen.query_one("#launcher-status", Static).render())
 
@@ -145,10 +145,16 @@ def test_out_of_range_value_is_shown_at_its_field_and_blocks_saving(workdir: Pat
             assert error == "got 1.5, expected a number with 0 ≤ value ≤ 1"
             assert "augment.gaussian_blur.p: got 1.5" in status(pilot)
             assert len(preview.docs) == shown  # an invalid experiment is not previewed
-            assert screen.check_action("save", ()) is None and screen.check_action("launch", ()) is None
+            field(pilot, "train.steps").focus()
             await pilot.press("ctrl+s")
             await pilot.pause()
-            assert pilot.app.screen is screen  # no file name asked for
+            assert pilot.app.screen is screen  # no file name asked for: a notification says why
+            assert notes(pilot)[-1] == ("not saved: augment.gaussian_blur.p: got 1.5, expected a number with "
+                                        "0 ≤ value ≤ 1")
+            assert isinstance(screen.focused, Field) and screen.focused.spec.key == "augment.gaussian_blur.p"
+            await pilot.press("ctrl+l")
+            await pilot.pause()
+            assert pilot.app.screen is screen and notes(pilot)[-1].startswith("not launched: augment.gaussian_blur.p")
             await type_into(pilot, "augment.gaussian_blur.p", "0.25")
             assert field(pilot, "augment.gaussian_blur.p").error is None
             assert "✓" in status(pilot) and screen.check_action("save", ())
@@ -416,145 +422,3 @@ def test_file_names_that_are_paths_or_hidden_are_refused(name: str) -> None:
 def test_file_name_gets_its_extension() -> None:
     assert experiment_file_name(" mine ") == "mine.toml"
     assert experiment_file_name("a.toml") == "a.toml"
-
-
-# -- the in-place editor --------------------------------------------------------------------------
-
-TRICKY = '''# top comment
-name = "x"   # the name
-list = [
-  1,
-  2,
-]  # tail
-s = "a # not a comment"
-
-[model]  # model header
-# about width
-width = 16  # px
-opts.depth = 2
-inline = { a = 1, b = "#" }
-
-[augment.crop]
-p = 0.5
-
-# leads into flip
-[augment.flip]
-p = 0.1
-'''
-
-
-def test_unchanged_document_leaves_the_text_alone() -> None:
-    for path in EXPERIMENT_FILES[:5]:
-        text = path.read_text()
-        assert update_toml(text, tomlio.loads(text)) == text
-    assert update_toml(TRICKY, tomlio.loads(TRICKY)) == TRICKY
-
-
-def test_changed_values_keep_their_line_and_comment() -> None:
-    doc = tomlio.loads(TRICKY)
-    doc["name"], doc["list"], doc["model"]["width"] = "y", [3], 8
-    doc["model"]["opts"]["heads"] = 4
-    doc["model"]["inline"]["c"] = 2.5
-    out = update_toml(TRICKY, doc)
-    assert tomlio.loads(out) == doc
-    lines = out.splitlines()
-    assert 'name = "y"   # the name' in lines and "list = [3]  # tail" in lines and "width = 8  # px" in lines
-    assert "opts.heads = 4" in lines and 'inline = { a = 1, b = "#", c = 2.5 }' in lines
-    assert lines[lines.index("width = 8  # px") - 1] == "# about width"
-
-
-def test_tables_are_removed_with_their_lines_and_added_after_their_sibling() -> None:
-    doc = tomlio.loads(TRICKY)
-    del doc["augment"]["crop"]
-    doc["augment"]["blur"] = {"p": 0.2}
-    out = update_toml(TRICKY, doc)
-    assert tomlio.loads(out) == doc and list(tomlio.loads(out)["augment"]) == ["flip", "blur"]
-    assert "[augment.crop]" not in out and "# leads into flip" in out
-    assert out.endswith("[augment.flip]\np = 0.1\n\n[augment.blur]\np = 0.2\n")
-    doc["augment"] = {}
-    emptied = update_toml(TRICKY, doc)
-    assert tomlio.loads(emptied)["augment"] == {}  # an empty [augment] stays: no augmentations, not the defaults
-
-
-def test_arrays_of_tables_are_refused() -> None:
-    with pytest.raises(ValueError, match="arrays of tables"):
-        update_toml("[[runs]]\nx = 1\n", {"runs": [{"x": 2}]})
-
-
-def _tables(doc: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    out = []
-    for k, v in doc.items():
-        if isinstance(v, dict):
-            out += [(*prefix, k), *_tables(v, (*prefix, k))]
-    return out
-
-
-def _leaves(doc: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    out = []
-    for k, v in doc.items():
-        out += _leaves(v, (*prefix, k)) if isinstance(v, dict) else [(*prefix, k)]
-    return out
-
-
-def _node(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
-    for k in path:
-        if not isinstance(doc, dict) or k not in doc:
-            return None
-        doc = doc[k]
-    return doc
-
-
-def _removed_regions(text: str, doc: dict[str, Any]) -> set[int]:
-    """Lines from each header whose table is gone up to the next header: comments there may go."""
-    gone: set[int] = set()
-    inside = False
-    for i, line in enumerate(text.splitlines()):
-        if line.startswith("["):
-            head, path = tomlio.loads(line), ()
-            while isinstance(head, dict) and len(head) == 1:
-                (k, head), = head.items()
-                path += (k,)
-            inside = not isinstance(_node(doc, path), dict)
-        if inside:
-            gone.add(i)
-    return gone
-
-
-# tomlio writes DEL raw in strings and non-BMP characters of keys as surrogate pairs, both invalid TOML;
-# the editor is tested with what tomlio writes correctly.
-CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x7f", max_codepoint=0xFFFF)
-KEYS = st.one_of(st.from_regex(r"[a-z_][a-z0-9_-]{0,7}", fullmatch=True), st.text(CHARS, min_size=1, max_size=6))
-SCALARS = st.one_of(st.booleans(), st.integers(-10**9, 10**9), st.floats(allow_nan=False),
-                    st.text(CHARS, max_size=12), st.lists(st.integers(-9, 9), max_size=3))
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.data())
-def test_any_edit_of_a_real_experiment_reads_back_and_keeps_its_comments(data: st.DataObject) -> None:
-    text = data.draw(st.one_of(st.sampled_from([path.read_text() for path in EXPERIMENT_FILES]), st.just(TRICKY)))
-    doc = tomlio.loads(text)
-    new = copy.deepcopy(doc)
-    for path in _tables(doc):
-        parent = _node(new, path[:-1])
-        if isinstance(parent, dict) and path[-1] in parent and data.draw(st.integers(0, 9)) == 0:
-            del parent[path[-1]]
-    for path in _leaves(new):
-        action = data.draw(st.sampled_from(["keep", "keep", "change", "delete"]))
-        if action == "change":
-            _node(new, path[:-1])[path[-1]] = data.draw(SCALARS)
-        elif action == "delete":
-            del _node(new, path[:-1])[path[-1]]
-    for _ in range(data.draw(st.integers(0, 4))):
-        parent = _node(new, data.draw(st.sampled_from([(), *_tables(new)])))
-        value = data.draw(st.one_of(SCALARS, st.dictionaries(KEYS, SCALARS, max_size=2)))
-        parent.setdefault(data.draw(KEYS), value)
-    out = update_toml(text, new)
-    assert tomlio.loads(out) == new
-    gone = _removed_regions(text, new)
-    kept = out.splitlines()
-    for i, line in enumerate(text.splitlines()):
-        if line.lstrip().startswith("#") and i not in gone:
-            assert line in kept
-    if isinstance(new.get("augment"), dict):  # augmentations apply in file order: it must not change
-        tables = [k for k, v in tomlio.loads(out)["augment"].items() if isinstance(v, dict)]
-        assert tables == [k for k, v in new["augment"].items() if isinstance(v, dict)]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sslterm import catalog
+from sslterm.atomic import atomic_write_text, make_dir
 from sslterm.catalog import Param
 from sslterm.config import (
     ConfigError,
@@ -35,6 +36,26 @@ TABLES: dict[str, type] = {"data": DataConfig, "objective": ObjectiveConfig, "mo
                            "train": TrainConfig, "eval": EvalConfig}
 TITLES = {"": "Experiment", "data": "Data", "objective": "Objective", "augment": "Augmentations",
           "model": "Model", "train": "Training", "eval": "Evaluation"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a draft is not an experiment the loader accepts, from the ConfigError's fields (never its message).
+
+    ``keys`` are the full keys involved: one for a value, two or more for a rule between keys, none for a
+    problem with the whole file; ``reason`` is the one-line explanation without the key.
+    """
+
+    keys: tuple[str, ...]
+    reason: str
+
+    @classmethod
+    def of(cls, e: ConfigError) -> Problem:
+        return cls(tuple(e.keys), e.reason.removeprefix(f"{e.source}: ") if e.source else e.reason)
+
+    def text(self) -> str:
+        """One line: the keys, then the reason."""
+        return f"{' / '.join(self.keys)}: {self.reason}" if self.keys else self.reason
 
 
 @dataclass(frozen=True)
@@ -84,7 +105,7 @@ class Draft:
         self.path = path
         self.stash: dict[str, dict[str, Any]] = {}  # parameters of augmentations switched off, for switching back
         self.experiment: Experiment | None = None
-        self.problem: tuple[str, str] | None = None  # (key, message) of the first ConfigError
+        self.problem: Problem | None = None  # the loader's first objection
         self._settle()
         self.initial = copy.deepcopy(self.raw)
         self.check()
@@ -208,13 +229,7 @@ class Draft:
         elif chooser is not None and name == chooser[0]:
             self._switch_entry(table, name, chooser[1], value)
         else:
-            node = self.raw
-            *parents, leaf = key.split(".")
-            for part in parents:
-                if not isinstance(node.get(part), dict):
-                    node[part] = {}
-                node = node[part]
-            node[leaf] = value
+            _put(self.raw, key, value)
         if was_auto and key != "name":
             self.raw["name"] = self.auto_name()
         self.check()
@@ -288,15 +303,24 @@ class Draft:
             self.raw["augment"] = {name: {} for name in exp.augment}
 
     def check(self) -> None:
-        """Build the experiment with the loader's rules; keep the first problem as (key, message)."""
+        """Build the experiment with the loader's rules; keep its first objection."""
         try:
             self.experiment = build(self.raw, source=SOURCE)
             self.problem = None
         except ConfigError as e:
             self.experiment = None
-            text = str(e).removeprefix(f"{SOURCE}: ")
-            key, _, message = text.partition(": ")
-            self.problem = (key, message) if message else ("", text)
+            self.problem = Problem.of(e)
+
+    def try_value(self, spec: FieldSpec, text: str) -> Problem | None:
+        """What the loader would say if ``text`` were applied to ``spec``'s field (the draft is not changed):
+        None when the experiment would be accepted."""
+        try:
+            raw = copy.deepcopy(self.raw)
+            _put(raw, spec.key, parse_entry(spec.param, text))
+            build(raw, source=SOURCE)
+        except ConfigError as e:
+            return Problem.of(e)
+        return None
 
     # -- files -------------------------------------------------------------------------------------
 
@@ -328,8 +352,17 @@ def write_experiment(path: Path, draft: Draft) -> bool:
     """Save ``draft`` at ``path`` (atomically); False when an existing file's comments could not be kept."""
     existing = path.read_text(encoding="utf-8") if path.exists() else None
     text, kept = draft.file_text(existing)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    make_dir(path.parent)
+    atomic_write_text(path, text)
     return kept
+
+
+def _put(raw: dict[str, Any], key: str, value: Any) -> None:
+    """Set the dotted ``key`` of ``raw`` to ``value``, making (or replacing with) tables on the way."""
+    node = raw
+    *parents, leaf = key.split(".")
+    for part in parents:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[leaf] = value

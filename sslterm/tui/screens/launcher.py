@@ -18,7 +18,15 @@ from textual.widgets import Footer, Static
 
 from sslterm.config import ConfigError
 from sslterm.launch import launch
-from sslterm.tui.draft import TITLES, Draft, FieldSpec, experiment_file_name, parse_entry, write_experiment
+from sslterm.tui.draft import (
+    TITLES,
+    Draft,
+    FieldSpec,
+    Problem,
+    experiment_file_name,
+    parse_entry,
+    write_experiment,
+)
 from sslterm.tui.hints import schedule_notes
 from sslterm.tui.messages import OpenRun
 from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, HelpScreen, PromptScreen
@@ -52,26 +60,32 @@ class LauncherScreen(Screen[None]):
         self.experiments_dir = experiments_dir
         self.draft = draft or Draft.defaults()
         self._previewed: dict[str, Any] | None = None
-        self._valid = True  # what the footer shows for save and launch
+        self._ready = False  # the form is shown and filled in: keys before that are dropped, never acted on
 
     def compose(self) -> ComposeResult:
         yield Static("", id="launcher-title")
         with Container(id="launcher-body"):
             with VerticalScroll(id="launcher-form", can_focus=False):
-                for section, _ in self.draft.sections():
+                for section, specs in self.draft.sections():
                     with Vertical(id=f"section-{section or 'top'}", classes="section"):
                         yield Static(TITLES[section], classes="section-title")
+                        yield from (Field(s, self.draft.value(s)) for s in specs)
             yield AugmentationPreview(id="preview")
         yield Static("", id="launcher-help")
         yield Static("", id="launcher-status")
         yield Footer(compact=True, show_command_palette=False)  # fits 80 columns; ctrl+p still opens it
 
     async def on_mount(self) -> None:
+        """The rows exist from compose on, so no key ever finds the form empty; actions wait for this."""
         await self._sync()
         self._focus_first()
+        self._ready = True
+        self.refresh_bindings()
 
     def _focus_first(self) -> None:
-        self.query(Field).first().focus()
+        first = next(iter(self.query(Field)), None)
+        if first is not None:
+            first.focus()
         self.call_after_refresh(self.query_one("#launcher-form").scroll_home, animate=False)  # titles in view
 
     # -- keeping the form in step with the draft ---------------------------------------------------
@@ -87,19 +101,11 @@ class LauncherScreen(Screen[None]):
                     self.set_focus(None)  # else removing the row focuses another and scrolls to it, after ours
                 await box.remove_children(fields)
                 await box.mount_all([Field(s, self.draft.value(s)) for s in specs])
-        key, message = self.draft.problem or ("", "")
-        notes = schedule_notes(self.draft.experiment)
-        for field in self.query(Field):
-            k = field.spec.key
-            field.show(self.draft.value(field.spec), message if k == key else None, tuple(notes.get(k, ())))
+        self._show_problem(self.draft.problem)
         if focused is not None and not (isinstance(self.focused, Field) and self.focused.spec.key == focused):
             self._focus_key(focused)  # its row was rebuilt: focus the new one (or the nearest left)
         self.call_after_refresh(self._scroll_to_focused)  # rows came, went or grew above it
         self._show_title()
-        self._show_status()
-        if (self.draft.experiment is not None) != self._valid:
-            self._valid = not self._valid
-            self.refresh_bindings()  # save and launch greyed out or back in the footer
         exp = self.draft.experiment
         if exp is not None and exp.to_dict() != self._previewed:
             self._previewed = exp.to_dict()
@@ -122,14 +128,33 @@ class LauncherScreen(Screen[None]):
         changed = " · changed" if self.draft.dirty else ""
         self.query_one("#launcher-title", Static).update(f"New run · {origin}{changed} · o opens another file")
 
-    def _show_status(self) -> None:
+    def _show_problem(self, problem: Problem | None) -> None:
+        """Show ``problem`` under every row it involves (both rows of a rule between two keys) and at the bottom;
+        the other rows show none. The notes follow the draft as applied."""
+        notes = schedule_notes(self.draft.experiment)
+        keys = problem.keys if problem is not None else ()
+        for field in self.query(Field):
+            k = field.spec.key
+            error = None
+            if problem is not None and k in keys:
+                error = problem.reason if k == keys[0] else f"{keys[0]}: {problem.reason}"
+            field.show(self.draft.value(field.spec), error, tuple(notes.get(k, ())))
         status = self.query_one("#launcher-status", Static)
-        if self.draft.problem is None:
+        if problem is None:
             status.update(Text(f"✓ valid · ctrl+s saves to {self._relative(self.experiments_dir)}/ · "
                                f"ctrl+l launches into {self._relative(self.runs_root)}/", style="green"))
         else:
-            key, message = self.draft.problem
-            status.update(Text(f"✗ {key}: {message}" if key else f"✗ {message}", style="bold red"))
+            status.update(Text(f"✗ {problem.text()}", style="bold red"))
+
+    def on_field_typed(self, message: Field.Typed) -> None:
+        """Check the value as it is typed: its row shows ✓ or why not, and a rule it breaks shows on both rows."""
+        if message.text is None:  # the editor closed: back to the draft as it is
+            self._show_problem(self.draft.problem)
+            return
+        problem = self.draft.try_value(message.field.spec, message.text)
+        mine = problem is not None and message.field.spec.key in problem.keys
+        message.field.check_typed(problem.reason if mine and problem is not None else None)
+        self._show_problem(problem)
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         if isinstance(event.widget, Field):
@@ -190,8 +215,17 @@ class LauncherScreen(Screen[None]):
         await self._sync()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("save", "launch") and self.draft.experiment is None:
-            return None  # shown greyed out in the footer until the draft is valid
+        return self._ready  # keys that come before the form is filled in are dropped
+
+    def _refused(self, what: str) -> bool:
+        """Whether the draft is invalid: then say why ``what`` cannot be done and go to the row concerned."""
+        problem = self.draft.problem
+        if problem is None:
+            return False
+        self.notify(f"not {what}: {problem.text()}", severity="error")
+        if problem.keys:
+            self._focus_key(problem.keys[0])
+            self.call_after_refresh(self._scroll_to_focused)
         return True
 
     # -- files -------------------------------------------------------------------------------------
@@ -225,6 +259,8 @@ class LauncherScreen(Screen[None]):
         return f"{self.draft.auto_name()}.toml"
 
     def action_save(self, typed: str | None = None) -> None:
+        if self._refused("saved"):
+            return
         title = f"Save the experiment as (in {self._relative(self.experiments_dir)}/)"
         self.app.push_screen(PromptScreen(title, typed or self._default_file_name(), "name.toml"), self._save_as)
 
@@ -244,8 +280,7 @@ class LauncherScreen(Screen[None]):
         self.app.push_screen(ConfirmScreen(question), lambda yes: self._write(path) if yes else None)
 
     def _write(self, path: Path) -> None:
-        if self.draft.problem is not None:  # an edit applied while the file name was asked for
-            self.notify(f"not saved: {': '.join(self.draft.problem)}", severity="error")
+        if self._refused("saved"):  # an edit applied while the file name was asked for
             return
         try:
             kept = write_experiment(path, self.draft)
@@ -264,7 +299,7 @@ class LauncherScreen(Screen[None]):
 
     def action_launch(self) -> None:
         exp = self.draft.experiment
-        if exp is None:
+        if self._refused("launched") or exp is None:
             return
         question = (f"Launch {exp.name}: {exp.objective.name} on {exp.data.dataset} ({exp.data.modality}),\n"
                     f"{exp.train.steps} steps on device {exp.train.device}, in {self._relative(self.runs_root)}/?")

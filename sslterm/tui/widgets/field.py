@@ -74,12 +74,20 @@ class Field(Widget, can_focus=True):
         field: Field
         text: str
 
+    @dataclass
+    class Typed(Message):
+        """The text in the editor changed (``text``), or the editor closed without applying it (None)."""
+
+        field: Field
+        text: str | None
+
     def __init__(self, spec: FieldSpec, value: Any) -> None:
         super().__init__(classes=f"field kind-{spec.kind}")
         self.spec = spec
         self.value = value
         self.error: str | None = None
         self.notes: tuple[str, ...] = ()  # allowed, but probably not meant: shown under the row, never blocking
+        self.checked: str | None = None  # while editing: "" when the typed value is accepted, else why not
         self._editor: FieldEditor | None = None
         self._pending: list[events.Key] = []  # keys typed while the editor opens
         self._typing = False
@@ -88,6 +96,12 @@ class Field(Widget, can_focus=True):
     def render(self) -> Text:
         indent = " " * self.spec.indent
         name = self.spec.key.rsplit(".", 1)[-1]
+        if self._editor is not None and self.checked is not None:  # the editor covers the value; ✓ or ✗ after it
+            line = Text(f"{indent}    {name}".ljust(max(LABEL_WIDTH, self.size.width - 1)))
+            line.append("✓", style="bold green") if not self.checked else line.append("✗", style="bold red")
+            if self.checked:
+                line.append(f"\n{indent}    ✗ {self.checked}", style="bold red")
+            return line
         if self.spec.kind == "augmentation":
             line = Text(f"{indent}[{'x' if self.value else ' '}] {name}".ljust(LABEL_WIDTH), style="bold")
             line.append(self.spec.param.help, style="dim")
@@ -101,6 +115,19 @@ class Field(Widget, can_focus=True):
         for note in self.notes:
             line.append(f"\n{indent}    {note}", style="yellow")
         return line
+
+    def check_typed(self, problem: str | None) -> None:
+        """Show whether the text in the editor would be accepted: ``problem`` None (✓) or the reason (✗)."""
+        checked = problem or ""
+        if self._editor is not None and checked != self.checked:
+            grows = bool(checked) != bool(self.checked)
+            self.checked = checked
+            self.refresh(layout=grows)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self._editor is not None and event.input is self._editor:
+            self.post_message(self.Typed(self, event.value))
 
     def show(self, value: Any, error: str | None, notes: tuple[str, ...] = ()) -> None:
         """Show a new value, problem and notes; redraws only on a change."""
@@ -193,7 +220,7 @@ class Field(Widget, can_focus=True):
             return
         text = value_text(self.spec, self.value) if self.value is not None else ""
         self._editor = FieldEditor(text, compact=True, select_on_focus=False, classes="field-editor")
-        self._editor.styles.margin = (0, 0, 0, LABEL_WIDTH)
+        self._editor.styles.margin = (0, 2, 0, LABEL_WIDTH)  # the row's ✓ or ✗ shows after it
         self.mount(self._editor)
 
     async def editor_mounted(self, editor: FieldEditor) -> None:
@@ -209,6 +236,7 @@ class Field(Widget, can_focus=True):
         self._through_editor.clear()
         if editor is None:
             return None
+        self._closed_editor()
         self.screen.set_focus(self)  # at once, so that the next keys reach this row, not the editor going away
         editor.can_focus = False  # and so that a down typed next skips it while it is being removed
         editor.remove()
@@ -222,6 +250,14 @@ class Field(Widget, can_focus=True):
         """Leaving the editor for another field applies what was typed, as enter would."""
         if self._editor is not None and self.screen.focused is not self._editor:
             editor, self._editor = self._editor, None
+            self._closed_editor()
             editor.remove()
             if editor.value != value_text(self.spec, self.value):
                 self.post_message(self.Submitted(self, editor.value))
+
+    def _closed_editor(self) -> None:
+        """The editor went: the row shows its value and problem again (the form is told, to show the others')."""
+        grows = bool(self.checked)
+        self.checked = None
+        self.refresh(layout=grows)
+        self.post_message(self.Typed(self, None))
