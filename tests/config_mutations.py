@@ -32,9 +32,10 @@ COST_CAP = {"dim": 128, "depth": 3, "width": 32, "layers": 4, "blocks": 2, "stag
             "masks": 4, "spans": 8, "segments": 5, "grid": 8, "target_size": 16, "sample_rate": 16000,
             "num_topics": 16, "min_nodes": 64, "shift": 16, "projector_dim": 128, "projector_hidden": 128,
             "batch_size": 64, "warmup_steps": 4, "knn_k": 64, "bank_size": 64, "probe_batch": 32,
-            "max_examples": 32}
+            "max_examples": 32, "workers": 2}
 # Keys of [train] and [eval] that are mutated (the others are fixed by the small run or cost only time).
-RUN_KEYS = {"train": ("batch_size", "warmup_steps", "min_lr_ratio", "weight_decay"),
+RUN_KEYS = {"data": ("on_device", "workers"),
+            "train": ("batch_size", "warmup_steps", "min_lr_ratio", "weight_decay", "precision", "channels_last"),
             "eval": ("knn_k", "bank_size", "probe_batch", "max_examples", "online_probe")}
 # Keys whose value does not change what can be built (or that the small run fixes).
 SKIP = {"seed", "num_samples", "num_eval", "path", "max_examples", "upright"}
@@ -80,7 +81,7 @@ def _keys(exp: config.Experiment) -> list[tuple[str, Param]]:
     for p in config.section_params(config.ModelConfig):
         if p.name in COST_CAP:
             out.append((f"model.{p.name}", p))
-    for table, cls in (("train", config.TrainConfig), ("eval", config.EvalConfig)):
+    for table, cls in (("data", config.DataConfig), ("train", config.TrainConfig), ("eval", config.EvalConfig)):
         out += [(f"{table}.{p.name}", p) for p in config.section_params(cls) if p.name in RUN_KEYS[table]]
     return out
 
