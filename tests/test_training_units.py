@@ -126,6 +126,7 @@ def test_pipeline_applies_in_order_and_refuses_unknown() -> None:
 def test_shapes_dataset_is_deterministic_labelled_and_balanced() -> None:
     opts = {"num_samples": 500, "num_eval": 50, "image_size": 16, "seed": 7}
     a, b = build_dataset("shapes", opts), build_dataset("shapes", opts)
+    assert a.y_train is not None and a.y_eval is not None and b.y_eval is not None
     assert torch.equal(a.train["x"], b.train["x"]) and torch.equal(a.y_eval, b.y_eval)
     assert a.train["x"].shape == (500, 3, 16, 16) and a.train["x"].dtype == torch.uint8
     counts = torch.bincount(a.y_train, minlength=10)
