@@ -33,3 +33,20 @@ def test_corpus_is_mostly_accepted() -> None:
         except config.ConfigError:
             pass
     assert accepted >= len(CORPUS) // 2
+
+
+def _one_experiment_per_objective() -> list[Path]:
+    from sslterm import config
+    from tests.conftest import EXPERIMENTS
+
+    chosen: dict[str, Path] = {}
+    for path in sorted(EXPERIMENTS.glob("*.toml")):
+        chosen.setdefault(config.load(path).objective.name, path)
+    return sorted(chosen.values())
+
+
+@pytest.mark.parametrize("path", _one_experiment_per_objective(), ids=lambda p: p.stem)
+def test_every_objective_trains_under_bf16_autocast(path: Path, tmp_path: Path) -> None:
+    """train.precision = "bf16" is accepted on the CPU, so it must train (DINO's centre update failed)."""
+    outcome, detail = attempt(Mutation(path, ('train.precision="bf16"',)), tmp_path)
+    assert outcome == "trained", detail

@@ -133,7 +133,8 @@ class DINO(Objective):
     @torch.no_grad()
     def update_center(self, t: torch.Tensor) -> None:
         """c ← m·c + (1 − m)·mean of the teacher scores [2B, K] over the batch (in place, no sync)."""
-        self.center.lerp_(dist_mean(t.mean(dim=0)), 1.0 - self.center_momentum)   # mean over every process
+        mean = dist_mean(t.float().mean(dim=0))          # over every process; fp32 like the centre (bf16 autocast)
+        self.center.lerp_(mean, 1.0 - self.center_momentum)
 
     def resume_at(self, step: int, total_steps: int) -> None:
         """The momentum after ``step`` (it is a function of the step, so checkpoints need not hold it)."""
