@@ -30,6 +30,7 @@ from sslterm.catalog import Param
 from sslterm.checker import Checker as _Checker
 from sslterm.checker import depth_error, too_deep
 from sslterm.checker import show as _show
+from sslterm.decoding import expand_shards
 from sslterm.errors import ConfigError
 from sslterm.overrides import apply_overrides, parse_override, read_toml
 
@@ -309,14 +310,16 @@ def _resolve_path(chk: _Checker, options: dict[str, Any]) -> None:
                        allowed="a file or folder to read")
     try:
         p = Path(options["path"]).expanduser()
-        exists = p.exists()
+        names = [str(p)] if p.exists() else expand_shards(str(p))   # a shard pattern (a-{000..009}.tar): several
+        missing = [n for n in names if not Path(n).exists()]
     except (OSError, RuntimeError) as e:       # a name too long for the filesystem, an unknown ~user
         raise chk.fail("data.path", f"{_show(options['path'])} cannot be used as a path ({e.__class__.__name__})",
                        given=options["path"], allowed="an existing file or folder") from None
-    if not exists:
-        raise chk.fail("data.path", f"{_show(options['path'])} does not exist", given=options["path"],
+    if missing:
+        what = "does not exist" if len(names) == 1 else f"names {len(missing)} missing file(s), e.g. {missing[0]}"
+        raise chk.fail("data.path", f"{_show(options['path'])} {what}", given=options["path"],
                        allowed="an existing file or folder")
-    options["path"] = str(p.resolve())
+    options["path"] = str(p.resolve()) if len(names) == 1 else str(p.parent.resolve() / p.name)
 
 
 def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Experiment:

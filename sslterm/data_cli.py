@@ -32,6 +32,8 @@ def _kind_of(path: Path) -> str:
     """``image`` for a folder holding image files, ``text`` for .txt/.jsonl files or folders of them."""
     from sslterm.decoding import SUFFIXES
 
+    if path.suffix.lower() == ".tar":
+        return "image"
     if path.is_file():
         if path.suffix.lower() in (".txt", ".jsonl"):
             return "text"
@@ -47,7 +49,8 @@ def _kind_of(path: Path) -> str:
 
 @data_app.command("prepare")
 def prepare_cmd(
-    path: Annotated[Path, typer.Argument(help="An image folder (class subfolders are labels), or text: a .txt or "
+    path: Annotated[Path, typer.Argument(help="An image folder (class subfolders are labels), WebDataset .tar shards "
+                                              "(quote a pattern: 'train-{000000..000009}.tar'), or text: a .txt or "
                                               ".jsonl file or a folder of them.", show_default=False)],
     kind: Annotated[str, typer.Option("--kind", help=f"What the data is: {', '.join(KINDS)}.")] = "auto",
     image_size: Annotated[int, typer.Option("--image-size", help="Images: the side they are resized to (the "
@@ -61,8 +64,12 @@ def prepare_cmd(
                                                              "before stopping.")] = 0.01,
 ) -> None:
     """Prepare PATH as a run with the same options would, so that the run starts at once."""
-    if not path.exists():
-        _fail(f"data prepare: {path} does not exist; expected an image folder or a .txt/.jsonl file or folder")
+    from sslterm.decoding import expand_shards
+
+    missing = [] if path.exists() else [n for n in expand_shards(str(path)) if not Path(n).exists()]
+    if missing:
+        _fail(f"data prepare: {missing[0]} does not exist; expected an image folder, WebDataset .tar shards "
+              "(a pattern such as train-{000000..000009}.tar) or a .txt/.jsonl file or folder")
     if kind not in KINDS:
         _fail(f"data prepare: --kind {kind!r} is not one of {', '.join(KINDS)}")
     if not 8 <= image_size <= 512 or workers < 0 or max_examples < 0 or not 0 <= max_bad <= 1:

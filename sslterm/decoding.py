@@ -2,25 +2,71 @@
 
 :mod:`sslterm.data.prepare` runs :func:`decode_chunk` in a pool of processes started with ``spawn``
 (the training process may hold CUDA and threads, which ``fork`` does not copy safely); this module
-is kept outside ``sslterm.data`` so that those processes never import torch.
+is kept outside ``sslterm.data`` so that those processes never import torch. An image is a file, or
+a member of a tar shard named ``PATH\0OFFSET\0SIZE`` (:func:`tar_member`). Shard patterns such as
+``train-{000000..000146}.tar`` are expanded here too (:func:`expand_shards`), below the config that checks them.
 """
 
 from __future__ import annotations
 
+import io
+import itertools
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:                                   # numpy is imported where images are decoded, not by the config
+    import numpy as np
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 """Image files sslterm reads (JPEG, PNG, WebP), by suffix, case-insensitively."""
 
 
-def decode_image(path: Path | str, size: int) -> np.ndarray:
+def tar_member(shard: Path | str, offset: int, size: int) -> str:
+    """The name :func:`decode_chunk` reads as the ``size`` bytes at ``offset`` of the tar file ``shard``."""
+    return f"{shard}\0{offset}\0{size}"
+
+
+def _read_source(source: str) -> Path | io.BytesIO:
+    if "\0" not in source:
+        return Path(source)
+    shard, offset, size = source.split("\0")
+    with open(shard, "rb") as f:
+        f.seek(int(offset))
+        return io.BytesIO(f.read(int(size)))
+
+
+_BRACES = re.compile(r"\{([^{}]*)\}")
+
+
+def expand_shards(pattern: str) -> list[str]:
+    """Every name of a brace pattern, in order: ``a-{000..002}.tar`` (zero padding kept) or ``{x,y}.tar``."""
+    parts: list[list[str]] = []
+    last = 0
+    for m in _BRACES.finditer(pattern):
+        parts.append([pattern[last:m.start()]])
+        body = m.group(1)
+        numeric = re.fullmatch(r"(\d+)\.\.(\d+)", body)
+        if numeric:
+            lo, hi = numeric.groups()
+            width = len(lo) if lo.startswith("0") else 0
+            parts.append([str(i).zfill(width) for i in range(int(lo), int(hi) + 1)])
+        elif "," in body:
+            parts.append(body.split(","))
+        else:                                               # not a pattern: literal braces
+            parts.append([m.group(0)])
+        last = m.end()
+    parts.append([pattern[last:]])
+    return ["".join(p) for p in itertools.product(*parts)]
+
+
+def decode_image(path: Path | str | io.BytesIO, size: int) -> np.ndarray:
     """One image file → uint8 [3, size, size]: RGB, centre-cropped to a square, resized bilinearly.
 
     Raises ``OSError`` (Pillow's ``UnidentifiedImageError`` included) or ``ValueError`` for a file
     that is not a readable image.
     """
+    import numpy as np
     from PIL import Image
 
     with Image.open(path) as source:
@@ -33,17 +79,19 @@ def decode_image(path: Path | str, size: int) -> np.ndarray:
 
 
 def decode_chunk(jobs: list[tuple[int, str, str, int]], size: int) -> list[tuple[int, str]]:
-    """Decode ``jobs`` (flag index, source file, target array file, row) into the arrays, in place.
+    """Decode ``jobs`` (flag index, source file or tar member, target array file, row) into the arrays, in place.
 
     Returns (flag index, error) for every job, the error empty when the image was written. Rows are
     flushed to disk before this returns, so a caller that records them as done may trust them.
     """
+    import numpy as np
+
     out: list[tuple[int, str]] = []
     maps: dict[str, np.memmap] = {}
     try:
         for flag, source, target, row in jobs:
             try:
-                image = decode_image(source, size)
+                image = decode_image(_read_source(source), size)
             except (OSError, ValueError, SyntaxError) as e:   # Pillow raises SyntaxError for some corrupt PNGs
                 out.append((flag, f"{type(e).__name__}: {e}".replace("\n", " ")[:200] or "unreadable"))
                 continue

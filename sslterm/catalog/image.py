@@ -132,13 +132,16 @@ ENTRIES: tuple[Entry, ...] = (
         "image_files",
         "Your own images: a folder of JPEG/PNG/WebP files of any size (subfolders are class labels; a "
         "flat folder is unlabelled), decoded once over every core into a memory-mapped cache that later "
-        "runs reuse (sslterm data prepare/ls/rm; unreadable files are skipped and listed), or an .npz with "
+        "runs reuse (sslterm data prepare/ls/rm; unreadable files are skipped and listed); WebDataset "
+        "uncompressed .tar shards given by a pattern (shards/train-{000000..000146}.tar; image members, "
+        "optional .cls labels), prepared the same way; or an .npz with "
         "an array x [N, C, H, W] or [N, H, W] (uint8, or float in [0, 1]) and optional labels y [N]. "
         "10% is held out for evaluation.",
         modalities=("image",),
         impl="sslterm.data.image_files:load_image_files",
         params=(
-            P("path", str, "", "A folder of JPEG/PNG/WebP images (or class subfolders of them) or an .npz file."),
+            P("path", str, "", "A folder of JPEG/PNG/WebP images (or class subfolders of them), WebDataset "
+              ".tar shards (a {000..009} pattern), or an .npz file."),
             P("image_size", int, 32, "Images are centre-cropped to a square and resized to this side.",
               low=8, high=512),
             P("max_examples", int, 0, "Read at most this many examples (0: all).", low=0),

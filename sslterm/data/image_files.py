@@ -35,7 +35,7 @@ def load_prepared(entry: Path, manifest: dict[str, Any]) -> Dataset:
 
 
 def _read_folder(root: Path, size: int, limit: int, seed: int) -> Dataset:
-    """A folder of images, prepared once into the data cache (decoded over every core) and memory-mapped."""
+    """A folder of images (or WebDataset shards), prepared once into the data cache over every core, mapped."""
     from sslterm.data.prepare import prepare_images, print_progress
 
     entry, manifest = prepare_images(root, size, seed, limit, progress=print_progress(f"preparing {root}"))
@@ -85,12 +85,13 @@ def load_image_files(options: dict[str, Any]) -> Dataset:
     """Read the user's images named by ``options['path']``; 10% is held out (seeded)."""
     path = Path(options["path"])
     size, limit = int(options["image_size"]), int(options["max_examples"])
-    if path.is_dir():
+    if path.is_dir() or path.suffix.lower() == ".tar":        # a folder, or WebDataset shards: prepared once
         return _read_folder(path, size, limit, int(options["seed"]))
     if path.suffix.lower() == ".npz":
         x, raw_y = _read_npz(path, size, limit)
         y, classes = (None, ()) if raw_y is None else encode_labels(raw_y, len(x), path, _EXPECTED_NPZ)
     else:
-        raise ValueError(f"{path}: unsupported; expected a folder of JPEG/PNG/WebP images or an .npz file")
+        raise ValueError(f"{path}: unsupported; expected a folder of JPEG/PNG/WebP images, WebDataset .tar shards "
+                         "or an .npz file")
     info = {"channels": int(x.shape[1]), "image_size": size, "num_classes": len(classes)}
     return split_labelled({"x": x}, y, classes, info, seed=int(options["seed"]))

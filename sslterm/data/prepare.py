@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,23 @@ Progress = Callable[[int, int, float], None]
 """Called with (files handled, files in all, seconds since start) as a preparation goes."""
 
 
-def image_files(root: Path, limit: int = 0) -> tuple[list[Path], list[int], tuple[str, ...]]:
-    """The image files under ``root``, their labels (-1 when unlabelled) and class names; at most ``limit``."""
+@dataclass(frozen=True)
+class Source:
+    """What a preparation decodes, in source order: one decodable name per image (a file, or a tar member as
+    :func:`sslterm.decoding.tar_member` names it), a name to show, a label (-1: none), the class names, and
+    the files whose relative names, sizes and times fingerprint the source."""
+
+    where: Path
+    items: list[str]
+    names: list[str]
+    labels: list[int]
+    classes: tuple[str, ...]
+    files: list[Path]
+    files_root: Path
+
+
+def image_files(root: Path, limit: int = 0) -> Source:
+    """The image files under ``root``, labelled by class subfolder (or not); at most ``limit``."""
     if not root.is_dir():
         raise ValueError(f"{root}: not a folder; expected a folder of JPEG/PNG/WebP images or class subfolders of them")
     classes = tuple(sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")))
@@ -56,7 +72,9 @@ def image_files(root: Path, limit: int = 0) -> tuple[list[Path], list[int], tupl
     if len(pairs) < 2:
         raise ValueError(f"{root}: {len(pairs)} JPEG/PNG/WebP image(s) found; expected at least 2 image files, "
                          "or class subfolders of them")
-    return [f for f, _ in pairs], [label for _, label in pairs], classes
+    files = [f for f, _ in pairs]
+    return Source(root, [str(f) for f in files], [str(f.relative_to(root)) for f in files],
+                  [label for _, label in pairs], classes, files, root)
 
 
 def split_order(n: int, seed: int) -> tuple[np.ndarray, int]:
@@ -125,11 +143,19 @@ def _compact(path: Path, state: np.ndarray, row_bytes: int) -> np.ndarray:
 def prepare_images(root: Path, size: int, seed: int = 0, limit: int = 0, *, workers: int = 0,
                    max_bad: float = MAX_BAD, progress: Progress | None = None,
                    cache: Path | None = None) -> tuple[Path, dict[str, Any]]:
-    """The prepared entry of the image folder ``root`` at ``size`` (made or resumed now unless current)."""
-    files, labels, classes = image_files(root, limit)
+    """The prepared entry of the image folder (or WebDataset shard pattern) ``root`` at ``size``.
+
+    Made, or resumed, now unless a current one exists.
+    """
+    if root.is_dir():
+        source = image_files(root, limit)
+    else:
+        from sslterm.data.webdataset import shard_source
+
+        source = shard_source(str(root), limit)
     options = {"image_size": size, "seed": seed, "max_examples": limit, "resize": "centre-crop, bilinear"}
     entry = entry_dir("images", root, options, cache)
-    prints = fingerprint(files, root)
+    prints = fingerprint(source.files, source.files_root)
     manifest = read_manifest(entry)
     if manifest is not None and manifest.get("fingerprint") == prints:
         return entry, manifest
@@ -137,15 +163,14 @@ def prepare_images(root: Path, size: int, seed: int = 0, limit: int = 0, *, work
         manifest = read_manifest(entry)
         if manifest is not None and manifest.get("fingerprint") == prints:
             return entry, manifest
-        return _prepare(root, entry, files, labels, classes, options, prints, workers, max_bad, progress)
+        return _prepare(source, entry, options, prints, workers, max_bad, progress)
 
 
-def _prepare(root: Path, entry: Path, files: list[Path], labels: list[int], classes: tuple[str, ...],
-             options: dict[str, Any], prints: dict[str, Any], workers: int, max_bad: float,
-             progress: Progress | None) -> tuple[Path, dict[str, Any]]:
-    """Decode (or finish decoding) ``files`` into ``entry``, holding its lock; the manifest written last."""
-    size, seed = int(options["image_size"]), int(options["seed"])
-    n = len(files)
+def _prepare(source: Source, entry: Path, options: dict[str, Any], prints: dict[str, Any], workers: int,
+             max_bad: float, progress: Progress | None) -> tuple[Path, dict[str, Any]]:
+    """Decode (or finish decoding) ``source`` into ``entry``, holding its lock; the manifest written last."""
+    size, seed, root = int(options["image_size"]), int(options["seed"]), source.where
+    n = len(source.items)
     order, n_eval = split_order(n, seed)
     row_bytes = 3 * size * size
     sizes = {"eval.u8": n_eval * row_bytes, "train.u8": (n - n_eval) * row_bytes, "state.u8": n}
@@ -162,9 +187,10 @@ def _prepare(root: Path, entry: Path, files: list[Path], labels: list[int], clas
     targets = [(str(entry / ("eval.u8" if j < n_eval else "train.u8")), j if j < n_eval else j - n_eval)
                for j in range(n)]
     todo = [j for j in range(n) if state[j] == TODO]
-    _decode(todo, [str(files[order[j]]) for j in range(n)], targets, size, state, workers, max_bad, n, progress,
-            root, files, order)
-    bad = [str(files[order[j]].relative_to(root)) for j in range(n) if state[j] == BAD]
+    names = [source.names[order[j]] for j in range(n)]
+    _decode(todo, [source.items[order[j]] for j in range(n)], targets, size, state, workers, max_bad, progress,
+            root, names)
+    bad = [names[j] for j in range(n) if state[j] == BAD]
     if len(bad) > max_bad * n:                      # also when resuming a preparation that stopped for this
         raise ValueError(f"{root}: {len(bad)} of {n} images cannot be read (more than {max_bad:.0%}), e.g. "
                          f"{', '.join(bad[:3])}; expected JPEG, PNG or WebP files (fix or remove them)")
@@ -173,20 +199,20 @@ def _prepare(root: Path, entry: Path, files: list[Path], labels: list[int], clas
         rows = _compact(entry / f"{name}.u8", np.asarray(state[lo:hi]), row_bytes)
         kept[name] = order[lo:hi][rows]
     del state
-    y = {k: np.array([labels[i] for i in v], dtype=np.int64) for k, v in kept.items()}
+    y = {k: np.array([source.labels[i] for i in v], dtype=np.int64) for k, v in kept.items()}
     for k in ("eval", "train"):
         atomic_write_bytes(entry / f"{k}_labels.i64", y[k].tobytes())
     manifest = {"kind": "images", "source": str(root.resolve()), "options": options, "fingerprint": prints,
-                "classes": list(classes), "shape": [3, size, size], "dtype": "uint8",
+                "classes": list(source.classes), "shape": [3, size, size], "dtype": "uint8",
                 "counts": {"train": len(y["train"]), "eval": len(y["eval"]), "bad": len(bad), "files": n},
                 "bad_files": bad}
     return entry, write_manifest(entry, manifest)
 
 
 def _decode(todo: list[int], sources: list[str], targets: list[tuple[str, int]], size: int, state: np.memmap,
-            workers: int, max_bad: float, n: int, progress: Progress | None, root: Path, files: list[Path],
-            order: np.ndarray) -> None:
+            workers: int, max_bad: float, progress: Progress | None, root: Path, names: list[str]) -> None:
     """Decode the files ``todo`` over ``workers`` processes (0: every core), recording each in ``state``."""
+    n = len(sources)
     start, handled = time.monotonic(), n - len(todo)
     bad = int((np.asarray(state) == BAD).sum())
     chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
@@ -196,31 +222,31 @@ def _decode(todo: list[int], sources: list[str], targets: list[tuple[str, int]],
     jobs = [[(j, sources[j], *targets[j]) for j in chunk] for chunk in chunks]
     if procs == 1:                                   # one process: no pool to start
         done = (decode_chunk(chunk, size) for chunk in jobs)
-        _record(done, state, max_bad, n, progress, root, files, order, start, handled, bad)
+        _record(done, state, max_bad, progress, root, names, start, handled, bad)
         return
     with ProcessPoolExecutor(max_workers=procs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(decode_chunk, chunk, size) for chunk in jobs]
         try:
-            _record((f.result() for f in as_completed(futures)), state, max_bad, n, progress, root, files, order,
-                    start, handled, bad)
+            _record((f.result() for f in as_completed(futures)), state, max_bad, progress, root, names, start,
+                    handled, bad)
         except BaseException:
             for f in futures:
                 f.cancel()
             raise
 
 
-def _record(done: Iterator[list[tuple[int, str]]], state: np.memmap, max_bad: float, n: int,
-            progress: Progress | None, root: Path, files: list[Path], order: np.ndarray, start: float,
-            handled: int, bad: int) -> None:
+def _record(done: Iterator[list[tuple[int, str]]], state: np.memmap, max_bad: float, progress: Progress | None,
+            root: Path, names: list[str], start: float, handled: int, bad: int) -> None:
     """Mark each decoded chunk's files done or unreadable (flushed per chunk); stop at too many unreadable."""
+    n = len(names)
     for results in done:
         for j, error in results:
             state[j] = BAD if error else DONE
             bad += bool(error)
             if error and bad > max_bad * n:
-                names = [str(files[order[k]].relative_to(root)) for k in range(n) if state[k] == BAD][:3]
+                shown = [names[k] for k in range(n) if state[k] == BAD][:3]
                 raise ValueError(f"{root}: {bad} of {n} images cannot be read (more than "
-                                 f"{max_bad:.0%}), e.g. {', '.join(names)} ({error}); expected JPEG, PNG "
+                                 f"{max_bad:.0%}), e.g. {', '.join(shown)} ({error}); expected JPEG, PNG "
                                  "or WebP files (fix or remove them)")
         state.flush()
         handled += len(results)
