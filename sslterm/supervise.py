@@ -129,8 +129,16 @@ def supervise(run_dir: Path, attempts: int, nproc: int = 1, resume: bool = False
 def record_job_failure(run_dir: Path, code: int) -> None:
     """After workers started without a supervisor ended with ``code`` ≠ 0: record the failure,
     unless the workers recorded how the run ended (diverged, stopped, finished)."""
-    if not is_final(read_status(run_dir).state):
-        record_failure(run_dir, code)
+    try:
+        lock = acquire(run_dir)                      # another job has the run: its status is not ours to write
+    except RunLocked as e:
+        print(f"sslterm supervisor: {e}; nothing recorded", file=sys.stderr, flush=True)
+        return
+    try:
+        if not is_final(read_status(run_dir).state):
+            record_failure(run_dir, code)
+    finally:
+        os.close(lock)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ Readers only test the lock (a shared, non-blocking ``flock`` released at once); 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import socket
@@ -26,6 +27,7 @@ ENV_FD = "SSLTERM_LOCK_FD"
 ENV_SUPERVISED = "SSLTERM_SUPERVISED"  # = the run directory: a supervisor holds the lock for the job's workers
 RETRY_SECONDS = 0.5  # a reader's test holds the lock for microseconds: a starter tries again this long
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS}
 
 
 class RunLocked(RuntimeError):
@@ -93,6 +95,11 @@ def acquire(run_dir: Path, run_id: str | None = None, wait: float = RETRY_SECOND
             who = holder.describe() if holder else "another process"
             raise RunLocked(f"run {run_id or run_dir.name} is already in use by {who} "
                             f"(it holds {lock_path(run_dir)}); stop it first") from None
+        except OSError as e:
+            if e.errno in _NO_LOCKS:                                  # a filesystem without flock: as before locks,
+                break                                                 # liveness (pid, heartbeat) is the only guard
+            os.close(fd)
+            raise
         except BaseException:
             os.close(fd)
             raise
