@@ -108,3 +108,33 @@ def test_a_browser_gets_the_app_from_a_real_server(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_footer_shows_its_keys_while_the_page_is_not_focused(tmp_path: Path) -> None:
+    """The browser's page says the app is blurred until it is clicked: screens opened meanwhile had no footer."""
+    from textual import events
+    from textual.widgets._footer import FooterKey
+
+    from sslterm.store import Run
+    from sslterm.tui.app import make_app
+    from sslterm.tui.messages import OpenRun
+    from sslterm.tui.screens.dashboard import DashboardScreen
+
+    run = create_run(tmp_path, "simclr")
+    write_status(run.path, Status(id=run.id, state="finished", total_steps=10, step=10))
+
+    async def body() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.post_message(events.AppBlur())
+            await pilot.pause()
+            assert not app.app_focus
+            app.post_message(OpenRun(Run(run.path)))
+            for _ in range(50):
+                if isinstance(app.screen, DashboardScreen) and app.screen.query(FooterKey):
+                    break
+                await pilot.pause(0.1)
+            assert isinstance(app.screen, DashboardScreen) and not app.app_focus
+            assert {key.key for key in app.screen.query(FooterKey)} >= {"q", "question_mark", "m"}
+
+    asyncio.run(body())

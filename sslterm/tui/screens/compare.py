@@ -11,7 +11,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from sslterm.compare import Comparison, compare, table_sections
@@ -20,6 +20,7 @@ from sslterm.tui.annotations import write_atomic
 from sslterm.tui.messages import ComparisonRead
 from sslterm.tui.screens.dialogs import ChooseScreen, HelpScreen, keys_help
 from sslterm.tui.series import assign_colors, assign_markers, hex_color, swatch
+from sslterm.tui.widgets.footer import AppFooter
 from sslterm.tui.widgets.loss_chart import ChartKeys, Curve, LossChart
 from sslterm.tui.widgets.run_header import state_text
 
@@ -82,7 +83,7 @@ class CompareScreen(ChartKeys, Screen[None]):
         yield Static("", id="compare-legend")
         yield LossChart(id="compare-chart")
         yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=False, fixed_columns=1)
-        yield Footer(compact=True, show_command_palette=False)  # fits 80 columns; ctrl+p still opens it
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.query_one("#compare-legend", Static).update(self._legend())

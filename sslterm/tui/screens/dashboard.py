@@ -12,7 +12,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from sslterm.store import Run, Status, list_runs
@@ -31,6 +30,7 @@ from sslterm.tui.run_actions import (
 from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, HelpScreen, PickScreen, keys_help
 from sslterm.tui.series import assign_colors, assign_markers
 from sslterm.tui.sysinfo import SystemSampler
+from sslterm.tui.widgets.footer import AppFooter
 from sslterm.tui.widgets.log_view import LogView
 from sslterm.tui.widgets.loss_chart import ChartKeys, Curve, LossChart
 from sslterm.tui.widgets.representation import RepresentationLine, diagnostics
@@ -97,7 +97,7 @@ class DashboardScreen(ChartKeys, Screen[None]):
             yield LossChart(id="loss")
             yield SimilarityView(id="sim")
         yield LogView(id="log")
-        yield Footer(compact=True, show_command_palette=False)  # fits 80 columns; ctrl+p still opens it
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.query_one(RunHeader).summary = config_summary(self.run.config())

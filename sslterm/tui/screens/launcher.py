@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.events import DescendantFocus
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from sslterm.config import ConfigError
 from sslterm.launch import launch
@@ -31,6 +31,7 @@ from sslterm.tui.hints import schedule_notes
 from sslterm.tui.messages import OpenRun
 from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, HelpScreen, PromptScreen
 from sslterm.tui.widgets.field import Field, FieldEditor, value_text
+from sslterm.tui.widgets.footer import AppFooter
 from sslterm.tui.widgets.preview import AugmentationPreview
 
 
@@ -73,7 +74,7 @@ class LauncherScreen(Screen[None]):
             yield AugmentationPreview(id="preview")
         yield Static("", id="launcher-help")
         yield Static("", id="launcher-status")
-        yield Footer(compact=True, show_command_palette=False)  # fits 80 columns; ctrl+p still opens it
+        yield AppFooter()  # fits 80 columns; drawn before the browser page is clicked
 
     async def on_mount(self) -> None:
         """The rows exist from compose on, so no key ever finds the form empty; actions wait for this."""

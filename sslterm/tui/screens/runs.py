@@ -10,7 +10,7 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker, WorkerState
 
 from sslterm.store import Run, StatusError
@@ -27,6 +27,7 @@ from sslterm.tui.run_actions import (
 )
 from sslterm.tui.scanner import RunRow, RunsScanner
 from sslterm.tui.screens.dialogs import ConfirmScreen, HelpScreen, PromptScreen, TypesIntoInput, keys_help
+from sslterm.tui.widgets.footer import AppFooter
 from sslterm.tui.widgets.runs_table import SORTABLE, RunsTable
 
 
@@ -100,7 +101,7 @@ class RunsScreen(TypesIntoInput, Screen[None]):
         yield Static("", id="runs-empty")
         yield FilterInput(placeholder="words in id, name, modality, objective, state, tags · enter keeps · esc clears",
                           id="runs-filter", select_on_focus=False)
-        yield Footer(compact=True, show_command_palette=False)  # fits 80 columns; ctrl+p still opens it
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.query_one("#runs-filter").display = False
