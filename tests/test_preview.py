@@ -92,6 +92,13 @@ def check_shape(p: dict[str, Any], modality: str) -> None:
     else:
         assert 0 < p["nodes"] <= 12 and p["edges"] >= 0 and p["features"] > 0
         assert min(p["dropped_nodes"], p["dropped_edges"], p["masked_features"]) >= 0
+        drawn = p["kept_nodes"]  # the original's nodes, each kept or not by this view; its edges among them
+        assert sum(drawn) == p["nodes"] and len(drawn) - sum(drawn) == p["dropped_nodes"]
+        assert len(p["edge_list"]) == len(p["kept_edges"]) == p["edges"] + p["dropped_edges"] - (
+            p["edges"] - sum(p["kept_edges"]))
+        assert all(0 <= a < b < len(drawn) for a, b in p["edge_list"])
+        assert all(drawn[a] and drawn[b] for (a, b), kept in zip(p["edge_list"], p["kept_edges"], strict=True)
+                   if kept)
 
 
 @pytest.mark.parametrize("modality", list(TINY_DATA))
@@ -279,6 +286,35 @@ def test_video_is_a_strip_of_frames_per_view_and_graphs_one_line_each() -> None:
     assert graph[2].split() == ["class0", "15", "n", "23", "e", "−3", "n", "−11", "e", "12", "f", "0", "n", "0", "e",
                                 "0", "f"]
     assert len(graph) == 2 + 3 + 1 and max(map(len, graph)) <= 80
+
+
+def test_video_at_80x24_shows_a_clip_with_frames_big_enough_to_see_motion() -> None:
+    """Issue 12: the launcher's preview (78 × 7 cells at 80×24) showed no video at all."""
+    clip = {"kind": "frames", "frames": [image(16, 16, RED, BLUE)["rgb"]] * 6, "index": [0, 1, 3, 4, 6, 7]}
+    for width, height, strips in ((78, 7, ["orig"]), (118, 14, ["orig", "view 1", "view 2"])):
+        plain = answer_text(answer_of("video", clip, [clip, clip]), width, height, False).plain.split("\n")
+        assert plain[1].split() == ["class0"] and len(plain) <= height
+        assert [line[:6].strip() for line in plain[2:] if line[:6].strip()] == strips
+        frame = plain[2][7:].split()
+        assert len(frame) >= 4 and all(len(f) >= 8 for f in frame), plain  # ≥ 4 frames of ≥ 8 × 8 pixels
+
+
+def test_a_graph_is_drawn_with_the_nodes_and_edges_a_view_dropped() -> None:
+    ring = [[k, k + 1] for k in range(7)] + [[0, 7]]
+    g = {"kind": "graph", "nodes": 8, "edges": 8, "dropped_nodes": 0, "dropped_edges": 0, "masked_features": 0,
+         "features": 4, "kept_nodes": [True] * 8, "edge_list": ring, "kept_edges": [True] * 8}
+    v = {**g, "nodes": 7, "edges": 6, "dropped_nodes": 1, "dropped_edges": 2, "masked_features": 3,
+         "kept_nodes": [True] * 7 + [False], "kept_edges": [True] * 6 + [False, False]}
+    for mono in (False, True):
+        text = answer_text(answer_of("graph", g, [v, g], n=1), 80, 16, mono)
+        lines = text.plain.split("\n")
+        assert lines[1].split() == ["class0", "view", "1", "view", "2"] and max(map(len, lines)) <= 80
+        panels = [[line[k * 27 : k * 27 + 26] for line in lines[2:-2]] for k in range(3)]  # 26 columns each
+        glyphs = ["".join(panel) for panel in panels]
+        assert [g.count("o") for g in glyphs] == [8, 7, 8] and [g.count("×") for g in glyphs] == [0, 1, 0]
+        assert ":" in glyphs[1] and ":" not in glyphs[0] + glyphs[2]  # the dropped edges, drawn apart
+        assert lines[-2].split()[:8] == ["8", "n", "8", "e", "−1", "n", "−2", "e"] and "dropped edge" in lines[-1]
+        assert len(lines) <= 16
 
 
 def test_an_error_answer_is_one_red_line() -> None:

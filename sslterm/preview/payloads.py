@@ -8,8 +8,10 @@
 - video: ``{"kind": "frames", "frames": [H × W × [r, g, b]], "index": [int]}``, at most 6 frames of
   at most 16 × 16, ``index`` saying which frames of the clip they are.
 - graph: ``{"kind": "graph", "nodes", "edges", "dropped_nodes", "dropped_edges", "masked_features",
-  "features"}``: real nodes and undirected edges of the view, what the view lost against the
-  original, feature values of kept nodes it zeroed, and features per node.
+  "features", "kept_nodes", "edge_list", "kept_edges"}``: real nodes and undirected edges of the view,
+  what the view lost against the original, feature values of kept nodes it zeroed, features per node;
+  then, for drawing, the original's first MAX_DRAWN_NODES nodes (whether the view kept each), its edges
+  among them as index pairs into that list, and whether the view kept each edge.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ BANDS, COLUMNS = 16, 48
 DB_RANGE = 60.0
 MAX_TOKENS = 256
 MASK_TOKEN = "<mask>"
+MAX_DRAWN_NODES = 48
+MAX_DRAWN_EDGES = 160
 
 
 def rgb(x: torch.Tensor, side: int) -> list[Any]:
@@ -98,9 +102,15 @@ def graph_payload(original: Batch, view: Batch, i: int) -> Payload:
     kept, before = nodes(view), nodes(original)
     adj_v, adj_o = view["adj"][i] != 0, original["adj"][i] != 0
     zeroed = (original["x"][i] != 0) & (view["x"][i] == 0) & kept[:, None]
+    real = before.nonzero().flatten()[:MAX_DRAWN_NODES]                       # the original's nodes, drawn
+    at = {int(n): k for k, n in enumerate(real.tolist())}
+    pairs = [(a, b) for a, b in adj_o.triu(1).nonzero().tolist() if a in at and b in at][:MAX_DRAWN_EDGES]
     return {"kind": "graph", "nodes": int(kept.sum()), "edges": int(adj_v.triu(1).sum()),
             "dropped_nodes": int((before & ~kept).sum()), "dropped_edges": int((adj_o & ~adj_v).triu(1).sum()),
-            "masked_features": int(zeroed.sum()), "features": int(original["x"].shape[2])}
+            "masked_features": int(zeroed.sum()), "features": int(original["x"].shape[2]),
+            "kept_nodes": [bool(kept[n]) for n in real.tolist()],
+            "edge_list": [[at[a], at[b]] for a, b in pairs],
+            "kept_edges": [bool(adj_v[a, b]) and bool(kept[a]) and bool(kept[b]) for a, b in pairs]}
 
 
 def graph_payloads(original: Batch, views: list[Batch]) -> list[list[Payload]]:

@@ -17,6 +17,8 @@ from rich.color import Color
 from rich.style import Style
 from rich.text import Text
 
+from sslterm.tui.widgets.preview_graph import GRAPH_KEY, graph_drawing
+
 HALF = "▀"  # upper half block: foreground paints the top pixel of a cell, background the bottom one
 SHADES = " ░▒▓█"
 GAP = 1  # columns between the panels of one example
@@ -220,23 +222,49 @@ def pixel_layout(samples: list[dict[str, Any]], width: int, height: int, mono: b
 
 
 def frames_layout(samples: list[dict[str, Any]], width: int, height: int, mono: bool) -> tuple[Lines, int]:
-    """Video: per example, the original's and each view's strip of frames, one strip per row."""
+    """Video: per example, the original's and the views' strips of frames, one strip per row.
+
+    Frames big enough to see motion come first: when the original and both views do not fit at a
+    readable size, fewer strips are shown (original and view 1, then the original alone), then fewer
+    frames per strip; only when nothing fits at a readable size are the frames made smaller.
+    """
     n_frames = len(samples[0]["original"]["frames"])
     native = len(samples[0]["original"]["frames"][0])
     label_w = 7
+    readable = min(native, 8)
 
-    def block(s: int) -> tuple[int, int]:
-        return label_w + n_frames * s + (n_frames - 1) * GAP, 1 + 3 * math.ceil(s / 2)
+    def block(s: int, strips: int, k: int) -> tuple[int, int]:
+        return label_w + k * s + (k - 1) * GAP, 1 + strips * math.ceil(s / 2)
 
-    size, shown, per_row = fit(len(samples), range(native, 3, -1), 10, block, width, height)
+    choice = None
+    for sizes in (range(native, readable - 1, -1), range(native, 3, -1)):
+        for strips in (3, 2, 1):
+            for k in range(n_frames, min(n_frames, 3) - 1, -1):
+                def sized(s: int, strips: int = strips, k: int = k) -> tuple[int, int]:
+                    return block(s, strips, k)
+
+                size, shown, per_row = fit(len(samples), sizes, 0, sized, width, height)
+                if shown:
+                    choice = (size, shown, per_row, strips, k)
+                    break
+            if choice:
+                break
+        if choice:
+            break
+    if choice is None:
+        return [], 0
+    size, shown, per_row, strips, k = choice
+    picked = [round(i * (n_frames - 1) / (k - 1)) for i in range(k)] if k > 1 else [0]
     blocks = []
     for sample in samples[:shown]:
         lines: Lines = [Text(sample["label"] or "", style="bold")]
-        for name, payload in zip(ROW_LABELS, (sample["original"], *sample["views"]), strict=True):
-            strip = hjoin([image_lines({"rgb": f}, size, mono) for f in payload["frames"]], [size] * n_frames, GAP)
-            lines += hjoin([[Text(name, style="dim")], strip], [label_w - 1, block(size)[0] - label_w], 1)
+        payloads = (sample["original"], *sample["views"])[:strips]
+        for name, payload in zip(ROW_LABELS, payloads, strict=False):
+            frames = [payload["frames"][i] for i in picked]
+            strip = hjoin([image_lines({"rgb": f}, size, mono) for f in frames], [size] * k, GAP)
+            lines += hjoin([[Text(name, style="dim")], strip], [label_w - 1, block(size, strips, k)[0] - label_w], 1)
         blocks.append(lines)
-    return grid_of(blocks, block(size)[0], per_row), shown
+    return grid_of(blocks, block(size, strips, k)[0], per_row), shown
 
 
 def heat_layout(samples: list[dict[str, Any]], width: int, height: int, mono: bool) -> tuple[Lines, int]:
@@ -286,7 +314,26 @@ def text_layout(samples: list[dict[str, Any]], width: int, height: int) -> tuple
     return lines, shown
 
 
-def graph_layout(samples: list[dict[str, Any]], height: int) -> tuple[Lines, int]:
+def graph_layout(samples: list[dict[str, Any]], width: int, height: int, mono: bool) -> tuple[Lines, int]:
+    """Graphs: per example the original and each view drawn side by side, with what each view lost under it;
+    without room for drawings (or drawing data), one summary line per example."""
+    if "edge_list" not in samples[0]["original"] or height < 6:
+        return graph_summary(samples, height)
+    cols = min(32, (width - 2 * GAP) // 3)
+    rows = min(11, height - 4)
+    shown = min(len(samples), max(1, (height - 1) // (rows + 2)), max(1, (width + BLOCK_GAP) // (3 * cols + 2 * GAP)))
+    blocks = []
+    for sample in samples[:shown]:
+        payloads = (sample["original"], *sample["views"])
+        panels = [graph_drawing(p, cols, rows, mono) for p in payloads]
+        counts = [[graph_cells(p, k == 0)] for k, p in enumerate(payloads)]
+        blocks.append([captions(sample["label"], [cols] * 3), *hjoin(panels, [cols] * 3, GAP),
+                       *hjoin(counts, [cols] * 3, GAP)])
+    key = fixed(Text(GRAPH_KEY, style="dim"), min(width, len(GRAPH_KEY)))
+    return [*grid_of(blocks, 3 * cols + 2 * GAP, shown), key], shown
+
+
+def graph_summary(samples: list[dict[str, Any]], height: int) -> tuple[Lines, int]:
     """Graphs: a header, one summary line per example, and a key."""
     shown = min(len(samples), height - 2)
     widths = [16, 12, 18, 18]
@@ -319,7 +366,7 @@ def answer_text(answer: dict[str, Any], width: int, height: int, mono: bool) -> 
     elif kind == "text":
         body, shown = text_layout(samples, width, body_height)
     else:
-        body, shown = graph_layout(samples, body_height)
+        body, shown = graph_layout(samples, width, body_height, mono)
     head = Text(no_wrap=True, overflow="ellipsis")
     head.append(f"{answer['modality']}: ", style="bold")
     head.append(f"{shown} of {len(samples)} examples, two views each" if shown < len(samples)
