@@ -42,3 +42,12 @@ def test_infonce_checks_its_temperature_against_the_catalog() -> None:
     with pytest.raises(ValueError, match="temperature must be a number with 0 < value ≤ 10"):
         InfoNCE(Context(CNNEncoder(3)), temperature=0.0)
     assert InfoNCE(Context(CNNEncoder(3))).temperature == catalog.get("objective", "infonce").defaults()["temperature"]
+
+
+def test_objective_context_head_sizes_are_the_model_tables() -> None:
+    from sslterm.config import ModelConfig
+    from sslterm.models.cnn import CNNEncoder
+    from sslterm.objectives.base import Context
+
+    ctx, model = Context(CNNEncoder(3)), ModelConfig()
+    assert (ctx.projector_hidden, ctx.projector_dim) == (model.projector_hidden, model.projector_dim)

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sslterm.config import ModelConfig
 from sslterm.data import Batch
 from sslterm.models import Encoder
 
@@ -23,8 +24,8 @@ class Context:
 
     encoder: Encoder
     info: dict[str, Any] = field(default_factory=dict)
-    projector_hidden: int = 256
-    projector_dim: int = 64
+    projector_hidden: int = ModelConfig.projector_hidden    # [model]'s defaults, declared there once
+    projector_dim: int = ModelConfig.projector_dim
 
 
 class Objective(nn.Module):
