@@ -1,4 +1,4 @@
-"""Durations in the words every view uses (the CLI and the app share it; no torch, no UI)."""
+"""Durations and measured values in the words every view uses (the CLI and the app share it; no torch, no UI)."""
 
 from __future__ import annotations
 
@@ -21,3 +21,9 @@ def fmt_duration(seconds: float | None, short: bool = False) -> str:
             part = rest // small
             return f"{whole}{name}" if short and not part else f"{whole}{name}{part:02d}{small_name}"
     return f"{s}s"
+
+
+def fmt_value(value: float, digits: int = 3) -> str:
+    """A measured value in ``digits`` significant digits: ``0.550``, ``0.000412``, ``2.27``, ``1.20e+03``; never
+    ``0.000`` for a value that is not 0 (a fixed number of decimals hid a collapsing spread)."""
+    return f"{value:#.{digits}g}"

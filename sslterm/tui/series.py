@@ -20,6 +20,34 @@ SMOOTHING_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.99)  # w
 MONO_MARKERS = ("braille", "+", "x", "o", "*", "#", "%", "@")  # plotext markers that tell curves apart in mono
 
 
+def unit_of(metric: str) -> str:
+    """What a metric is measured in, for charts that give each unit its own panel: losses share one, so do
+    accuracies (fractions of 0 to 1), the learning rate has its own, and any other metric is its own unit."""
+    if metric == "lr":
+        return "lr"
+    if "acc" in metric:
+        return "fraction"
+    if "loss" in metric:
+        return "loss"
+    return metric
+
+
+def group_by_unit(units: Sequence[str | None], panels: int) -> list[list[int]]:
+    """Indices of the curves in each panel: one panel per unit in order of first appearance, at most
+    ``panels`` (the units past that share the last one). None (no unit given) goes with the first."""
+    order: list[str | None] = []
+    for unit in units:
+        if unit not in order:
+            order.append(unit)
+    if None in order and len(order) > 1:
+        order.remove(None)
+    slot = {unit: min(i, max(1, panels) - 1) for i, unit in enumerate(order)}
+    groups: list[list[int]] = [[] for _ in range(min(len(order), max(1, panels)))]
+    for i, unit in enumerate(units):
+        groups[slot.get(unit, 0)].append(i)
+    return groups
+
+
 def home_color(key: str) -> int:
     """The palette index a key's hash picks (the same in every process: crc32, not ``hash``)."""
     return zlib.crc32(key.encode("utf-8")) % len(PALETTE)

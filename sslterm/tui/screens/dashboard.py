@@ -28,7 +28,7 @@ from sslterm.tui.run_actions import (
     stop_problem,
 )
 from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, HelpScreen, PickScreen, keys_help
-from sslterm.tui.series import assign_colors, assign_markers
+from sslterm.tui.series import assign_colors, assign_markers, unit_of
 from sslterm.tui.sysinfo import SystemSampler
 from sslterm.tui.widgets.footer import AppFooter
 from sslterm.tui.widgets.log_view import LogView
@@ -191,8 +191,8 @@ class DashboardScreen(ChartKeys, Screen[None]):
         colors = assign_colors(self.metrics_shown)
         markers = assign_markers(self.metrics_shown) if self.app.no_color else {}
         clock = self.series.column("t")
-        curves = [Curve(key, key, colors[key], *self.series.column(key), clock=clock, marker=markers.get(key))
-                  for key in self.metrics_shown]
+        curves = [Curve(key, key, colors[key], *self.series.column(key), clock=clock, marker=markers.get(key),
+                        unit=unit_of(key)) for key in self.metrics_shown]
         self.query_one(LossChart).show(curves, self.series.generation)
         self._plotted_at, self._chart_behind = time.monotonic(), False
 

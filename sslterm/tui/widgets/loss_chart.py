@@ -17,6 +17,7 @@ from sslterm.tui.series import (
     PALETTE,
     RGB,
     EmaSmoother,
+    group_by_unit,
     hex_color,
     home_color,
     step_smoothing,
@@ -123,9 +124,11 @@ class Curve:
     values: Sequence[float]
     clock: tuple[Sequence[float], Sequence[float]] | None = None  # (steps, t) of the run's records
     marker: str | None = None  # a plotext marker that tells it apart without colour (None: braille, colour only)
+    unit: str | None = None  # curves of different units are drawn in panels of their own, one above the other
 
 
 Line = tuple[Sequence[float], Sequence[float], RGB, str]  # x, y, colour, plotext marker
+PANEL_HEIGHT = 6  # rows a panel needs at least (plot, x axis and its labels): fewer panels in a low chart
 
 
 def plot_lines(lines: Sequence[Line], width: int, height: int, log_y: bool, x_time: bool = False) -> str:
@@ -254,14 +257,25 @@ class LossChart(Widget):
         if self._cache is None or self._cache[0] != key:
             chart = Text("")
             if width >= 12 and height >= 4:
-                chart = Text.from_ansi(plot_lines(self._lines(), width, height - 1, self.log_y, self._time_axis()))
+                chart = self._panels(width, height - 1)
             self._cache = (key, Text.assemble(self.title(width), "\n", chart, no_wrap=True, overflow="crop"))
         return self._cache[1]
 
-    def _lines(self) -> list[Line]:
+    def _panels(self, width: int, height: int) -> Text:
+        """A chart per unit, stacked (one y axis each: loss near 5 no longer flattens an accuracy near 0.1)."""
+        drawn = [c for c in self.curves if len(c.values)]
+        groups = group_by_unit([c.unit for c in drawn], height // PANEL_HEIGHT)
+        parts = []
+        for k, group in enumerate(groups):
+            rows = height // len(groups) + (1 if k < height % len(groups) else 0)
+            lines = self._lines([drawn[i] for i in group])
+            parts.append(Text.from_ansi(plot_lines(lines, width, rows, self.log_y, self._time_axis())))
+        return Text("\n").join(parts)
+
+    def _lines(self, curves: Sequence[Curve]) -> list[Line]:
         time_axis = self._time_axis()
         lines: list[Line] = []
-        for c in self.curves:
+        for c in curves:
             if not len(c.values):
                 continue
             xs, ys = downsample(c.steps, self.smoothed(c), max(1, self.content_size.width - 8))

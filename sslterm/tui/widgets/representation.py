@@ -9,6 +9,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from sslterm.health import representation_warning
+from sslterm.humanize import fmt_value
 
 SHOWN = ("knn_acc", "probe_acc", "rankme", "emb_std", "emb_dim")  # the metrics the line is made of
 
@@ -25,11 +26,12 @@ def representation_text(latest: dict[str, Any]) -> Text:
     text = Text()
     for key, label in (("knn_acc", "kNN"), ("probe_acc", "probe")):
         if key in latest:
-            text.append(f"{label} ", style="dim").append(f"{latest[key]:.3f}  ", style="bold")
+            text.append(f"{label} ", style="dim").append(f"{fmt_value(latest[key])}  ", style="bold")
     if "rankme" in latest:
         text.append("rank ", style="dim").append(f"{latest['rankme']:.1f}  ")
     if "emb_dim" in latest:
-        text.append("spread ", style="dim").append(f"{latest['emb_std']:.3f}/{latest['emb_dim'] ** -0.5:.3f}  ")
+        spread, isotropic = fmt_value(latest["emb_std"]), fmt_value(latest["emb_dim"] ** -0.5)
+        text.append("spread ", style="dim").append(f"{spread}/{isotropic}  ")
     warning = representation_warning(latest)
     if warning:
         text.append(f"⚠ {warning}", style="bold red" if warning.startswith("collapsing") else "yellow")
