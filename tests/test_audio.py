@@ -310,9 +310,9 @@ def test_npz_with_and_without_labels(tmp_path: Path) -> None:
     (lambda p: (p / "x.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x03\x00\x01\x00"
                                           + b"\x40\x1f\x00\x00\x00\x7d\x00\x00\x04\x00\x20\x00data\x00\x00\x00\x00"),
      "unknown format: 3"),
-    (lambda p: None, "no .wav files"),
+    (lambda p: None, "no .wav or .flac files"),
     (lambda p: (write_wav(p / "a.wav", np.zeros(10), 8000), write_wav(p / "c" / "b.wav", np.zeros(10), 8000)),
-     "mixes .wav files with class subfolders"),
+     "mixes audio files with class subfolders"),
     (lambda p: write_wav(p / "a.wav", np.zeros(10), 8000), "holds 1 clip"),
 ])
 def test_bad_folders_are_one_line_errors(tmp_path: Path, make: Callable[[Path], object], message: str) -> None:
@@ -362,3 +362,31 @@ def test_every_audio_objective_takes_a_step_on_each_encoder_it_fits(encoder_name
         tried.append(name)
     assert {"infonce", "masked"} <= set(tried)
     assert ("next_token" in tried) == (encoder_name == "mel_transformer")
+
+
+def test_flac_folders_librispeech_layout_through_soundfile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    for speaker in ("19", "26"):                                 # LibriSpeech: speaker/chapter/*.flac
+        for i in range(3):
+            f = tmp_path / speaker / "198" / f"{speaker}-198-{i:04d}.flac"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(speaker)
+    monkeypatch.setitem(sys.modules, "soundfile", None)          # not installed: one line saying what to install
+    with pytest.raises(ValueError, match=r"reading FLAC needs the soundfile package.*pip install 'sslterm\[data\]'"):
+        build_dataset("audio_files", files_options(tmp_path))
+    fake = types.ModuleType("soundfile")
+
+    def read(path: str, dtype: str, always_2d: bool) -> tuple[np.ndarray, int]:
+        level = int(Path(path).read_text()) / 100                # stereo at 16 kHz, channels averaged to `level`
+        return np.stack([np.full(4000, level + 0.1), np.full(4000, level - 0.1)], 1).astype(np.float32), 16000
+
+    fake.read = read  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "soundfile", fake)
+    d = build_dataset("audio_files", files_options(tmp_path))
+    assert d.classes == ("19", "26") and d.train["x"].shape[1] == 2000 and d.size("train") + d.size("eval") == 6
+    x = torch.cat([d.train["x"], d.eval["x"]])
+    assert d.y_train is not None and d.y_eval is not None
+    y = torch.cat([d.y_train, d.y_eval])
+    assert torch.allclose(x[:, 0], torch.tensor([0.19, 0.26])[y]), "mono, labelled by speaker, resampled to 8 kHz"

@@ -31,13 +31,14 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(
         "dataset",
         "audio_files",
-        "Your own audio: a folder of PCM .wav files (one subfolder per class gives labels; a flat "
-        "folder is unlabelled), or an .npz with float x [N, L], optional int y [N] and optional "
-        "sample_rate. Mixed to mono, resampled, cut or zero-padded to one length; 10% held out.",
+        "Your own audio: a folder of PCM .wav or .flac files (FLAC needs pip install 'sslterm[data]'; one "
+        "subfolder per class gives labels, searched recursively as in LibriSpeech; a flat folder is "
+        "unlabelled), or an .npz with float x [N, L], optional labels y [N] and optional sample_rate. "
+        "Mixed to mono, resampled, cut or zero-padded to one length; 10% held out.",
         modalities=("audio",),
         impl="sslterm.data.audio:build_audio_files",
         params=(
-            P("path", str, "", "A folder of .wav files (or of class subfolders), or an .npz file."),
+            P("path", str, "", "A folder of .wav/.flac files (or of class subfolders), or an .npz file."),
             P("sample_rate", int, 16000, "Rate every clip is resampled to (linear interpolation).",
               low=1000, high=192000),
             P("clip_seconds", float, 1.0, "Length of every clip: longer ones are cut, shorter zero-padded.",

@@ -1,9 +1,9 @@
-"""Audio datasets: the generated ``sounds`` and the user's own WAV folders or ``.npz`` arrays.
+"""Audio datasets: the generated ``sounds`` and the user's own WAV/FLAC folders or ``.npz`` arrays.
 
 Every clip is float32 in about [-1, 1], all clips of a dataset share one length and sample rate
 (``info = {"sample_rate", "length", "num_classes"}``). ``sounds`` synthesises labelled clips
 from a seed with batched tensor ops (one vectorised function per class, no per-clip Python);
-``audio_files`` reads a folder of PCM WAV files (subfolder names are the labels) or an ``.npz``.
+``audio_files`` reads a folder of PCM WAV or FLAC files (subfolder names are the labels) or an ``.npz``.
 """
 
 from __future__ import annotations
@@ -186,20 +186,51 @@ def fit_length(x: Tensor, length: int) -> Tensor:
     return x[:, :length] if x.shape[1] >= length else F.pad(x, (0, length - x.shape[1]))
 
 
-def _wav_files(root: Path) -> tuple[list[Path], list[int] | None, tuple[str, ...]]:
-    """The WAV files under ``root``: flat (unlabelled) or one subfolder per class (labelled)."""
-    loose = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() == ".wav")
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and any(d.rglob("*.[wW][aA][vV]")))
+AUDIO_SUFFIXES = (".wav", ".flac")
+"""Audio files read from folders: PCM WAV (standard library), FLAC (the optional ``soundfile`` package)."""
+
+
+def _is_audio(p: Path) -> bool:
+    return p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+
+
+def read_flac(path: Path) -> tuple[Tensor, int]:
+    """One FLAC file as mono float32 [L] (channels averaged) and its sample rate, read by ``soundfile``."""
+    try:
+        import soundfile
+    except ImportError:
+        raise ValueError(f"{path}: reading FLAC needs the soundfile package; expected it installed "
+                         "(pip install 'sslterm[data]'), or WAV files") from None
+    try:
+        a, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, OSError, ValueError) as e:           # soundfile's LibsndfileError is a RuntimeError
+        raise ValueError(f"{path}: not a readable FLAC file ({type(e).__name__}); expected FLAC audio") from None
+    if a.size == 0 or rate <= 0:
+        raise ValueError(f"{path}: holds no samples; expected FLAC audio")
+    return torch.from_numpy(np.ascontiguousarray(a.mean(axis=1), dtype=np.float32)), int(rate)
+
+
+def read_audio(path: Path) -> tuple[Tensor, int]:
+    """One WAV or FLAC file as mono float32 [L] in about [-1, 1], and its sample rate."""
+    return read_flac(path) if path.suffix.lower() == ".flac" else read_wav(path)
+
+
+def _audio_files(root: Path) -> tuple[list[Path], list[int] | None, tuple[str, ...]]:
+    """The WAV/FLAC files under ``root``: flat (unlabelled) or one subfolder per class, searched recursively
+    (LibriSpeech's speaker/chapter/*.flac gives one class per speaker)."""
+    loose = sorted(p for p in root.iterdir() if _is_audio(p))
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and any(_is_audio(f) for f in d.rglob("*")))
     if loose and classes:
-        raise ValueError(f"{root}: mixes .wav files with class subfolders; expected either a flat folder of "
-                         ".wav files (unlabelled) or one subfolder of .wav files per class (labelled)")
+        raise ValueError(f"{root}: mixes audio files with class subfolders; expected either a flat folder of "
+                         ".wav/.flac files (unlabelled) or one subfolder of them per class (labelled)")
     if loose:
         return loose, None, ()
     if not classes:
-        raise ValueError(f"{root}: no .wav files found; expected .wav files, or one subfolder of them per class")
+        raise ValueError(f"{root}: no .wav or .flac files found; expected .wav/.flac files, or one subfolder of them "
+                         "per class")
     files, labels = [], []
     for c, name in enumerate(classes):
-        found = sorted(p for p in (root / name).rglob("*") if p.is_file() and p.suffix.lower() == ".wav")
+        found = sorted(p for p in (root / name).rglob("*") if _is_audio(p))
         files += found
         labels += [c] * len(found)
     return files, labels, tuple(classes)
@@ -207,11 +238,11 @@ def _wav_files(root: Path) -> tuple[list[Path], list[int] | None, tuple[str, ...
 
 def _read_folder(root: Path, sr: int, length: int, cap: int, gen: torch.Generator
                  ) -> tuple[Tensor, Tensor | None, tuple[str, ...]]:
-    files, labels, classes = _wav_files(root)
+    files, labels, classes = _audio_files(root)
     keep = torch.randperm(len(files), generator=gen)[:cap].sort().values.tolist()   # a fixed subset
     clips = []
     for i in keep:                                         # file reading: one file at a time
-        wav, rate = read_wav(files[i])
+        wav, rate = read_audio(files[i])
         clips.append(fit_length(resample(wav[None], rate, sr), length))
     y = None if labels is None else torch.tensor([labels[i] for i in keep])
     return torch.cat(clips), y, classes
@@ -251,7 +282,7 @@ def build_audio_files(options: dict[str, Any]) -> Dataset:
         x = x[keep]
         y, classes = (None, ()) if raw_y is None else encode_labels(raw_y[keep.numpy()], len(x), path, _EXPECTED_NPZ)
     else:
-        raise ValueError(f"{path}: not a folder or an .npz file; expected a folder of .wav files or an .npz "
+        raise ValueError(f"{path}: not a folder or an .npz file; expected a folder of .wav/.flac files or an .npz "
                          "with float x [N, L]")
     if x.shape[0] < 2:
         raise ValueError(f"{path}: holds {x.shape[0]} clip; expected at least 2 (one is held out for evaluation)")
