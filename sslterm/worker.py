@@ -128,6 +128,11 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
         status = status.evolve(step=step, device=device)
         write_status(run_dir, status, durable=False)
 
+    def total(steps: int) -> None:                              # train.epochs: known once the data is loaded
+        nonlocal status
+        status = status.evolve(total_steps=steps)
+        write_status(run_dir, status)
+
     def warn(text: str) -> None:
         nonlocal status
         status = status.evolve(warning=text)
@@ -141,7 +146,8 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
         from sslterm.train.loop import Diverged, train  # torch is imported here, after the pid is recorded
 
         try:
-            outcome = train(exp, run, setup.wrap(stop.is_set), progress, resume=resume, on_warning=warn)
+            outcome = train(exp, run, setup.wrap(stop.is_set), progress, resume=resume, on_warning=warn,
+                            on_steps=total)
         except Diverged as e:
             print(f"diverged: {e}", flush=True)
             status = status.evolve(state=State.DIVERGED, step=e.step, ended_at=time.time(), error=str(e))

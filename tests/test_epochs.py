@@ -52,3 +52,18 @@ def test_epochs_set_the_number_of_steps(tmp_path: Path) -> None:
     assert outcome.step == 8 and [r["step"] for r in run.metrics()][-1] == 8
     with pytest.raises(config.ConfigError, match=r"train\.epochs"):
         config.from_overrides(["train.epochs=-1"])
+
+
+def test_the_run_status_counts_the_steps_the_epochs_make(tmp_path: Path) -> None:
+    import json
+
+    from tests.conftest import sslterm, tiny_sets
+
+    runs = tmp_path / "runs"
+    out = sslterm("run", *tiny_sets("data.num_samples=64", "train.epochs=2", "train.batch_size=16", "eval.every=0"),
+                  runs=runs, timeout=300)
+    assert out.returncode == 0, out.stderr
+    [status] = list(runs.glob("*/status.json"))
+    record = json.loads(status.read_text())
+    assert (record["step"], record["total_steps"], record["state"]) == (8, 8, "finished")
+    assert "2 epoch(s) of 4 steps: 8 steps" in (status.parent / "worker.log").read_text()

@@ -213,15 +213,21 @@ def with_epoch_steps(exp: Experiment, n: int, world: int) -> Experiment:
 
 
 def train(exp: Experiment, run: Run, should_stop: Callable[[], bool], on_progress: Callable[[int, str], None],
-          resume: bool = False, on_warning: Callable[[str], None] | None = None) -> Outcome:
+          resume: bool = False, on_warning: Callable[[str], None] | None = None,
+          on_steps: Callable[[int], None] | None = None) -> Outcome:
     """Train ``exp`` into ``run`` (from its last checkpoint if ``resume``); metrics, snapshots, checkpoints.
 
     ``on_warning`` receives each warning (also printed to the worker's log), such as a batch larger
-    than the training split.
+    than the training split. ``on_steps`` receives the number of steps when ``train.epochs`` sets it
+    (known once the data is loaded).
     """
     parts = build(exp, cache=run.path.parent / ".cache" / "datasets")
     exp = with_epoch_steps(exp, len(parts.data), parts.dist.world)
     cfg = exp.train
+    if cfg.epochs:
+        print(f"{cfg.epochs} epoch(s) of {cfg.steps // cfg.epochs} steps: {cfg.steps} steps", flush=True)
+        if on_steps is not None:
+            on_steps(cfg.steps)
     warning = warn_batch_size(exp, parts)
     if warning is not None:
         print(warning, flush=True)
