@@ -26,6 +26,11 @@ async def burst(pilot: Pilot[None], *keys: str) -> None:
         await pilot.pause()
 
 
+def footer(pilot: Pilot[None]) -> set[str]:
+    """The keys the footer shows now."""
+    return {key for key, b in pilot.app.screen.active_bindings.items() if b.binding.show and b.enabled}
+
+
 def test_keys_typed_fast_after_slash_all_go_into_the_filter(tmp_path: Path) -> None:
     """`/simclr` typed fast opened "Stop run …?" from the `s`: every key after `/` is text for the filter."""
     simclr = make_run(tmp_path, "simclr", 10)  # running: its pid is this process, so `s` would ask to stop it
@@ -39,9 +44,11 @@ def test_keys_typed_fast_after_slash_all_go_into_the_filter(tmp_path: Path) -> N
             assert isinstance(app.screen, RunsScreen), f"{app.screen} opened by a key meant for the filter"
             box = app.screen.query_one("#runs-filter", Input)
             assert box.value == "simclr" and app.screen.focused is box
+            assert footer(pilot) == {"escape"}  # while typing, the footer offers esc only: no command runs
             assert app.screen.query_one(RunsTable).shown == [simclr.id]
             await burst(pilot, "enter", "escape", "slash", "d", "space", *"byol", "enter")
             assert isinstance(app.screen, RunsScreen) and box.value == "d byol"
+            assert "escape" not in footer(pilot) and {"s", "d", "slash"} <= footer(pilot)  # kept: commands again
             await burst(pilot, "escape", "slash", "s", "d", "R")  # the run's name typed: no stop, no delete
             assert isinstance(app.screen, RunsScreen) and box.value == "sdR"
 

@@ -64,7 +64,7 @@ class CompareScreen(ChartKeys, Screen[None]):
         Binding("plus,equals_sign", "smooth(1)", "Smooth", key_display="+/-",
                 tooltip="more / less smoothing (TensorBoard's EMA)"),
         Binding("minus", "smooth(-1)", show=False),
-        Binding("x", "x_axis", "Step/time", tooltip="x axis: step / wall time"),
+        Binding("x", "x_axis", "Time", tooltip="x axis: step / wall time"),
         Binding("y", "log_y", "Log y", tooltip="log / linear y axis"),
         Binding("r", "reload", "Reload", show=False, tooltip="read the runs again"),
     ]

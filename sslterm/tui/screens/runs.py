@@ -65,6 +65,7 @@ class RunsScreen(TypesIntoInput, Screen[None]):
         Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
         Binding("slash", "filter", "Filter", key_display="/",
                 tooltip="filter: words in the id, name, task, state, tags (enter keeps, esc clears)"),
+        Binding("escape", "clear_filter('typing')", "Clear filter", key_display="esc"),  # shown while typing
         Binding("escape", "clear_filter", "Clear filter", show=False, key_display="esc", tooltip="clear the filter"),
         Binding("enter", "open", "Open", tooltip="open the run's dashboard"),
         Binding("space", "select", "Select", key_display="space", tooltip="select the run (for c)"),
@@ -111,9 +112,10 @@ class RunsScreen(TypesIntoInput, Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # while the filter has the focus every key is text for it (esc clears it): no command runs, and the
         # priority keys are handed on to the filter as text
-        if self.text_input() is not None:
-            return action == "clear_filter"
-        return True
+        typing = self.text_input() is not None
+        if action == "clear_filter":  # the footer shows esc while the filter is typed in, not beside every key
+            return typing if parameters else True
+        return not typing
 
     def text_input(self) -> Input | None:
         box = self.query_one("#runs-filter", Input)
@@ -214,7 +216,7 @@ class RunsScreen(TypesIntoInput, Screen[None]):
         box.display = bool(box.value.strip())
         self.set_focus(self.query_one(RunsTable))  # at once: the next key is a command again
 
-    def action_clear_filter(self) -> None:
+    def action_clear_filter(self, how: str = "") -> None:  # how only picks the footer's line
         box = self.query_one("#runs-filter", Input)
         box.value = ""
         box.display = False
