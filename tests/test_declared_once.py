@@ -51,3 +51,31 @@ def test_objective_context_head_sizes_are_the_model_tables() -> None:
 
     ctx, model = Context(CNNEncoder(3)), ModelConfig()
     assert (ctx.projector_hidden, ctx.projector_dim) == (model.projector_hidden, model.projector_dim)
+
+
+def _just_outside(p: catalog.Param) -> list[object]:
+    out: list[object] = []
+    if p.choices is not None:
+        return ["no-such-choice"]
+    if p.low is not None:
+        out.append(p.low if p.low_open else (p.low - 1 if p.type is int else p.low - 1e-6))
+    if p.high is not None and p.high < catalog.INT_MAX:
+        out.append(p.high + 1 if p.type is int else p.high + 1e-6)
+    if p.type is float:
+        out.append(float("nan"))
+    return out
+
+
+@pytest.mark.parametrize("name", catalog.names("objective"))
+def test_objective_constructors_refuse_what_the_catalog_refuses(name: str) -> None:
+    """The Python API checks the ranges the catalog declares (one declaration, no second copy)."""
+    from sslterm.models.text import TextTransformer
+    from sslterm.objectives.base import Context
+
+    make = constructor("objective", name)
+    for p in catalog.get("objective", name).params:
+        if p.type is bool:
+            continue
+        for bad in _just_outside(p):
+            with pytest.raises(ValueError, match=p.name):
+                make(Context(TextTransformer(258, 16, dim=8, depth=1, heads=2), {"vocab_size": 258}), **{p.name: bad})

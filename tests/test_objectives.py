@@ -397,8 +397,8 @@ def test_temporal_order_permutes_segments_and_the_inverse_restores() -> None:
 
 @pytest.mark.parametrize(("name", "options", "match"), [
     ("byol", {"momentum": 1.0}, "momentum"),
-    ("dino", {"teacher_temp": 0.0}, "temperatures"),
-    ("dino", {"student_temp": -1.0}, "temperatures"),
+    ("dino", {"teacher_temp": 0.0}, "teacher_temp must be a number with 0 <"),
+    ("dino", {"student_temp": -1.0}, "student_temp"),
     ("dino", {"center_momentum": 1.0}, "center_momentum"),
     ("vicreg", {"std_coeff": -1.0}, "std_coeff"),
     ("barlow_twins", {"lambd": -0.1}, "lambd"),

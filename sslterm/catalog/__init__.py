@@ -67,6 +67,8 @@ class Param:
         """Whether ``v`` lies in this parameter's range or choices (its type is the caller's concern)."""
         if self.choices is not None:
             return v in self.choices
+        if v != v:                                   # NaN lies in no range
+            return False
         if self.low is not None and (v < self.low or (self.low_open and v == self.low)):
             return False
         return self.high is None or v <= self.high

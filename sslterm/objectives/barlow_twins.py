@@ -66,8 +66,7 @@ class BarlowTwins(Objective):
 
     def __init__(self, ctx: Context, lambd: float = _DEFAULTS["lambd"]) -> None:
         super().__init__(ctx)
-        if lambd < 0:
-            raise ValueError(f"lambd must be ≥ 0, got {lambd}")
+        catalog.check_args("objective", "barlow_twins", lambd=lambd)
         self.lambd = lambd
         self.projector = Projector(ctx.encoder.out_dim, ctx.projector_hidden, ctx.projector_dim)
 

@@ -53,8 +53,7 @@ class BYOL(Objective):
 
     def __init__(self, ctx: Context, momentum: float = _DEFAULTS["momentum"]) -> None:
         super().__init__(ctx)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        catalog.check_args("objective", "byol", momentum=momentum)
         self.base_momentum = momentum
         self.momentum = momentum
         self.projector = Projector(ctx.encoder.out_dim, ctx.projector_hidden, ctx.projector_dim)

@@ -97,15 +97,8 @@ class DINO(Objective):
                  center_momentum: float = _DEFAULTS["center_momentum"],
                  momentum: float = _DEFAULTS["momentum"]) -> None:
         super().__init__(ctx)
-        if out_dim < 2:
-            raise ValueError(f"out_dim must be ≥ 2, got {out_dim}")
-        if student_temp <= 0 or teacher_temp <= 0:
-            raise ValueError(f"temperatures must be > 0, got student_temp={student_temp}, "
-                             f"teacher_temp={teacher_temp}")
-        if not 0.0 <= center_momentum < 1.0:
-            raise ValueError(f"center_momentum must be in [0, 1), got {center_momentum}")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        catalog.check_args("objective", "dino", out_dim=out_dim, student_temp=student_temp,
+                           teacher_temp=teacher_temp, center_momentum=center_momentum, momentum=momentum)
         self.student_temp, self.teacher_temp = student_temp, teacher_temp
         self.center_momentum = center_momentum
         self.base_momentum = self.momentum = momentum

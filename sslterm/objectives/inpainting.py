@@ -24,7 +24,7 @@ from sslterm.data import Batch
 from sslterm.models.transformer import masked_mean
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.masked import split_batch, with_valid
-from sslterm.objectives.tokens import block_mask, check_fraction, prediction_loss, target_size, token_head
+from sslterm.objectives.tokens import block_mask, prediction_loss, target_size, token_head
 
 
 def with_context(h: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
@@ -49,9 +49,8 @@ class Inpainting(Objective):
                  normalize_targets: bool = _DEFAULTS["normalize_targets"],
                  head_hidden: int = _DEFAULTS["head_hidden"]) -> None:
         super().__init__(ctx)
-        self.region = check_fraction("region", region)
-        if head_hidden < 0:
-            raise ValueError(f"head_hidden must be ≥ 0, got {head_hidden}")
+        catalog.check_args("objective", "inpainting", region=region, head_hidden=head_hidden)
+        self.region = region
         if not ctx.encoder.token_grid:
             raise ValueError(f"{type(ctx.encoder).__name__} declares no token_grid; inpainting needs one")
         self.normalize_targets = normalize_targets

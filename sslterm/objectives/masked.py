@@ -23,7 +23,7 @@ import torch
 from sslterm import catalog
 from sslterm.data import Batch
 from sslterm.objectives.base import Augment, Context, Loss, Objective
-from sslterm.objectives.tokens import check_fraction, prediction_loss, random_token_mask, target_size, token_head
+from sslterm.objectives.tokens import prediction_loss, random_token_mask, target_size, token_head
 
 
 def split_batch(batch: Batch) -> tuple[torch.Tensor, Batch]:
@@ -52,9 +52,8 @@ class MaskedPrediction(Objective):
                  normalize_targets: bool = _DEFAULTS["normalize_targets"],
                  head_hidden: int = _DEFAULTS["head_hidden"]) -> None:
         super().__init__(ctx)
-        self.mask_ratio = check_fraction("mask_ratio", mask_ratio)
-        if head_hidden < 0:
-            raise ValueError(f"head_hidden must be ≥ 0, got {head_hidden}")
+        catalog.check_args("objective", "masked", mask_ratio=mask_ratio, head_hidden=head_hidden)
+        self.mask_ratio = mask_ratio
         self.normalize_targets = normalize_targets
         self.head = token_head(ctx.encoder.token_dim, target_size(ctx.encoder, ctx.info), head_hidden)
 

@@ -26,8 +26,6 @@ from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.masked import split_batch
 from sslterm.objectives.tokens import prediction_loss, target_size, token_head
 
-REGRESSION_LOSSES = ("mse", "l1")
-
 
 def shift_pairs(h: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor | None,
                 shift: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -58,12 +56,7 @@ class NextToken(Objective):
     def __init__(self, ctx: Context, shift: int = _DEFAULTS["shift"], loss: str = _DEFAULTS["loss"],
                  head_hidden: int = _DEFAULTS["head_hidden"]) -> None:
         super().__init__(ctx)
-        if shift < 1:
-            raise ValueError(f"shift must be ≥ 1, got {shift}")
-        if loss not in REGRESSION_LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(REGRESSION_LOSSES)}, got {loss!r}")
-        if head_hidden < 0:
-            raise ValueError(f"head_hidden must be ≥ 0, got {head_hidden}")
+        catalog.check_args("objective", "next_token", shift=shift, loss=loss, head_hidden=head_hidden)
         self.shift, self.loss_kind = shift, loss
         self.bytes_per_token = float(ctx.info.get("bytes_per_token", 0))   # text: bits per byte are reported too
         self.head = token_head(ctx.encoder.token_dim, target_size(ctx.encoder, ctx.info), head_hidden)

@@ -30,8 +30,6 @@ from sslterm.data import Batch
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.masked import split_batch
 
-MAX_SEGMENTS = 6
-
 
 def permutation_table(n: int) -> torch.Tensor:
     """All n! orderings of n segments, in lexicographic order: [n!, n] (row 0 is the identity)."""
@@ -99,8 +97,7 @@ class TemporalOrder(Objective):
 
     def __init__(self, ctx: Context, segments: int = _DEFAULTS["segments"]) -> None:
         super().__init__(ctx)
-        if not 2 <= segments <= MAX_SEGMENTS:
-            raise ValueError(f"segments must be between 2 and {MAX_SEGMENTS}, got {segments}")
+        catalog.check_args("objective", "temporal_order", segments=segments)
         self.segments = segments
         self.register_buffer("permutations", permutation_table(segments), persistent=False)
         self.head = nn.Linear(ctx.encoder.out_dim, math.factorial(segments))

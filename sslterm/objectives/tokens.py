@@ -8,7 +8,6 @@ not multiplication, so even non-finite values elsewhere are ignored).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -159,10 +158,3 @@ def target_size(encoder: Encoder, info: dict[str, Any]) -> int:
         raise ValueError(f"token_targets returned shape {tuple(targets.shape)}; expected [B, T, P] "
                          "(or [B, T] ids with target_vocab set)")
     return int(targets.shape[-1])
-
-
-def check_fraction(name: str, value: float) -> float:
-    """``value`` if 0 < value < 1, else ValueError naming ``name``."""
-    if not (0.0 < value < 1.0) or math.isnan(value):
-        raise ValueError(f"{name} must be between 0 and 1 (exclusive), got {value}")
-    return value

@@ -78,11 +78,8 @@ class VICReg(Objective):
                  std_coeff: float = _DEFAULTS["std_coeff"], cov_coeff: float = _DEFAULTS["cov_coeff"],
                  gamma: float = _DEFAULTS["gamma"], eps: float = _DEFAULTS["eps"]) -> None:
         super().__init__(ctx)
-        for name, value in (("sim_coeff", sim_coeff), ("std_coeff", std_coeff), ("cov_coeff", cov_coeff)):
-            if value < 0:
-                raise ValueError(f"{name} must be ≥ 0, got {value}")
-        if gamma <= 0 or eps <= 0:
-            raise ValueError(f"gamma and eps must be > 0, got gamma={gamma}, eps={eps}")
+        catalog.check_args("objective", "vicreg", sim_coeff=sim_coeff, std_coeff=std_coeff, cov_coeff=cov_coeff,
+                           gamma=gamma, eps=eps)
         self.sim_coeff, self.std_coeff, self.cov_coeff = sim_coeff, std_coeff, cov_coeff
         self.gamma, self.eps = gamma, eps
         self.expander = Projector(ctx.encoder.out_dim, ctx.projector_hidden, ctx.projector_dim)
