@@ -82,13 +82,9 @@ class Checker:
                 v = math.inf
             if not math.isfinite(v):
                 raise self.fail(key, f"got {show(v)}, expected a finite number", given=v, allowed=allowed)
-        if p.choices is not None and v not in p.choices:
-            raise self.fail(key, f"got {show(v)}{suggest(v, p.choices)}, expected {allowed}", given=v,
-                            allowed=allowed)
-        if p.low is not None and (v < p.low or (p.low_open and v == p.low)):
-            raise self.fail(key, f"got {show(v)}, expected {allowed}", given=v, allowed=allowed)
-        if p.high is not None and v > p.high:
-            raise self.fail(key, f"got {show(v)}, expected {allowed}", given=v, allowed=allowed)
+        if not p.accepts(v):
+            hint = suggest(v, p.choices) if p.choices is not None else ""
+            raise self.fail(key, f"got {show(v)}{hint}, expected {allowed}", given=v, allowed=allowed)
         return v
 
     def table(self, key: str, v: Any) -> dict[str, Any]:
