@@ -162,3 +162,21 @@ def test_a_batch_larger_than_the_training_split_is_shown_on_both_rows(workdir: P
 def test_actions_wait_for_the_form(workdir: Path) -> None:
     screen = launcher_screen.LauncherScreen(workdir / "runs", workdir / "experiments")
     assert not screen.check_action("save", ()) and not screen.check_action("toggle_preview", ())
+
+
+def test_keys_typed_fast_after_enter_on_a_choice_go_to_its_list(workdir: Path) -> None:
+    """enter, down, enter typed at once on the encoder row chose nothing: down and enter moved the form instead."""
+
+    async def body() -> None:
+        async with make_app(workdir / "runs").run_test(size=(80, 24)) as pilot:
+            screen = await open_launcher(pilot)
+            field(pilot, "model.encoder").focus()
+            await pilot.pause()
+            await burst(pilot, "enter", "down", "enter")
+            assert pilot.app.screen is screen and screen.draft.get("model.encoder") == "vit"
+            assert isinstance(screen.focused, Field) and screen.focused.spec.key == "model.encoder"
+            await burst(pilot, "enter", "escape", "down")  # esc closes the list; down then moves the form
+            assert screen.draft.get("model.encoder") == "vit"
+            assert isinstance(screen.focused, Field) and screen.focused.spec.key != "model.encoder"
+
+    asyncio.run(body())

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical, VerticalScroll
@@ -204,7 +205,12 @@ class LauncherScreen(Screen[None]):
                     self.draft.set(spec.key, name)
                     await self._sync()
 
-            self.app.push_screen(ChooseScreen(f"{spec.key}: {spec.param.help}", list(spec.choices), current), chosen)
+            try:
+                await self.app.push_screen(ChooseScreen(f"{spec.key}: {spec.param.help}", list(spec.choices), current),
+                                           chosen)
+            finally:
+                for key in message.field.release_held():  # typed fast after enter: they were meant for the list
+                    self.app.post_message(events.Key(key.key, key.character))
             return
         else:
             message.field.edit()  # values are edited in place (Field opens its editor itself on enter)

@@ -92,6 +92,7 @@ class Field(Widget, can_focus=True):
         self._pending: list[events.Key] = []  # keys typed while the editor opens
         self._typing = False
         self._through_editor: dict[int, events.Key] = {}  # keys the editor has seen, by id
+        self._held: list[events.Key] | None = None  # keys typed after enter on a choice: for the list it opens
 
     def render(self) -> Text:
         indent = " " * self.spec.indent
@@ -120,9 +121,10 @@ class Field(Widget, can_focus=True):
         """Show whether the text in the editor would be accepted: ``problem`` None (✓) or the reason (✗)."""
         checked = problem or ""
         if self._editor is not None and checked != self.checked:
-            grows = bool(checked) != bool(self.checked)
+            if bool(checked) != bool(self.checked):  # a row with an editor is as tall as the editor and its margin
+                self._editor.styles.margin = (0, 2, 1 if checked else 0, LABEL_WIDTH)
             self.checked = checked
-            self.refresh(layout=grows)
+            self.refresh()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
@@ -157,7 +159,11 @@ class Field(Widget, can_focus=True):
         So enter opens the editor here, the keys that reach the row meanwhile are typed into it once it is
         mounted, and up and down move the focus here, handing the keys behind them on to the row focused.
         """
-        if self._editor is not None:
+        if self._held is not None:
+            event.stop()
+            event.prevent_default()
+            self._held.append(event)
+        elif self._editor is not None:
             if self._through_editor.pop(id(event), None) is event:
                 return  # bubbled up from the editor: its bindings (enter, esc, ctrl+u...) apply as usual
             event.stop()
@@ -180,6 +186,9 @@ class Field(Widget, can_focus=True):
             self.screen.focus_next() if event.key == "down" else self.screen.focus_previous()
         elif event.key == "enter" and self.spec.kind not in ("flag", "augmentation", "choice"):
             self.edit()
+        elif event.key == "enter" and self.spec.kind == "choice":
+            self._held = []  # the keys behind it belong to the list that opens: held until it is shown
+            self.post_message(self.Activated(self))
         else:
             return False
         return True
@@ -206,6 +215,11 @@ class Field(Widget, can_focus=True):
                         break
         finally:
             self._typing = False
+
+    def release_held(self) -> list[events.Key]:
+        """The keys typed after enter on a choice (to be handed to the list it opened); the row takes keys again."""
+        held, self._held = self._held or [], None
+        return held
 
     def _apply(self, text: str | None) -> None:
         if text is not None and text != value_text(self.spec, self.value):
