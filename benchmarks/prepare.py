@@ -4,7 +4,8 @@ Generates an ImageNet-like folder (JPEGs of 96 to 160 px in class folders; nothi
 measures: Pillow decoding alone in one process (images/s), ``sslterm data prepare``'s decoding over
 every core (images/s, and per core), batches of 256 from the memory-mapped cache through a DataLoader
 worker against the same data resident in memory (batches/s, the data path alone), and the largest
-anonymous memory of the process and its worker streaming from caches of two sizes.
+anonymous memory of the process and its worker streaming from caches of two sizes; then tokenising
+generated text corpora of two sizes (MB/s, peak memory: flat when preparation reads in chunks).
 
     .venv/bin/python -m benchmarks.prepare --images 100000 --classes 100      # the issue's size
     .venv/bin/python -m benchmarks.prepare --images 2000 --quick              # a smoke run
@@ -104,12 +105,36 @@ def stream(entry: str, steps: int) -> dict[str, float]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def text_rate(work: Path, megabytes: int) -> dict[str, Any]:
+    """Tokenising a generated ``megabytes`` MB text file: MB/s and the peak resident memory of a fresh process."""
+    import json
+
+    corpus = work / f"corpus-{megabytes}mb.txt"
+    if not corpus.exists():
+        rng = np.random.default_rng(0)
+        words = np.array(["".join(rng.choice(list("etaoinshrdlu"), rng.integers(2, 9))) for _ in range(5000)])
+        with corpus.open("w") as f:
+            while f.tell() < megabytes * 1_000_000:
+                f.write(" ".join(rng.choice(words, 2000)) + "\n")
+    code = ("import json, resource, sys, time; from pathlib import Path; from sslterm.data.tokens import prepare_text; "
+            "t = time.perf_counter(); prepare_text(Path(sys.argv[1]), log=False); "
+            "print(json.dumps({'s': time.perf_counter() - t, 'peak_mib': resource.getrusage(resource.RUSAGE_SELF)"
+            ".ru_maxrss / 1024}))")
+    env = {**os.environ, "SSLTERM_DATA_CACHE": str(work / "text-cache")}
+    out = subprocess.run([sys.executable, "-c", code, str(corpus)], capture_output=True, text=True, cwd=ROOT,
+                         check=True, env=env)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    size = corpus.stat().st_size / 1e6
+    return {"text_mb": round(size), "tokenise_mb_per_s": round(size / got["s"], 1), "peak_mib": round(got["peak_mib"])}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=100_000)
     ap.add_argument("--classes", type=int, default=100)
     ap.add_argument("--size", type=int, default=96, help="training resolution")
     ap.add_argument("--steps", type=int, default=200, help="batches of 256 timed per data path")
+    ap.add_argument("--text-mb", type=int, default=1000, help="size of the generated text corpus (0: none)")
     ap.add_argument("--quick", action="store_true", help="a smoke run: results are not saved")
     ap.add_argument("--work", type=Path, default=None, help="where the folder and caches go (default: a temp dir)")
     args = ap.parse_args()
@@ -128,11 +153,12 @@ def main() -> None:
                "prepare_per_core": round(rate / cores), "prepare_s": info["seconds"]}
         row.update({k: round(v, 1) for k, v in stream(info["entry"], args.steps).items()})
         rows.append(row)
+    text = [text_rate(work, mb) for mb in sorted({max(args.text_mb // 10, 1), args.text_mb})] if args.text_mb else []
     if args.quick:
-        for r in rows:
+        for r in rows + text:
             print(r)
         return
-    write("prepare", rows, {"note": "data path only (no model); anonymous memory, page cache aside"})
+    write("prepare", rows, {"note": "data path only (no model); anonymous memory, page cache aside", "text": text})
 
 
 if __name__ == "__main__":
