@@ -258,6 +258,8 @@ def frames_layout(samples: list[dict[str, Any]], width: int, height: int, mono: 
     blocks = []
     for sample in samples[:shown]:
         lines: Lines = [Text(sample["label"] or "", style="bold")]
+        if strips < 3:
+            lines[0].append(f"  ({' and '.join(ROW_LABELS[strips:])} need a taller terminal)", style="dim")
         payloads = (sample["original"], *sample["views"])[:strips]
         for name, payload in zip(ROW_LABELS, payloads, strict=False):
             frames = [payload["frames"][i] for i in picked]
