@@ -110,3 +110,18 @@ def test_runs_list_shows_loss_probe_and_time_without_scrolling_at_80_columns(
             assert right <= width  # the time column ends on the screen
 
     asyncio.run(body())
+
+
+def test_keys_typed_fast_after_m_move_in_the_metric_chooser(tmp_path: Path) -> None:
+    """m, down, space, enter typed at once: lr ticked and plotted (the keys before the list had the focus were lost)."""
+    from sslterm.tui.widgets.loss_chart import LossChart
+
+    run = make_run(tmp_path, "simclr", 20)
+
+    async def body() -> None:
+        async with make_app(tmp_path, run.id).run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await burst(pilot, "m", "down", "space", "enter")
+            assert [c.key for c in pilot.app.screen.query_one(LossChart).curves] == ["loss", "lr"]
+
+    asyncio.run(body())

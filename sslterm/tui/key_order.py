@@ -16,11 +16,14 @@ STALE = 0.5  # seconds after which a key still in flight no longer holds the nex
 
 class KeyDone(Message, bubble=True):
     """Sent after a key to the widget the key was given to: it bubbles up behind the key (each message pump
-    is first in, first out), so when it reaches the app the key has been handled, its bindings run included."""
+    is first in, first out), so when it reaches the app the key has been handled, its bindings run included.
+    It is then sent once more through the widget focused now, behind the messages those bindings posted there
+    (a list's space posts the message that ticks the box), and the key is done when it comes back."""
 
-    def __init__(self, number: int) -> None:
+    def __init__(self, number: int, last: bool = False) -> None:
         super().__init__()
         self.number = number  # which key: one given up on as stale may still come back
+        self.last = last  # the second time through
 
 
 class KeysInOrder(App[None]):
@@ -65,14 +68,23 @@ class KeysInOrder(App[None]):
         await super().on_event(event)
         if event.is_forwarded:
             target.post_message(KeyDone(number))
-        else:  # a priority binding took it here: done
-            self._in_flight_since = self._in_flight_target = None
+        else:  # a priority binding took it here: only what it posted is left to wait for
+            self._settle(number)
+
+    def _settle(self, number: int) -> None:
+        target = self.focused or self.screen
+        self._in_flight_target = target
+        target.post_message(KeyDone(number, last=True))
 
     async def on_key_done(self, message: KeyDone) -> None:
         message.stop()
-        if message.number == self._number:
-            self._in_flight_since = self._in_flight_target = None
-            await self._next()
+        if message.number != self._number:
+            return
+        if not message.last:
+            self._settle(message.number)
+            return
+        self._in_flight_since = self._in_flight_target = None
+        await self._next()
 
     async def _next(self) -> None:
         while self._held and self._in_flight_since is None:

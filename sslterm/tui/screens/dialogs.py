@@ -183,7 +183,10 @@ class PickScreen(ModalScreen[list[str] | None]):
             yield Static("[b]space[/b] toggle    [b]enter[/b] apply    [b]esc[/b] cancel", classes="dialog-keys")
 
     def on_mount(self) -> None:
-        self.query_one(CheckList).focus()
+        boxes = self.query_one(CheckList)
+        if self.names:
+            boxes.highlighted = 0  # down then moves to the second, as it does once the list has drawn itself
+        self.set_focus(boxes)  # at once: the keys typed behind the one that opened it move in it
 
     def action_apply(self) -> None:
         picked = self.query_one(CheckList).selected
@@ -214,7 +217,7 @@ class ChooseScreen(ModalScreen[str | None]):
         options = self.query_one(OptionList)
         if self.current in self.names:
             options.highlighted = self.names.index(self.current)
-        options.focus()
+        self.set_focus(options)  # at once, as PickScreen's
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
