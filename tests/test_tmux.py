@@ -60,6 +60,12 @@ def test_the_binary_in_tmux_browses_opens_helps_and_quits(tmp_path: Path) -> Non
         colours = tmux.screen(escapes=True)
         assert "38;5;" in colours and "38;2;" not in colours  # no COLORTERM: 256 colours, not truecolor
 
+        tmux("send-keys", "-t", "app", "/simclr")  # one burst, as fast typing or a paste arrives
+        screen = tmux.wait("filter “simclr”: 2 shown")
+        assert "nothing to stop" not in screen and "Stop run" not in screen  # the s was text, not a command
+        tmux("send-keys", "-t", "app", "Escape")
+        tmux.wait("runs in runs · 2 runs", "Quit", gone="filter")
+
         tmux("send-keys", "-t", "app", "Enter")
         tmux.wait(ids[1], "● finished", "step 2,000/2,000", "Back")  # the newest run's dashboard
 
