@@ -316,6 +316,9 @@ def test_a_graph_is_drawn_with_the_nodes_and_edges_a_view_dropped() -> None:
         assert ":" in glyphs[1] and ":" not in glyphs[0] + glyphs[2]  # the dropped edges, drawn apart
         assert lines[-2].split()[:8] == ["8", "n", "8", "e", "−1", "n", "−2", "e"] and "dropped edge" in lines[-1]
         assert len(lines) <= 16
+    compact = answer_text(answer_of("graph", g, [v, g], n=1), 78, 7, False).plain.split("\n")  # 80×24's preview
+    assert len(compact) == 7 and "".join(compact[1:5]).count("×") == 1  # 4 lines of drawing
+    assert compact[5].split()[:5] == ["class0", "8", "n", "8", "e"] and "view 1" in compact[5]
 
 
 def test_an_error_answer_is_one_red_line() -> None:

@@ -322,15 +322,20 @@ def graph_layout(samples: list[dict[str, Any]], width: int, height: int, mono: b
     if "edge_list" not in samples[0]["original"] or height < 6:
         return graph_summary(samples, height)
     cols = min(32, (width - 2 * GAP) // 3)
-    rows = min(11, height - 4)
+    compact = height < 9  # no caption line: the names go on the counts line, the drawing gets the room
+    rows = min(11, height - 2 if compact else height - 4)
     shown = min(len(samples), max(1, (height - 1) // (rows + 2)), max(1, (width + BLOCK_GAP) // (3 * cols + 2 * GAP)))
     blocks = []
     for sample in samples[:shown]:
         payloads = (sample["original"], *sample["views"])
         panels = [graph_drawing(p, cols, rows, mono) for p in payloads]
-        counts = [[graph_cells(p, k == 0)] for k, p in enumerate(payloads)]
-        blocks.append([captions(sample["label"], [cols] * 3), *hjoin(panels, [cols] * 3, GAP),
-                       *hjoin(counts, [cols] * 3, GAP)])
+        counts = [graph_cells(p, k == 0) for k, p in enumerate(payloads)]
+        if compact:
+            names = [Text(sample["label"] or "original", style="bold"),
+                     *(Text(f"view {k}", style="dim") for k in (1, 2))]
+            counts = [Text.assemble(name, " ", count) for name, count in zip(names, counts, strict=True)]
+        head = [] if compact else [captions(sample["label"], [cols] * 3)]
+        blocks.append([*head, *hjoin(panels, [cols] * 3, GAP), *hjoin([[c] for c in counts], [cols] * 3, GAP)])
     key = fixed(Text(GRAPH_KEY, style="dim"), min(width, len(GRAPH_KEY)))
     return [*grid_of(blocks, 3 * cols + 2 * GAP, shown), key], shown
 
