@@ -103,6 +103,20 @@ def _inline(node: Any) -> bool:
         isinstance(v, Table) for v in node.values()))
 
 
+def _add(node: Any, key: str, item: Any) -> None:
+    """Add ``key`` at the end of a table's keys: before the comments that close its body (they lead into the
+    next table), not after them."""
+    from tomlkit.items import Table
+
+    body = node.value.body if isinstance(node, Table) else None
+    tail: list[Any] = []
+    while body and body[-1][0] is None:
+        tail.insert(0, body.pop())
+    node[key] = item
+    if body is not None:
+        body.extend(tail)
+
+
 def _sync(node: Any, target: dict[str, Any]) -> None:
     """Make the tomlkit table (or document) ``node`` hold ``target``, touching only what differs."""
     for key in [k for k in node if k not in target]:
@@ -113,8 +127,10 @@ def _sync(node: Any, target: dict[str, Any]) -> None:
             if not value and _headless(node, key):  # no header left: an empty table must still be written
                 _delete(node, key)
                 node[key] = _empty_table()
-        elif key not in node or not _same(_plain(node[key]), value):
+        elif key in node and not _same(_plain(node[key]), value):
             node[key] = _new(value, _inline(node))
+        elif key not in node:
+            _add(node, key, _new(value, _inline(node)))
     if _tables(node) != _tables(target):  # a table switched on again goes back to its place
         items = [(k, node[k]) for k in _tables(target)]
         for key, _ in items:

@@ -176,3 +176,11 @@ def test_any_edit_of_a_real_experiment_reads_back_and_keeps_its_comments(data: s
     if isinstance(new.get("augment"), dict):  # augmentations apply in file order: it must not change
         tables = [k for k, v in tomlio.loads(out)["augment"].items() if isinstance(v, dict)]
         assert tables == [k for k, v in new["augment"].items() if isinstance(v, dict)]
+
+
+def test_a_new_key_goes_before_the_comment_that_leads_into_the_next_table() -> None:
+    text = "[data]\nnum_samples = 64  # few\n\n# the encoder\n[model]\nwidth = 4\n"
+    doc = tomlio.loads(text)
+    doc["data"]["modality"], doc["model"]["encoder"] = "image", "cnn"
+    assert update_toml(text, doc) == ('[data]\nnum_samples = 64  # few\nmodality = "image"\n\n# the encoder\n'
+                                      '[model]\nwidth = 4\nencoder = "cnn"\n')
