@@ -141,9 +141,11 @@ def test_mono_dashboard_draws_shapes_for_colours(tmp_path: Path, monkeypatch: py
             assert app.no_color and any(isinstance(f, Monochrome) for f in app.get_line_filters())
             sim = app.screen.query_one(SimilarityView).text().plain
             assert HALF not in sim and set(SHADES[1:]) & set(sim) and f"[{SHADES}]" in sim
-            app.screen.metrics_shown = ("loss", "lr")
+            screen = app.screen
+            assert isinstance(screen, DashboardScreen)
+            screen.metrics_shown = ("loss", "lr")
             await pilot.pause()
-            chart = app.screen.query_one(LossChart)
+            chart = screen.query_one(LossChart)
             assert [c.marker for c in chart.curves] == ["braille", "+"]
             assert "⣿ loss" in chart.title().plain and "+ lr" in chart.title().plain
 
@@ -218,5 +220,24 @@ def test_z_stretches_the_similarity_scale_to_the_snapshot_and_back(tmp_path: Pat
             assert view.text().plain.startswith("0.10") and "0.30" in view.text().plain.split("\n")[0]
             await pilot.press("z")
             assert view.text().plain.startswith("-1")
+
+    asyncio.run(body())
+
+
+@pytest.mark.parametrize(("system", "name"), [(ColorSystem.STANDARD, "standard"), (ColorSystem.EIGHT_BIT, "256")])
+def test_similarity_view_draws_in_the_terminals_colours(tmp_path: Path, system: ColorSystem, name: str) -> None:
+    from tests.test_tui import make_run
+
+    run = make_run(tmp_path, "simclr", 10)
+
+    async def body() -> None:
+        async with make_app(tmp_path, run.id).run_test(size=(80, 24)) as pilot:
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+            pilot.app.console._color_system = system  # as TEXTUAL_COLOR_SYSTEM or the terminal would set it
+            assert pilot.app.console.color_system == name
+            spans = pilot.app.screen.query_one(SimilarityView).text().spans
+            colours = {s.style.color for s in spans if not isinstance(s.style, str) and s.style.color is not None}
+            assert colours and colours <= set(scale_colors(system)) | {level_color(-1, system)}
 
     asyncio.run(body())
