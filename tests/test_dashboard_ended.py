@@ -6,6 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 
 from sslterm.store import Status, write_status
@@ -79,5 +80,39 @@ def test_help_lists_every_binding_that_has_words(tmp_path: Path) -> None:
             described = [b for b in RunsScreen.BINDINGS if getattr(b, "tooltip", "")]
             assert len(rows) == len(described) and ("1-9", "sort by that column (again: reverse)") in rows
             assert ("R", "resume a stopped, failed, diverged or lost run") in rows
+
+    asyncio.run(body())
+
+
+def test_e_evaluates_in_the_background_once_and_says_how_it_ended(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    from sslterm.tui.screens import dashboard
+
+    run = make_run(tmp_path, "simclr", 10, state="finished")
+    (run.checkpoint_dir / "last.pt").write_bytes(b"checkpoint")
+    gate = tmp_path / "go"
+    script = ("import pathlib, sys, time\n"
+              f"while not pathlib.Path({str(gate)!r}).exists(): time.sleep(0.01)\n"
+              "print('ValueError: the dataset has no labels'); sys.exit(1)")
+
+    def fake(r: object, root: Path) -> subprocess.Popen[bytes]:  # a stand-in for `sslterm eval` that fails
+        with open(run.path / "eval.log", "ab") as log:
+            return subprocess.Popen([sys.executable, "-c", script], stdout=log, stderr=subprocess.STDOUT)
+
+    monkeypatch.setattr(dashboard, "evaluate_detached", fake)
+
+    async def body() -> None:
+        app = make_app(tmp_path, run.id)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("e", "e")
+            messages = [n.message for n in app._notifications]
+            assert any("in the background" in m for m in messages) and any("already" in m for m in messages)
+            gate.touch()
+            await until(pilot, lambda: any("failed: ValueError: the dataset has no labels" in n.message
+                                           for n in app._notifications), "told the evaluation failed")
 
     asyncio.run(body())

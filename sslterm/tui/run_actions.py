@@ -13,6 +13,7 @@ from sslterm.store import Run, Status
 from sslterm.store.states import is_active
 
 Severity = Literal["information", "warning", "error"]  # as a notification's
+EVAL_LOG = "eval.log"  # in the run directory: what a background evaluation writes
 
 
 def stop_problem(status: Status | None, state: str) -> str | None:
@@ -71,14 +72,23 @@ def evaluate_problem(run: Run, state: str) -> str | None:
     return None
 
 
-def evaluate_detached(run: Run, root: Path) -> Path:
-    """Start ``sslterm eval RUN`` in the background (its own session, no shell); the log it writes to.
+def evaluate_detached(run: Run, root: Path) -> subprocess.Popen[bytes]:
+    """Start ``sslterm eval RUN`` in the background (its own session, no shell), writing to ``eval.log``.
 
     The evaluation saves ``eval.json`` in the run directory when it is done, which every view then shows.
     """
-    log_path = run.path / "eval.log"
-    with open(log_path, "ab") as log:
-        subprocess.Popen([sys.executable, "-m", "sslterm", "--runs-dir", str(root), "eval", run.id],
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                         close_fds=True)
-    return log_path
+    with open(run.path / EVAL_LOG, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "sslterm", "--runs-dir", str(root), "eval", run.id],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+
+
+def evaluation_ended(run: Run, code: int) -> tuple[str, Severity]:
+    """What to say when a background evaluation exits with ``code``: done, or the last line it wrote."""
+    if code == 0:
+        return f"{run.id} evaluated: the probe, kNN and fine-tuning results are in eval.json", "information"
+    try:
+        lines = (run.path / EVAL_LOG).read_text(errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
+    return f"evaluating {run.id} failed: {lines[-1] if lines else f'exit status {code}'}", "error"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from typing import ClassVar
 
@@ -20,8 +21,10 @@ from sslterm.tui.messages import CloseDashboard, CompareRuns, FeedPolled, RunCha
 from sslterm.tui.pace import pace
 from sslterm.tui.poller import MetricSeries, RunFeed, Snapshot, is_active
 from sslterm.tui.run_actions import (
+    EVAL_LOG,
     evaluate_detached,
     evaluate_problem,
+    evaluation_ended,
     resume_detached,
     resume_problem,
     send_stop,
@@ -87,6 +90,7 @@ class DashboardScreen(ChartKeys, Screen[None]):
         self.pace = pace()
         self._plotted_at = -self.pace.chart  # monotonic time of the last chart redraw
         self._chart_behind = False  # the chart lacks points that were read since
+        self._evaluation: subprocess.Popen[bytes] | None = None  # started here with e, until it ends
 
     def compose(self) -> ComposeResult:
         yield RunHeader(self.run.id, id="header")
@@ -118,6 +122,7 @@ class DashboardScreen(ChartKeys, Screen[None]):
     # -- polling ---------------------------------------------------------------------------------
 
     def _tick(self) -> None:
+        self._check_evaluation()
         if self._polling:
             return
         if not is_active(self.state) and time.monotonic() - self._last_poll < self.pace.idle_poll:
@@ -309,16 +314,27 @@ class DashboardScreen(ChartKeys, Screen[None]):
         self._poll()
 
     def action_evaluate(self) -> None:
+        if self._evaluation is not None and self._evaluation.poll() is None:
+            self.notify(f"{self.run.id} is being evaluated already (log: {EVAL_LOG})", severity="warning")
+            return
         problem = evaluate_problem(self.run, self.state)
         if problem:
             self.notify(problem, severity="warning")
             return
         try:
-            log = evaluate_detached(self.run, self.run.path.parent)
+            self._evaluation = evaluate_detached(self.run, self.run.path.parent)
         except OSError as e:
             self.notify(f"could not start the evaluation: {e.strerror or e}", severity="error")
             return
-        self.notify(f"evaluating {self.run.id} in the background (log: {log.name}); the result shows here")
+        self.notify(f"evaluating {self.run.id} in the background (log: {EVAL_LOG}); the result shows here")
+
+    def _check_evaluation(self) -> None:
+        code = self._evaluation.poll() if self._evaluation is not None else None
+        if code is not None:
+            self._evaluation = None
+            message, severity = evaluation_ended(self.run, code)
+            self.notify(message, severity=severity, timeout=15)
+            self._poll()
 
     def action_compare(self) -> None:
         others = [r.id for r in reversed(list_runs(self.run.path.parent)) if r.id != self.run.id]  # newest first
