@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,6 +77,25 @@ def decode_image(path: Path | str | io.BytesIO, size: int) -> np.ndarray:
     left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
     rgb = rgb.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(rgb).transpose(2, 0, 1)
+
+
+def watch_parent(interval: float = 0.5) -> None:
+    """Pool initialiser: end this worker process soon after the process that started it ends.
+
+    A training process stopped while it prepares a dataset ends at once (``os._exit``), which leaves
+    its pool's workers behind, idle or still decoding; each checks its parent every ``interval`` s.
+    """
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="watch-parent").start()
 
 
 def decode_chunk(jobs: list[tuple[int, str, str, int]], size: int) -> list[tuple[int, str]]:

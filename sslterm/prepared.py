@@ -123,9 +123,18 @@ def entries(root: Path | None = None) -> list[Entry]:
     for d in sorted(p for p in base.iterdir() if p.is_dir() and "-" in p.name):
         manifest = read_manifest(d) or {}
         size = sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
-        out.append(Entry(d, d.name.split("-", 1)[0], str(manifest.get("source", "?")), bool(manifest), size,
-                         manifest))
+        out.append(Entry(d, d.name.split("-", 1)[0], str(manifest.get("source") or _planned_source(d)),
+                         bool(manifest), size, manifest))
     return out
+
+
+def _planned_source(entry: Path) -> str:
+    """The source an unfinished entry is being prepared from (its ``plan.json``), or ``?``."""
+    try:
+        plan = json.loads((entry / "plan.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "?"
+    return str(plan.get("source", "?")) if isinstance(plan, dict) else "?"
 
 
 def remove(entry: Path) -> None:

@@ -118,7 +118,7 @@ def test_interrupted_preparation_resumes_where_it_stopped(tmp_path: Path, monkey
     with pytest.raises(KeyboardInterrupt):
         prepare_images(src, 8, workers=1, progress=stop_after_two_chunks)
     [unfinished] = entries()
-    assert not unfinished.finished
+    assert not unfinished.finished and unfinished.source == str(src.resolve()), "ls names what it is preparing"
     seen.clear()
     entry, _ = prepare_images(src, 8, workers=1, progress=lambda done, total, s: seen.append(done))
     assert seen == [12, 16, 20], "the first 8 images are not decoded again"
@@ -143,3 +143,43 @@ def test_compaction_fills_holes_with_the_last_good_rows(tmp_path: Path) -> None:
     state = np.array([DONE, BAD, DONE, DONE, BAD, DONE], dtype=np.uint8)
     origin = _compact(path, state, 1)
     assert path.read_bytes() == bytes([0, 5, 2, 3]) and origin.tolist() == [0, 5, 2, 3]
+
+
+ORPHAN = """
+import multiprocessing, os, sys
+from pathlib import Path
+from sslterm.data import prepare
+
+def stop_now(done, total, seconds):          # as the worker does when stopped while setting up
+    print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+    os._exit(0)
+
+prepare.CHUNK = 2
+prepare.prepare_images(Path(sys.argv[1]), 8, workers=2, progress=stop_now)
+"""
+
+
+def test_a_stopped_preparation_leaves_no_decoding_process_behind(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, wait_for
+
+    make_folder(tmp_path / "src", 30)
+    log = tmp_path / "out.txt"
+    with log.open("w") as out:                     # a file, not a pipe: left-behind processes would hold a pipe open
+        code = subprocess.run([sys.executable, "-c", ORPHAN, str(tmp_path / "src")], stdout=out,
+                              stderr=subprocess.STDOUT, cwd=ROOT, timeout=300).returncode
+    pids = [int(p) for p in log.read_text().split()]
+    assert code == 0 and len(pids) == 2, log.read_text()
+
+    def gone() -> bool:
+        for pid in pids:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                continue
+            return False
+        return True
+
+    wait_for(gone, timeout=60, what=f"the decoding processes {pids} to end after their parent")

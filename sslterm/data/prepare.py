@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from sslterm.atomic import atomic_write_bytes, atomic_write_text
-from sslterm.decoding import SUFFIXES, decode_chunk
+from sslterm.decoding import SUFFIXES, decode_chunk, watch_parent
 from sslterm.prepared import entry_dir, fingerprint, preparing, read_manifest, start_entry, write_manifest
 
 EVAL_FRACTION = 0.1
@@ -174,7 +174,7 @@ def _prepare(source: Source, entry: Path, options: dict[str, Any], prints: dict[
     order, n_eval = split_order(n, seed)
     row_bytes = 3 * size * size
     sizes = {"eval.u8": n_eval * row_bytes, "train.u8": (n - n_eval) * row_bytes, "state.u8": n}
-    plan = {"options": options, "fingerprint": prints}
+    plan = {"source": str(root.resolve()), "options": options, "fingerprint": prints}
     if not _resumable(entry, plan, sizes):
         start_entry(entry)
         check_space(entry, sum(sizes.values()))
@@ -224,7 +224,8 @@ def _decode(todo: list[int], sources: list[str], targets: list[tuple[str, int]],
         done = (decode_chunk(chunk, size) for chunk in jobs)
         _record(done, state, max_bad, progress, root, names, start, handled, bad)
         return
-    with ProcessPoolExecutor(max_workers=procs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=procs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=watch_parent) as pool:
         futures = [pool.submit(decode_chunk, chunk, size) for chunk in jobs]
         try:
             _record((f.result() for f in as_completed(futures)), state, max_bad, progress, root, names, start,
