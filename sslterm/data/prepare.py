@@ -39,7 +39,8 @@ CHUNK = 64
 """Images a worker decodes per task (a task's results are recorded together)."""
 TODO, DONE, BAD = 0, 1, 2
 Progress = Callable[[int, int, float], None]
-"""Called with (files handled, files in all, seconds since start) as a preparation goes."""
+"""Called with (files handled, files in all, seconds since start) as a preparation goes; a resumed
+preparation first calls it with the files already handled and 0 seconds."""
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,8 @@ def _decode(todo: list[int], sources: list[str], targets: list[tuple[str, int]],
     chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
     if not chunks:
         return
+    if progress is not None and handled:
+        progress(handled, n, 0.0)                    # resumed: where it starts (the rate counts from here)
     procs = min(workers or os.cpu_count() or 1, len(chunks))
     jobs = [[(j, sources[j], *targets[j]) for j in chunk] for chunk in chunks]
     if procs == 1:                                   # one process: no pool to start
@@ -258,14 +261,18 @@ def _record(done: Iterator[list[tuple[int, str]]], state: np.memmap, max_bad: fl
 def print_progress(label: str) -> Progress:
     """A progress callback writing ``label: done/total, rate, ETA`` to stderr (a terminal: twice a second
     on one line; a log: a line every 10 s)."""
-    last = [0.0]
+    last, base = [0.0], [0]
     every = 0.5 if sys.stderr.isatty() else 10.0
 
     def show(done: int, total: int, seconds: float) -> None:
+        if seconds == 0:                                       # a resumed preparation starts at ``done``
+            base[0] = done
+            print(f"{label}: resuming at {done:,}/{total:,} images", file=sys.stderr, flush=True)
+            return
         if seconds - last[0] < every and done < total:
             return
         last[0] = seconds
-        rate = done / seconds if seconds > 0 else 0.0
+        rate = (done - base[0]) / seconds
         eta = (total - done) / rate if rate > 0 else math.inf
         eta_text = "?" if math.isinf(eta) else f"{int(eta // 60)}m{int(eta % 60):02d}s"
         end = "\n" if done >= total or not sys.stderr.isatty() else ""
