@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from sslterm import config
+from sslterm import config, rules
 from sslterm.store import Run, read_status, write_status
 from sslterm.store.lock import ENV_SUPERVISED, RunLocked, acquire, adopt, record_holder, release
 from sslterm.store.states import State
@@ -41,24 +41,36 @@ def _heartbeat(run_dir: Path, rank: int, done: threading.Event) -> None:
 _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}  # writes the disk refused
 
 
-def describe_failure(e: BaseException, batch_size: int | None, checkpoint: bool = True) -> str:
-    """The status message for an exception: out-of-memory errors name the batch size and suggest a smaller one;
+def describe_failure(e: BaseException, batch_size: int | None, checkpoint: bool = True,
+                     data: config.DataConfig | None = None) -> str:
+    """The status message for an exception, one line: out-of-memory errors (CUDA's, the CPU allocator's,
+    Python's MemoryError) name the size to lower, from ``data`` when given (:func:`rules.describe_out_of_memory`);
     a write the disk refused names the file and how to go on (from the last checkpoint, or from step 0
     when ``checkpoint`` is False: none had been written)."""
-    text = f"{type(e).__name__}: {e}"
     if isinstance(e, OSError) and e.errno in _NO_ROOM:
         where = f" {e.filename}" if e.filename else ""
         advice = "make it writable again" if e.errno == errno.EROFS else "free some space"
         then = ("continue from the last checkpoint: `sslterm resume`" if checkpoint
                 else "start it again from step 0 (no checkpoint had been written): `sslterm resume`")
         return f"cannot write{where}: {e.strerror}; {advice}, then {then}"
-    if "out of memory" in str(e).lower() or type(e).__name__ == "OutOfMemoryError":
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if rules.is_out_of_memory(e):
+        if batch_size and data is not None:
+            said = rules.describe_out_of_memory(e, data.dataset, data.options, batch_size)
+            if said is not None:
+                return said
+        first = _first_line(e)
         if batch_size:
             return (f"out of memory with train.batch_size = {batch_size} ({first}); "
                     f"try --set train.batch_size={max(2, batch_size // 2)}")
         return f"out of memory ({first})"
-    return text
+    return f"{type(e).__name__}: {_first_line(e)}" if str(e).strip() else type(e).__name__
+
+
+def _first_line(e: BaseException, limit: int = 300) -> str:
+    """The first line of ``e``'s message, cut to ``limit`` characters (the status message is one line)."""
+    lines = str(e).strip().splitlines()
+    first = lines[0] if lines else type(e).__name__
+    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 def take_lock(run_dir: Path) -> int | None:
@@ -138,10 +150,10 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
         status = status.evolve(warning=text)
         write_status(run_dir, status)
 
-    batch_size, clean = None, False
+    batch_size, data, clean = None, None, False
     try:
         exp = config.load(run_dir / "config.toml")
-        batch_size = exp.train.batch_size
+        batch_size, data = exp.train.batch_size, exp.data
         status = status.evolve(total_steps=exp.train.steps)
         from sslterm.train.loop import Diverged, train  # torch is imported here, after the pid is recorded
 
@@ -160,12 +172,13 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
         traceback.print_exc()
         if status.world > 1:  # the supervisor records the job's failure, naming the rank at its root
             with contextlib.suppress(OSError):
-                write_json_atomic(run_dir / "rank0.error", {"rank": 0, "error": describe_failure(e, batch_size)})
+                said = describe_failure(e, batch_size, data=data)
+                write_json_atomic(run_dir / "rank0.error", {"rank": 0, "error": said})
             done.set()
             _leave_group()
             return 1
         status = status.evolve(state=State.FAILED, ended_at=time.time(),
-                               error=describe_failure(e, batch_size, run.checkpoint_path.is_file()))
+                               error=describe_failure(e, batch_size, run.checkpoint_path.is_file(), data))
         code = 1
     finally:
         done.set()
@@ -201,10 +214,10 @@ def _run_rank(run_dir: Path, rank: int, resume: bool) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     done = threading.Event()
     threading.Thread(target=_heartbeat, args=(run_dir, rank, done), daemon=True).start()
-    batch_size, clean = None, False
+    batch_size, data, clean = None, None, False
     try:
         exp = config.load(run_dir / "config.toml")
-        batch_size = exp.train.batch_size
+        batch_size, data = exp.train.batch_size, exp.data
         from sslterm.train.loop import Diverged, train
 
         try:
@@ -216,7 +229,8 @@ def _run_rank(run_dir: Path, rank: int, resume: bool) -> int:
     except Exception as e:
         traceback.print_exc()
         with contextlib.suppress(OSError):
-            write_json_atomic(run_dir / f"rank{rank}.error", {"rank": rank, "error": describe_failure(e, batch_size)})
+            said = describe_failure(e, batch_size, data=data)
+            write_json_atomic(run_dir / f"rank{rank}.error", {"rank": rank, "error": said})
         return 1
     finally:
         done.set()

@@ -10,8 +10,8 @@ from typing import Any
 import torch
 
 from sslterm.atomic import atomic_write, make_dir
+from sslterm.store.runs import CHECKPOINT
 
-LATEST = "last.pt"
 REQUIRED = ("step", "model")
 """Keys every checkpoint written by the training loop holds."""
 
@@ -21,15 +21,16 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
-    """Atomically replace ``directory/last.pt`` with ``state``; a crash leaves the old one whole.
+    """Atomically replace ``directory/last.pt`` (``store.runs.CHECKPOINT``) with ``state``; a crash leaves
+    the old one whole.
 
     A write that fails (a full disk, a file system gone read-only) leaves the old checkpoint as the
     latest, removes its partial temporary file and raises an OSError naming ``last.pt``. Temporary
     files left by a writer killed mid-write are removed first: each may be as large as a checkpoint.
     """
     make_dir(directory)
-    final = directory / LATEST
-    for stale in directory.glob(f".{LATEST}.tmp-*"):
+    final = directory / CHECKPOINT
+    for stale in directory.glob(f".{CHECKPOINT}.tmp-*"):
         stale.unlink(missing_ok=True)
     try:
         atomic_write(final, lambda f: torch.save(state, f))

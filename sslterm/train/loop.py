@@ -34,7 +34,7 @@ from sslterm.objectives import Context, Objective, build_objective
 from sslterm.store import Run
 from sslterm.store.jsonl import truncate_after
 from sslterm.train.accel import autocast, channels_last, compile_networks, make_optimizer
-from sslterm.train.checkpoint import LATEST, load_checkpoint
+from sslterm.train.checkpoint import load_checkpoint
 from sslterm.train.modes import mode
 from sslterm.train.monitor import Monitor
 from sslterm.train.recorder import Diverged, Recorder, Window, restore_state
@@ -191,7 +191,7 @@ def begin(exp: Experiment, run: Run, parts: Parts, resume: bool) -> tuple[int, R
     """
     window = Window(parts.device)
     start, elapsed, saved = 0, 0.0, None
-    ckpt_path = run.checkpoint_dir / LATEST
+    ckpt_path = run.checkpoint_path
     if resume and ckpt_path.exists():
         start, elapsed = restore_state(parts, load_checkpoint(ckpt_path, parts.device), window, exp.train)
         saved = start
