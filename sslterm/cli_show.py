@@ -41,6 +41,9 @@ def print_ls(records: list[dict[str, Any]]) -> None:
             f"{loss:.4f}" if isinstance(loss, (int, float)) else "-", fmt_duration(rec.get("duration_s")),
         )
     Console().print(table)
+    for rec in records:                                    # what the table has no room for, one line each
+        if rec.get("problem"):
+            typer.echo(f"{rec['id']}: {rec['problem']}")
 
 
 def print_show(rec: dict[str, Any]) -> None:
@@ -51,6 +54,10 @@ def print_show(rec: dict[str, Any]) -> None:
                f"{fmt_duration(rec['duration_s'])}")
     if rec["error"]:
         typer.echo(f"error: {rec['error']}")
+    if rec.get("warning"):
+        typer.echo(f"warning: {rec['warning']}")
+    if rec.get("problem"):
+        typer.echo(f"problem: {rec['problem']}")
     typer.echo(f"{rec['modality']} / {rec['objective']}  ({rec['path']})")
     if rec["world"] > 1:
         typer.echo(f"{rec['world']} processes × train.batch_size {rec['global_batch'] // rec['world']} "

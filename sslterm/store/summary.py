@@ -109,6 +109,8 @@ class RunSummary:
     objective: str | None = None
     duration_s: float | None = None  # training time over every attempt (not the time it sat stopped)
     error: str | None = None
+    warning: str | None = None  # the worker's status warning: not a failure, but likely unintended
+    problem: str | None = None  # why part of the metrics log could not be read (a directory, a line over 8 MB)
     pid: int | None = None
     host: str | None = None
     device: str | None = None
@@ -145,7 +147,8 @@ def probe_of(final: dict[str, float], evaluation: dict[str, float]) -> tuple[flo
 
 
 def make_summary(run: Run, status: Status, state: str, cfg: dict[str, Any], *, final: dict[str, float],
-                 min_loss: float | None, evaluation: dict[str, float], now: float | None = None) -> RunSummary:
+                 min_loss: float | None, evaluation: dict[str, float], now: float | None = None,
+                 problem: str | None = None) -> RunSummary:
     """A summary from what was read of the run (the app reads metrics incrementally, the CLI all at once)."""
     name, modality, objective = config_task(cfg)
     train = cfg.get("train")
@@ -154,7 +157,8 @@ def make_summary(run: Run, status: Status, state: str, cfg: dict[str, Any], *, f
     return RunSummary(
         id=run.id, path=run.path, state=state, step=status.step, total_steps=status.total_steps,
         name=name, modality=modality, objective=objective,
-        duration_s=training_seconds(run.path, status, state, now), error=status.error, pid=status.pid,
+        duration_s=training_seconds(run.path, status, state, now), error=status.error, warning=status.warning,
+        problem=problem, pid=status.pid,
         host=status.host, device=status.device, created_at=status.created_at, started_at=status.started_at,
         ended_at=status.ended_at, world=status.world, batch_size=batch if isinstance(batch, int) else 0,
         final=final, loss=final.get("loss"), min_loss=min_loss, evaluation=evaluation, probe=probe,
@@ -165,8 +169,11 @@ def make_summary(run: Run, status: Status, state: str, cfg: dict[str, Any], *, f
 def summarize(run: Run, records: list[dict[str, Any]] | None = None, now: float | None = None) -> RunSummary:
     """Read one run whole (``records``: its metrics, if already read). StatusError if its status is unreadable."""
     status = run.status()
-    records = run.metrics() if records is None else records
+    problem = None
+    if records is None:
+        tail = run.tail_metrics()
+        records, problem = tail.read_all(), tail.problem
     losses = [v for v in (finite(r.get("loss")) for r in records) if v is not None]
     return make_summary(run, status, effective_state(run.path, status), run.config(), final=final_metrics(records),
                         min_loss=min(losses) if losses else None, evaluation=flatten_evaluation(run.evaluation()),
-                        now=now)
+                        now=now, problem=problem)
