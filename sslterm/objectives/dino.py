@@ -126,7 +126,7 @@ class DINO(Objective):
     @torch.no_grad()
     def update_center(self, t: torch.Tensor) -> None:
         """c ← m·c + (1 − m)·mean of the teacher scores [2B, K] over the batch (in place, no sync)."""
-        mean = dist_mean(t.float().mean(dim=0))          # over every process; fp32 like the centre (bf16 autocast)
+        mean = dist_mean(t.to(self.center.dtype).mean(dim=0))  # every process; in the centre's dtype (bf16 autocast)
         self.center.lerp_(mean, 1.0 - self.center_momentum)
 
     def resume_at(self, step: int, total_steps: int) -> None:
