@@ -65,6 +65,20 @@ def test_one_unit_stays_one_panel() -> None:
     assert chart._panels(60, 16).plain.count("┌") == 1
 
 
+def test_stacked_panels_plot_areas_line_up() -> None:
+    """y labels of different widths (5.0, 0.100, 2.0e-3) no longer shift one panel's plot area against another's."""
+    steps = [float(s) for s in range(10, 510, 10)]
+    chart = LossChart()
+    chart.curves = [Curve("loss", "loss", PALETTE[0], steps, [5 - s / 200 for s in steps], unit="loss"),
+                    Curve("pos_acc", "pos_acc", PALETTE[1], steps, [0.05 + s / 10_000 for s in steps],
+                          unit="fraction"),
+                    Curve("lr", "lr", PALETTE[2], steps, [0.002 * (1 - s / 600) for s in steps], unit="lr")]
+    text = chart._panels(60, 18).plain
+    frame = [line.index(ch) for line in text.splitlines() for ch in "┌└" if ch in line]
+    assert len(frame) == 6 and len(set(frame)) == 1, text
+    assert max(len(line) for line in text.splitlines()) <= 60
+
+
 def test_representation_values_keep_three_significant_digits() -> None:
     line = representation_text({"knn_acc": 0.099, "probe_acc": 0.55, "emb_std": 0.000412, "emb_dim": 128}).plain
     assert "kNN 0.0990" in line and "probe 0.550" in line and "spread 0.000412/0.0884" in line

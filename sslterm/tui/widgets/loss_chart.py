@@ -169,6 +169,15 @@ def plot_lines(lines: Sequence[Line], width: int, height: int, log_y: bool, x_ti
     return str(plotext.build())
 
 
+AXIS = frozenset("┌└┤├│┼")  # the y axis and the plot's frame, left of which plotext writes the y labels
+
+
+def axis_column(chart: str) -> int:
+    """The column of a plotext chart's y axis (the width of its y labels); 0 when it has none."""
+    found = [i for line in chart.splitlines() for i, ch in enumerate(line) if ch in AXIS]
+    return min(found, default=0)
+
+
 def plot_loss(steps: Sequence[float], losses: Sequence[float], width: int, height: int, log_y: bool) -> str:
     """One loss curve against the step (what benchmarks/app.py times)."""
     return plot_lines([(steps, losses, PALETTE[home_color("loss")], "braille")], width, height, log_y)
@@ -265,11 +274,19 @@ class LossChart(Widget):
         """A chart per unit, stacked (one y axis each: loss near 5 no longer flattens an accuracy near 0.1)."""
         drawn = [c for c in self.curves if len(c.values)]
         groups = group_by_unit([c.unit for c in drawn], height // PANEL_HEIGHT)
-        parts = []
+        sized = []
         for k, group in enumerate(groups):
             rows = height // len(groups) + (1 if k < height % len(groups) else 0)
-            lines = self._lines([drawn[i] for i in group])
-            parts.append(Text.from_ansi(plot_lines(lines, width, rows, self.log_y, self._time_axis())))
+            sized.append((self._lines([drawn[i] for i in group]), rows))
+        parts = [Text.from_ansi(plot_lines(lines, width, rows, self.log_y, self._time_axis())) for lines, rows in sized]
+        if len(parts) > 1:  # plot areas one under the other: narrower y labels are padded to the widest
+            margin = max(axis_column(p.plain) for p in parts)
+            for k, (lines, rows) in enumerate(sized):
+                pad = margin - axis_column(parts[k].plain)
+                if pad > 0:
+                    part = Text.from_ansi(plot_lines(lines, width - pad, rows, self.log_y, self._time_axis()))
+                    pad = max(0, margin - axis_column(part.plain))  # the same labels at this width, as a rule
+                    parts[k] = Text("\n").join(Text(" " * pad) + line for line in part.split("\n"))
         return Text("\n").join(parts)
 
     def _lines(self, curves: Sequence[Curve]) -> list[Line]:
