@@ -161,11 +161,17 @@ def resume_(
     steps: Annotated[int | None, typer.Option("--steps", help="Train on to this many steps in all (a finished run "
                                               "too); the learning-rate schedule is stretched to it.", min=1,
                                               show_default=False)] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="train.steps=N, as --steps N (the one key a "
+                                                   "resume changes).", show_default=False)] = None,
     runs_dir: RunsDir = None,
 ) -> None:
     """Continue a stopped, failed, diverged or lost run from its last checkpoint (from step 0 if it has none)."""
-    from sslterm.lifecycle import ResumeError, resume
+    from sslterm.lifecycle import ResumeError, resume, resume_steps
 
+    try:
+        steps = resume_steps(set_ or (), steps)
+    except config.ConfigError as e:
+        fail(str(e))
     run_ = _find(runs_dir, ref)
     try:
         proc = resume(run_, nproc, steps)

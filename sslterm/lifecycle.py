@@ -167,6 +167,37 @@ def resume(run: Run, nproc: int | None = None, steps: int | None = None) -> subp
         release(lock)
 
 
+RESUME_KEYS = ("train.steps",)
+"""The keys ``resume --set`` may change: the rest of a run's configuration is what its checkpoint was trained with."""
+
+
+def resume_steps(sets: list[str] | tuple[str, ...], steps: int | None) -> int | None:
+    """The steps to train on to, from ``--steps`` and ``--set train.steps=N`` (the one key a resume changes);
+    a ConfigError in one line for any other key, a value that is not a whole number, or two different counts."""
+    from sslterm.checker import cut
+    from sslterm.errors import ConfigError
+    from sslterm.overrides import parse_override
+
+    for text in sets:
+        path, value = parse_override(text)
+        key, source = ".".join(path), f"--set {cut(text)}"
+        if key not in RESUME_KEYS:
+            reason = (f"resume changes only {', '.join(RESUME_KEYS)}; {cut(key)} stays as the run was trained "
+                      "(start a new run to change it)")
+            raise ConfigError(f"{source}: {reason}", source=source, keys=(key,), given=value,
+                              allowed=", ".join(RESUME_KEYS), reason=reason)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            reason = f"got {cut(repr(value))}, expected a whole number of steps, at least 1"
+            raise ConfigError(f"{source}: {reason}", source=source, keys=(key,), given=value,
+                              allowed="a whole number ≥ 1", reason=reason)
+        if steps is not None and steps != value:
+            reason = f"got {value}, but --steps says {steps}: give the count once"
+            raise ConfigError(f"{source}: {reason}", source=source, keys=(key,), given=value,
+                              allowed=str(steps), reason=reason)
+        steps = value
+    return steps
+
+
 def _train_longer(run: Run, status: Status, steps: int) -> Status:
     """Raise ``train.steps`` in the run's saved configuration to ``steps``."""
     from sslterm import config

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 from sslterm import config
-from sslterm.store import read_status, write_status
+from sslterm.store import Run, read_status, write_status
 from sslterm.store.jsonl import MAX_RECORD
+from sslterm.train.loop import train
 from sslterm.worker import describe_failure
-from tests.conftest import prepare_run, sslterm
+from tests.conftest import prepare_run, sslterm, wait_for
 
 CPU_OOM = ("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: you tried to "
            "allocate 8589934592 bytes. Error code 12 (Cannot allocate memory)")
@@ -51,3 +52,30 @@ def test_show_and_ls_say_why_metrics_are_missing_and_the_status_warning(runs: Pa
     assert f"{long_line.name}: metrics.jsonl: a line longer" in listed.stdout and f"{good.name}:" not in listed.stdout
     as_json = {r["id"]: r for r in json.loads(sslterm("ls", "--json", runs=runs).stdout)}
     assert as_json[as_dir.name]["problem"] and as_json[good.name]["warning"].startswith("data.num_samples")
+
+
+def test_resume_set_train_steps_trains_on_and_other_keys_are_refused(runs: Path) -> None:
+    run_dir = prepare_run(runs, "train.steps=2", "eval.every=0")
+    train(config.load(run_dir / "config.toml"), Run(run_dir), lambda: False, lambda s, d: None)
+    write_status(run_dir, read_status(run_dir).evolve(state="finished", step=2))
+    for bad, says in ((["--set", "model.encoder=vit"], "resume changes only train.steps; model.encoder stays"),
+                      (["--set", "train.steps=abc"], "expected a whole number of steps"),
+                      (["--set", "train.steps=4", "--steps", "5"], "but --steps says 5"),
+                      (["--set", "train.lr"], "expected table.key=value")):
+        proc = sslterm("resume", run_dir.name, *bad, runs=runs)
+        assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1 and says in proc.stderr, (bad, proc.stderr)
+    assert read_status(run_dir).state == "finished"
+    proc = sslterm("resume", run_dir.name, "--set", "train.steps=4", "-d", runs=runs)
+    assert proc.returncode == 0, proc.stderr
+    done = wait_for(lambda: s if (s := read_status(run_dir)).state == "finished" and s.step == 4 else None,
+                    timeout=120, what=lambda: (run_dir / "worker.log").read_text())
+    assert done.total_steps == 4 and "steps = 4" in (run_dir / "config.toml").read_text()
+
+
+def test_a_reference_longer_than_a_file_name_is_one_line(runs: Path) -> None:
+    prepare_run(runs)
+    for ref in ("a" * 300, "a/" * 200, "/tmp/" + "b" * 300 + "/x"):
+        for command in ("show", "stop", "resume", "export", "eval", "watch"):
+            proc = sslterm(command, ref, runs=runs)
+            assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, (command, proc.stderr[-300:])
+            assert "Traceback" not in proc.stderr and len(proc.stderr) < 300, proc.stderr

@@ -165,12 +165,18 @@ def list_runs(root: Path) -> list[Run]:
 
 
 def find_run(root: Path, ref: str) -> Run:
-    """The run that ``ref`` names: a run directory's path, an id, or a unique id prefix."""
+    """The run that ``ref`` names: a run directory's path, an id, or a unique id prefix (RunNotFound, one line,
+    quoting at most 80 characters of ``ref``, when none or several match)."""
     as_path = Path(ref)
-    if (as_path / "status.json").is_file():
+    try:
+        is_run, is_dir = (as_path / "status.json").is_file(), as_path.is_dir()
+    except (OSError, ValueError):                       # a name too long for the filesystem, a loop of links
+        is_run = is_dir = False
+    if is_run:
         return Run(as_path)
-    if as_path.is_dir() and (os.sep in ref or ref.startswith(".")):
-        raise RunNotFound(f"{ref}: not a run directory (no status.json)")
+    shown_ref = _quote(ref)
+    if is_dir and (os.sep in ref or ref.startswith(".")):
+        raise RunNotFound(f"{shown_ref}: not a run directory (no status.json)")
     runs = list_runs(root)
     exact = [r for r in runs if r.id == ref]
     if exact:
@@ -180,9 +186,16 @@ def find_run(root: Path, ref: str) -> Run:
         return matches[0]
     if not matches:
         where = f"{root}/ ({len(runs)} runs)" if root.is_dir() else f"{root}/ (no such directory)"
-        raise RunNotFound(f"no run matches {ref!r} in {where}; see `sslterm ls`")
+        raise RunNotFound(f"no run matches {shown_ref} in {where}; see `sslterm ls`")
     shown = ", ".join(r.id for r in matches[:5]) + (", ..." if len(matches) > 5 else "")
-    raise RunNotFound(f"{ref!r} matches {len(matches)} runs ({shown}); give more of the id")
+    raise RunNotFound(f"{shown_ref} matches {len(matches)} runs ({shown}); give more of the id")
+
+
+def _quote(ref: str, limit: int = 80) -> str:
+    """``ref`` quoted for a one-line message: cut to ``limit`` characters, its length said when cut."""
+    if len(ref) <= limit:
+        return repr(ref)
+    return f"{ref[: limit - 1]!r}… ({len(ref)} characters)"
 
 
 __all__ = ["CHECKPOINT", "Run", "RunNotFound", "StatusError", "create_run", "find_run", "list_runs", "runs_root"]
