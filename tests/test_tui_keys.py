@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from textual import events
 from textual.pilot import Pilot
+from textual.containers import VerticalScroll
 from textual.widgets import Input
 
 from sslterm.tui.app import make_app
-from sslterm.tui.screens.dialogs import ConfirmScreen, PromptScreen
+from sslterm.tui.screens.dialogs import ConfirmScreen, HelpScreen, PromptScreen
 from sslterm.tui.screens.runs import RunsScreen
 from sslterm.tui.widgets.runs_table import RunsTable
 from tests.test_tui import make_run, settle
@@ -123,5 +124,27 @@ def test_keys_typed_fast_after_m_move_in_the_metric_chooser(tmp_path: Path) -> N
             await settle(pilot)
             await burst(pilot, "m", "down", "space", "enter")
             assert [c.key for c in pilot.app.screen.query_one(LossChart).curves] == ["loss", "lr"]
+
+    asyncio.run(body())
+
+
+def test_help_taller_than_the_terminal_scrolls_inside_it(tmp_path: Path) -> None:
+    """The runs list's help is 26 rows: at 80x24 its end and "esc closes" were cut off; now the keys scroll."""
+    make_run(tmp_path, "simclr", 10, state="finished")
+
+    async def body() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await burst(pilot, "question_mark", "down", "down", "down", "down", "down", "down", "down", "down")
+            help_screen = app.screen
+            assert isinstance(help_screen, HelpScreen)
+            assert help_screen.query_one(".dialog").region.bottom <= 24
+            closes = help_screen.query_one(".dialog-keys").region
+            assert closes.bottom <= 23 and closes in help_screen.query_one(".dialog").region  # inside its frame
+            keys = help_screen.query_one(".help-keys", VerticalScroll)
+            assert keys.max_scroll_y > 0 and keys.scroll_y == keys.max_scroll_y  # down reached the last key
+            await burst(pilot, "escape")
+            assert isinstance(app.screen, RunsScreen)
 
     asyncio.run(body())

@@ -12,7 +12,7 @@ from textual import events
 from textual.actions import parse
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.strip import Strip
 from textual.widgets import Input, OptionList, SelectionList, Static
@@ -89,7 +89,14 @@ def keys_help(screen: Screen[Any], notes: Sequence[tuple[str, str]] = ()) -> lis
 class HelpScreen(ModalScreen[None]):
     """Lists the keys of the screen it was opened from; any of esc, q, ? closes it."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "close", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "close", "Close"),
+        # the screen's, not only the scrolling box's: keys typed right behind ? come before the box has the focus
+        Binding("down,j", "scroll(1)", show=False),
+        Binding("up,k", "scroll(-1)", show=False),
+        Binding("pagedown,space", "scroll(10)", show=False),
+        Binding("pageup", "scroll(-10)", show=False),
+    ]
 
     def __init__(self, title: str, keys: list[tuple[str, str]]) -> None:
         super().__init__()
@@ -103,12 +110,17 @@ class HelpScreen(ModalScreen[None]):
             lines.append(Text.assemble((f"{key:>{KEY_WIDTH - 2}}  ", "bold cyan"), first))
             lines += [Text(" " * KEY_WIDTH + more) for more in rest]
         body = Text("\n").join(lines)
-        with Vertical(classes="dialog"):
-            yield Static(body, classes="dialog-body")
-            yield Static("esc closes", classes="dialog-keys")
+        with Vertical(classes="dialog help"):
+            with VerticalScroll(classes="help-keys", can_focus=False):  # taller than 80x24 (runs): it scrolls
+                yield Static(body, classes="dialog-body")
+            yield Static("esc closes · ↑ ↓ scroll", classes="dialog-keys")
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def action_scroll(self, rows: int) -> None:
+        box = self.query_one(".help-keys", VerticalScroll)
+        box.scroll_to(y=box.scroll_target_y + rows, animate=False, immediate=True)  # the next key adds to it
 
 
 class PromptScreen(TypesIntoInput, ModalScreen[str | None]):
