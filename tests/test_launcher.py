@@ -19,7 +19,7 @@ from sslterm.tui.app import make_app
 from sslterm.tui.draft import experiment_file_name
 from sslterm.tui.screens import launcher as launcher_screen
 from sslterm.tui.screens.dashboard import DashboardScreen
-from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, PromptScreen
+from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, HelpScreen, PromptScreen, keys_help
 from sslterm.tui.screens.launcher import LauncherScreen
 from sslterm.tui.screens.runs import RunsScreen
 from sslterm.tui.widgets.field import Field
@@ -184,6 +184,10 @@ def test_keyboard_walks_the_fields_and_escape_cancels_an_edit(workdir: Path) -> 
             await pilot.press("question_mark")
             body = str(pilot.app.screen.query_one(".dialog-body", Static).render())
             assert "Launcher" in body
+            help_screen = pilot.app.screen
+            assert isinstance(help_screen, HelpScreen)  # made from the bindings, as on the other screens
+            assert help_screen.keys == keys_help(screen, LauncherScreen.HELP_NOTES)
+            assert {"^s", "^l", "o", "p", "?", "q esc", "tab ↑ ↓"} <= {key for key, _ in help_screen.keys}
             assert "or a file in experiments/" in " ".join(body.split())  # wrapped, not cut at 80 columns
             assert pilot.app.screen.query_one(".dialog").region.right <= 80
             await pilot.press("escape", "q")

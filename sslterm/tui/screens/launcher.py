@@ -30,7 +30,7 @@ from sslterm.tui.draft import (
 )
 from sslterm.tui.hints import schedule_notes
 from sslterm.tui.messages import OpenRun
-from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, HelpScreen, PromptScreen
+from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, HelpScreen, PromptScreen, keys_help
 from sslterm.tui.widgets.field import Field, FieldEditor, value_text
 from sslterm.tui.widgets.footer import AppFooter
 from sslterm.tui.widgets.preview import AugmentationPreview
@@ -47,13 +47,21 @@ class LauncherScreen(Screen[None]):
     # the preview moves to the right when wide (textual types this as an instance variable, hence no ClassVar)
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]  # noqa: RUF012
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "save", "Save"),
-        Binding("ctrl+l", "launch", "Launch"),
-        Binding("L", "launch", "Launch", show=False),
-        Binding("o", "open", "Open"),
-        Binding("p", "toggle_preview", "Preview"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q,escape", "back", "Back"),
+        Binding("ctrl+s", "save", "Save", tooltip="save as TOML in experiments/ (an existing file keeps its comments)"),
+        Binding("ctrl+l", "launch", "Launch", tooltip="launch a run now and watch it"),
+        Binding("L", "launch", "Launch", show=False, tooltip="launch, as ctrl+l"),
+        Binding("o", "open", "Open", tooltip="start from the modality's defaults or a file in experiments/"),
+        Binding("p", "toggle_preview", "Preview", tooltip="show or hide the augmentation preview"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
+        Binding("q,escape", "back", "Back", key_display="q esc",
+                tooltip="back to the runs (asks if there are unsaved changes)"),
+    ]
+    HELP_NOTES: ClassVar[list[tuple[str, str]]] = [  # what the rows do: not bindings of the screen
+        ("tab ↑ ↓", "next / previous field (shift+tab: back)"),
+        ("enter", "edit the field (enter applies, esc cancels) or pick from a list"),
+        ("space", "switch an augmentation or a true/false on or off"),
+        ("", "Save and launch wait until every value is allowed: the problem shows under its field and at the "
+             "bottom."),
     ]
 
     def __init__(self, runs_root: Path, experiments_dir: Path, draft: Draft | None = None) -> None:
@@ -345,12 +353,4 @@ class LauncherScreen(Screen[None]):
         preview.display = not preview.display
 
     def action_help(self) -> None:
-        keys = [("tab ↑ ↓", "next / previous field (shift+tab: back)"), ("enter", "edit the field (enter applies, "
-                "esc cancels) or pick from a list"), ("space", "switch an augmentation or a true/false on or off"),
-                ("o", "start from the modality's defaults or a file in experiments/"),
-                ("^s", "save as TOML in experiments/ (an existing file keeps its comments)"),
-                ("^l / L", "launch a run now and watch it"), ("p", "show or hide the augmentation preview"),
-                ("q esc", "back to the runs (asks if there are unsaved changes)"),
-                ("", "Save and launch wait until every value is allowed:"),
-                ("", "the problem shows under its field and at the bottom.")]
-        self.app.push_screen(HelpScreen("Launcher", keys))
+        self.app.push_screen(HelpScreen("Launcher", keys_help(self, self.HELP_NOTES)))
