@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from textual import events
-from textual.pilot import Pilot
 from textual.containers import VerticalScroll
+from textual.pilot import Pilot
 from textual.widgets import Input
 
 from sslterm.tui.app import make_app
