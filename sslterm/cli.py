@@ -24,6 +24,7 @@ from sslterm.cli_show import print_comparison, print_evaluation, print_ls, print
 from sslterm.data_cli import data_app
 from sslterm.store import Run, RunNotFound, StatusError, find_run, list_runs, runs_root
 from sslterm.store.runs import ENV_RUNS
+from sslterm.sweep.cli import register as register_sweeps
 
 app = typer.Typer(
     help="Set up, run, watch and compare self-supervised learning experiments from a terminal.",
@@ -31,6 +32,7 @@ app = typer.Typer(
     add_completion=False, context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(data_app, name="data")   # sslterm data prepare|ls|rm: sslterm/data_cli.py
+register_sweeps(app)                    # sslterm sweep ... and sslterm queue: sslterm/sweep/cli.py
 
 RunsDir = Annotated[
     Path | None,

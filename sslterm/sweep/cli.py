@@ -1,0 +1,232 @@
+"""``sslterm sweep`` and ``sslterm queue``: define, start, pause, resume and cancel sweeps, and list their trials."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from sslterm import config
+from sslterm.store import runs_root
+from sslterm.sweep import store as ss
+from sslterm.sweep.spec import SweepSpec, Trial, build_all, expand, make_spec, split_sweep
+
+ACTIONS = ("pause", "resume", "cancel", "show")
+RunsDir = Annotated[Path | None, typer.Option("--runs-dir", help="Runs root (default: $SSLTERM_RUNS, else ./runs).",
+                                              show_default=False)]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"sslterm: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``sweep`` and ``queue`` to the ``sslterm`` command line."""
+    app.command("sweep")(sweep_command)
+    app.command("queue")(queue_command)
+
+
+def sweep_command(
+    target: Annotated[str, typer.Argument(help="An experiment TOML file to sweep, or pause|resume|cancel|show.",
+                                          show_default=False)],
+    sweep_ref: Annotated[str | None, typer.Argument(help="With pause|resume|cancel|show: the sweep (id or prefix).",
+                                                    show_default=False)] = None,
+    grid: Annotated[list[str] | None, typer.Option("--grid", help="key=v1,v2,...: every value (combined with "
+                                                   "the other --grid keys).", show_default=False)] = None,
+    random_: Annotated[list[str] | None, typer.Option("--random", help="key=uniform:LOW:HIGH, loguniform:LOW:HIGH, "
+                                                      "int:LOW:HIGH or choice:A,B,...", show_default=False)] = None,
+    trials: Annotated[int, typer.Option("--trials", help="Random-search samples.", min=0, max=10_000)] = 0,
+    seeds: Annotated[int | None, typer.Option("--seeds", help="Seeds per setting (the experiment's seed, +1, ...).",
+                                              min=1, max=1000, show_default=False)] = None,
+    sample_seed: Annotated[int, typer.Option("--sample-seed", help="Seed of the random-search draws.", min=0)] = 0,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key of the experiment: table.key=value.",
+                                                   show_default=False)] = None,
+    parallel: Annotated[int, typer.Option("--parallel", help="Trials at once (0: one per visible GPU; one on a "
+                                          "CPU machine).", min=0, max=1024)] = 0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the trials and start nothing (with --slurm: "
+                                          "write the sbatch scripts).")] = False,
+    slurm: Annotated[bool, typer.Option("--slurm", help="Submit each trial as a SLURM job (sbatch).")] = False,
+    partition: Annotated[str | None, typer.Option("--partition", help="SLURM partition.", show_default=False)] = None,
+    time_limit: Annotated[str, typer.Option("--time", help="SLURM time limit per trial.")] = "04:00:00",
+    gpus: Annotated[int, typer.Option("--gpus", help="SLURM GPUs per trial.", min=0, max=64)] = 1,
+    nproc: Annotated[int, typer.Option("--nproc", help="Processes per trial (torchrun), with --slurm.",
+                                       min=1, max=64)] = 1,
+    json_: Annotated[bool, typer.Option("--json", help="With show: print JSON.")] = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Sweep an experiment: `sslterm sweep FILE --grid KEY=A,B --seeds 3`; or pause|resume|cancel|show SWEEP."""
+    root = runs_root(runs_dir)
+    if target in ACTIONS and not Path(target).exists():
+        if sweep_ref is None:
+            fail(f"sweep {target}: name the sweep (see `sslterm queue`)")
+        _control(root, target, sweep_ref, json_)
+        return
+    if sweep_ref is not None:
+        fail(f"sweep: unexpected argument {sweep_ref!r}; the form is `sslterm sweep FILE [options]` or "
+             f"`sslterm sweep {'|'.join(ACTIONS)} SWEEP`")
+    try:
+        raw, table = split_sweep(config.read_toml(target), target)
+        flags = bool(grid or random_ or trials or seeds)
+        spec = make_spec(list(grid or ()), list(random_ or ()), trials, seeds or 1, sample_seed) if flags else table
+        if spec is None:
+            fail(f"{target}: nothing to sweep; give --grid KEY=A,B, --random KEY=DIST --trials N or --seeds N, "
+                 "or a [sweep] table in the file")
+        base = config.overridden(raw, list(set_ or ()))
+        name = _name(str(base.get("name") or Path(target).stem))
+        seed = base.get("seed", 0)
+        trial_list = expand(spec, seed if isinstance(seed, int) and not isinstance(seed, bool) else 0)
+        exps = build_all(base, trial_list, target, name)
+    except config.ConfigError as e:               # SweepError too
+        fail(str(e))
+    if dry_run and not slurm:
+        print_trials(spec, trial_list, len(exps))
+        return
+    record = {"name": name, "source": str(Path(target).resolve()), "base": base, "spec": spec.to_dict(),
+              "parallel": parallel, "slurm": slurm}
+    entries = [{"id": t.id, "name": f"{name}-{t.id}", "settings": t.settings, "seed": t.seed} for t in trial_list]
+    configs = {t.id: e.to_toml(header=f"Trial {t.id} of a sweep: {t.label()}, seed {t.seed}")
+               for t, e in zip(trial_list, exps, strict=True)}
+    try:
+        sweep = ss.create_sweep(root, name, record, entries, configs)
+    except OSError as e:
+        fail(f"cannot create a sweep in {root}/: {e.strerror or e}", code=1)
+    if slurm:
+        from sslterm.sweep.slurm import SlurmOptions, write_scripts
+
+        opts = SlurmOptions(partition=partition, time=time_limit, gpus=gpus, nproc=nproc)
+        scripts = write_scripts(sweep, root, opts)
+        typer.echo(f"sweep {sweep.id}: {len(scripts)} sbatch script(s) in {sweep.path / 'slurm'}/")
+        if dry_run:
+            return
+        sbatch = shutil.which("sbatch")
+        if sbatch is None:
+            fail("--slurm: sbatch is not on PATH (not a SLURM login node?); the scripts are written, "
+                 "submit them there or use --dry-run", code=1)
+        for script in scripts:
+            subprocess.run([sbatch, str(script)], check=False)
+        return
+    from sslterm.sweep.scheduler import start
+
+    start(sweep)
+    typer.echo(f"sweep {sweep.id}: {len(trial_list)} trial(s) queued; `sslterm queue` to follow, "
+               f"`sslterm sweep pause {sweep.id}` to hold the queue")
+
+
+def _name(text: str) -> str:
+    """A name for the trials' runs that the run store keeps as it is (their ids contain it) and a random tag."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:20] or "sweep"
+    return f"{slug}-{secrets.token_hex(2)}"
+
+
+def print_trials(spec: SweepSpec, trials: list[Trial], valid: int) -> None:
+    """The table of trials ``--dry-run`` prints."""
+    keys = [k for k, _ in spec.grid] + [d.key for d in spec.random]
+    rows = [[t.id, *(json.dumps(t.settings[k]) for k in keys), str(t.seed)] for t in trials]
+    head = ["trial", *keys, "seed"]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    for r in [head, *rows]:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    typer.echo(f"{len(trials)} trial(s), {valid} valid; nothing started (--dry-run)")
+
+
+def _find(root: Path, ref: str) -> ss.Sweep:
+    try:
+        return ss.find_sweep(root, ref)
+    except ss.SweepNotFound as e:
+        fail(str(e))
+
+
+def _control(root: Path, action: str, ref: str, json_: bool) -> None:
+    from sslterm.sweep.scheduler import start
+
+    sweep = _find(root, ref)
+    if action == "show":
+        show_sweeps([sweep], json_)
+        return
+    with sweep.edit() as data:
+        state = data["state"]
+        if action == "pause":
+            if state in (ss.DONE, ss.CANCELLED):
+                fail(f"sweep {sweep.id} is {state}; nothing to pause", code=1)
+            data["state"] = ss.PAUSED
+        elif action == "resume":
+            if state == ss.CANCELLED:
+                fail(f"sweep {sweep.id} was cancelled; start a new sweep", code=1)
+            data["state"] = ss.RUNNING if state != ss.DONE else state
+        else:
+            data["state"] = ss.CANCELLED
+    running = ss.scheduler_running(sweep)
+    if action == "pause":
+        typer.echo(f"sweep {sweep.id} paused: running trials go on, no new one starts; "
+                   f"`sslterm sweep resume {sweep.id}` to go on")
+        return
+    if not running:
+        start(sweep)
+    what = "resumed" if action == "resume" else "cancelled: queued trials will not start, running ones are stopped"
+    typer.echo(f"sweep {sweep.id} {what}" + ("" if running else " (scheduler started)"))
+
+
+def queue_command(
+    action: Annotated[str | None, typer.Argument(help="top: move a queued trial to the front.",
+                                                 show_default=False)] = None,
+    sweep_ref: Annotated[str | None, typer.Argument(help="The sweep.", show_default=False)] = None,
+    trial: Annotated[str | None, typer.Argument(help="The trial (t003).", show_default=False)] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """List sweeps and their trials (state, run, metric); `sslterm queue top SWEEP TRIAL` moves a trial up."""
+    root = runs_root(runs_dir)
+    if action is None:
+        show_sweeps(ss.list_sweeps(root), json_, root)
+        return
+    if action != "top" or sweep_ref is None or trial is None:
+        fail(f"queue: got {action!r}; the forms are `sslterm queue` and `sslterm queue top SWEEP TRIAL`")
+    sweep = _find(root, sweep_ref)
+    with sweep.edit() as data:
+        trials: list[dict[str, Any]] = data["trials"]
+        found = [t for t in trials if t["id"] == trial]
+        if not found:
+            fail(f"sweep {sweep.id} has no trial {trial!r}; its trials are {trials[0]['id']}…{trials[-1]['id']}")
+        if found[0]["state"] != ss.QUEUED:
+            fail(f"trial {trial} is {found[0]['state']}; only a queued trial can move up", code=1)
+        trials.remove(found[0])
+        first = next((i for i, t in enumerate(trials) if t["state"] == ss.QUEUED), len(trials))
+        trials.insert(first, found[0])
+    typer.echo(f"trial {trial} of sweep {sweep.id} is next in the queue")
+
+
+def show_sweeps(sweeps: list[ss.Sweep], json_: bool, root: Path | None = None) -> None:
+    """Each sweep's state and its trials (state, run id, loss, probe, settings)."""
+    records = []
+    for sw in sweeps:
+        data = sw.trials()
+        records.append({"id": sw.id, "state": data["state"], "scheduler": ss.scheduler_running(sw),
+                        "trials": data["trials"]})
+    if json_:
+        typer.echo(json.dumps(records, indent=1))
+        return
+    if not records:
+        typer.echo(f"no sweeps in {ss.sweeps_dir(root or Path('runs'))}/ yet; start one with "
+                   "`sslterm sweep FILE --grid KEY=A,B --seeds 3`")
+        return
+    for rec in records:
+        trials = rec["trials"]
+        done = sum(t["state"] in ss.TRIAL_FINAL for t in trials)
+        sched = "scheduler running" if rec["scheduler"] else "no scheduler"
+        typer.echo(f"{rec['id']}  {rec['state']}  {done}/{len(trials)} ended  ({sched})")
+        for t in trials:
+            m = t.get("metric") or {}
+            loss = f"{m['loss']:.4g}" if "loss" in m else "-"
+            probe = f"{m['probe']:.3f}" if "probe" in m else "-"
+            label = ", ".join(f"{k}={json.dumps(v)}" for k, v in t["settings"].items())
+            typer.echo(f"  {t['id']}  {t['state']:<9}  {t.get('run_id') or '-':<36}  loss {loss:<8}  "
+                       f"probe {probe:<6}  seed {t['seed']}  {label}".rstrip())
+            if t.get("error"):
+                typer.echo(f"        {t['error']}")
