@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 from sslterm.store import Status, write_status
 from sslterm.tui.app import make_app
@@ -114,5 +115,25 @@ def test_e_evaluates_in_the_background_once_and_says_how_it_ended(tmp_path: Path
             gate.touch()
             await until(pilot, lambda: any("failed: ValueError: the dataset has no labels" in n.message
                                            for n in app._notifications), "told the evaluation failed")
+
+    asyncio.run(body())
+
+
+def test_a_status_warning_shows_in_the_header_and_the_runs_list(tmp_path: Path) -> None:
+    """status.warning (set by the worker at start: not a failure, likely unintended) was shown nowhere."""
+    run = make_run(tmp_path, "simclr", 10)
+    warning = "batch_size 128 is larger than the training split (100 examples)"
+    write_status(run.path, Status(**{**run.status().to_dict(), "warning": warning}))
+
+    async def body() -> None:
+        async with make_app(tmp_path, run.id).run_test(size=(120, 24)) as pilot:
+            await settle(pilot)
+            assert f"⚠ {warning}" in shown(pilot, "#header")
+        async with make_app(tmp_path).run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            table = pilot.app.screen.query_one(DataTable)
+            assert "running ⚠" in str(table.get_row_at(0)[1])
+            await pilot.press("question_mark")
+            assert "⚠" in dict(pilot.app.screen.keys)  # type: ignore[attr-defined]
 
     asyncio.run(body())

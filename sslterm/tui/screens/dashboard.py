@@ -183,6 +183,7 @@ class DashboardScreen(ChartKeys, Screen[None]):
         header = self.query_one(RunHeader)  # fields it shows, each redrawn only when it changes
         header.state, header.problem = update.state, update.status_error
         header.error, header.device = (update.status.error, update.status.device) if update.status else (None, None)
+        header.warning = update.status.warning if update.status else None
         if update.log is not None:
             self.query_one(LogView).lines = update.log
         self.query_one(RunProgress).info = progress_info(self.status, self.state, self.series, time.time())

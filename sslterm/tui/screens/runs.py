@@ -84,6 +84,7 @@ class RunsScreen(TypesIntoInput, Screen[None]):
     HELP_NOTES: ClassVar[list[tuple[str, str]]] = [  # what is not a binding of the screen
         ("↑ / ↓", "move (← / → scroll the columns)"),
         ("probe", "eval.json's linear probe (bold), else the newest online probe or kNN accuracy"),
+        ("⚠", "after the state: the run has a warning, likely unintended (its dashboard says which)"),
     ]
 
     def __init__(self, root: Path) -> None:

@@ -45,12 +45,13 @@ def config_summary(config: dict[str, Any]) -> str:
 
 
 class RunHeader(Widget):
-    """One line: run id, coloured state, the error of a failed run, device and what is trained."""
+    """One line: run id, coloured state, the error of a failed run, a warning, device and what is trained."""
 
     state: reactive[str] = reactive("unknown")
     error: reactive[str | None] = reactive(None)  # the status's error, shown once the run has ended
     device: reactive[str | None] = reactive(None)
     problem: reactive[str | None] = reactive(None)  # the status file could not be read
+    warning: reactive[str | None] = reactive(None)  # the status's warning: not a failure, but likely unintended
     summary: reactive[str] = reactive("")
 
     def __init__(self, run_id: str, *, id: str | None = None) -> None:
@@ -67,6 +68,8 @@ class RunHeader(Widget):
         reason = self.error or UNSAID_ENDINGS.get(self.state)
         if reason and not is_active(self.state):
             text.append(f"  {reason}", style="red" if self.error else "dim")
+        if self.warning:
+            text.append(f"  ⚠ {self.warning}", style="yellow")
         if self.device:
             text.append(f"  {self.device}", style="cyan")
         if self.summary:

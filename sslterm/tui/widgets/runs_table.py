@@ -22,6 +22,12 @@ def notes_cell(row: RunRow) -> str:
     return text if len(text) <= NOTES_WIDTH else text[: NOTES_WIDTH - 1] + "…"
 
 
+def state_cell(row: RunRow) -> Text:
+    """The run's state, with a yellow ⚠ when its status has a warning (its dashboard's header says it)."""
+    text = state_text(row.state)
+    return text.append(" ⚠", style="yellow") if row.warning else text
+
+
 @dataclass(frozen=True)
 class Column:
     """A column of the runs table: its key, header and, if it sorts, the value it sorts by (None last)."""
@@ -43,7 +49,7 @@ def _number(value: float | None, fmt: str, style: str = "") -> Text:
 
 COLUMNS: tuple[Column, ...] = (
     Column("mark", "", lambda r: ""),  # filled in by the table: selection and star
-    Column("state", "state", lambda r: state_text(r.state), lambda r: r.state),
+    Column("state", "state", lambda r: state_cell(r), lambda r: r.state),
     Column("id", "run", lambda r: r.id, lambda r: r.id),
     Column("modality", "modality", lambda r: r.modality, lambda r: r.modality),
     Column("objective", "objective", lambda r: r.objective, lambda r: r.objective),
