@@ -117,8 +117,8 @@ class Scheduler:
                 for t in trials:
                     if not free:
                         break
-                    if t["state"] == QUEUED:
-                        self._start(t, free.pop(0))
+                    if t["state"] == QUEUED and self._start(t, free[0]):
+                        free.pop(0)                             # a trial that could not start leaves its slot free
             running = any(t["state"] == RUNNING for t in trials)
             if all(t["state"] in TRIAL_FINAL for t in trials) and data["state"] != CANCELLED:
                 data["state"] = DONE
@@ -133,7 +133,8 @@ class Scheduler:
             t.update(state=RUNNING, run_id=run.id)
             self.log(f"{t['id']}: found its run {run.id}")
 
-    def _start(self, t: dict[str, Any], slot: int) -> None:
+    def _start(self, t: dict[str, Any], slot: int) -> bool:
+        """Start ``t`` on ``slot``; False (the trial marked failed) when it could not start."""
         from sslterm import config
         from sslterm.launch import launch
 
@@ -149,7 +150,7 @@ class Scheduler:
         except (config.ConfigError, OSError, RuntimeError) as e:
             t.update(state=FAILED, slot=None, error=f"could not start: {e}")
             self.log(f"{t['id']}: could not start: {e}")
-            return
+            return False
         finally:
             if gpu is not None:
                 if saved is None:
@@ -159,6 +160,7 @@ class Scheduler:
         self.children[t["id"]] = proc
         t.update(state=RUNNING, run_id=run.id)
         self.log(f"{t['id']}: started run {run.id} (slot {slot}{f', GPU {gpu}' if gpu is not None else ''})")
+        return True
 
     def _follow(self, t: dict[str, Any], cancelling: bool) -> None:
         from sslterm.lifecycle import LifecycleError, resume, stop

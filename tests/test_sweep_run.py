@@ -1,0 +1,150 @@
+"""Running sweeps: slots respected, a failing trial isolated, a real sweep to the end, kill -9 then resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import TINY, sslterm, wait_for
+
+from sslterm import config
+from sslterm.store import Status, list_runs, write_status
+from sslterm.store.states import State
+from sslterm.sweep import scheduler as sched_mod
+from sslterm.sweep import store as ss
+from sslterm.sweep.scheduler import Scheduler, slots_for
+from sslterm.sweep.spec import build_all, expand, make_spec
+
+
+def _make_sweep(runs: Path, n: int, parallel: int) -> ss.Sweep:
+    raw = config.overridden({}, list(TINY))
+    trials = expand(make_spec([f"train.lr={','.join(str(0.001 * (i + 1)) for i in range(n))}"], [], 0, 1))
+    exps = build_all(raw, trials, "test", "fake-ab12")
+    entries = [{"id": t.id, "name": f"fake-ab12-{t.id}", "settings": t.settings, "seed": t.seed} for t in trials]
+    return ss.create_sweep(runs, "fake", {"name": "fake", "base": raw, "parallel": parallel}, entries,
+                           {t.id: e.to_toml() for t, e in zip(trials, exps, strict=True)})
+
+
+class FakeLaunch:
+    """Stands for sslterm.launch.launch: creates the run (prepared, which stays 'running' to the scheduler)."""
+
+    def __init__(self, fail_start: str = "") -> None:
+        self.started: list[str] = []
+        self.fail_start = fail_start
+
+    def __call__(self, exp: config.Experiment, root: Path, source: str = "") -> tuple[Any, Any]:
+        from sslterm.launch import prepare
+
+        if exp.name.endswith(self.fail_start) and self.fail_start:
+            raise OSError(28, "No space left on device")
+        self.started.append(exp.name)
+        return prepare(exp, root), _Done()
+
+
+class _Done:
+    def poll(self) -> int:
+        return 0
+
+
+def _end(runs: Path, name: str, state: State, error: str | None = None) -> None:
+    run = next(r for r in list_runs(runs) if f"-{name}-" in r.id)
+    write_status(run.path, Status(id=run.id, state=state, error=error, total_steps=6))
+
+
+def _states(sweep: ss.Sweep) -> list[str]:
+    return [t["state"] for t in sweep.trials()["trials"]]
+
+
+def test_slots_default_to_one_per_gpu_and_one_on_a_cpu() -> None:
+    assert slots_for(0, []) == [None]
+    assert slots_for(0, ["0", "1"]) == ["0", "1"]
+    assert slots_for(3, ["4", "5"]) == ["4", "5", "4"]
+    assert slots_for(2, []) == [None, None]
+    assert sched_mod.gpu_slots({"CUDA_VISIBLE_DEVICES": "2,3"}) == ["2", "3"]
+    assert sched_mod.gpu_slots({"CUDA_VISIBLE_DEVICES": ""}) == []
+
+
+def test_slots_are_respected_and_a_failing_trial_stops_no_other(runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeLaunch(fail_start="t002")
+    monkeypatch.setattr("sslterm.launch.launch", fake)
+    sweep = _make_sweep(runs, 5, parallel=2)
+    s = Scheduler(sweep)
+    assert not s.tick()
+    assert _states(sweep) == ["running", "failed", "running", "queued", "queued"]   # t002 could not start
+    assert "No space left" in sweep.trials()["trials"][1]["error"]
+    _end(runs, "fake-ab12-t001", State.FAILED, "boom")
+    assert not s.tick()
+    assert _states(sweep) == ["failed", "failed", "running", "running", "queued"]   # two slots, never more
+    _end(runs, "fake-ab12-t003", State.FINISHED)
+    _end(runs, "fake-ab12-t004", State.FINISHED)
+    assert not s.tick()
+    _end(runs, "fake-ab12-t005", State.FINISHED)
+    assert s.tick()
+    assert _states(sweep) == ["failed", "failed", "done", "done", "done"]
+    assert sweep.trials()["state"] == "done"
+    assert fake.started == ["fake-ab12-t001", "fake-ab12-t003", "fake-ab12-t004", "fake-ab12-t005"]
+
+
+def test_pause_holds_the_queue_and_top_moves_a_trial_up(runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeLaunch()
+    monkeypatch.setattr("sslterm.launch.launch", fake)
+    sweep = _make_sweep(runs, 3, parallel=1)
+    assert sslterm("queue", "top", sweep.id, "t003", runs=runs).returncode == 0
+    with sweep.edit() as data:
+        data["state"] = ss.PAUSED
+    assert Scheduler(sweep).tick()                         # paused with nothing running: the scheduler may exit
+    assert fake.started == []
+    with sweep.edit() as data:
+        data["state"] = ss.RUNNING
+    Scheduler(sweep).tick()
+    assert fake.started == ["fake-ab12-t003"]
+
+
+def test_a_trial_being_started_when_the_scheduler_died_is_found_not_started_again(
+        runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeLaunch()
+    monkeypatch.setattr("sslterm.launch.launch", fake)
+    sweep = _make_sweep(runs, 2, parallel=1)
+    Scheduler(sweep).tick()
+    with sweep.edit() as data:                              # as if killed between launch() and recording its run
+        data["trials"][0].update(state=ss.STARTING, run_id=None)
+    Scheduler(sweep).tick()
+    trial = sweep.trials()["trials"][0]
+    assert trial["state"] == "running" and trial["run_id"] is not None
+    assert fake.started == ["fake-ab12-t001"]
+
+
+def _scheduler_pid(sweep: ss.Sweep) -> int:
+    return int((sweep.path / ss.SCHEDULER_LOCK).read_text().split()[0])
+
+
+def test_kill_9_of_the_scheduler_then_resume_runs_every_trial_exactly_once(tmp_path: Path, runs: Path) -> None:
+    exp = tmp_path / "exp.toml"
+    exp.write_text('name = "k9"\n', encoding="utf-8")
+    sets = [a for kv in (*TINY, "train.steps=4", "train.checkpoint_every=2") for a in ("--set", kv)]
+    proc = sslterm("sweep", str(exp), *sets, "--grid", "train.lr=0.001,0.002,0.003", runs=runs)
+    assert proc.returncode == 0, proc.stderr
+    sweep = ss.list_sweeps(runs)[0]
+    log = lambda: (sweep.path / ss.SCHEDULER_LOG).read_text()   # noqa: E731
+    wait_for(lambda: _states(sweep)[1] == "running", timeout=120, what=log)
+    pid = _scheduler_pid(sweep)
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not ss.scheduler_running(sweep), timeout=30, what="the scheduler's lock to be released")
+    assert _states(sweep)[2] == "queued"
+    resumed = sslterm("sweep", "resume", sweep.id, runs=runs)
+    assert resumed.returncode == 0, resumed.stderr
+    wait_for(lambda: sweep.trials()["state"] == "done", timeout=180, what=log)
+    trials = sweep.trials()["trials"]
+    assert [t["state"] for t in trials] == ["done"] * 3, json.dumps(trials)
+    runs_made = [r.id for r in list_runs(runs)]
+    for t in trials:                                        # one run per trial, none started twice
+        assert [r for r in runs_made if f"-{t['name']}-" in r] == [t["run_id"]]
+        status = json.loads((runs / t["run_id"] / "status.json").read_text())
+        assert status["state"] == "finished" and status.get("resumes", 0) == 0   # adopted, not restarted
+    assert len(runs_made) == 3
+    listing = sslterm("queue", runs=runs)
+    assert f"{sweep.id}  done  3/3 ended" in listing.stdout
