@@ -73,12 +73,14 @@ def test_a_long_line_still_being_written_waits(tmp_path: Path) -> None:
     assert [r["step"] for r in tail.read_all()] == [2] and tail.bad == 1
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "keyless", "empty"])
+@pytest.mark.parametrize("damage", ["garbage", "pickle-protocol", "truncated", "keyless", "empty"])
 def test_export_encoder_of_a_damaged_checkpoint_is_one_line(runs: Path, tmp_path: Path, damage: str) -> None:
     run = trained(runs)
     ckpt = run / "checkpoints" / "last.pt"
     if damage == "garbage":
         ckpt.write_bytes(os.urandom(4096))
+    elif damage == "pickle-protocol":                   # torch warns "please file an issue" on stderr
+        ckpt.write_bytes(b"\x80\x8d" + bytes(range(256)) * 8)
     elif damage == "truncated":
         ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
     elif damage == "keyless":
@@ -112,3 +114,40 @@ def test_eval_of_a_run_it_cannot_write_fails_before_computing(tmp_path: Path, mo
     assert str(caught.value) == (f"cannot save the evaluation of {run.id}: cannot write in {run.path}: "
                                  "Read-only file system; nothing was computed")
     assert isinstance(caught.value, RuntimeError), "the CLI's eval prints RuntimeErrors as one line, exit 1"
+
+
+DAMAGE = {
+    "config-not-utf8": ("config.toml", b"[[[ not toml \xff\xfe"),
+    "status-nested": ("status.json", b'{"id": "x", "error": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
+    "status-huge-step": ("status.json", None),
+    "status-infinite-time": ("status.json", None),
+    "eval-nested": ("eval.json", b"[" * 5000 + b"]" * 5000),
+    "metrics-nested": ("metrics.jsonl", b'{"step": 1, "loss": 2.0}\n' + b"[" * 5000 + b"]" * 5000 + b"\n"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_damaged_file_is_one_line_and_spares_the_other_runs(runs: Path, damage: str) -> None:
+    good = prepare_run(runs)
+    (good / "metrics.jsonl").write_text('{"step": 1, "loss": 2.5}\n')
+    bad = prepare_run(runs)
+    name, content = DAMAGE[damage]
+    if damage == "status-huge-step":
+        content = (bad / name).read_bytes().replace(b'"step": 0', b'"step": 1' + b"0" * 400)
+    elif damage == "status-infinite-time":
+        record = json.loads((bad / name).read_text())
+        content = json.dumps({**record, "created_at": float("inf")}).encode()
+    assert content is not None
+    (bad / name).write_bytes(content)
+    listed = sslterm("ls", "--json", runs=runs)
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr[-500:]
+    by_id = {r["id"]: r for r in json.loads(listed.stdout)}
+    assert set(by_id) == {good.name, bad.name} and by_id[good.name]["summary"]["loss"] == 2.5
+    assert sslterm("ls", runs=runs).returncode == 0
+    for command in (("show", bad.name), ("show", bad.name, "--json"), ("compare", bad.name, good.name),
+                    ("export", bad.name), ("stop", bad.name)):
+        proc = sslterm(*command, runs=runs)
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) <= 1, (command, proc.stderr[-500:])
+        assert len(proc.stderr) < 400, proc.stderr
+        if damage.startswith("status"):
+            assert proc.returncode == 2 and "status.json" in proc.stderr, (command, proc.stderr)

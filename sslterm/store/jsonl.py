@@ -142,7 +142,7 @@ class JsonlTail:
                 continue
             try:
                 obj = json.loads(line) if len(line) <= MAX_RECORD else None
-            except ValueError:
+            except (ValueError, RecursionError):               # not JSON, or nested deeper than the parser goes
                 obj = None
             if isinstance(obj, dict):
                 out.append(obj)

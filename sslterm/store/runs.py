@@ -99,14 +99,14 @@ class Run:
         """The resolved configuration saved in the run (raw TOML data)."""
         try:
             return tomlio.loads((self.path / CONFIG).read_text(encoding="utf-8"))
-        except (OSError, tomlio.TOMLDecodeError):
+        except (OSError, ValueError, RecursionError):     # missing, not UTF-8, not TOML (TOMLDecodeError), too deep
             return {}
 
     def evaluation(self) -> dict[str, Any] | None:
         """The results of ``sslterm eval``, or None if it has not been run."""
         try:
             data = json.loads((self.path / EVAL).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
         return data if isinstance(data, dict) else None
 

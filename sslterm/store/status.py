@@ -11,6 +11,7 @@ file the worker touches every few seconds. A run that should be active but fails
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import time
@@ -105,8 +106,11 @@ def _check(path: Path, key: str, value: Any) -> None:
     if value is None and nullable:
         return
     if isinstance(value, bool) or not isinstance(value, types):
-        shown = json.dumps(value)[:40]
-        raise StatusError(f"{path}: {key} must be {what}, got {shown}")
+        raise StatusError(f"{path}: {key} must be {what}, got {json.dumps(value)[:40]}")
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise StatusError(f"{path}: {key} must be {what} below 2^63, got a {value.bit_length()}-bit number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise StatusError(f"{path}: {key} must be a finite number, got {value}")
 
 
 def read_status(run_dir: Path) -> Status:
@@ -118,6 +122,8 @@ def read_status(run_dir: Path) -> Status:
         raise StatusError(f"{run_dir}: not a run directory (no status.json)") from None
     except (OSError, ValueError) as e:
         raise StatusError(f"{path}: unreadable status record ({str(e).splitlines()[0][:120]})") from None
+    except RecursionError:
+        raise StatusError(f"{path}: unreadable status record (nested too deeply)") from None
     if not isinstance(raw, dict) or "id" not in raw:
         raise StatusError(f"{path}: not an sslterm status record")
     known = {f.name for f in fields(Status)}

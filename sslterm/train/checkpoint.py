@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,9 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
     if path.is_file() and path.stat().st_size == 0:
         raise CheckpointError(f"cannot read the checkpoint {path}: the file is empty")
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():                 # a garbage file draws torch's "please file an issue"
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location=device, weights_only=True)
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
     except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, TypeError,
