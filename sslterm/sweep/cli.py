@@ -88,6 +88,13 @@ def sweep_command(
     if dry_run and not slurm:
         print_trials(spec, trial_list, len(exps))
         return
+    from sslterm.sweep.slurm import SlurmOptions, write_scripts
+
+    opts = SlurmOptions(partition=partition, time=time_limit, gpus=gpus, nproc=nproc)
+    if not slurm and nproc > 1:
+        fail("--nproc applies to --slurm trials; on this machine each trial runs one process")
+    if slurm and opts.problem():
+        fail(str(opts.problem()))
     record = {"name": name, "source": str(Path(target).resolve()), "base": base, "spec": spec.to_dict(),
               "parallel": parallel, "slurm": slurm}
     entries = [{"id": t.id, "name": f"{name}-{t.id}", "settings": t.settings, "seed": t.seed} for t in trial_list]
@@ -98,9 +105,6 @@ def sweep_command(
     except OSError as e:
         fail(f"cannot create a sweep in {root}/: {e.strerror or e}", code=1)
     if slurm:
-        from sslterm.sweep.slurm import SlurmOptions, write_scripts
-
-        opts = SlurmOptions(partition=partition, time=time_limit, gpus=gpus, nproc=nproc)
         scripts = write_scripts(sweep, root, opts)
         typer.echo(f"sweep {sweep.id}: {len(scripts)} sbatch script(s) in {sweep.path / 'slurm'}/")
         if dry_run:
