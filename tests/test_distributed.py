@@ -37,10 +37,10 @@ def views(rank: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(B, D, generator=g), torch.randn(B, D, generator=g)
 
 
-def _rank(rank: int, init: str, out: str) -> None:
+def _rank(rank: int, init: str, out: str, negatives: str = "both_views") -> None:
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=WORLD)
     z1, z2 = (v.requires_grad_() for v in views(rank))
-    loss, _ = info_nce(gather(z1), gather(z2), TAU)
+    loss, _ = info_nce(gather(z1), gather(z2), TAU, negatives)
     loss.backward()
     assert z1.grad is not None and z2.grad is not None
     torch.save({"loss": loss.detach(), "g1": z1.grad, "g2": z2.grad}, f"{out}/rank{rank}.pt")
@@ -65,10 +65,11 @@ def test_one_process_trains_on_the_device_pick_device_chooses(name: str, monkeyp
     assert info.world == 1 and device == pick_device(name)
 
 
-def test_gathered_infonce_gradient_equals_the_single_process_one(tmp_path: Path) -> None:
-    mp.spawn(_rank, args=(f"tcp://127.0.0.1:{free_port()}", str(tmp_path)), nprocs=WORLD, join=True)
+@pytest.mark.parametrize("negatives", ["both_views", "cross_view"])
+def test_gathered_infonce_gradient_equals_the_single_process_one(tmp_path: Path, negatives: str) -> None:
+    mp.spawn(_rank, args=(f"tcp://127.0.0.1:{free_port()}", str(tmp_path), negatives), nprocs=WORLD, join=True)
     z1, z2 = (torch.cat(parts).requires_grad_() for parts in zip(*(views(r) for r in range(WORLD)), strict=True))
-    loss, _ = info_nce(z1, z2, TAU)
+    loss, _ = info_nce(z1, z2, TAU, negatives)
     loss.backward()
     assert z1.grad is not None and z2.grad is not None
     for r in range(WORLD):

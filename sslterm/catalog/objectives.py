@@ -14,12 +14,17 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(
         "objective",
         "infonce",
-        "Contrastive InfoNCE / NT-Xent (SimCLR): two views of each example, positives "
-        "on the diagonal, all other examples in the batch as negatives.",
+        "Contrastive InfoNCE (SimCLR's NT-Xent by default): two views of each example, positives "
+        "on the diagonal, the other examples in the batch as negatives.",
         modalities=ALL,
         impl="sslterm.objectives.infonce:InfoNCE",
         params=(
             P("temperature", float, 0.2, "Softmax temperature τ.", low=0.0, high=10.0, low_open=True),
+            P("negatives", str, "both_views",
+              "both_views: SimCLR's NT-Xent, each view scored against both views of every other example "
+              "(2N−2 negatives, chance loss ln(2N−1)); cross_view: CPC/CLIP's form, logits = z1·z2ᵀ/τ with "
+              "cross-entropy against the diagonal in both directions, averaged (N−1 negatives from the "
+              "other view only, chance loss ln N).", choices=("both_views", "cross_view")),
         ),
         extra={"views": 2, "needs": ()},
     ),
