@@ -66,16 +66,21 @@ def test_one_unit_stays_one_panel() -> None:
 
 
 def test_stacked_panels_plot_areas_line_up() -> None:
-    """y labels of different widths (5.0, 0.100, 2.0e-3) no longer shift one panel's plot area against another's."""
+    """y labels of different widths (5.0, 0.100, 2.0e-3) and a metric that starts later no longer shift one
+    panel's plot area or steps against another's."""
     steps = [float(s) for s in range(10, 510, 10)]
     chart = LossChart()
+    later = steps[20:]  # an accuracy measured from step 210 on: still drawn against the same steps
     chart.curves = [Curve("loss", "loss", PALETTE[0], steps, [5 - s / 200 for s in steps], unit="loss"),
-                    Curve("pos_acc", "pos_acc", PALETTE[1], steps, [0.05 + s / 10_000 for s in steps],
+                    Curve("pos_acc", "pos_acc", PALETTE[1], later, [0.05 + s / 10_000 for s in later],
                           unit="fraction"),
                     Curve("lr", "lr", PALETTE[2], steps, [0.002 * (1 - s / 600) for s in steps], unit="lr")]
     text = chart._panels(60, 18).plain
     frame = [line.index(ch) for line in text.splitlines() for ch in "┌└" if ch in line]
     assert len(frame) == 6 and len(set(frame)) == 1, text
+    lines = text.splitlines()
+    x_labels = {lines[i + 1] for i, line in enumerate(lines) if "└" in line}
+    assert len(x_labels) == 1, text  # one x axis for all: the steps line up from panel to panel
     assert max(len(line) for line in text.splitlines()) <= 60
 
 

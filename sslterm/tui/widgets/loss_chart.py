@@ -131,15 +131,16 @@ Line = tuple[Sequence[float], Sequence[float], RGB, str]  # x, y, colour, plotex
 PANEL_HEIGHT = 6  # rows a panel needs at least (plot, x axis and its labels): fewer panels in a low chart
 
 
-def plot_lines(lines: Sequence[Line], width: int, height: int, log_y: bool, x_time: bool = False) -> str:
+def plot_lines(lines: Sequence[Line], width: int, height: int, log_y: bool, x_time: bool = False,
+               x_range: tuple[float, float] | None = None) -> str:
     """Lines of (x, y, colour, marker) as a plotext chart of ``width`` × ``height`` cells (ANSI colours).
 
     x is a step, or seconds with ``x_time``; each line is downsampled to about the plot's width first.
+    ``x_range`` fixes the x axis (panels one above the other share one); else it spans the lines.
     """
     import plotext  # here: importing it takes ~0.2 s (it loads its own docs), paid at the first chart, not at start-up
     shown = [(*downsample(xs, ys, max(1, width - 8)), rgb, mark) for xs, ys, rgb, mark in lines if len(ys)]
-    lo = min(xs[0] for xs, _, _, _ in shown)
-    hi = max(xs[-1] for xs, _, _, _ in shown)
+    lo, hi = x_range or (min(xs[0] for xs, _, _, _ in shown), max(xs[-1] for xs, _, _, _ in shown))
     count = max(1, width // 7)
     ticks = time_ticks(lo, hi, count) if x_time else nice_ticks(lo, hi, count)
     labels = [time_label(t) if x_time else step_label(t) for t in ticks]
@@ -152,6 +153,8 @@ def plot_lines(lines: Sequence[Line], width: int, height: int, log_y: bool, x_ti
         if log_y:
             fig.ruler(1).scale("log")
         fig.ruler(0).ticks(ticks, labels)
+        if x_range is not None:
+            fig.ruler(0).lim(lo, hi)
         for xs, ys, rgb, mark in shown:
             marker = plotext.marker(mark, pixel=plotext.pixel(foreground=rgb))
             signal = fig.signal(xs, ys, marker=marker)
@@ -164,6 +167,8 @@ def plot_lines(lines: Sequence[Line], width: int, height: int, log_y: bool, x_ti
     if log_y:
         plotext.yscale("log")
     plotext.xticks(ticks, labels)
+    if x_range is not None:
+        plotext.xlim(lo, hi)
     for xs, ys, rgb, mark in shown:
         plotext.plot(xs, ys, marker=mark, color=rgb)
     return str(plotext.build())
@@ -278,13 +283,16 @@ class LossChart(Widget):
         for k, group in enumerate(groups):
             rows = height // len(groups) + (1 if k < height % len(groups) else 0)
             sized.append((self._lines([drawn[i] for i in group]), rows))
-        parts = [Text.from_ansi(plot_lines(lines, width, rows, self.log_y, self._time_axis())) for lines, rows in sized]
+        x_time = self._time_axis()
+        spans = [(xs[0], xs[-1]) for lines, _ in sized for xs, _, _, _ in lines if len(xs)]
+        x_range = (min(a for a, _ in spans), max(b for _, b in spans)) if len(sized) > 1 and spans else None
+        parts = [Text.from_ansi(plot_lines(lines, width, rows, self.log_y, x_time, x_range)) for lines, rows in sized]
         if len(parts) > 1:  # plot areas one under the other: narrower y labels are padded to the widest
             margin = max(axis_column(p.plain) for p in parts)
             for k, (lines, rows) in enumerate(sized):
                 pad = margin - axis_column(parts[k].plain)
                 if pad > 0:
-                    part = Text.from_ansi(plot_lines(lines, width - pad, rows, self.log_y, self._time_axis()))
+                    part = Text.from_ansi(plot_lines(lines, width - pad, rows, self.log_y, x_time, x_range))
                     pad = max(0, margin - axis_column(part.plain))  # the same labels at this width, as a rule
                     parts[k] = Text("\n").join(Text(" " * pad) + line for line in part.split("\n"))
         return Text("\n").join(parts)
