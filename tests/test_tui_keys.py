@@ -148,3 +148,20 @@ def test_help_taller_than_the_terminal_scrolls_inside_it(tmp_path: Path) -> None
             assert isinstance(app.screen, RunsScreen)
 
     asyncio.run(body())
+
+
+def test_tags_typed_fast_show_in_the_runs_list_at_80_columns(tmp_path: Path) -> None:
+    """At 80 columns the tags/notes column was 1 cell ("t", "#"): ids lose their date there, and tags show."""
+    run = make_run(tmp_path, "image-infonce", 10, state="finished")
+
+    async def body() -> None:
+        async with make_app(tmp_path).run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await burst(pilot, "t", *"baseline", "enter")
+            table = pilot.app.screen.query_one(RunsTable)
+            assert run.id.split("-", 2)[2] in str(table.get_row_at(0)[2])  # image-infonce-xxxx: no date
+            widths = [c.get_render_width(table) for c in table.columns.values()]
+            assert sum(widths[:-1]) <= 80 - 12 and widths[-1] >= 12  # 12 cells of tags and notes on screen
+            assert "#baseline" in str(table.get_row_at(0)[-1])
+
+    asyncio.run(body())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -67,9 +68,30 @@ NARROW_DROPS = ("modality", "objective")  # left out below WIDE columns: the run
 WIDE = 100  # columns of the table from which every column is shown
 
 
+STAMP = re.compile(r"\d{6}-\d{6}-")  # the date and time a run id starts with (store.create_run)
+
+
+ID_WIDTH = 26  # cells of a narrow table's run column: a longer name is cut in its middle (its suffix kept)
+
+
+def short_id(row: RunRow) -> str:
+    """The run id without its leading date and time (the list is newest first; any part of an id names it)."""
+    short = STAMP.sub("", row.id, count=1) if STAMP.match(row.id) else row.id
+    if len(short) <= ID_WIDTH:
+        return short
+    head = (ID_WIDTH - 1) // 2
+    return f"{short[:head]}…{short[head + 1 - ID_WIDTH:]}"
+
+
+NARROW_ID = Column("id", "run", short_id, lambda r: r.id)
+
+
 def columns_for(width: int) -> tuple[Column, ...]:
-    """The columns shown in a table ``width`` cells wide: at 80, loss, probe and time fit without scrolling."""
-    return COLUMNS if width >= WIDE else tuple(c for c in COLUMNS if c.key not in NARROW_DROPS)
+    """The columns shown in a table ``width`` cells wide: at 80, loss, probe, time and 12 cells of tags and
+    notes fit without scrolling (the ids lose their date and time)."""
+    if width >= WIDE:
+        return COLUMNS
+    return tuple(NARROW_ID if c.key == "id" else c for c in COLUMNS if c.key not in NARROW_DROPS)
 
 
 def order_rows(rows: list[RunRow], query: str, sort: str | None, reverse: bool) -> list[RunRow]:
