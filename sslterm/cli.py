@@ -233,8 +233,17 @@ def compare_(
     json_: JsonFlag = False,
     csv_: Annotated[Path | None, typer.Option("--csv", help="Also write the comparison as CSV to FILE ('-': stdout).",
                                               show_default=False)] = None,
+    group_by: Annotated[list[str] | None, typer.Option("--group-by", help="Group runs by this config key (the "
+                                                       "seeds of each setting: mean ± std); runs or sweeps.",
+                                                       show_default=False)] = None,
+    metric: Annotated[str | None, typer.Option("--metric", help="With --group-by: the metric that ranks the groups.",
+                                               show_default=False)] = None,
 ) -> None:
     """Compare runs side by side: final metrics, evaluation results and the config keys that differ."""
+    if group_by:                                            # sslterm/sweep/cli.py
+        from sslterm.sweep.cli import compare_groups
+        compare_groups(runs_root(runs_dir), refs, group_by, metric, json_)
+        return
     from sslterm.compare import compare
 
     runs = list({run.id: run for run in (_find(runs_dir, ref) for ref in refs)}.values())

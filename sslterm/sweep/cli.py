@@ -234,3 +234,43 @@ def show_sweeps(sweeps: list[ss.Sweep], json_: bool, root: Path | None = None) -
                        f"probe {probe:<6}  seed {t['seed']}  {label}".rstrip())
             if t.get("error"):
                 typer.echo(f"        {t['error']}")
+
+
+def compare_groups(root: Path, refs: list[str], keys: list[str], metric: str | None, json_: bool) -> None:
+    """``sslterm compare --group-by KEY... REFS``: REFS are runs or sweeps (a sweep stands for its trials' runs)."""
+    from sslterm.compare import compare
+    from sslterm.compare_groups import group_runs, print_grouped
+    from sslterm.store import Run, RunNotFound, StatusError, find_run
+
+    runs: dict[str, Run] = {}
+    for ref in refs:
+        try:
+            found = [find_run(root, ref)]
+        except RunNotFound as e:
+            try:
+                sweep = ss.find_sweep(root, ref)
+            except ss.SweepNotFound:
+                fail(f"{e}; nor does it name a sweep (see `sslterm queue`)")
+            found = [Run(root / t["run_id"]) for t in sweep.trials()["trials"] if t.get("run_id")]
+        runs.update((r.id, r) for r in found)
+    if len(runs) < 2:
+        fail(f"compare needs two or more different runs, got {len(runs)}")
+    try:
+        cmp = compare(list(runs.values()))
+    except StatusError as e:
+        fail(str(e))
+    from sslterm.compare import flatten
+
+    configs = [flatten(r.config()) for r in runs.values()]
+    missing = [k for k in keys if not any(k in c for c in configs)]
+    if missing:
+        fail(f"--group-by: no run has the key {missing[0]!r}; keys that differ between these runs: "
+             f"{', '.join(cmp.config_diff) or 'none'}")
+    grouped = group_runs(cmp, keys, metric)
+    if metric is not None and grouped.best is None:
+        known = sorted({m for g in grouped.groups for m in g.stats})
+        fail(f"--metric: no run has {metric!r}; the runs have: {', '.join(known) or 'no metrics yet'}")
+    if json_:
+        typer.echo(grouped.to_json())
+        return
+    print_grouped(grouped)

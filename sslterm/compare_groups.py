@@ -1,0 +1,139 @@
+"""Compare groups of runs: the seeds of each setting of some config keys, as mean ± std, the best marked."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from sslterm.compare import Comparison, flatten, format_value
+
+RANK_ORDER = ("eval.linear_probe", "eval.knn", "probe_acc", "knn_acc", "loss")
+"""The metric that ranks groups when none is chosen: the first of these any group has."""
+
+
+@dataclass(frozen=True)
+class Stat:
+    """One metric over a group's runs: mean, sample standard deviation (None with one run) and count."""
+
+    mean: float
+    std: float | None
+    n: int
+
+    def text(self) -> str:
+        return format_value(self.mean) + (f" ± {self.std:.2g}" if self.std is not None else "")
+
+
+@dataclass(frozen=True)
+class Group:
+    """The runs that share one setting of the grouping keys."""
+
+    setting: dict[str, Any]
+    runs: list[str]
+    stats: dict[str, Stat] = field(default_factory=dict)
+
+    def label(self) -> str:
+        return ", ".join(f"{k}={format_value(v)}" for k, v in self.setting.items())
+
+
+@dataclass(frozen=True)
+class Grouped:
+    """Groups, the metric that ranks them and its direction, the best group's index and a note on the spread."""
+
+    keys: list[str]
+    groups: list[Group]
+    metric: str | None
+    maximize: bool
+    best: int | None
+    note: str
+
+    def to_json(self) -> str:
+        def stat(s: Stat) -> dict[str, Any]:
+            return {"mean": s.mean, "std": s.std, "n": s.n}
+
+        data = {"group_by": self.keys, "metric": self.metric, "direction": "maximize" if self.maximize else "minimize",
+                "note": self.note, "groups": [
+                    {"setting": g.setting, "runs": g.runs, "n": len(g.runs), "best": i == self.best,
+                     "metrics": {m: stat(s) for m, s in g.stats.items()}} for i, g in enumerate(self.groups)]}
+        return json.dumps(data, indent=1)
+
+
+def stat_of(values: list[float]) -> Stat | None:
+    """Mean and sample standard deviation of the finite ``values``; None when there are none."""
+    vs = [v for v in values if math.isfinite(v)]
+    if not vs:
+        return None
+    return Stat(statistics.fmean(vs), statistics.stdev(vs) if len(vs) > 1 else None, len(vs))
+
+
+def group_runs(cmp: Comparison, keys: list[str], metric: str | None = None) -> Grouped:
+    """Group the compared runs by the values of ``keys`` in their configurations, and rank the groups."""
+    configs = {r.id: flatten(r_config) for r, r_config in zip(cmp.runs, cmp_configs(cmp), strict=True)}
+    order: dict[tuple[str, ...], list[int]] = {}
+    for i, r in enumerate(cmp.runs):
+        order.setdefault(tuple(json.dumps(configs[r.id].get(k)) for k in keys), []).append(i)
+    groups = []
+    for members in order.values():
+        runs = [cmp.runs[i] for i in members]
+        setting = {k: configs[runs[0].id].get(k) for k in keys}
+        names = dict.fromkeys(m for r in runs for m in (*r.final, *r.evaluation))
+        stats = {}
+        for name in names:
+            s = stat_of([v for r in runs for v in [r.final.get(name, r.evaluation.get(name))] if v is not None])
+            if s is not None:
+                stats[name] = s
+        groups.append(Group(setting, [r.id for r in runs], stats))
+    metric = metric or next((m for m in RANK_ORDER if any(m in g.stats for g in groups)), None)
+    maximize = metric is not None and "loss" not in metric
+    ranked = sorted((i for i, g in enumerate(groups) if metric in g.stats),
+                    key=lambda i: groups[i].stats[metric].mean, reverse=maximize)  # type: ignore[index]
+    best = ranked[0] if ranked else None
+    return Grouped(keys, groups, metric, maximize, best, _note(groups, ranked, metric))
+
+
+def cmp_configs(cmp: Comparison) -> list[dict[str, Any]]:
+    """Each compared run's configuration (read again: a Comparison keeps only the keys that differ)."""
+    from sslterm.store import Run
+
+    return [Run(r.path).config() for r in cmp.runs]
+
+
+def _note(groups: list[Group], ranked: list[int], metric: str | None) -> str:
+    """Plain words on whether the best group's lead is larger than the seeds' spread."""
+    if metric is None or not ranked:
+        return "no metric to rank the groups by"
+    if len(ranked) < 2:
+        return f"only one group has {metric}"
+    a, b = groups[ranked[0]], groups[ranked[1]]
+    sa, sb = a.stats[metric], b.stats[metric]
+    if sa.std is None or sb.std is None:
+        return (f"best by {metric}: {a.label()}; with one seed in a group the spread is unknown: "
+                "run more seeds (sslterm sweep --seeds N) to tell the difference from seed noise")
+    gap = abs(sa.mean - sb.mean)
+    if gap <= sa.std + sb.std:
+        return (f"best by {metric}: {a.label()}, but the runner-up ({b.label()}) is within the spread of the "
+                f"seeds: the gap {gap:.3g} is not larger than their standard deviations ({sa.std:.2g} + "
+                f"{sb.std:.2g}); the seeds do not tell them apart")
+    return (f"best by {metric}: {a.label()}, ahead of {b.label()} by {gap:.3g}, more than the seeds' spread "
+            f"({sa.std:.2g} + {sb.std:.2g})")
+
+
+def print_grouped(g: Grouped) -> None:
+    """The groups as a table, one column per group, the best marked with *."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 2, 0, 0))
+    table.add_column("", no_wrap=True)
+    for i, grp in enumerate(g.groups):
+        table.add_column(("* " if i == g.best else "") + grp.label(), justify="right")
+    table.add_row("  seeds (n)", *(str(len(grp.runs)) for grp in g.groups))
+    names = dict.fromkeys(m for grp in g.groups for m in grp.stats)
+    for name in names:
+        mark = " (ranks)" if name == g.metric else ""
+        table.add_row(f"  {name}{mark}", *(grp.stats[name].text() if name in grp.stats else "-" for grp in g.groups))
+    Console().print(table)
+    direction = "higher" if g.maximize else "lower"
+    Console().print(f"* best: {direction} {g.metric} is better. {g.note}", highlight=False)
