@@ -20,7 +20,7 @@ from sslterm.store import Run, Status, StatusError, write_status
 from sslterm.store.lock import RunLocked, acquire, lock_path, release
 from sslterm.store.runs import CONFIG
 from sslterm.store.states import RESUMABLE, State, is_active, is_resumable, words
-from sslterm.store.status import effective_state, is_process, proven_worker, worker_target
+from sslterm.store.status import effective_state, is_process, names_run, proven_worker, worker_target
 
 
 class LifecycleError(RuntimeError):
@@ -100,7 +100,8 @@ def _state_under_lock(run: Run, status: Status, had_lock_file: bool) -> str:
     if had_lock_file:
         return State.LOST
     target, start = worker_target(status)
-    return status.state if is_process(target, start) else State.LOST
+    alive = target is not None and is_process(target, start) and names_run(target, run.path)
+    return status.state if alive else State.LOST
 
 
 ENDING_SECONDS = 30.0  # how long to wait for a worker that recorded its end to exit and drop the lock

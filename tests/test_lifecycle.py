@@ -88,6 +88,25 @@ def test_a_stranger_with_the_workers_old_pid_is_never_signalled(runs: Path) -> N
         stranger.wait()
 
 
+def test_without_a_lock_file_a_stranger_with_the_true_start_time_is_still_not_the_worker(runs: Path) -> None:
+    run_dir = prepare_run(runs, "train.steps=2")                      # a run of an older version: no lock file
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        wait_for(lambda: process_start(stranger.pid), what="the stranger's start time")
+        write_status(run_dir, read_status(run_dir).evolve(state="running", pid=stranger.pid,
+                                                          pid_start=process_start(stranger.pid)))
+        assert not (run_dir / "lock").exists()
+        assert show(runs, run_dir.name)["status"] == "lost", "its command line does not name the run"
+        proc = sslterm("stop", run_dir.name, runs=runs)
+        assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert stranger.poll() is None, "the stranger was not signalled"
+        assert sslterm("resume", run_dir.name, runs=runs).returncode == 0 and stranger.poll() is None
+        assert show(runs, run_dir.name)["status"] == "finished"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
 def test_killed_before_the_worker_started_is_lost_and_restarts_from_step_0(runs: Path) -> None:
     run_dir = prepare_run(runs, "train.steps=6")
     starter = subprocess.Popen([sys.executable, "-c", (

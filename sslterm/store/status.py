@@ -183,11 +183,25 @@ def worker_target(status: Status) -> tuple[int | None, int | None]:
     return status.pid, status.pid_start
 
 
-def _live_target(status: Status) -> int | None:
+def names_run(pid: int, run_dir: Path) -> bool:
+    """Whether the command line of process ``pid`` names the run directory (the worker's and the supervisor's
+    do: ``python -m sslterm.worker RUN_DIR``); True where command lines cannot be read (no /proc)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()
+    except OSError:
+        return True
+    name = os.fsencode(run_dir.name)
+    return any(arg and os.path.basename(arg.rstrip(b"/")) == name for arg in argv)
+
+
+def _live_target(status: Status, run_dir: Path | None = None) -> int | None:
     """The supervisor if it is alive (it passes signals on), else the worker if it is; each checked against its
-    recorded start time. A worker whose supervisor was killed goes on training and still answers for the run."""
+    recorded start time, and with ``run_dir`` (a run with no lock file to prove it) against its command line.
+    A worker whose supervisor was killed goes on training and still answers for the run."""
     for pid, start in ((status.supervisor, status.supervisor_start), (status.pid, status.pid_start)):
-        if pid is not None and is_process(pid, start):
+        if pid is not None and is_process(pid, start) and (run_dir is None or names_run(pid, run_dir)):
             return pid
     return None
 
@@ -196,14 +210,15 @@ def proven_worker(run_dir: Path, status: Status) -> int | None:
     """The pid of the run's own live worker (or supervisor) on this host, if that can be proven, else None.
 
     Proof: the run's lock is held by a live process and the pid's start time matches the recorded one;
-    a run without a lock file (an older version) needs the recorded start time.
+    a run without a lock file (an older version, or a status written by hand) needs the recorded start time
+    and a command line that names the run directory.
     """
     if status.host != socket.gethostname():
         return None
     held = is_held(run_dir)
     if held is False:
         return None
-    target = _live_target(status)
+    target = _live_target(status, run_dir if held is None else None)
     if target is None or (held is None and (status.pid_start if target == status.pid else status.supervisor_start)
                           is None):
         return None
@@ -238,7 +253,7 @@ def effective_state(run_dir: Path, status: Status) -> str:
             return status.state if _live_target(status) is not None else State.LOST
         if status.pid is None and status.supervisor is None:   # a run of an older version: no lock file
             return State.LOST if time.time() - status.created_at > STARTING_GRACE else status.state
-        return status.state if _live_target(status) is not None else State.LOST
+        return status.state if _live_target(status, run_dir) is not None else State.LOST
     age = heartbeat_age(run_dir)
     if age is None:
         age = time.time() - status.created_at
