@@ -24,7 +24,7 @@ from sslterm.cli_show import print_comparison, print_evaluation, print_ls, print
 from sslterm.data_cli import data_app
 from sslterm.store import Run, RunNotFound, StatusError, find_run, list_runs, runs_root
 from sslterm.store.runs import ENV_RUNS
-from sslterm.sweep.cli import register as register_sweeps
+from sslterm.sweep_cli import register as register_sweeps
 
 app = typer.Typer(
     help="Set up, run, watch and compare self-supervised learning experiments from a terminal.",
@@ -32,7 +32,7 @@ app = typer.Typer(
     add_completion=False, context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(data_app, name="data")   # sslterm data prepare|ls|rm: sslterm/data_cli.py
-register_sweeps(app)                    # sslterm sweep ... and sslterm queue: sslterm/sweep/cli.py
+register_sweeps(app)                    # sslterm sweep ... and sslterm queue: sslterm/sweep_cli.py
 
 RunsDir = Annotated[
     Path | None,
@@ -240,8 +240,8 @@ def compare_(
                                                show_default=False)] = None,
 ) -> None:
     """Compare runs side by side: final metrics, evaluation results and the config keys that differ."""
-    if group_by:                                            # sslterm/sweep/cli.py
-        from sslterm.sweep.cli import compare_groups
+    if group_by:                                            # sslterm/sweep_cli.py
+        from sslterm.sweep_cli import compare_groups
         compare_groups(runs_root(runs_dir), refs, group_by, metric, json_)
         return
     from sslterm.compare import compare

@@ -118,22 +118,3 @@ def _note(groups: list[Group], ranked: list[int], metric: str | None) -> str:
                 f"{sb.std:.2g}); the seeds do not tell them apart")
     return (f"best by {metric}: {a.label()}, ahead of {b.label()} by {gap:.3g}, more than the seeds' spread "
             f"({sa.std:.2g} + {sb.std:.2g})")
-
-
-def print_grouped(g: Grouped) -> None:
-    """The groups as a table, one column per group, the best marked with *."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 2, 0, 0))
-    table.add_column("", no_wrap=True)
-    for i, grp in enumerate(g.groups):
-        table.add_column(("* " if i == g.best else "") + grp.label(), justify="right")
-    table.add_row("  seeds (n)", *(str(len(grp.runs)) for grp in g.groups))
-    names = dict.fromkeys(m for grp in g.groups for m in grp.stats)
-    for name in names:
-        mark = " (ranks)" if name == g.metric else ""
-        table.add_row(f"  {name}{mark}", *(grp.stats[name].text() if name in grp.stats else "-" for grp in g.groups))
-    Console().print(table)
-    direction = "higher" if g.maximize else "lower"
-    Console().print(f"* best: {direction} {g.metric} is better. {g.note}", highlight=False)

@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from sslterm import config
+from sslterm.compare_groups import Grouped
 from sslterm.store import runs_root
 from sslterm.sweep import store as ss
 from sslterm.sweep.spec import SweepSpec, Trial, build_all, expand, make_spec, split_sweep
@@ -239,7 +240,7 @@ def show_sweeps(sweeps: list[ss.Sweep], json_: bool, root: Path | None = None) -
 def compare_groups(root: Path, refs: list[str], keys: list[str], metric: str | None, json_: bool) -> None:
     """``sslterm compare --group-by KEY... REFS``: REFS are runs or sweeps (a sweep stands for its trials' runs)."""
     from sslterm.compare import compare
-    from sslterm.compare_groups import group_runs, print_grouped
+    from sslterm.compare_groups import group_runs
     from sslterm.store import Run, RunNotFound, StatusError, find_run
 
     runs: dict[str, Run] = {}
@@ -274,3 +275,22 @@ def compare_groups(root: Path, refs: list[str], keys: list[str], metric: str | N
         typer.echo(grouped.to_json())
         return
     print_grouped(grouped)
+
+
+def print_grouped(g: Grouped) -> None:
+    """The groups as a table, one column per group, the best marked with *."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 2, 0, 0))
+    table.add_column("", no_wrap=True)
+    for i, grp in enumerate(g.groups):
+        table.add_column(("* " if i == g.best else "") + grp.label(), justify="right")
+    table.add_row("  seeds (n)", *(str(len(grp.runs)) for grp in g.groups))
+    names = dict.fromkeys(m for grp in g.groups for m in grp.stats)
+    for name in names:
+        mark = " (ranks)" if name == g.metric else ""
+        table.add_row(f"  {name}{mark}", *(grp.stats[name].text() if name in grp.stats else "-" for grp in g.groups))
+    Console().print(table)
+    direction = "higher" if g.maximize else "lower"
+    Console().print(f"* best: {direction} {g.metric} is better. {g.note}", highlight=False)
