@@ -142,7 +142,7 @@ def resume(run: Run, nproc: int | None = None, steps: int | None = None) -> subp
         except StatusError as e:
             raise ResumeError(str(e)) from None
         state = _state_under_lock(run, status, had_lock_file)
-        problem = resume_problem(run, state, steps)
+        problem = resume_problem(run, state, steps) or _linked_log(run)
         if problem:
             raise ResumeError(problem)
         if steps is not None:
@@ -166,6 +166,15 @@ def resume(run: Run, nproc: int | None = None, steps: int | None = None) -> subp
         return spawn(run, lock, "sslterm.worker", *flag)
     finally:
         release(lock)
+
+
+def _linked_log(run: Run) -> str | None:
+    """Why a resume would fail at once: a log it cuts back or appends to is a symbolic link (never followed)."""
+    for path in (run.metrics_path, run.snapshots_path):
+        if path.is_symlink():
+            return (f"cannot resume {run.id}: {path} is a symbolic link; sslterm writes only regular files in a "
+                    "run directory (put the file itself there)")
+    return None
 
 
 RESUME_KEYS = ("train.steps",)

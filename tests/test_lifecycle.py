@@ -243,3 +243,16 @@ def test_the_apps_resume_key_takes_the_lock_and_says_what_the_cli_says(runs: Pat
     asyncio.run(body())
     rec = until_state(runs, run_dir.name, "finished", "failed", "lost")
     assert rec["status"] == "finished" and rec["step"] == 2, rec
+
+
+def test_resume_refuses_a_linked_log_before_starting_a_worker(runs: Path, tmp_path: Path) -> None:
+    run_dir = prepare_run(runs, "train.steps=2")
+    write_status(run_dir, read_status(run_dir).evolve(state="stopped"))
+    precious = tmp_path / "precious.jsonl"
+    precious.write_bytes(b'{"step": 1}\n')
+    (run_dir / "metrics.jsonl").symlink_to(precious)
+    proc = sslterm("resume", run_dir.name, runs=runs)
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "metrics.jsonl is a symbolic link" in proc.stderr
+    assert read_status(run_dir).state == "stopped", "still resumable once the link is replaced"
+    assert precious.read_bytes() == b'{"step": 1}\n' and not (run_dir / "worker.log").exists()
