@@ -7,8 +7,13 @@ import math
 import pytest
 import torch
 
-from sslterm import catalog
+from sslterm import catalog, config
+from sslterm.augment import Pipeline
+from sslterm.data import Dataset
+from sslterm.models import build_encoder
+from sslterm.objectives import Context, Objective, build_objective
 from sslterm.objectives.infonce import chance_loss, info_nce
+from sslterm.train.monitor import Monitor
 
 torch.set_num_threads(1)
 
@@ -69,3 +74,95 @@ def test_negatives_is_declared_with_both_forms_and_refuses_others() -> None:
     assert "2N−2" in p.help and "N−1" in p.help
     with pytest.raises(ValueError, match="both_views, cross_view"):
         info_nce(torch.randn(3, 2), torch.randn(3, 2), 0.3, "all")
+
+
+# ---- objectives whose targets are the input: clean targets, clean held-out metrics --------------
+
+TEXT_AUG = {"span_crop": {"min_fraction": 0.5}, "token_deletion": {"p": 0.3},
+            "span_masking": {"fraction": 0.3, "spans": 2}}
+W = 12                                                           # tokens per window
+
+
+def text_stream(n: int = 200, seed: int = 0) -> torch.Tensor:
+    """Held-out-like bytes [n]: lowercase letters and spaces."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.tensor(list(b"abcdefgh ")).index_select(0, torch.randint(0, 9, (n,), generator=g)).to(torch.uint8)
+
+
+def windowed(train_bytes: int = 300, eval_bytes: int = 100) -> Dataset:
+    info = {"vocab_size": 258, "seq_len": W, "num_classes": 0, "bytes_per_token": 1.0}
+    return Dataset({"x": text_stream(train_bytes, 1)}, {"x": text_stream(eval_bytes, 2)}, None, None, (), info,
+                   window=W)
+
+
+def next_token(data: Dataset) -> Objective:
+    torch.manual_seed(0)
+    enc = build_encoder("transformer", data.info, {"dim": 16, "depth": 1, "heads": 2})
+    opts = {**catalog.get("objective", "next_token").defaults(), "head_hidden": 0}
+    return build_objective("next_token", Context(enc, data.info, 16, 8), opts).eval()
+
+
+def experiment(*extra: str) -> config.Experiment:
+    return config.from_overrides(["data.modality=text", "objective.name=next_token", "train.batch_size=3",
+                                  "eval.max_examples=1000", *extra])
+
+
+def test_pipeline_keeps_targets_clean_views_shared_deletion_left_out() -> None:
+    batch = {"x": torch.randint(2, 12, (6, W), generator=torch.Generator().manual_seed(5))}
+    pipe = Pipeline(TEXT_AUG)
+    target, corrupted = pipe.with_clean_targets(batch, torch.Generator().manual_seed(0))
+    assert pipe.skipped_for_targets() == ("token_deletion",)
+    assert not (target["x"] == 1).any(), "no MASK in the targets"
+    kept = target["x"] != 0
+    assert kept.sum(1).lt(W).any(), "the crop (a view) applies to the targets too"
+    for row, t in zip(batch["x"].tolist(), target["x"].tolist(), strict=True):
+        real = [v for v in t if v]
+        assert any(row[i:i + len(real)] == real for i in range(W)), "a target is a contiguous span of the input"
+    changed = corrupted["x"] != target["x"]
+    assert changed.any() and (corrupted["x"][changed] == 1).all(), "the input differs from the target by MASK only"
+
+
+@pytest.mark.parametrize("name", ["next_token", "masked", "inpainting"])
+def test_training_targets_are_the_clean_input(name: str) -> None:
+    data = windowed()
+    enc = build_encoder("transformer", data.info, {"dim": 16, "depth": 1, "heads": 2})
+    obj = build_objective(name, Context(enc, data.info, 16, 8), catalog.get("objective", name).defaults())
+    seen: list[torch.Tensor] = []
+    real = enc.token_targets
+
+    def recorded(x: torch.Tensor, **rest: torch.Tensor) -> torch.Tensor:
+        seen.append(x)
+        return real(x, **rest)
+
+    enc.token_targets = recorded  # type: ignore[method-assign]
+    batch = data.batch("train", torch.arange(4))
+    obj(batch, Pipeline({"span_masking": {"fraction": 0.5, "spans": 1}, "token_dropout": {"p": 0.5}}),
+        torch.Generator().manual_seed(0))
+    assert len(seen) == 1 and torch.equal(seen[0], batch["x"]), "targets taken from the unaugmented batch"
+
+
+def test_held_out_bits_are_the_same_with_augmentations_on_or_off() -> None:
+    data = windowed()
+    obj = next_token(data)
+    exp = experiment()
+    on = Monitor(exp, data, obj, Pipeline(TEXT_AUG), torch.device("cpu")).evaluate()
+    off = Monitor(exp, data, obj, Pipeline({}), torch.device("cpu")).evaluate()
+    assert float(on["eval_bits_per_byte"]) == pytest.approx(float(off["eval_bits_per_byte"]), rel=1e-6)
+    assert float(on["eval_loss"]) == pytest.approx(float(off["eval_loss"]), rel=1e-6)
+
+
+def test_held_out_bits_per_byte_count_every_held_out_byte() -> None:
+    """A unigram model (head weights 0, bias log p): bits are the mean of −log2 p over bytes 1..T−1."""
+    data = windowed(eval_bytes=100)                               # 9 windows of 12 sharing one byte each
+    obj = next_token(data)
+    head = obj.head
+    assert isinstance(head, torch.nn.Linear)
+    logp = torch.log_softmax(torch.randn(258, generator=torch.Generator().manual_seed(7)), 0)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.copy_(logp)
+    stream = data.eval["x"].long() + 2                            # token ids of the held-out bytes
+    hand = sum(-float(logp[t]) / math.log(2) for t in stream[1:].tolist()) / (len(stream) - 1)
+    got = Monitor(experiment("train.batch_size=4"), data, obj, Pipeline({}), torch.device("cpu")).evaluate()
+    assert data.size("eval") == 9
+    assert float(got["eval_bits_per_byte"]) == pytest.approx(hand, rel=1e-5)

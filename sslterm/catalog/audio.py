@@ -124,6 +124,7 @@ ENTRIES: tuple[Entry, ...] = (
         "Resample each clip by a random factor (faster clips are higher and end early, zero-padded).",
         modalities=("audio",),
         impl="sslterm.augment.audio:speed_perturbation",
+        extra={"targets": "skip"},
         params=(
             _P,
             P("min_factor", float, 0.9, "Slowest playback speed.", low=0.25, high=4.0),
@@ -136,6 +137,7 @@ ENTRIES: tuple[Entry, ...] = (
         "Keep a random window of each clip, moved to the start, the rest zero-padded (not stretched).",
         modalities=("audio",),
         impl="sslterm.augment.audio:random_crop",
+        extra={"targets": "view"},
         params=(
             _P,
             P("min_fraction", float, 0.6, "Shortest window as a fraction of the clip.", low=0.01, high=1.0),

@@ -99,7 +99,7 @@ ENTRIES: tuple[Entry, ...] = (
         "Keep a connected ball of nodes around a random seed node (breadth-first), drop the rest.",
         modalities=("graph",),
         impl="sslterm.augment.graph:subgraph_sampling",
-        extra={"batch": True},
+        extra={"batch": True, "targets": "view"},
         params=(P("keep", float, 0.8, "Fraction of each graph's nodes kept.", low=0.0, high=1.0, low_open=True),),
     ),
 )

@@ -52,6 +52,7 @@ ENTRIES: tuple[Entry, ...] = (
         "Crop a random area and aspect ratio of each image and resize it back.",
         modalities=("image", "video"),
         impl="sslterm.augment.image:random_resized_crop",
+        extra={"targets": "view"},
         params=(
             P("scale_min", float, 0.3, "Smallest crop area as a fraction of the image.", low=0.01, high=1.0),
             P("scale_max", float, 1.0, "Largest crop area as a fraction of the image.", low=0.01, high=1.0),
@@ -65,6 +66,7 @@ ENTRIES: tuple[Entry, ...] = (
         "Mirror each image left to right with probability p.",
         modalities=("image", "video"),
         impl="sslterm.augment.image:horizontal_flip",
+        extra={"targets": "view"},
         params=(P("p", float, 0.5, "Probability of flipping an image.", low=0.0, high=1.0),),
     ),
     Entry(

@@ -9,6 +9,11 @@ ALL = ("image", "text", "audio", "video", "graph")
 _MOMENTUM = P("momentum", float, 0.99, "Base momentum τ of the EMA teacher, raised to 1 along a cosine "
               "(the papers use 0.996 for long runs).", low=0.0, high=0.9999)
 
+_CLEAN = ("The targets are the clean input: crops and flips choose what is seen, other augmentations corrupt "
+          "the input only, token deletion and speed perturbation are not applied; held-out metrics use no "
+          "augmentation.")
+"""What augmentations do for the objectives whose targets are the input (see augment.Pipeline)."""
+
 ENTRIES: tuple[Entry, ...] = (
     # ---- objectives -------------------------------------------------------------------
     Entry(
@@ -88,7 +93,7 @@ ENTRIES: tuple[Entry, ...] = (
         "objective",
         "masked",
         "Masked prediction (BERT, MAE, SimMIM): hide random tokens and predict their targets; the "
-        "loss counts hidden tokens only (cross-entropy for ids, MSE for pixels, samples, features).",
+        "loss counts hidden tokens only (cross-entropy for ids, MSE for pixels, samples, features). " + _CLEAN,
         modalities=ALL,
         impl="sslterm.objectives.masked:MaskedPrediction",
         params=(
@@ -103,7 +108,7 @@ ENTRIES: tuple[Entry, ...] = (
         "objective",
         "inpainting",
         "Inpainting (Context Encoders, Pathak et al. 2016): hide one contiguous block of the token "
-        "grid and reconstruct it from the visible context; the loss counts the hidden block only.",
+        "grid and reconstruct it from the visible context; the loss counts the hidden block only. " + _CLEAN,
         modalities=("image", "text", "audio", "video"),
         impl="sslterm.objectives.inpainting:Inpainting",
         params=(
@@ -118,7 +123,7 @@ ENTRIES: tuple[Entry, ...] = (
         "objective",
         "next_token",
         "Autoregressive prediction (GPT; APC for audio frames): a causal encoder predicts the token "
-        "`shift` steps ahead from the tokens so far (cross-entropy with bits per token, or MSE/L1).",
+        "`shift` steps ahead from the tokens so far (cross-entropy with bits per token, or MSE/L1). " + _CLEAN,
         modalities=("text", "audio", "video", "image"),
         impl="sslterm.objectives.next_token:NextToken",
         params=(

@@ -74,6 +74,7 @@ ENTRIES: tuple[Entry, ...] = (
         "two crops of one text share its topic but not all of its words.",
         modalities=("text",),
         impl="sslterm.augment.text:span_crop",
+        extra={"targets": "view"},
         params=(P("min_fraction", float, 0.5, "Smallest share of a sequence's tokens a crop keeps.",
                   low=0.0, high=1.0, low_open=True),),
     ),
@@ -103,6 +104,7 @@ ENTRIES: tuple[Entry, ...] = (
         "Delete each token with probability p; the rest shift left and the end is padded.",
         modalities=("text",),
         impl="sslterm.augment.text:token_deletion",
+        extra={"targets": "skip"},
         params=(P("p", float, 0.1, "Probability of deleting a token.", low=0.0, high=1.0),),
     ),
     Entry(

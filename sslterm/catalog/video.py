@@ -86,6 +86,7 @@ ENTRIES: tuple[Entry, ...] = (
         "resample it back to T frames (nearest frame, order kept).",
         modalities=("video",),
         impl="sslterm.augment.video:temporal_crop",
+        extra={"targets": "view"},
         params=(
             P("min_fraction", float, 0.5, "Shortest sub-clip as a fraction of the frames (1: identity).",
               low=0.0, high=1.0, low_open=True),

@@ -35,6 +35,10 @@ class Objective(nn.Module):
     and return scalar tensors only (never ``.item()``: the loop reads them at log intervals).
     """
 
+    targets_are_input = False
+    """Whether the targets are the input itself (next-token, masked, inpainting): augmentations then
+    corrupt the input only, and held-out metrics are measured on clean data."""
+
     def __init__(self, ctx: Context) -> None:
         super().__init__()
         self.encoder = ctx.encoder
@@ -51,6 +55,10 @@ class Objective(nn.Module):
     def trainable(self) -> Iterator[nn.Parameter]:
         """Parameters the optimiser updates (a teacher's are excluded)."""
         return (p for p in self.parameters() if p.requires_grad)
+
+    def target_count(self, batch: Batch) -> torch.Tensor:
+        """How many targets a clean ``batch`` holds: the weight of its loss among held-out batches (rows)."""
+        return torch.tensor(float(batch["x"].shape[0]), device=batch["x"].device)
 
     @torch.no_grad()
     def features(self, batch: Batch) -> torch.Tensor:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from sslterm import catalog
+from sslterm.augment import clean_targets
 from sslterm.data import Batch
 from sslterm.models.transformer import masked_mean
 from sslterm.objectives.base import Augment, Context, Loss, Objective
@@ -57,10 +58,20 @@ class Inpainting(Objective):
         d = ctx.encoder.token_dim
         self.decoder = token_head(2 * d, target_size(ctx.encoder, ctx.info), head_hidden)
 
+    targets_are_input = True
+
+    def target_count(self, batch: Batch) -> torch.Tensor:
+        """The valid tokens of a clean batch (the hidden share of them is the same fraction in every batch)."""
+        x, rest = split_batch(batch)
+        valid = self.encoder.valid_tokens(x, **rest)
+        return torch.tensor(float(x.shape[0]), device=x.device) if valid is None else valid.sum().float()
+
     def forward(self, batch: Batch, augment: Augment, gen: torch.Generator) -> Loss:
-        x, rest = split_batch(augment(batch, gen))
-        valid = self.encoder.valid_tokens(x, **rest)                          # [B, T] or None
-        targets = self.encoder.token_targets(x, **rest)                       # [B, T, P] or [B, T]
+        clean, corrupted = clean_targets(augment, batch, gen)                 # targets never augmented
+        x, rest = split_batch(corrupted)
+        xt, rest_t = split_batch(clean)
+        valid = self.encoder.valid_tokens(xt, **rest_t)                       # [B, T] or None
+        targets = self.encoder.token_targets(xt, **rest_t)                    # [B, T, P] or [B, T]
         b, t = targets.shape[:2]
         hidden = block_mask(self.encoder.token_grid, b, self.region, gen, x.device, valid)  # [B, T]
         h = self.encoder.tokens(self.encoder.hide(x, hidden, **rest), causal=False, **rest)  # [B, T, D]

@@ -21,6 +21,7 @@ import math
 import torch
 
 from sslterm import catalog
+from sslterm.augment import clean_targets
 from sslterm.data import Batch
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.masked import split_batch
@@ -61,16 +62,32 @@ class NextToken(Objective):
         self.bytes_per_token = float(ctx.info.get("bytes_per_token", 0))   # text: bits per byte are reported too
         self.head = token_head(ctx.encoder.token_dim, target_size(ctx.encoder, ctx.info), head_hidden)
 
-    def predict(self, x: torch.Tensor, **rest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(predictions for t + k from tokens ≤ t, their targets, pair validity), each over T − k positions."""
+    targets_are_input = True
+
+    def target_count(self, batch: Batch) -> torch.Tensor:
+        """The valid (t, t + k) pairs of a clean batch: each is one predicted token."""
+        x, rest = split_batch(batch)
+        valid = self.encoder.valid_tokens(x, **rest)
+        if valid is None:                                   # every example has as many pairs
+            return torch.tensor(float(x.shape[0]), device=x.device)
+        return (valid[:, :-self.shift] & valid[:, self.shift:]).sum().float()
+
+    def predict(self, x: torch.Tensor, clean: Batch | None = None,
+                **rest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(predictions for t + k from tokens ≤ t, their targets, pair validity), each over T − k positions.
+
+        The targets and their validity come from ``clean`` (the uncorrupted batch) when given, else from x.
+        """
         h = self.encoder.tokens(x, causal=True, **rest)                       # [B, T, D], causal
-        targets = self.encoder.token_targets(x, **rest)                       # [B, T, P] or [B, T]
-        h, targets, weight = shift_pairs(h, targets, self.encoder.valid_tokens(x, **rest), self.shift)
+        xt, rest_t = split_batch(clean) if clean is not None else (x, rest)
+        targets = self.encoder.token_targets(xt, **rest_t)                    # [B, T, P] or [B, T]
+        h, targets, weight = shift_pairs(h, targets, self.encoder.valid_tokens(xt, **rest_t), self.shift)
         return self.head(h), targets, weight
 
     def forward(self, batch: Batch, augment: Augment, gen: torch.Generator) -> Loss:
-        x, rest = split_batch(augment(batch, gen))
-        pred, targets, weight = self.predict(x, **rest)
+        clean, corrupted = clean_targets(augment, batch, gen)                 # targets never augmented
+        x, rest = split_batch(corrupted)
+        pred, targets, weight = self.predict(x, clean, **rest)
         loss, acc = prediction_loss(pred, targets, weight, kind=self.loss_kind)
         if acc is None:
             return loss, {}

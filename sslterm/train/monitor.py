@@ -10,6 +10,12 @@ that the objective's own forward pass computed for its augmented views, captured
 pooled features (masked and next-token prediction, inpainting) pay one extra pass over the clean
 batch every ``EXTRA_EVERY`` steps instead. An evaluation encodes the held-out examples once, plus
 two views of one training-sized batch of them for alignment, uniformity and the held-out loss.
+
+Held-out losses are honest: for objectives whose targets are the input (next-token, masked,
+inpainting) they are measured with no augmentation at all, over every one of the ``n_eval`` held-out
+examples (in training-sized batches, each weighted by the targets it holds), so held-out bits per
+byte count every held-out byte the windows cover; the other objectives' held-out loss needs views
+and is measured on one training-sized batch of them.
 """
 
 from __future__ import annotations
@@ -31,6 +37,11 @@ from sslterm.utils.probes import OnlineProbe, knn_accuracy
 
 EXTRA_EVERY = 8
 """Steps between the extra clean passes for objectives whose forward computes no pooled features."""
+
+
+def _unchanged(batch: Batch, _gen: torch.Generator) -> Batch:
+    """No augmentation: held-out losses of objectives whose targets are the input see clean data."""
+    return batch
 
 
 class FeatureBank:
@@ -169,10 +180,28 @@ class Monitor:
         with mode(self.objective, False):
             v1, v2 = self.objective.embed(self.augment(batch, gen)), self.objective.embed(self.augment(batch, gen))
             out = {"align": alignment(v1, v2), "uniform": uniformity(F.normalize(v1, dim=1))}
-            loss, extra = self.objective(batch, self.augment, gen)
+            if self.objective.targets_are_input:
+                loss, extra = self._clean_loss(gen)
+            else:
+                loss, extra = self.objective(batch, self.augment, gen)
         out["eval_loss"] = loss
         out.update({f"eval_{k}": v for k, v in extra.items()})
         return out
+
+    def _clean_loss(self, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The objective's loss and metrics over all ``n_eval`` held-out examples, unaugmented, target-weighted."""
+        total: dict[str, torch.Tensor] = {}
+        weight = torch.zeros((), device=self.device)
+        for start in range(0, self.n_eval, self.n_views):
+            idx = torch.arange(start, min(start + self.n_views, self.n_eval), device=self.device)
+            batch = self.data.batch("eval", idx)
+            loss, extra = self.objective(batch, _unchanged, gen)
+            w = self.objective.target_count(batch)
+            for k, v in {"loss": loss, **extra}.items():
+                total[k] = total.get(k, 0) + v.detach().float() * w
+            weight = weight + w
+        mean = {k: v / weight.clamp(min=1) for k, v in total.items()}
+        return mean.pop("loss"), mean
 
     def state(self) -> dict[str, Any]:
         """What continues across a resume: the online probe and the feature bank."""
