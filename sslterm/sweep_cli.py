@@ -164,7 +164,10 @@ def _control(root: Path, action: str, ref: str, json_: bool) -> None:
         elif action == "resume":
             if state == ss.CANCELLED:
                 fail(f"sweep {sweep.id} was cancelled; start a new sweep", code=1)
-            data["state"] = ss.RUNNING if state != ss.DONE else state
+            if state == ss.DONE:
+                typer.echo(f"sweep {sweep.id} is done: every trial has ended; nothing to resume")
+                return
+            data["state"] = ss.RUNNING
         else:
             data["state"] = ss.CANCELLED
     running = ss.scheduler_running(sweep)
@@ -211,9 +214,12 @@ def show_sweeps(sweeps: list[ss.Sweep], json_: bool, root: Path | None = None) -
     """Each sweep's state and its trials (state, run id, loss, probe, settings)."""
     records = []
     for sw in sweeps:
-        data = sw.trials()
+        try:
+            data = sw.trials()
+        except (OSError, ValueError) as e:          # a damaged trials.json: said, and the other sweeps listed
+            data = {"state": "unreadable", "trials": [], "error": f"cannot read {sw.path / ss.TRIALS}: {e}"}
         records.append({"id": sw.id, "state": data["state"], "scheduler": ss.scheduler_running(sw),
-                        "trials": data["trials"]})
+                        "trials": data["trials"], **({"error": data["error"]} if "error" in data else {})})
     if json_:
         typer.echo(json.dumps(records, indent=1))
         return
@@ -226,6 +232,8 @@ def show_sweeps(sweeps: list[ss.Sweep], json_: bool, root: Path | None = None) -
         done = sum(t["state"] in ss.TRIAL_FINAL for t in trials)
         sched = "scheduler running" if rec["scheduler"] else "no scheduler"
         typer.echo(f"{rec['id']}  {rec['state']}  {done}/{len(trials)} ended  ({sched})")
+        if rec.get("error"):
+            typer.echo(f"  {rec['error']}")
         for t in trials:
             m = t.get("metric") or {}
             loss = f"{m['loss']:.4g}" if "loss" in m else "-"

@@ -148,3 +148,18 @@ def test_kill_9_of_the_scheduler_then_resume_runs_every_trial_exactly_once(tmp_p
     assert len(runs_made) == 3
     listing = sslterm("queue", runs=runs)
     assert f"{sweep.id}  done  3/3 ended" in listing.stdout
+
+
+def test_queue_lists_a_damaged_sweep_in_one_line_and_the_others(runs: Path) -> None:
+    good = _make_sweep(runs, 2, parallel=1)
+    bad = ss.sweeps_dir(runs) / "zz-damaged"
+    bad.mkdir()
+    (bad / ss.TRIALS).write_text("{", encoding="utf-8")
+    proc = sslterm("queue", runs=runs)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{good.id}  queued  0/2 ended" in proc.stdout
+    assert "zz-damaged  unreadable" in proc.stdout and "cannot read" in proc.stdout
+    with good.edit() as data:
+        data["state"] = ss.DONE
+    done = sslterm("sweep", "resume", good.id, runs=runs)      # a done sweep says so instead of starting anything
+    assert done.returncode == 0 and "nothing to resume" in done.stdout and not ss.scheduler_running(good)
