@@ -232,15 +232,17 @@ def show_sweeps(sweeps: list[ss.Sweep], json_: bool, root: Path | None = None) -
         done = sum(t["state"] in ss.TRIAL_FINAL for t in trials)
         sched = "scheduler running" if rec["scheduler"] else "no scheduler"
         typer.echo(f"{rec['id']}  {rec['state']}  {done}/{len(trials)} ended  ({sched})")
+        if trials:
+            typer.echo(f"  {'trial':<5} {'state':<9} {'loss':>8} {'probe':>6} {'seed':>4}  setting  run")
         if rec.get("error"):
             typer.echo(f"  {rec['error']}")
         for t in trials:
             m = t.get("metric") or {}
             loss = f"{m['loss']:.4g}" if "loss" in m else "-"
             probe = f"{m['probe']:.3f}" if "probe" in m else "-"
-            label = ", ".join(f"{k}={json.dumps(v)}" for k, v in t["settings"].items())
-            typer.echo(f"  {t['id']}  {t['state']:<9}  {t.get('run_id') or '-':<36}  loss {loss:<8}  "
-                       f"probe {probe:<6}  seed {t['seed']}  {label}".rstrip())
+            label = ", ".join(f"{k}={json.dumps(v)}" for k, v in t["settings"].items()) or "-"
+            typer.echo(f"  {t['id']:<5} {t['state']:<9} {loss:>8} {probe:>6} {t['seed']:>4}  {label}  "
+                       f"{t.get('run_id') or ''}".rstrip())    # the run id last: at 80 columns it is what wraps
             if t.get("error"):
                 typer.echo(f"        {t['error']}")
 

@@ -163,3 +163,44 @@ def test_queue_lists_a_damaged_sweep_in_one_line_and_the_others(runs: Path) -> N
         data["state"] = ss.DONE
     done = sslterm("sweep", "resume", good.id, runs=runs)      # a done sweep says so instead of starting anything
     assert done.returncode == 0 and "nothing to resume" in done.stdout and not ss.scheduler_running(good)
+
+
+def test_each_trial_sees_only_its_own_gpu(runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str | None] = []
+    fake = FakeLaunch()
+
+    def launch(exp: config.Experiment, root: Path, source: str = "") -> tuple[Any, Any]:
+        seen.append(os.environ.get("CUDA_VISIBLE_DEVICES"))
+        return fake(exp, root, source)
+
+    monkeypatch.setattr("sslterm.launch.launch", launch)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    sweep = _make_sweep(runs, 3, parallel=0)
+    s = Scheduler(sweep)
+    s.tick()
+    assert seen == ["3", "5"] and os.environ["CUDA_VISIBLE_DEVICES"] == "3,5"   # restored for the scheduler
+    _end(runs, "fake-ab12-t002", State.FINISHED)
+    s.tick()
+    assert seen == ["3", "5", "5"]                              # the slot that freed up: GPU 5
+
+
+def test_a_lost_run_is_resumed_once_then_its_trial_fails(runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sslterm.launch.launch", FakeLaunch())
+    resumed: list[str] = []
+
+    def resume(run: Any) -> _Done:
+        resumed.append(run.id)
+        return _Done()
+
+    monkeypatch.setattr("sslterm.lifecycle.resume", resume)
+    sweep = _make_sweep(runs, 1, parallel=1)
+    s = Scheduler(sweep)
+    s.tick()
+    run_dir = runs / sweep.trials()["trials"][0]["run_id"]
+    (run_dir / "lock").write_text("")                           # a lock nobody holds: the worker is gone
+    write_status(run_dir, Status(id=run_dir.name, state=State.RUNNING, pid=2 ** 22 + 7, total_steps=6))
+    s.tick()
+    assert resumed == [run_dir.name] and _states(sweep) == ["running"]
+    s.tick()                                                    # still lost after its resume: failed
+    assert resumed == [run_dir.name] and _states(sweep) == ["failed"]
+    assert "lost" in sweep.trials()["trials"][0]["error"]
