@@ -204,3 +204,19 @@ def test_a_lost_run_is_resumed_once_then_its_trial_fails(runs: Path, monkeypatch
     s.tick()                                                    # still lost after its resume: failed
     assert resumed == [run_dir.name] and _states(sweep) == ["failed"]
     assert "lost" in sweep.trials()["trials"][0]["error"]
+
+
+def test_two_schedulers_never_run_one_sweep(runs: Path) -> None:
+    import subprocess
+    import sys
+
+    sweep = _make_sweep(runs, 1, parallel=1)
+    fd = ss.take_scheduler_lock(sweep)
+    assert fd is not None and ss.scheduler_running(sweep)
+    assert ss.take_scheduler_lock(sweep) is None
+    proc = subprocess.run([sys.executable, "-m", "sslterm.sweep.scheduler", str(sweep.path)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and "another scheduler" in proc.stdout
+    assert _states(sweep) == ["queued"]                       # the second one touched nothing
+    os.close(fd)
+    assert not ss.scheduler_running(sweep)
