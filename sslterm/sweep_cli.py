@@ -154,6 +154,11 @@ def _control(root: Path, action: str, ref: str, json_: bool) -> None:
     sweep = _find(root, ref)
     if action == "show":
         show_sweeps([sweep], json_)
+        spec = sweep.spec().get("spec", {})
+        keys = [*spec.get("grid", {}), *(r.partition("=")[0] for r in spec.get("random", []))]
+        if not json_ and keys and sum(t["state"] == ss.DONE for t in sweep.trials()["trials"]) >= 2:
+            typer.echo("")
+            compare_groups(root, [str(sweep.path)], keys, None, False)    # which setting wins, with the spread
         return
     with sweep.edit() as data:
         state = data["state"]
@@ -262,7 +267,8 @@ def compare_groups(root: Path, refs: list[str], keys: list[str], metric: str | N
                 sweep = ss.find_sweep(root, ref)
             except ss.SweepNotFound:
                 fail(f"{e}; nor does it name a sweep (see `sslterm queue`)")
-            found = [Run(root / t["run_id"]) for t in sweep.trials()["trials"] if t.get("run_id")]
+            found = [Run(root / t["run_id"]) for t in sweep.trials()["trials"]
+                     if t.get("run_id") and (root / t["run_id"] / "status.json").is_file()]
         runs.update((r.id, r) for r in found)
     if len(runs) < 2:
         fail(f"compare needs two or more different runs, got {len(runs)}")

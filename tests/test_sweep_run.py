@@ -148,6 +148,9 @@ def test_kill_9_of_the_scheduler_then_resume_runs_every_trial_exactly_once(tmp_p
     assert len(runs_made) == 3
     listing = sslterm("queue", runs=runs)
     assert f"{sweep.id}  done  3/3 ended" in listing.stdout
+    shown = sslterm("sweep", "show", sweep.id, runs=runs)      # the trials, then the settings compared
+    assert shown.returncode == 0, shown.stderr
+    assert "* train.lr=" in shown.stdout and "spread is unknown" in " ".join(shown.stdout.split())
 
 
 def test_queue_lists_a_damaged_sweep_in_one_line_and_the_others(runs: Path) -> None:
