@@ -74,8 +74,9 @@ def test_resume_set_train_steps_trains_on_and_other_keys_are_refused(runs: Path)
 
 def test_a_reference_longer_than_a_file_name_is_one_line(runs: Path) -> None:
     prepare_run(runs)
-    for ref in ("a" * 300, "a/" * 200, "/tmp/" + "b" * 300 + "/x"):
+    for ref in ("a" * 300, "a/" * 200, "/tmp/" + "b" * 300 + "/x", "", " "):
         for command in ("show", "stop", "resume", "export", "eval", "watch"):
             proc = sslterm(command, ref, runs=runs)
             assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, (command, proc.stderr[-300:])
             assert "Traceback" not in proc.stderr and len(proc.stderr) < 300, proc.stderr
+    assert "the run reference is empty" in sslterm("show", "", runs=runs).stderr

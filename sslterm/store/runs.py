@@ -167,6 +167,8 @@ def list_runs(root: Path) -> list[Run]:
 def find_run(root: Path, ref: str) -> Run:
     """The run that ``ref`` names: a run directory's path, an id, or a unique id prefix (RunNotFound, one line,
     quoting at most 80 characters of ``ref``, when none or several match)."""
+    if not ref.strip():
+        raise RunNotFound("the run reference is empty: give a run's id, a unique prefix of one, or its directory")
     as_path = Path(ref)
     try:
         is_run, is_dir = (as_path / "status.json").is_file(), as_path.is_dir()
