@@ -223,3 +223,9 @@ def test_two_schedulers_never_run_one_sweep(runs: Path) -> None:
     assert _states(sweep) == ["queued"]                       # the second one touched nothing
     os.close(fd)
     assert not ss.scheduler_running(sweep)
+
+
+def test_an_empty_sweep_reference_names_no_sweep(runs: Path) -> None:
+    _make_sweep(runs, 1, parallel=1)
+    proc = sslterm("sweep", "pause", "", runs=runs)
+    assert proc.returncode == 2 and "empty sweep reference" in proc.stderr and proc.stderr.count("\n") == 1

@@ -126,6 +126,8 @@ def list_sweeps(root: Path) -> list[Sweep]:
 
 def find_sweep(root: Path, ref: str) -> Sweep:
     """The sweep ``ref`` names: an id, a unique prefix or part of one, or a sweep directory."""
+    if not ref.strip():
+        raise SweepNotFound("an empty sweep reference names no sweep; give its id (see `sslterm queue`)")
     as_path = Path(ref)
     if (as_path / TRIALS).is_file():
         return Sweep(as_path)
