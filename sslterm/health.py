@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+COLLAPSED = 0.25
+"""A spread below this share of 1/sqrt(dim) is a collapse, said in plain words (0.015 against 0.088 was one)."""
+AT_RISK = 0.3
+"""A spread below this share of 1/sqrt(dim) is at risk of collapse."""
+CHANCE_LOGS = 5
+"""Consecutive logged losses at the chance value that make a 'not learning' warning."""
+CHANCE_MARGIN = 0.02
+"""A loss within this share of its chance value (or above it) counts as at chance."""
 
 
 def collapse_warning(std: float, dim: int, rank: float) -> str | None:
@@ -12,11 +22,12 @@ def collapse_warning(std: float, dim: int, rank: float) -> str | None:
     ``rank`` is RankMe's effective rank, 1 for a single direction.
     """
     healthy = dim ** -0.5
-    if std < 0.1 * healthy:
-        return f"collapsing: embeddings are nearly identical (spread {std:.3g}, healthy ≈ {healthy:.3g})"
+    if std < COLLAPSED * healthy:
+        return (f"collapsing: embeddings are nearly identical (spread {std:.3g}, far below the healthy "
+                f"≈ {healthy:.3g})")
     if rank < 1.5:
         return f"collapsing: embeddings span about one direction (effective rank {rank:.2f})"
-    if std < 0.3 * healthy:
+    if std < AT_RISK * healthy:
         return f"at risk of collapse: embedding spread is low ({std:.3g}, healthy ≈ {healthy:.3g})"
     return None
 
@@ -27,3 +38,31 @@ def representation_warning(latest: dict[str, Any]) -> str | None:
     if not all(isinstance(v, (int, float)) for v in (std, dim, rank)):
         return None
     return collapse_warning(float(std), int(dim), float(rank))  # type: ignore[arg-type]
+
+
+def chance_warning(records: Sequence[dict[str, Any]]) -> str | None:
+    """'Not learning' when the last ``CHANCE_LOGS`` logged losses all sit at their chance value.
+
+    The chance value is what the objective logs as ``chance_loss`` (InfoNCE: ln(2N−1) or ln N), the
+    loss of embeddings that tell nothing apart; objectives that log none are never judged here.
+    """
+    logged = [r for r in records if isinstance(r.get("loss"), (int, float)) and "chance_loss" in r]
+    last = logged[-CHANCE_LOGS:]
+    if len(last) < CHANCE_LOGS or any(r["loss"] < (1 - CHANCE_MARGIN) * r["chance_loss"] for r in last):
+        return None
+    chance = float(last[-1]["chance_loss"])
+    return (f"not learning: the loss stayed at its chance value {chance:.3g} for {CHANCE_LOGS} logs (to step "
+            f"{last[-1].get('step', '?')}); the two views may share nothing: check the crop and clip length")
+
+
+def training_warning(latest: dict[str, Any], recent: Sequence[dict[str, Any]]) -> str | None:
+    """The plain-words warning a run's recent metric records call for (a collapse or a loss at chance), else None.
+
+    ``latest`` holds every metric's newest value, ``recent`` the last records in order. This is what
+    reaches the run's status (``warning``), so the dashboard's header, ``show`` and ``ls`` say it;
+    'at risk' stays on the dashboard's representation line only.
+    """
+    collapse = representation_warning(latest)
+    if collapse is not None and collapse.startswith("collapsing"):
+        return collapse
+    return chance_warning(recent)

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from sslterm import catalog, config
+from sslterm import catalog, config, health
 from sslterm.augment import Pipeline
 from sslterm.data import Dataset
 from sslterm.models import build_encoder
 from sslterm.objectives import Context, Objective, build_objective
 from sslterm.objectives.infonce import chance_loss, info_nce
+from sslterm.store import read_status
 from sslterm.train.monitor import Monitor
+from tests.conftest import ROOT, prepare_run, sslterm
 
 torch.set_num_threads(1)
 
@@ -166,3 +171,39 @@ def test_held_out_bits_per_byte_count_every_held_out_byte() -> None:
     got = Monitor(experiment("train.batch_size=4"), data, obj, Pipeline({}), torch.device("cpu")).evaluate()
     assert data.size("eval") == 9
     assert float(got["eval_bits_per_byte"]) == pytest.approx(hand, rel=1e-5)
+
+
+# ---- plain-words warnings: a loss at chance, a spread far below 1/√d ------------------------------
+
+def records(losses: list[float], chance: float = math.log(31)) -> list[dict[str, float]]:
+    return [{"step": i + 1, "loss": v, "chance_loss": chance} for i, v in enumerate(losses)]
+
+
+def test_a_loss_at_its_chance_value_for_five_logs_is_a_warning() -> None:
+    c = math.log(31)
+    assert health.chance_warning(records([c] * 4)) is None, "four logs are not yet many"
+    assert health.chance_warning(records([c, c, c - 0.5, c, c])) is None, "one log below chance: it learns"
+    said = health.chance_warning(records([c + 0.01, c, c, c - 0.01, c]))
+    assert said is not None and said.startswith("not learning") and "3.43" in said and "step 5" in said
+    assert health.chance_warning([{"step": i, "loss": 3.4} for i in range(9)]) is None, "no chance value: no judgement"
+
+
+def test_a_spread_far_below_the_healthy_one_is_a_collapse_in_plain_words() -> None:
+    healthy = 128 ** -0.5                                          # 0.088
+    said = health.collapse_warning(0.015, 128, 40.0)               # the 0.015: was only 'at risk'
+    assert said is not None and said.startswith("collapsing") and "far below" in said
+    assert health.training_warning({"emb_std": 0.015, "emb_dim": 128, "rankme": 40.0}, []) == said
+    at_risk = health.collapse_warning(0.28 * healthy, 128, 40.0)
+    assert at_risk is not None and at_risk.startswith("at risk")
+    assert health.training_warning({"emb_std": 0.28 * healthy, "emb_dim": 128, "rankme": 40.0}, []) is None
+
+
+def test_a_run_whose_loss_stays_at_chance_says_so_in_its_status_and_show(runs: Path) -> None:
+    run_dir = prepare_run(runs, "objective.name=infonce", "objective.temperature=10", "train.lr=1e-9",
+                          "train.steps=8", "train.log_every=1", "train.warmup_steps=0", "eval.every=0")
+    worker = subprocess.run([sys.executable, "-m", "sslterm.worker", str(run_dir)], capture_output=True, text=True,
+                            timeout=300, cwd=ROOT)
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    assert (read_status(run_dir).warning or "").startswith("not learning: the loss stayed at its chance value 3.43")
+    shown = sslterm("show", run_dir.name, runs=runs)
+    assert shown.returncode == 0 and "warning: not learning" in shown.stdout, shown.stdout

@@ -152,7 +152,7 @@ def test_encoder_and_objective_shapes() -> None:
     assert enc(x).shape == (4, enc.out_dim) and enc.tokens(x).shape == (4, 8 * 8, enc.out_dim)
     obj = build_objective("infonce", Context(enc, {}, 32, 8), {"temperature": 0.5})
     loss, metrics = obj({"x": x}, Pipeline({"horizontal_flip": {"p": 0.5}}), torch.Generator().manual_seed(0))
-    assert loss.dim() == 0 and loss > 0 and set(metrics) == {"pos_acc"}
+    assert loss.dim() == 0 and loss > 0 and set(metrics) == {"pos_acc", "chance_loss"}
     assert obj.features({"x": x}).shape == (4, enc.out_dim)
 
 

@@ -51,9 +51,9 @@ def poison_infonce(monkeypatch: pytest.MonkeyPatch, after: int) -> None:
 
     real, calls = infonce.info_nce, []
 
-    def poisoned(z1: torch.Tensor, z2: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def poisoned(z1: torch.Tensor, z2: torch.Tensor, t: float, *form: str) -> tuple[torch.Tensor, torch.Tensor]:
         calls.append(1)
-        loss, acc = real(z1, z2, t)
+        loss, acc = real(z1, z2, t, *form)
         return (loss * float("nan"), acc) if len(calls) > after else (loss, acc)
 
     monkeypatch.setattr(infonce, "info_nce", poisoned)

@@ -96,7 +96,7 @@ class InfoNCE(Objective):
         z1, z2 = self.projector(self.encoder(**views)).chunk(2)          # [B, D] each
         z1, z2 = gather(z1), gather(z2)                                   # negatives from every process
         loss, acc = info_nce(z1, z2, self.temperature, self.negatives)
-        chance = torch.tensor(chance_loss(z1.shape[0], self.negatives), device=loss.device)
+        chance = loss.detach().new_full((), chance_loss(z1.shape[0], self.negatives))     # a fill: no copy
         return loss, {"pos_acc": acc, "chance_loss": chance}
 
     @torch.no_grad()

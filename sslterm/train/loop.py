@@ -250,6 +250,11 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool], on_progres
                     rec.log(step, evaluate)
                     if main:
                         on_progress(step, device)
+                        warning = rec.new_warning()                  # a collapse, a loss stuck at chance
+                        if warning is not None:
+                            print(f"warning: {warning}", flush=True)
+                            if on_warning is not None:
+                                on_warning(warning)
                 if is_snapshot_step(step, cfg):
                     rec.snapshot(step)
                 if is_checkpoint_step(step, cfg):

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
+from sslterm import health
 from sslterm.config import Experiment, TrainConfig
 from sslterm.data import Batch
 from sslterm.objectives import Objective
@@ -118,6 +120,9 @@ class Recorder:
         self.t_start = time.perf_counter() - elapsed
         self.t_window = time.perf_counter()
         self.saved = saved                                           # step of the last checkpoint, if any
+        self.latest: dict[str, Any] = {}                             # every metric's newest value
+        self.recent: deque[dict[str, Any]] = deque(maxlen=health.CHANCE_LOGS)
+        self.warned: str | None = None
 
     def diverged(self, step: int, value: float, what: str) -> Diverged:
         return Diverged(step, value, what, self.saved)
@@ -132,12 +137,22 @@ class Recorder:
         bad = first_non_finite(values)
         if bad is not None:
             raise self.diverged(step, bad[1], value_name(bad[0]))
-        self.metrics.write({"step": step, "t": round(now - self.t_start, 4), "time": time.time(), **values,
-                            "lr": lr_at(step - 1, cfg),
-                            "samples_per_s": count * cfg.batch_size * self.parts.dist.world
-                            / max(now - self.t_window, 1e-9)})
+        record = {"step": step, "t": round(now - self.t_start, 4), "time": time.time(), **values,
+                  "lr": lr_at(step - 1, cfg),
+                  "samples_per_s": count * cfg.batch_size * self.parts.dist.world / max(now - self.t_window, 1e-9)}
+        self.metrics.write(record)
+        self.latest.update(record)
+        self.recent.append(record)
         self.window.reset()
         self.t_window = time.perf_counter()
+
+    def new_warning(self) -> str | None:
+        """The plain-words warning the metrics so far call for (:func:`health.training_warning`), once per kind."""
+        text = health.training_warning(self.latest, self.recent)
+        if text is None or text.split(":")[0] == self.warned:
+            return None
+        self.warned = text.split(":")[0]                              # 'collapsing', 'not learning'
+        return text
 
     def snapshot(self, step: int) -> None:
         """The probe batch's similarity matrix, on rank 0."""
