@@ -207,3 +207,19 @@ def test_a_run_whose_loss_stays_at_chance_says_so_in_its_status_and_show(runs: P
     assert (read_status(run_dir).warning or "").startswith("not learning: the loss stayed at its chance value 3.43")
     shown = sslterm("show", run_dir.name, runs=runs)
     assert shown.returncode == 0 and "warning: not learning" in shown.stdout, shown.stdout
+
+
+@pytest.mark.parametrize(("name", "chance"), [("rotation", math.log(4)), ("temporal_order", math.log(6))])
+def test_classification_pretexts_log_their_chance_loss(name: str, chance: float) -> None:
+    data = windowed() if name == "temporal_order" else None
+    if data is None:
+        info = {"channels": 3, "image_size": 16, "num_classes": 0}
+        enc = build_encoder("cnn", info, catalog.get("encoder", "cnn").defaults())
+        batch = {"x": torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))}
+    else:
+        info = data.info
+        enc = build_encoder("transformer", info, {"dim": 16, "depth": 1, "heads": 2})
+        batch = data.batch("train", torch.arange(4))
+    obj = build_objective(name, Context(enc, info, 16, 8), catalog.get("objective", name).defaults())
+    _, metrics = obj(batch, lambda b, g: b, torch.Generator().manual_seed(0))
+    assert float(metrics["chance_loss"]) == pytest.approx(chance)

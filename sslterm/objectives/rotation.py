@@ -11,6 +11,8 @@ Clips [B, T, C, H, W] are rotated frame by frame with one k per clip.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -61,4 +63,5 @@ class RotationPrediction(Objective):
         x_rot, k = rotation_views(x, gen)                                    # [B, ...], [B]
         logits = self.head(self.encoder(x_rot, **rest))                      # [B, 4]
         loss = F.cross_entropy(logits, k)
-        return loss, {"rotation_acc": (logits.detach().argmax(dim=1) == k).float().mean()}
+        chance = loss.detach().new_full((), math.log(4))                   # guessing among 4 rotations
+        return loss, {"rotation_acc": (logits.detach().argmax(dim=1) == k).float().mean(), "chance_loss": chance}

@@ -108,4 +108,5 @@ class TemporalOrder(Objective):
         x_perm, label = order_views(x, self.permutations, gen, lengths)    # [B, L, ...], [B]
         logits = self.head(self.encoder(x_perm, **rest))                   # [B, n!]
         loss = F.cross_entropy(logits, label)
-        return loss, {"order_acc": (logits.detach().argmax(dim=1) == label).float().mean()}
+        chance = loss.detach().new_full((), math.log(math.factorial(self.segments)))  # guessing among n! orders
+        return loss, {"order_acc": (logits.detach().argmax(dim=1) == label).float().mean(), "chance_loss": chance}
