@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual import events
@@ -178,5 +180,35 @@ def test_keys_typed_fast_after_enter_on_a_choice_go_to_its_list(workdir: Path) -
             await burst(pilot, "enter", "escape", "down")  # esc closes the list; down then moves the form
             assert screen.draft.get("model.encoder") == "vit"
             assert isinstance(screen.focused, Field) and screen.focused.spec.key != "model.encoder"
+
+    asyncio.run(body())
+
+
+def test_keys_typed_right_after_l_all_reach_the_form_in_order(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`l`, 5 downs, enter, 42, enter typed at once while the launcher is slow to open (a cold import on a busy
+    machine): the first row's focus, set a moment late, took back the first down (seen in tmux: the value went
+    into the row above the one meant); keys typed before the form is ready wait for it."""
+    from sslterm.tui.app import SSLTermApp
+
+    open_launcher = SSLTermApp.on_open_launcher
+
+    def slow(self: SSLTermApp, message: Any) -> None:
+        time.sleep(1.0)  # blocks the app, as importing the config core does on a loaded machine
+        open_launcher(self, message)
+
+    monkeypatch.setattr(SSLTermApp, "on_open_launcher", slow)
+
+    async def body() -> None:
+        async with make_app(workdir / "runs").run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await burst(pilot, "l", "down", "down", "down", "down", "down", "enter", "ctrl+u", "4", "2", "enter")
+            screen = await wait_for_async(lambda: isinstance(pilot.app.screen, LauncherScreen) and pilot.app.screen,
+                                          what="the launcher")
+            assert isinstance(screen, LauncherScreen)
+            await wait_for_async(lambda: screen.draft.dirty, timeout=20, what="an edit applied")
+            assert isinstance(screen.focused, Field) and screen.focused.spec.key == "data.workers"
+            assert screen.draft.get("data.workers") == 42
 
     asyncio.run(body())

@@ -12,6 +12,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 
 STALE = 0.5  # seconds after which a key still in flight no longer holds the next ones back
+UNREADY = 5.0  # seconds a screen still being made (``takes_keys`` False) may hold the keys typed for it
 
 
 class KeyDone(Message, bubble=True):
@@ -44,6 +45,7 @@ class KeysInOrder(App[None]):
         self._stale_timer: Timer | None = None
         self._number = 0  # of the key in flight
         self._in_flight_target: Widget | None = None
+        self._unready_since: float | None = None  # when keys began to wait for the screen on top to be made
 
     async def on_event(self, event: events.Event) -> None:
         typed = isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded
@@ -53,12 +55,26 @@ class KeysInOrder(App[None]):
         target = self._in_flight_target
         if self._in_flight_since is not None and target is not None and not target.is_attached:
             self._in_flight_since = None  # its widget went away (a dialog closed by it): its KeyDone never comes
-        if self._in_flight_since is not None:
+        if self._in_flight_since is not None or self._held or not self._screen_takes_keys():
             self._held.append(event)
             if self._stale_timer is None:
                 self._stale_timer = self.set_timer(STALE, self._release_stale)
             return
         await self._hand_on(event)
+
+    def _screen_takes_keys(self) -> bool:
+        """Whether the screen on top is ready for keys: one still being made (a form being filled in) says
+        so with ``takes_keys = False``, and the keys typed meanwhile wait for it (for :data:`UNREADY` at most)."""
+        if getattr(self.screen, "takes_keys", True):
+            self._unready_since = None
+            return True
+        if self._unready_since is None:
+            self._unready_since = time.monotonic()
+        return time.monotonic() - self._unready_since >= UNREADY
+
+    def screen_ready(self) -> None:
+        """Called by a screen once it takes keys: the keys typed while it was being made go to it now."""
+        self.call_later(self._next)
 
     async def _hand_on(self, event: events.Event) -> None:
         target = self.focused or self.screen  # where App.on_event gives the key (when no priority binding takes it)
@@ -87,7 +103,7 @@ class KeysInOrder(App[None]):
         await self._next()
 
     async def _next(self) -> None:
-        while self._held and self._in_flight_since is None:
+        while self._held and self._in_flight_since is None and self._screen_takes_keys():
             await self._hand_on(self._held.popleft())
         if not self._held and self._stale_timer is not None:
             self._stale_timer.stop()

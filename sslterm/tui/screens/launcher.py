@@ -29,6 +29,7 @@ from sslterm.tui.draft import (
     write_experiment,
 )
 from sslterm.tui.hints import schedule_notes
+from sslterm.tui.key_order import KeysInOrder
 from sslterm.tui.messages import OpenRun
 from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, HelpScreen, PromptScreen, keys_help
 from sslterm.tui.widgets.field import Field, FieldEditor, value_text
@@ -70,7 +71,7 @@ class LauncherScreen(Screen[None]):
         self.experiments_dir = experiments_dir
         self.draft = draft or Draft.defaults()
         self._previewed: dict[str, Any] | None = None
-        self._ready = False  # the form is shown and filled in: keys before that are dropped, never acted on
+        self._ready = False  # the form is shown and filled in: keys before that wait for it (takes_keys)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="launcher-title")
@@ -91,11 +92,18 @@ class LauncherScreen(Screen[None]):
         self._focus_first()
         self._ready = True
         self.refresh_bindings()
+        if isinstance(self.app, KeysInOrder):
+            self.app.screen_ready()  # the keys typed while the form was made go to its rows now, in order
+
+    @property
+    def takes_keys(self) -> bool:
+        """Whether the form is ready: until then the app holds the keys typed for it (KeysInOrder)."""
+        return self._ready
 
     def _focus_first(self) -> None:
         first = next(iter(self.query(Field)), None)
         if first is not None:
-            first.focus()
+            self.set_focus(first)  # now: focus() would do it later, after a down typed fast had moved it on
         self.call_after_refresh(self.query_one("#launcher-form").scroll_home, animate=False)  # titles in view
 
     # -- keeping the form in step with the draft ---------------------------------------------------
