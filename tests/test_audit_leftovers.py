@@ -80,3 +80,14 @@ def test_a_reference_longer_than_a_file_name_is_one_line(runs: Path) -> None:
             assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, (command, proc.stderr[-300:])
             assert "Traceback" not in proc.stderr and len(proc.stderr) < 300, proc.stderr
     assert "the run reference is empty" in sslterm("show", "", runs=runs).stderr
+
+
+def test_the_app_lists_a_run_whose_status_is_unreadable_with_why(runs: Path) -> None:
+    from sslterm.tui.scanner import RunsScanner
+
+    good, bad = prepare_run(runs), prepare_run(runs)
+    (bad / "status.json").write_text('{"id": "x", "created_at": "yesterday"}')
+    rows = {r.id: r for r in RunsScanner(runs).scan()}
+    assert set(rows) == {good.name, bad.name}, "as `sslterm ls` does, the app hides no run"
+    assert rows[bad.name].state == "unreadable" and "created_at must be a number" in (rows[bad.name].error or "")
+    assert rows[good.name].state == "prepared"

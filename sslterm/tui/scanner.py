@@ -68,7 +68,8 @@ class RunsScanner:
         for run in reversed(list_runs(self.root)):
             try:
                 status, state = run.status(), run.state()
-            except StatusError:
+            except StatusError as e:                    # listed, as `sslterm ls` does, with the one line why
+                rows.append(RunRow(id=run.id, path=run.path, state="unreadable", error=str(e)))
                 continue
             final = dict(self._tail(run))
             info = self._dir_info(run)
