@@ -36,7 +36,7 @@ def test_shipped_experiments_load(path: Path) -> None:
 
 def test_defaults_fill_catalog_parameters(tmp_path: Path) -> None:
     exp = config.load(write(tmp_path, '[objective]\nname = "infonce"\n'))
-    assert exp.objective.options == {"temperature": 0.2}
+    assert exp.objective.options == {"temperature": 0.2, "negatives": "both_views"}
     assert exp.data.options["image_size"] == 32
 
 
