@@ -55,14 +55,16 @@ def chance_warning(records: Sequence[dict[str, Any]]) -> str | None:
             f"{last[-1].get('step', '?')}); the two views may share nothing: check the crop and clip length")
 
 
-def training_warning(latest: dict[str, Any], recent: Sequence[dict[str, Any]]) -> str | None:
+def training_warning(latest: dict[str, Any], recent: Sequence[dict[str, Any]], collapse: bool = True) -> str | None:
     """The plain-words warning a run's recent metric records call for (a collapse or a loss at chance), else None.
 
     ``latest`` holds every metric's newest value, ``recent`` the last records in order. This is what
     reaches the run's status (``warning``), so the dashboard's header, ``show`` and ``ls`` say it;
-    'at risk' stays on the dashboard's representation line only.
+    'at risk' stays on the dashboard's representation line only. ``collapse`` false leaves collapse
+    out: objectives whose targets are the input (next-token, masked, inpainting) cannot reach a
+    trivial solution, and their pooled features are often narrow while they learn well.
     """
-    collapse = representation_warning(latest)
-    if collapse is not None and collapse.startswith("collapsing"):
-        return collapse
+    said = representation_warning(latest) if collapse else None
+    if said is not None and said.startswith("collapsing"):
+        return said
     return chance_warning(recent)

@@ -193,6 +193,7 @@ def test_a_spread_far_below_the_healthy_one_is_a_collapse_in_plain_words() -> No
     said = health.collapse_warning(0.015, 128, 40.0)               # the 0.015: was only 'at risk'
     assert said is not None and said.startswith("collapsing") and "far below" in said
     assert health.training_warning({"emb_std": 0.015, "emb_dim": 128, "rankme": 40.0}, []) == said
+    assert health.training_warning({"emb_std": 0.015, "emb_dim": 128, "rankme": 40.0}, [], collapse=False) is None
     at_risk = health.collapse_warning(0.28 * healthy, 128, 40.0)
     assert at_risk is not None and at_risk.startswith("at risk")
     assert health.training_warning({"emb_std": 0.28 * healthy, "emb_dim": 128, "rankme": 40.0}, []) is None

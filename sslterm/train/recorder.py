@@ -148,7 +148,7 @@ class Recorder:
 
     def new_warning(self) -> str | None:
         """The plain-words warning the metrics so far call for (:func:`health.training_warning`), once per kind."""
-        text = health.training_warning(self.latest, self.recent)
+        text = health.training_warning(self.latest, self.recent, collapse=not self.parts.objective.targets_are_input)
         if text is None or text.split(":")[0] == self.warned:
             return None
         self.warned = text.split(":")[0]                              # 'collapsing', 'not learning'
