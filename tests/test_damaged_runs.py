@@ -147,7 +147,8 @@ def test_a_damaged_file_is_one_line_and_spares_the_other_runs(runs: Path, damage
     for command in (("show", bad.name), ("show", bad.name, "--json"), ("compare", bad.name, good.name),
                     ("export", bad.name), ("stop", bad.name)):
         proc = sslterm(*command, runs=runs)
-        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) <= 1, (command, proc.stderr[-500:])
+        lines = proc.stderr.strip().splitlines()
+        assert "Traceback" not in proc.stderr and len(lines) <= 1, (command, proc.stderr[-500:])
         assert len(proc.stderr) < 400, proc.stderr
         if damage.startswith("status"):
             assert proc.returncode == 2 and "status.json" in proc.stderr, (command, proc.stderr)
