@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import subprocess
 import sys
 import time
 from array import array
 from pathlib import Path
+from typing import IO
 
 import pytest
 from rich.style import Style
@@ -19,6 +21,7 @@ from textual.widgets.data_table import ColumnKey
 
 from sslterm import tomlio
 from sslterm.store import JsonlWriter, Run, Status, create_run, write_status
+from sslterm.store.lock import lock_path
 from sslterm.store.status import process_start
 from sslterm.tui.annotations import Annotations, read_annotations
 from sslterm.tui.app import make_app
@@ -45,6 +48,9 @@ def similarity(n: int, sharp: float) -> list[list[float]]:
     return [[sharp if i == j else 0.1 for j in range(n)] for i in range(n)]
 
 
+_HELD_LOCKS: list[IO[str]] = []  # run locks this process holds for "running" runs (until the test process ends)
+
+
 def make_run(root: Path, name: str, steps: int, *, snapshot_steps: tuple[int, ...] = (250,), n: int = 8,
              state: str = "running", pid: int | None = None, error: str | None = None,
              objective: dict[str, object] | None = None) -> Run:
@@ -57,6 +63,9 @@ def make_run(root: Path, name: str, steps: int, *, snapshot_steps: tuple[int, ..
     write_status(run.path, Status(id=run.id, state=state, pid=pid or os.getpid(), started_at=time.time() - 60,
                                   pid_start=process_start(pid or os.getpid()),
                                   step=last, total_steps=TOTAL, device="cpu", error=error))
+    if state in ("running", "starting") and pid is None:  # this process stands for its worker: it holds the lock
+        _HELD_LOCKS.append(lock_path(run.path).open("a"))
+        fcntl.flock(_HELD_LOCKS[-1], fcntl.LOCK_EX)
     metrics = JsonlWriter(run.metrics_path)
     for k in range(1, steps + 1):
         step = 10 * k
@@ -208,9 +217,11 @@ def test_failed_run_shows_its_error_and_cannot_be_stopped(tmp_path: Path) -> Non
 
 
 def test_stop_asks_then_sends_sigterm_to_the_worker(tmp_path: Path) -> None:
-    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    run = make_run(tmp_path, "simclr", 10, state="stopped")
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", str(run.path)])  # names its run
     try:
-        run = make_run(tmp_path, "simclr", 10, pid=worker.pid)
+        write_status(run.path, Status(**{**run.status().to_dict(), "state": "running", "pid": worker.pid,
+                                         "pid_start": process_start(worker.pid)}))
 
         async def body() -> None:
             app = make_app(tmp_path, run.id)
