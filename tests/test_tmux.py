@@ -56,7 +56,8 @@ def test_the_binary_in_tmux_browses_opens_helps_and_quits(tmp_path: Path) -> Non
     try:
         tmux("-f", str(tmp_path / "tmux.conf"), "new-session", "-d", "-s", "app", "-x", "80", "-y", "24",
              "-c", str(tmp_path), sslterm, "--runs-dir", "runs")
-        tmux.wait("runs in runs · 2 runs", *ids, "finished", "Quit")  # the table and its footer
+        shown = [i.split("-", 2)[2] for i in ids]  # at 80 columns the ids go without their date and time
+        tmux.wait("runs in runs · 2 runs", *shown, "finished", "Quit")  # the table and its footer
         colours = tmux.screen(escapes=True)
         assert "38;5;" in colours and "38;2;" not in colours  # no COLORTERM: 256 colours, not truecolor
 
