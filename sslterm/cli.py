@@ -396,7 +396,7 @@ def catalog(json_: JsonFlag = False) -> None:
         typer.echo(json.dumps(data, indent=1))
         return
     for kind in catalog_mod.KINDS:
-        typer.echo(f"\n{kind}s".upper())
+        typer.echo("\n" + catalog_mod.plural(kind).upper())
         for e in catalog_mod.entries(kind):
             fits = f"  [{', '.join(e.modalities)}]" if e.modalities else ""
             typer.echo(f"  {e.name}{fits}: {e.help}")

@@ -188,3 +188,17 @@ def test_written_toml_loads_back() -> None:
     expected = {"a": 1, "f": 1e300, "t": {"x": "y", "e": {}, "u": {"b": [1, 2]}}, "k y": True}
     assert tomlio.loads(tomlio.dumps(doc, header="h")) == expected
     assert tomlio.value_text({"a": [1, "x\x7f"]}) == '{ a = [1, "x\\u007f"] }'
+
+
+def test_a_key_that_extends_an_allowed_one_gets_a_suggestion() -> None:
+    with pytest.raises(ConfigError, match=r"did you mean 'lr'\?"):
+        from sslterm.config import build
+
+        build({"train": {"lr_max": 0.1}})
+
+
+def test_catalog_headings_are_plural_words() -> None:
+    from sslterm import catalog
+
+    assert [catalog.plural(k) for k in catalog.KINDS] == [
+        "modalities", "datasets", "objectives", "augmentations", "encoders"]

@@ -19,6 +19,11 @@ from typing import Any
 
 KINDS = ("modality", "dataset", "objective", "augmentation", "encoder")
 
+
+def plural(kind: str) -> str:
+    """The plural of a catalog kind, as headings print it (modality -> modalities)."""
+    return kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+
 INT_MAX = 2**63 - 1
 """The largest integer torch accepts (int64): the upper bound of every integer without a smaller one."""
 
@@ -190,6 +195,9 @@ def default(kind: str, modality: str | None = None, needs: tuple[str, ...] = ())
 def suggest(name: str, options: tuple[str, ...] | list[str]) -> str:
     """' (did you mean X?)' for a close match of ``name`` among ``options``, else ''."""
     close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
+    if not close:  # a name that extends or shortens an option at a word boundary: lr_max -> lr
+        close = sorted((o for o in options if name.startswith(f"{o}_") or o.startswith(f"{name}_")),
+                       key=len, reverse=True)[:1]
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
