@@ -122,6 +122,7 @@ DAMAGE = {
     "status-huge-step": ("status.json", None),
     "status-infinite-time": ("status.json", None),
     "eval-nested": ("eval.json", b"[" * 5000 + b"]" * 5000),
+    "status-dangling-link": ("status.json", None),
     "metrics-nested": ("metrics.jsonl", b'{"step": 1, "loss": 2.0}\n' + b"[" * 5000 + b"]" * 5000 + b"\n"),
 }
 
@@ -137,8 +138,12 @@ def test_a_damaged_file_is_one_line_and_spares_the_other_runs(runs: Path, damage
     elif damage == "status-infinite-time":
         record = json.loads((bad / name).read_text())
         content = json.dumps({**record, "created_at": float("inf")}).encode()
-    assert content is not None
-    (bad / name).write_bytes(content)
+    if damage == "status-dangling-link":
+        (bad / name).unlink()
+        (bad / name).symlink_to(bad / "nowhere.json")
+    else:
+        assert content is not None
+        (bad / name).write_bytes(content)
     listed = sslterm("ls", "--json", runs=runs)
     assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr[-500:]
     by_id = {r["id"]: r for r in json.loads(listed.stdout)}

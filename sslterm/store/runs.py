@@ -160,8 +160,14 @@ def list_runs(root: Path) -> list[Run]:
     """Every run under ``root``, oldest first (directories without a status are skipped)."""
     if not root.is_dir():
         return []
-    runs = [Run(p) for p in root.iterdir() if p.is_dir() and (p / "status.json").is_file()]
+    runs = [Run(p) for p in root.iterdir() if p.is_dir() and _has_status(p)]
     return sorted(runs, key=lambda r: r.id)
+
+
+def _has_status(path: Path) -> bool:
+    """Whether ``path`` holds a status record, a damaged one included (a link to nowhere: listed as unreadable)."""
+    status = path / "status.json"
+    return status.is_file() or status.is_symlink()
 
 
 def find_run(root: Path, ref: str) -> Run:

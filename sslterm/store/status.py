@@ -119,6 +119,8 @@ def read_status(run_dir: Path) -> Status:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
+        if path.is_symlink():
+            raise StatusError(f"{path}: a symbolic link to a missing file, not a status record") from None
         raise StatusError(f"{run_dir}: not a run directory (no status.json)") from None
     except (OSError, ValueError) as e:
         raise StatusError(f"{path}: unreadable status record ({str(e).splitlines()[0][:120]})") from None
