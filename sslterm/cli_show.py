@@ -44,6 +44,8 @@ def print_ls(records: list[dict[str, Any]]) -> None:
     for rec in records:                                    # what the table has no room for, one line each
         if rec.get("problem"):
             typer.echo(f"{rec['id']}: {rec['problem']}")
+        if rec.get("warning"):
+            typer.echo(f"{rec['id']}: warning: {rec['warning']}")
 
 
 def print_show(rec: dict[str, Any]) -> None:

@@ -49,7 +49,8 @@ def test_show_and_ls_say_why_metrics_are_missing_and_the_status_warning(runs: Pa
     listed = sslterm("ls", runs=runs)
     assert listed.returncode == 0 and "Traceback" not in listed.stderr
     assert f"{as_dir.name}: metrics.jsonl is a directory" in listed.stdout
-    assert f"{long_line.name}: metrics.jsonl: a line longer" in listed.stdout and f"{good.name}:" not in listed.stdout
+    assert f"{long_line.name}: metrics.jsonl: a line longer" in listed.stdout
+    assert f"{good.name}: warning: data.num_samples 10 is below" in listed.stdout
     as_json = {r["id"]: r for r in json.loads(sslterm("ls", "--json", runs=runs).stdout)}
     assert as_json[as_dir.name]["problem"] and as_json[good.name]["warning"].startswith("data.num_samples")
 
