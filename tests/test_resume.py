@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -55,9 +56,9 @@ def test_nan_loss_is_diverged_and_keeps_the_last_good_checkpoint(tmp_path: Path,
 
     real, calls = infonce.info_nce, []
 
-    def poisoned(z1: torch.Tensor, z2: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def poisoned(z1: torch.Tensor, z2: torch.Tensor, t: float, *args: Any, **kw: Any) -> tuple[torch.Tensor, ...]:
         calls.append(1)
-        loss, acc = real(z1, z2, t)
+        loss, acc = real(z1, z2, t, *args, **kw)
         return (loss * float("nan"), acc) if len(calls) > 5 else (loss, acc)
 
     monkeypatch.setattr(infonce, "info_nce", poisoned)
