@@ -32,7 +32,7 @@ def show(runs: Path, run_id: str) -> dict:
     return json.loads(proc.stdout)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])  # the audit runs 15 (docs/reliability.md); two keep the suite short
 def test_kill_9_at_a_random_moment_then_resume(runs: Path, seed: int) -> None:
     rng = random.Random(seed)
     sets = tiny_sets("train.steps=1500", "train.log_every=1", "train.checkpoint_every=7", "train.snapshot_every=2")

@@ -24,6 +24,7 @@ from sslterm.store import (
     read_status,
     write_status,
 )
+from sslterm.store.lock import acquire, release
 from sslterm.store.status import effective_state
 
 
@@ -134,7 +135,12 @@ def test_dead_worker_is_lost(tmp_path: Path) -> None:
     write_status(run.path, status)
     assert effective_state(run.path, status) == "lost"
     alive = Status(id=run.id, state="running", pid=os.getpid())
-    assert effective_state(run.path, alive) == "running"
+    assert effective_state(run.path, alive) == "lost", "a live pid that is not proven the run's worker"
+    fd = acquire(run.path, run.id)        # this process stands for the worker: it holds the run's lock
+    try:
+        assert effective_state(run.path, alive) == "running"
+    finally:
+        release(fd)
     other_host = Status(id=run.id, state="running", pid=1, host="elsewhere", created_at=time.time() - 3600)
     assert effective_state(run.path, other_host) == "lost"   # no heartbeat for an hour
     (run.path / "heartbeat").write_text("now")
