@@ -17,7 +17,7 @@ import subprocess
 
 from sslterm.atomic import atomic_write_text, open_append
 from sslterm.store import Run, Status, StatusError, write_status
-from sslterm.store.lock import RunLocked, acquire, lock_path, release
+from sslterm.store.lock import RunLocked, acquire, lock_path, read_holder, release
 from sslterm.store.runs import CONFIG
 from sslterm.store.states import RESUMABLE, State, is_active, is_resumable, words
 from sslterm.store.status import effective_state, is_process, names_run, proven_worker, worker_target
@@ -115,9 +115,14 @@ def _lock(run: Run, error: type[LifecycleError]) -> tuple[int, bool]:
         return acquire(run.path, run.id), had
     except RunLocked as e:
         try:
-            ending = not is_active(run.status().state)
+            status = run.status()
         except StatusError:
-            ending = False
+            raise error(str(e)) from None
+        holder = read_holder(run.path)
+        # only the run's own worker (or supervisor), having recorded how the run ended, is waited for; another
+        # starter (a second `sslterm resume`, the app's R) holding the lock is refused at once
+        ending = (not is_active(status.state) and holder is not None and holder.pid is not None
+                  and holder.pid in (status.pid, status.supervisor))
         if not ending:
             raise error(str(e)) from None
     try:
