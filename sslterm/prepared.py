@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,24 @@ class Entry:
     finished: bool
     size: int
     manifest: dict[str, Any]
+
+
+def reuse_or_prepare(entry: Path, prints: dict[str, Any],
+                     prepare: Callable[[dict[str, Any] | None], tuple[Path, dict[str, Any]]]
+                     ) -> tuple[Path, dict[str, Any]]:
+    """The entry and its manifest when it was prepared from these very files, else ``prepare(stale manifest)``.
+
+    Preparing happens under the entry's lock, and the manifest is read again once the lock is held, so two
+    processes that need the same data take turns and the second reuses what the first prepared.
+    """
+    manifest = read_manifest(entry)
+    if manifest is not None and manifest.get("fingerprint") == prints:
+        return entry, manifest
+    with preparing(entry):
+        manifest = read_manifest(entry)
+        if manifest is not None and manifest.get("fingerprint") == prints:
+            return entry, manifest
+        return prepare(manifest)
 
 
 def entries(root: Path | None = None) -> list[Entry]:

@@ -30,7 +30,7 @@ import numpy as np
 
 from sslterm.atomic import atomic_write_bytes, atomic_write_text
 from sslterm.decoding import SUFFIXES, decode_chunk, watch_parent
-from sslterm.prepared import entry_dir, fingerprint, preparing, read_manifest, start_entry, write_manifest
+from sslterm.prepared import entry_dir, fingerprint, reuse_or_prepare, start_entry, write_manifest
 
 EVAL_FRACTION = 0.1
 MAX_BAD = 0.01
@@ -157,14 +157,8 @@ def prepare_images(root: Path, size: int, seed: int = 0, limit: int = 0, *, work
     options = {"image_size": size, "seed": seed, "max_examples": limit, "resize": "centre-crop, bilinear"}
     entry = entry_dir("images", root, options, cache)
     prints = fingerprint(source.files, source.files_root)
-    manifest = read_manifest(entry)
-    if manifest is not None and manifest.get("fingerprint") == prints:
-        return entry, manifest
-    with preparing(entry):                             # another process may be preparing it: take turns
-        manifest = read_manifest(entry)
-        if manifest is not None and manifest.get("fingerprint") == prints:
-            return entry, manifest
-        return _prepare(source, entry, options, prints, workers, max_bad, progress)
+    return reuse_or_prepare(entry, prints,
+                            lambda _stale: _prepare(source, entry, options, prints, workers, max_bad, progress))
 
 
 def _prepare(source: Source, entry: Path, options: dict[str, Any], prints: dict[str, Any], workers: int,

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from sslterm.atomic import atomic_write
-from sslterm.prepared import entry_dir, fingerprint, preparing, read_manifest, start_entry, write_manifest
+from sslterm.prepared import entry_dir, fingerprint, reuse_or_prepare, start_entry, write_manifest
 
 EVAL_FRACTION = 0.1
 MIN_DOCUMENTS = 10
@@ -181,14 +181,8 @@ def prepare_text(path: Path, text_field: str = "text", seed: int = 0, root: Path
     options = {"tokenizer": "bytes", "text_field": text_field, "seed": seed}
     entry = entry_dir("text", path, options, root)
     prints = fingerprint(files, path if path.is_dir() else path.parent)
-    manifest = read_manifest(entry)
-    if manifest is not None and manifest.get("fingerprint") == prints:
-        return entry, manifest
-    with preparing(entry):                             # another process may be preparing it: take turns
-        manifest = read_manifest(entry)
-        if manifest is not None and manifest.get("fingerprint") == prints:
-            return entry, manifest
-        return _prepare(path, entry, options, prints, manifest is not None, text_field, seed, log)
+    return reuse_or_prepare(entry, prints, lambda stale: _prepare(path, entry, options, prints, stale is not None,
+                                                               text_field, seed, log))
 
 
 def _prepare(path: Path, entry: Path, options: dict[str, Any], prints: dict[str, Any], changed: bool,
