@@ -129,10 +129,14 @@ def adopt(run_dir: Path) -> int | None:
 
 def is_held(run_dir: Path) -> bool | None:
     """Whether a live process holds the run's lock; None when the run has no lock file (an older run)."""
+    return flock_held(lock_path(run_dir))
+
+
+def flock_held(path: Path) -> bool | None:
+    """Whether a live process holds an ``flock`` on ``path``; None when there is no such file (links are not
+    followed) or its filesystem has no flock."""
     try:
-        fd = os.open(lock_path(run_dir), os.O_RDONLY | _NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
     try:

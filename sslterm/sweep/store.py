@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sslterm.atomic import DIR_MODE, atomic_write_text, make_dir
+from sslterm.store.lock import flock_held
 
 SWEEPS = ".sweeps"
 SPEC = "spec.json"
@@ -145,17 +146,7 @@ def find_sweep(root: Path, ref: str) -> Sweep:
 
 def scheduler_running(sweep: Sweep) -> bool:
     """Whether a scheduler holds the sweep's ``scheduler.lock`` now."""
-    try:
-        fd = os.open(sweep.path / SCHEDULER_LOCK, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return flock_held(sweep.path / SCHEDULER_LOCK) is True
 
 
 def take_scheduler_lock(sweep: Sweep) -> int | None:
