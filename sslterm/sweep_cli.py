@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-import re
-import secrets
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
 from sslterm import config
 from sslterm.compare_groups import Grouped
 from sslterm.store import runs_root
+from sslterm.sweep import control
 from sslterm.sweep import store as ss
-from sslterm.sweep.spec import SweepSpec, Trial, build_all, expand, make_spec, split_sweep
+from sslterm.sweep.spec import SweepSpec, Trial, make_spec, split_sweep
 
 ACTIONS = ("pause", "resume", "cancel", "show")
 RunsDir = Annotated[Path | None, typer.Option("--runs-dir", help="Runs root (default: $SSLTERM_RUNS, else ./runs).",
@@ -80,10 +79,8 @@ def sweep_command(
             fail(f"{target}: nothing to sweep; give --grid KEY=A,B, --random KEY=DIST --trials N or --seeds N, "
                  "or a [sweep] table in the file")
         base = config.overridden(raw, list(set_ or ()))
-        name = _name(str(base.get("name") or Path(target).stem))
-        seed = base.get("seed", 0)
-        trial_list = expand(spec, seed if isinstance(seed, int) and not isinstance(seed, bool) else 0)
-        exps = build_all(base, trial_list, target, name)
+        name = control.sweep_name(str(base.get("name") or Path(target).stem))
+        trial_list, exps = control.plan(base, spec, target, name)
     except config.ConfigError as e:               # SweepError too
         fail(str(e))
     if dry_run and not slurm:
@@ -96,13 +93,8 @@ def sweep_command(
         fail("--nproc applies to --slurm trials; on this machine each trial runs one process")
     if slurm and opts.problem():
         fail(str(opts.problem()))
-    record = {"name": name, "source": str(Path(target).resolve()), "base": base, "spec": spec.to_dict(),
-              "parallel": parallel, "slurm": slurm}
-    entries = [{"id": t.id, "name": f"{name}-{t.id}", "settings": t.settings, "seed": t.seed} for t in trial_list]
-    configs = {t.id: e.to_toml(header=f"Trial {t.id} of a sweep: {t.label()}, seed {t.seed}")
-               for t, e in zip(trial_list, exps, strict=True)}
     try:
-        sweep = ss.create_sweep(root, name, record, entries, configs)
+        sweep = control.create(root, name, str(Path(target).resolve()), base, spec, trial_list, exps, parallel, slurm)
     except OSError as e:
         fail(f"cannot create a sweep in {root}/: {e.strerror or e}", code=1)
     if slurm:
@@ -117,17 +109,9 @@ def sweep_command(
         for script in scripts:
             subprocess.run([sbatch, str(script)], check=False)
         return
-    from sslterm.sweep.scheduler import start
-
-    start(sweep)
+    control.start_scheduler(sweep)
     typer.echo(f"sweep {sweep.id}: {len(trial_list)} trial(s) queued; `sslterm queue` to follow, "
                f"`sslterm sweep pause {sweep.id}` to hold the queue")
-
-
-def _name(text: str) -> str:
-    """A name for the trials' runs that the run store keeps as it is (their ids contain it) and a random tag."""
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:20] or "sweep"
-    return f"{slug}-{secrets.token_hex(2)}"
 
 
 def print_trials(spec: SweepSpec, trials: list[Trial], valid: int) -> None:
@@ -149,8 +133,6 @@ def _find(root: Path, ref: str) -> ss.Sweep:
 
 
 def _control(root: Path, action: str, ref: str, json_: bool) -> None:
-    from sslterm.sweep.scheduler import start
-
     sweep = _find(root, ref)
     if action == "show":
         show_sweeps([sweep], json_)
@@ -160,30 +142,12 @@ def _control(root: Path, action: str, ref: str, json_: bool) -> None:
             typer.echo("")
             compare_groups(root, [str(sweep.path)], keys, None, False)    # which setting wins, with the spread
         return
-    with sweep.edit() as data:
-        state = data["state"]
-        if action == "pause":
-            if state in (ss.DONE, ss.CANCELLED):
-                fail(f"sweep {sweep.id} is {state}; nothing to pause", code=1)
-            data["state"] = ss.PAUSED
-        elif action == "resume":
-            if state == ss.CANCELLED:
-                fail(f"sweep {sweep.id} was cancelled; start a new sweep", code=1)
-            if state == ss.DONE:
-                typer.echo(f"sweep {sweep.id} is done: every trial has ended; nothing to resume")
-                return
-            data["state"] = ss.RUNNING
-        else:
-            data["state"] = ss.CANCELLED
-    running = ss.scheduler_running(sweep)
-    if action == "pause":
-        typer.echo(f"sweep {sweep.id} paused: running trials go on, no new one starts; "
-                   f"`sslterm sweep resume {sweep.id}` to go on")
-        return
-    if not running:
-        start(sweep)
-    what = "resumed" if action == "resume" else "cancelled: queued trials will not start, running ones are stopped"
-    typer.echo(f"sweep {sweep.id} {what}" + ("" if running else " (scheduler started)"))
+    act = {"pause": control.pause, "resume": control.resume, "cancel": control.cancel}[action]
+    try:
+        said = act(sweep)
+    except control.ControlError as e:
+        fail(str(e), code=e.code)
+    typer.echo(said + (f"; `sslterm sweep resume {sweep.id}` to go on" if action == "pause" else ""))
 
 
 def queue_command(
@@ -201,18 +165,10 @@ def queue_command(
         return
     if action != "top" or sweep_ref is None or trial is None:
         fail(f"queue: got {action!r}; the forms are `sslterm queue` and `sslterm queue top SWEEP TRIAL`")
-    sweep = _find(root, sweep_ref)
-    with sweep.edit() as data:
-        trials: list[dict[str, Any]] = data["trials"]
-        found = [t for t in trials if t["id"] == trial]
-        if not found:
-            fail(f"sweep {sweep.id} has no trial {trial!r}; its trials are {trials[0]['id']}…{trials[-1]['id']}")
-        if found[0]["state"] != ss.QUEUED:
-            fail(f"trial {trial} is {found[0]['state']}; only a queued trial can move up", code=1)
-        trials.remove(found[0])
-        first = next((i for i, t in enumerate(trials) if t["state"] == ss.QUEUED), len(trials))
-        trials.insert(first, found[0])
-    typer.echo(f"trial {trial} of sweep {sweep.id} is next in the queue")
+    try:
+        typer.echo(control.move_top(_find(root, sweep_ref), trial))
+    except control.ControlError as e:
+        fail(str(e), code=e.code)
 
 
 def show_sweeps(sweeps: list[ss.Sweep], json_: bool, root: Path | None = None) -> None:
