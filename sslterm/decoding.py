@@ -1,10 +1,11 @@
-"""Decoding image files into square uint8 arrays, in worker processes that import Pillow and numpy only.
+"""Decoding image files and clip folders of frames into square uint8 arrays, in processes without torch.
 
 :mod:`sslterm.data.prepare` runs :func:`decode_chunk` in a pool of processes started with ``spawn``
 (the training process may hold CUDA and threads, which ``fork`` does not copy safely); this module
 is kept outside ``sslterm.data`` so that those processes never import torch. An image is a file, or
 a member of a tar shard named ``PATH\0OFFSET\0SIZE`` (:func:`tar_member`). Shard patterns such as
 ``train-{000000..000146}.tar`` are expanded here too (:func:`expand_shards`), below the config that checks them.
+Audio has its own decoders, in :mod:`sslterm.decoding_audio`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import io
 import itertools
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -98,11 +100,43 @@ def watch_parent(interval: float = 0.5) -> None:
     threading.Thread(target=watch, daemon=True, name="watch-parent").start()
 
 
-def decode_chunk(jobs: list[tuple[int, str, str, int]], size: int) -> list[tuple[int, str]]:
-    """Decode ``jobs`` (flag index, source file or tar member, target array file, row) into the arrays, in place.
+def decode_image_item(source: str, size: int) -> np.ndarray:
+    """One image (a file, or a tar member named by :func:`tar_member`) → uint8 [3, size, size]."""
+    return decode_image(_read_source(source), size)
 
-    Returns (flag index, error) for every job, the error empty when the image was written. Rows are
-    flushed to disk before this returns, so a caller that records them as done may trust them.
+
+def clip_frames(folder: Path) -> list[Path]:
+    """The frame images of a clip folder, in name order."""
+    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in SUFFIXES)
+
+
+def decode_clip(folder: str, size: int, frames: int) -> np.ndarray:
+    """A clip folder's first ``frames`` frame images → uint8 [frames, 3, size, size], each as :func:`decode_image`.
+
+    Raises ``ValueError`` naming the frame that cannot be read, or a clip with fewer frames.
+    """
+    import numpy as np
+
+    files = clip_frames(Path(folder))
+    if len(files) < frames:
+        raise ValueError(f"{len(files)} frames, expected at least {frames}")
+    out = np.empty((frames, 3, size, size), dtype=np.uint8)
+    for k, f in enumerate(files[:frames]):
+        try:
+            out[k] = decode_image(f, size)
+        except (OSError, ValueError, SyntaxError) as e:
+            raise ValueError(f"frame {f.name}: {type(e).__name__}: {e}") from None
+    return out
+
+
+def decode_chunk(jobs: list[tuple[int, str, str, int]], decode: Callable[[str], np.ndarray]) -> list[tuple[int, str]]:
+    """Decode ``jobs`` (flag index, source, target array file, row) with ``decode`` into the arrays, in place.
+
+    ``decode`` (picklable: a ``functools.partial`` of a function of this module or of
+    :mod:`sslterm.decoding_audio`) turns a source into one row, always of one shape and dtype; row r
+    of a target file holds the elements r × row size onwards. Returns (flag index, error) for every
+    job, the error empty when the row was written. Rows are flushed to disk before this returns, so a
+    caller that records them as done may trust them.
     """
     import numpy as np
 
@@ -111,14 +145,13 @@ def decode_chunk(jobs: list[tuple[int, str, str, int]], size: int) -> list[tuple
     try:
         for flag, source, target, row in jobs:
             try:
-                image = decode_image(_read_source(source), size)
+                value = decode(source)
             except (OSError, ValueError, SyntaxError) as e:   # Pillow raises SyntaxError for some corrupt PNGs
                 out.append((flag, f"{type(e).__name__}: {e}".replace("\n", " ")[:200] or "unreadable"))
                 continue
             if target not in maps:
-                maps[target] = np.memmap(target, dtype=np.uint8, mode="r+")
-            row_bytes = 3 * size * size
-            maps[target][row * row_bytes:(row + 1) * row_bytes] = image.reshape(-1)
+                maps[target] = np.memmap(target, dtype=value.dtype, mode="r+")
+            maps[target][row * value.size:(row + 1) * value.size] = value.reshape(-1)
             out.append((flag, ""))
     finally:
         for m in maps.values():

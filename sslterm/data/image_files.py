@@ -17,21 +17,12 @@ from sslterm.data.splits import split_labelled
 
 def load_prepared(entry: Path, manifest: dict[str, Any]) -> Dataset:
     """A prepared image entry as a Dataset whose splits are memory-mapped uint8 [N, 3, S, S] (no copy)."""
-    side = int(manifest["shape"][-1])
+    from sslterm.data.prepare import map_splits
+
+    x, y = map_splits(entry, manifest, "image")
     classes = tuple(manifest["classes"])
-    splits: dict[str, torch.Tensor] = {}
-    labels: dict[str, torch.Tensor | None] = {}
-    for name in ("train", "eval"):
-        n = int(manifest["counts"][name])
-        if n == 0:
-            raise ValueError(f"{manifest['source']}: no readable image left in the {name} split; expected at "
-                             "least one readable image in each")
-        splits[name] = torch.from_file(str(entry / f"{name}.u8"), shared=False, size=n * 3 * side * side,
-                                       dtype=torch.uint8).view(n, 3, side, side)
-        raw = np.fromfile(entry / f"{name}_labels.i64", dtype=np.int64)
-        labels[name] = torch.from_numpy(raw) if classes else None
-    info = {"channels": 3, "image_size": side, "num_classes": len(classes)}
-    return Dataset({"x": splits["train"]}, {"x": splits["eval"]}, labels["train"], labels["eval"], classes, info)
+    info = {"channels": 3, "image_size": int(manifest["shape"][-1]), "num_classes": len(classes)}
+    return Dataset({"x": x["train"]}, {"x": x["eval"]}, y["train"], y["eval"], classes, info)
 
 
 def _read_folder(root: Path, size: int, limit: int, seed: int) -> Dataset:

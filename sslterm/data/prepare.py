@@ -1,8 +1,10 @@
-"""Image folders prepared once: decoded in parallel into memory-mapped uint8 arrays, resumable, with a manifest.
+"""Folders prepared once: decoded in parallel into memory-mapped arrays, resumable, with a manifest.
 
-A folder of JPEG/PNG/WebP files (class subfolders are labels, as in ImageNet's ``train/``; a flat
-folder is unlabelled) becomes an entry of :mod:`sslterm.prepared` holding ``train.u8`` and
-``eval.u8`` (uint8 [N, 3, size, size], memory-mapped by training), their labels, and a manifest.
+The one preparation engine; a :class:`Layout` says what one item becomes (images here; audio and
+frame folders in :mod:`sslterm.data.prepare_media`). A folder of JPEG/PNG/WebP files (class
+subfolders are labels, as in ImageNet's ``train/``; a flat folder is unlabelled) becomes an entry of
+:mod:`sslterm.prepared` holding ``train.u8`` and ``eval.u8`` (uint8 [N, 3, size, size],
+memory-mapped by training), their labels, and a manifest.
 The held-out files are chosen before decoding, as ``splits.split_labelled`` chooses them (a
 shuffle seeded by ``seed``; 10 %, at least one), so each split is one contiguous file and training
 maps it without a copy. Decoding runs over every core; each file's state (0 to do, 1 done, 2
@@ -23,13 +25,14 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sslterm.atomic import atomic_write_bytes, atomic_write_text
-from sslterm.decoding import SUFFIXES, decode_chunk, watch_parent
+from sslterm.decoding import SUFFIXES, decode_chunk, decode_image_item, watch_parent
 from sslterm.prepared import entry_dir, fingerprint, reuse_or_prepare, start_entry, write_manifest
 
 EVAL_FRACTION = 0.1
@@ -38,6 +41,8 @@ MAX_BAD = 0.01
 CHUNK = 64
 """Images a worker decodes per task (a task's results are recorded together)."""
 TODO, DONE, BAD = 0, 1, 2
+SUFFIXES_OF = {"uint8": ".u8", "int16": ".i16"}
+"""The suffix of a split's file by the dtype of its rows."""
 Progress = Callable[[int, int, float], None]
 """Called with (files handled, files in all, seconds since start) as a preparation goes; a resumed
 preparation first calls it with the files already handled and 0 seconds."""
@@ -56,6 +61,38 @@ class Source:
     classes: tuple[str, ...]
     files: list[Path]
     files_root: Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a preparation makes of each item: one row of ``shape`` and ``dtype``, in ``<split><suffix>`` files."""
+
+    kind: str
+    """The entry's kind (its directory's prefix): images, audio, clips."""
+    shape: tuple[int, ...]
+    dtype: str
+    """A numpy dtype name, one of ``SUFFIXES_OF``: uint8 (pixels), int16 (samples)."""
+    decode: Callable[[str], Any]
+    """An item to its row; picklable (a partial of a function of :mod:`sslterm.decoding` or
+    :mod:`sslterm.decoding_audio`, which import no torch), as it runs in the decoding processes."""
+    noun: str
+    """What the items are called in messages: images, audio files, clips."""
+    expected: str
+    """What a readable item is, for the message that stops a preparation with too many unreadable ones."""
+
+    @property
+    def row_bytes(self) -> int:
+        return math.prod(self.shape) * np.dtype(self.dtype).itemsize
+
+    @property
+    def suffix(self) -> str:
+        return SUFFIXES_OF[self.dtype]
+
+
+def image_layout(size: int) -> Layout:
+    """Images as uint8 [3, size, size]: RGB, centre-cropped to a square, resized bilinearly."""
+    return Layout("images", (3, size, size), "uint8", partial(decode_image_item, size=size), "images",
+                  "JPEG, PNG or WebP files")
 
 
 def image_files(root: Path, limit: int = 0) -> Source:
@@ -99,7 +136,8 @@ def check_space(where: Path, needed: int) -> None:
     free = shutil.disk_usage(where).free
     if needed > free:
         raise ValueError(f"{where}: preparing needs {_fmt_bytes(needed)} but the disk has {_fmt_bytes(free)} free; "
-                         "expected enough space (free some, set $SSLTERM_DATA_CACHE elsewhere, or lower image_size)")
+                         "expected enough space (free some, set $SSLTERM_DATA_CACHE elsewhere, or prepare smaller "
+                         "examples: a lower image_size or clip_seconds)")
 
 
 def _allocate(path: Path, size: int) -> None:
@@ -155,20 +193,31 @@ def prepare_images(root: Path, size: int, seed: int = 0, limit: int = 0, *, work
 
         source = shard_source(str(root), limit)
     options = {"image_size": size, "seed": seed, "max_examples": limit, "resize": "centre-crop, bilinear"}
-    entry = entry_dir("images", root, options, cache)
+    return prepare_source(source, image_layout(size), options, workers=workers, max_bad=max_bad, progress=progress,
+                          cache=cache)
+
+
+def prepare_source(source: Source, layout: Layout, options: dict[str, Any], *, workers: int = 0,
+                   max_bad: float = MAX_BAD, progress: Progress | None = None,
+                   cache: Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """The prepared entry of ``source`` as ``layout`` with ``options`` (which key it, ``seed`` among them).
+
+    Reused when it was prepared from these very files; else made, or resumed, now.
+    """
+    entry = entry_dir(layout.kind, source.where, options, cache)
     prints = fingerprint(source.files, source.files_root)
-    return reuse_or_prepare(entry, prints,
-                            lambda _stale: _prepare(source, entry, options, prints, workers, max_bad, progress))
+    return reuse_or_prepare(entry, prints, lambda _stale: _prepare(source, layout, entry, options, prints, workers,
+                                                                   max_bad, progress))
 
 
-def _prepare(source: Source, entry: Path, options: dict[str, Any], prints: dict[str, Any], workers: int,
-             max_bad: float, progress: Progress | None) -> tuple[Path, dict[str, Any]]:
+def _prepare(source: Source, layout: Layout, entry: Path, options: dict[str, Any], prints: dict[str, Any],
+             workers: int, max_bad: float, progress: Progress | None) -> tuple[Path, dict[str, Any]]:
     """Decode (or finish decoding) ``source`` into ``entry``, holding its lock; the manifest written last."""
-    size, seed, root = int(options["image_size"]), int(options["seed"]), source.where
+    seed, root, ext = int(options["seed"]), source.where, layout.suffix
     n = len(source.items)
     order, n_eval = split_order(n, seed)
-    row_bytes = 3 * size * size
-    sizes = {"eval.u8": n_eval * row_bytes, "train.u8": (n - n_eval) * row_bytes, "state.u8": n}
+    row_bytes = layout.row_bytes
+    sizes = {f"eval{ext}": n_eval * row_bytes, f"train{ext}": (n - n_eval) * row_bytes, "state.u8": n}
     plan = {"source": str(root.resolve()), "options": options, "fingerprint": prints}
     if not _resumable(entry, plan, sizes):
         start_entry(entry)
@@ -179,32 +228,32 @@ def _prepare(source: Source, entry: Path, options: dict[str, Any], prints: dict[
     for name, nbytes in sizes.items():
         _allocate(entry / name, nbytes)
     state = np.memmap(entry / "state.u8", dtype=np.uint8, mode="r+")
-    targets = [(str(entry / ("eval.u8" if j < n_eval else "train.u8")), j if j < n_eval else j - n_eval)
+    targets = [(str(entry / (f"eval{ext}" if j < n_eval else f"train{ext}")), j if j < n_eval else j - n_eval)
                for j in range(n)]
     todo = [j for j in range(n) if state[j] == TODO]
     names = [source.names[order[j]] for j in range(n)]
-    _decode(todo, [source.items[order[j]] for j in range(n)], targets, size, state, workers, max_bad, progress,
+    _decode(todo, [source.items[order[j]] for j in range(n)], targets, layout, state, workers, max_bad, progress,
             root, names)
     bad = [names[j] for j in range(n) if state[j] == BAD]
     if len(bad) > max_bad * n:                      # also when resuming a preparation that stopped for this
-        raise ValueError(f"{root}: {len(bad)} of {n} images cannot be read (more than {max_bad:.0%}), e.g. "
-                         f"{', '.join(bad[:3])}; expected JPEG, PNG or WebP files (fix or remove them)")
+        raise ValueError(f"{root}: {len(bad)} of {n} {layout.noun} cannot be read (more than {max_bad:.0%}), e.g. "
+                         f"{', '.join(bad[:3])}; expected {layout.expected} (fix or remove them)")
     kept = {}
     for name, lo, hi in (("eval", 0, n_eval), ("train", n_eval, n)):
-        rows = _compact(entry / f"{name}.u8", np.asarray(state[lo:hi]), row_bytes)
+        rows = _compact(entry / f"{name}{ext}", np.asarray(state[lo:hi]), row_bytes)
         kept[name] = order[lo:hi][rows]
     del state
     y = {k: np.array([source.labels[i] for i in v], dtype=np.int64) for k, v in kept.items()}
     for k in ("eval", "train"):
         atomic_write_bytes(entry / f"{k}_labels.i64", y[k].tobytes())
-    manifest = {"kind": "images", "source": str(root.resolve()), "options": options, "fingerprint": prints,
-                "classes": list(source.classes), "shape": [3, size, size], "dtype": "uint8",
+    manifest = {"kind": layout.kind, "source": str(root.resolve()), "options": options, "fingerprint": prints,
+                "classes": list(source.classes), "shape": list(layout.shape), "dtype": layout.dtype,
                 "counts": {"train": len(y["train"]), "eval": len(y["eval"]), "bad": len(bad), "files": n},
                 "bad_files": bad}
     return entry, write_manifest(entry, manifest)
 
 
-def _decode(todo: list[int], sources: list[str], targets: list[tuple[str, int]], size: int, state: np.memmap,
+def _decode(todo: list[int], sources: list[str], targets: list[tuple[str, int]], layout: Layout, state: np.memmap,
             workers: int, max_bad: float, progress: Progress | None, root: Path, names: list[str]) -> None:
     """Decode the files ``todo`` over ``workers`` processes (0: every core), recording each in ``state``."""
     n = len(sources)
@@ -218,15 +267,15 @@ def _decode(todo: list[int], sources: list[str], targets: list[tuple[str, int]],
     procs = min(workers or os.cpu_count() or 1, len(chunks))
     jobs = [[(j, sources[j], *targets[j]) for j in chunk] for chunk in chunks]
     if procs == 1:                                   # one process: no pool to start
-        done = (decode_chunk(chunk, size) for chunk in jobs)
-        _record(done, state, max_bad, progress, root, names, start, handled, bad)
+        done = (decode_chunk(chunk, layout.decode) for chunk in jobs)
+        _record(done, state, max_bad, progress, root, names, start, handled, bad, layout)
         return
     with ProcessPoolExecutor(max_workers=procs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=watch_parent) as pool:
-        futures = [pool.submit(decode_chunk, chunk, size) for chunk in jobs]
+        futures = [pool.submit(decode_chunk, chunk, layout.decode) for chunk in jobs]
         try:
             _record((f.result() for f in as_completed(futures)), state, max_bad, progress, root, names, start,
-                    handled, bad)
+                    handled, bad, layout)
         except BaseException:
             for f in futures:
                 f.cancel()
@@ -234,7 +283,7 @@ def _decode(todo: list[int], sources: list[str], targets: list[tuple[str, int]],
 
 
 def _record(done: Iterator[list[tuple[int, str]]], state: np.memmap, max_bad: float, progress: Progress | None,
-            root: Path, names: list[str], start: float, handled: int, bad: int) -> None:
+            root: Path, names: list[str], start: float, handled: int, bad: int, layout: Layout) -> None:
     """Mark each decoded chunk's files done or unreadable (flushed per chunk); stop at too many unreadable."""
     n = len(names)
     for results in done:
@@ -243,17 +292,17 @@ def _record(done: Iterator[list[tuple[int, str]]], state: np.memmap, max_bad: fl
             bad += bool(error)
             if error and bad > max_bad * n:
                 shown = [names[k] for k in range(n) if state[k] == BAD][:3]
-                raise ValueError(f"{root}: {bad} of {n} images cannot be read (more than "
-                                 f"{max_bad:.0%}), e.g. {', '.join(shown)} ({error}); expected JPEG, PNG "
-                                 "or WebP files (fix or remove them)")
+                raise ValueError(f"{root}: {bad} of {n} {layout.noun} cannot be read (more than "
+                                 f"{max_bad:.0%}), e.g. {', '.join(shown)} ({error}); expected "
+                                 f"{layout.expected} (fix or remove them)")
         state.flush()
         handled += len(results)
         if progress is not None:
             progress(handled, n, time.monotonic() - start)
 
 
-def print_progress(label: str) -> Progress:
-    """A progress callback writing ``label: done/total, rate, ETA`` to stderr (a terminal: twice a second
+def print_progress(label: str, noun: str = "images") -> Progress:
+    """A progress callback writing ``label: done/total noun, rate, ETA`` to stderr (a terminal: twice a second
     on one line; a log: a line every 10 s)."""
     last, base = [0.0], [0]
     every = 0.5 if sys.stderr.isatty() else 10.0
@@ -261,7 +310,7 @@ def print_progress(label: str) -> Progress:
     def show(done: int, total: int, seconds: float) -> None:
         if seconds == 0:                                       # a resumed preparation starts at ``done``
             base[0] = done
-            print(f"{label}: resuming at {done:,}/{total:,} images", file=sys.stderr, flush=True)
+            print(f"{label}: resuming at {done:,}/{total:,} {noun}", file=sys.stderr, flush=True)
             return
         if seconds - last[0] < every and done < total:
             return
@@ -270,7 +319,28 @@ def print_progress(label: str) -> Progress:
         eta = (total - done) / rate if rate > 0 else math.inf
         eta_text = "?" if math.isinf(eta) else f"{int(eta // 60)}m{int(eta % 60):02d}s"
         end = "\n" if done >= total or not sys.stderr.isatty() else ""
-        print(f"\r{label}: {done:,}/{total:,} images, {rate:,.0f}/s, ETA {eta_text}", end=end, file=sys.stderr,
+        print(f"\r{label}: {done:,}/{total:,} {noun}, {rate:,.0f}/s, ETA {eta_text}", end=end, file=sys.stderr,
               flush=True)
 
     return show
+
+
+
+def map_splits(entry: Path, manifest: dict[str, Any], noun: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The train and eval rows of a prepared entry, memory-mapped as tensors [N, *shape] (no copy), and their
+    int64 labels (None when unlabelled); a split left empty by unreadable ``noun`` is one line."""
+    import torch
+
+    shape, classes = [int(d) for d in manifest["shape"]], manifest["classes"]
+    dtype, ext = getattr(torch, manifest["dtype"]), SUFFIXES_OF[manifest["dtype"]]
+    splits, labels = {}, {}
+    for name in ("train", "eval"):
+        n = int(manifest["counts"][name])
+        if n == 0:
+            raise ValueError(f"{manifest['source']}: no readable {noun} left in the {name} split; expected at "
+                             f"least one readable {noun} in each")
+        splits[name] = torch.from_file(str(entry / f"{name}{ext}"), shared=False, size=n * math.prod(shape),
+                                       dtype=dtype).view(n, *shape)
+        raw = np.fromfile(entry / f"{name}_labels.i64", dtype=np.int64)
+        labels[name] = torch.from_numpy(raw) if classes else None
+    return splits, labels
