@@ -3,9 +3,11 @@
 Generates an ImageNet-like folder (JPEGs of 96 to 160 px in class folders; nothing downloaded), then
 measures: Pillow decoding alone in one process (images/s), ``sslterm data prepare``'s decoding over
 every core (images/s, and per core), batches of 256 from the memory-mapped cache through a DataLoader
-worker against the same data resident in memory (batches/s, the data path alone), and the largest
-anonymous memory of the process and its worker streaming from caches of two sizes; then tokenising
-generated text corpora of two sizes (MB/s, peak memory: flat when preparation reads in chunks).
+worker against the same data resident in memory (batches/s, the data path alone), image-simclr's
+training steps from the cache against a resident copy (same model, one process, alternating blocks:
+medians and the median paired ratio), and the largest anonymous memory of the process and its worker
+streaming from caches of two sizes; then tokenising generated text corpora of two sizes (MB/s, peak
+memory) and next-token training from each (tokens/s, anonymous memory: flat when the stream is mapped).
 
     .venv/bin/python -m benchmarks.prepare --images 100000 --classes 100      # the issue's size
     .venv/bin/python -m benchmarks.prepare --images 2000 --quick              # a smoke run
@@ -24,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import write
+from benchmarks.common import median, write
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,7 +107,128 @@ def stream(entry: str, steps: int) -> dict[str, float]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def text_rate(work: Path, megabytes: int) -> dict[str, Any]:
+def experiment(name: str, data: dict[str, Any], sets: dict[str, dict[str, Any]]) -> Any:
+    """The shipped experiment ``name`` reading ``data`` (its built-in dataset replaced), with ``sets`` merged in."""
+    from sslterm import config
+    from sslterm.overrides import read_toml
+
+    raw = read_toml(ROOT / "experiments" / f"{name}.toml")
+    raw["data"] = {"modality": raw["data"]["modality"], **data}
+    for section, values in sets.items():
+        raw.setdefault(section, {}).update(values)
+    return config.build(raw, source=name)
+
+
+def anon_mib(pid: int | str = "self") -> float:
+    """Anonymous resident memory of a process in MiB (what a copy of the data would grow; page cache excluded)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def train_child(folder: str, size: int, batch: int, blocks: int, block: int) -> None:
+    """Training steps of image-simclr from the cache (DataLoader workers) and from a resident copy, interleaved.
+
+    One process builds the model once; blocks of ``block`` steps alternate between the two data paths
+    (which goes first alternates too), so machine load hits both sides alike. Prints JSON: the median
+    seconds per step of each side and the median of the per-block-pair ratios (cache / resident).
+    """
+    import json
+
+    import torch
+
+    from sslterm.data import Dataset
+    from sslterm.data.stream import DeviceBatches, StepSampler
+    from sslterm.train.loop import build, open_batches, train_step
+
+    torch.set_num_threads(1)
+    exp = experiment("image-simclr", {"path": folder, "image_size": size, "on_device": "false", "workers": 1},
+                     {"train": {"batch_size": batch, "steps": blocks * block + 1, "device": "cpu"},
+                      "eval": {"every": 0, "online_probe": False}})
+    parts = build(exp)
+    streamed = open_batches(parts, exp, 1)
+    data = parts.data
+    copy = Dataset({k: v.clone() for k, v in data.train.items()}, data.eval, data.y_train, data.y_eval,
+                   data.classes, data.info, data.window)
+    resident = DeviceBatches(copy, torch.arange(len(copy)), StepSampler(len(copy), batch, 0, 0, torch.device("cpu")),
+                             False)
+    train_step(parts, streamed, parts.objective, 1, exp.train)           # worker start-up, first batch
+    train_step(parts, resident, parts.objective, 1, exp.train)
+    next_stream, times = 2, {"cache": [], "resident": []}
+
+    def timed(side: str) -> float:
+        nonlocal next_stream
+        start = time.perf_counter()
+        for _ in range(block):
+            if side == "cache":
+                train_step(parts, streamed, parts.objective, next_stream, exp.train)
+                next_stream += 1
+            else:
+                train_step(parts, resident, parts.objective, 2, exp.train)
+        per_step = (time.perf_counter() - start) / block
+        times[side].append(per_step)
+        return per_step
+
+    ratios = []
+    for b in range(blocks // 2):
+        order = ("cache", "resident") if b % 2 == 0 else ("resident", "cache")
+        got = {side: timed(side) for side in order}
+        ratios.append(got["cache"] / got["resident"])
+    streamed.close()
+    print(json.dumps({"cache_s_per_step": median(times["cache"]), "resident_s_per_step": median(times["resident"]),
+                      "ratio_cache_over_resident": median(ratios), "pairs": len(ratios)}))
+
+
+def train_rate(folder: Path, size: int, batch: int, blocks: int, block: int) -> dict[str, float]:
+    """Training samples/s from the cache against the same data resident in memory (a fresh process)."""
+    import json
+
+    code = ("import sys; from benchmarks.prepare import train_child; "
+            "train_child(sys.argv[1], *map(int, sys.argv[2:]))")
+    out = subprocess.run([sys.executable, "-c", code, str(folder), str(size), str(batch), str(blocks), str(block)],
+                         capture_output=True, text=True, cwd=ROOT, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"train_cache_samples_per_s": batch / got["cache_s_per_step"],
+            "train_resident_samples_per_s": batch / got["resident_s_per_step"],
+            "train_ratio_cache_over_resident_time": got["ratio_cache_over_resident"], "train_pairs": got["pairs"]}
+
+
+def text_train_child(corpus: str, steps: int) -> None:
+    """Next-token training on a prepared text corpus: tokens/s and the process's peak anonymous memory (JSON)."""
+    import json
+
+    import torch
+
+    from sslterm.train.loop import build, open_batches, train_step
+
+    torch.set_num_threads(1)
+    exp = experiment("text-next_token", {"path": corpus}, {"train": {"steps": steps + 1, "device": "cpu"},
+                                                           "eval": {"every": 0, "online_probe": False}})
+    parts = build(exp)
+    batches = open_batches(parts, exp, 1)
+    train_step(parts, batches, parts.objective, 1, exp.train)
+    most, start = anon_mib(), time.perf_counter()
+    for step in range(2, steps + 2):
+        train_step(parts, batches, parts.objective, step, exp.train)
+        most = max(most, anon_mib())
+    seconds = time.perf_counter() - start
+    tokens = exp.train.batch_size * int(parts.data.window or parts.data.info.get("seq_len", 0))
+    print(json.dumps({"tokens_per_s": tokens * steps / seconds, "anon_mib": most}))
+
+
+def text_train(corpus: Path, steps: int) -> dict[str, float]:
+    import json
+
+    code = ("import sys; from benchmarks.prepare import text_train_child; "
+            "text_train_child(sys.argv[1], int(sys.argv[2]))")
+    out = subprocess.run([sys.executable, "-c", code, str(corpus), str(steps)], capture_output=True, text=True,
+                         cwd=ROOT, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"train_tokens_per_s": round(got["tokens_per_s"]), "train_anon_mib": round(got["anon_mib"])}
+
+
+def text_rate(work: Path, megabytes: int, train_steps: int) -> dict[str, Any]:
     """Tokenising a generated ``megabytes`` MB text file: MB/s and the peak resident memory of a fresh process."""
     import json
 
@@ -125,7 +248,9 @@ def text_rate(work: Path, megabytes: int) -> dict[str, Any]:
                          check=True, env=env)
     got = json.loads(out.stdout.strip().splitlines()[-1])
     size = corpus.stat().st_size / 1e6
-    return {"text_mb": round(size), "tokenise_mb_per_s": round(size / got["s"], 1), "peak_mib": round(got["peak_mib"])}
+    row = {"text_mb": round(size), "tokenise_mb_per_s": round(size / got["s"], 1), "peak_mib": round(got["peak_mib"])}
+    os.environ["SSLTERM_DATA_CACHE"] = env["SSLTERM_DATA_CACHE"]
+    return {**row, **text_train(corpus, train_steps)}
 
 
 def main() -> None:
@@ -134,6 +259,10 @@ def main() -> None:
     ap.add_argument("--classes", type=int, default=100)
     ap.add_argument("--size", type=int, default=96, help="training resolution")
     ap.add_argument("--steps", type=int, default=200, help="batches of 256 timed per data path")
+    ap.add_argument("--batch", type=int, default=128, help="training batch for the cache-against-memory comparison")
+    ap.add_argument("--blocks", type=int, default=12, help="alternating blocks of training steps (half per side)")
+    ap.add_argument("--block", type=int, default=10, help="training steps per block")
+    ap.add_argument("--text-steps", type=int, default=100, help="next-token training steps timed per corpus")
     ap.add_argument("--text-mb", type=int, default=1000, help="size of the generated text corpus (0: none)")
     ap.add_argument("--quick", action="store_true", help="a smoke run: results are not saved")
     ap.add_argument("--work", type=Path, default=None, help="where the folder and caches go (default: a temp dir)")
@@ -152,8 +281,12 @@ def main() -> None:
         row = {"images": n, "size": args.size, "pillow_images_per_s": round(alone), "prepare_images_per_s": round(rate),
                "prepare_per_core": round(rate / cores), "prepare_s": info["seconds"]}
         row.update({k: round(v, 1) for k, v in stream(info["entry"], args.steps).items()})
+        if n == min(max(args.images // 10, 200), args.images):   # the smaller: a resident copy of both must fit
+            row.update({k: round(v, 3) for k, v in train_rate(folder, args.size, args.batch, args.blocks,
+                                                              args.block).items()})
         rows.append(row)
-    text = [text_rate(work, mb) for mb in sorted({max(args.text_mb // 10, 1), args.text_mb})] if args.text_mb else []
+    text = ([text_rate(work, mb, args.text_steps) for mb in sorted({max(args.text_mb // 10, 1), args.text_mb})]
+            if args.text_mb else [])
     if args.quick:
         for r in rows + text:
             print(r)
