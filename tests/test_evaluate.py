@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from sslterm import cli, config
 from sslterm.data import Dataset
 from sslterm.evaluate.supervised import train_end_to_end
-from sslterm.evaluate.transfer import evaluate_run
+from sslterm.evaluate.transfer import evaluate_run, finetune, restore, untrained_encoder
 from sslterm.health import collapse_warning
 from sslterm.launch import prepare
 from sslterm.models import Encoder
@@ -167,3 +167,17 @@ def test_evaluation_without_fractions_with_baselines_and_shown(tmp_path: Path) -
     shown = CliRunner().invoke(cli.app, ["show", run.id, "--runs-dir", str(tmp_path)])
     assert shown.exit_code == 0, shown.output
     assert re.search(rf"eval\.supervised +{record['supervised']['accuracy']:.3f}\n", shown.output), shown.output
+
+
+def test_finetune_compares_pretrained_and_untrained_encoders_on_one_protocol(tmp_path: Path) -> None:
+    exp = tiny_experiment()
+    run = prepare(exp, tmp_path)
+    train(exp, run, lambda: False, lambda step, device: None)
+    record = evaluate_run(run, "cpu", fractions=(0.5,), log=lambda line: None)
+    exp_, data, objective, _ = restore(run, torch.device("cpu"))
+    assert finetune(objective.encoder, exp_, data, (0.5,)) == record["finetune"], "the protocol evaluate_run uses"
+    a, b = (untrained_encoder(exp_, data, torch.device("cpu")) for _ in range(2))
+    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items()), "seeded initial weights"
+    assert not all(torch.equal(v, objective.encoder.state_dict()[k]) for k, v in a.state_dict().items())
+    scratch = finetune(a, exp_, data, (0.5,))
+    assert scratch["50%"]["labels"] == record["finetune"]["50%"]["labels"]

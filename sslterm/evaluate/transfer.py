@@ -22,7 +22,7 @@ import torch
 from sslterm import config
 from sslterm.data import Batch, Dataset, build_dataset
 from sslterm.evaluate.supervised import supervised_baseline, train_end_to_end
-from sslterm.models import build_encoder
+from sslterm.models import Encoder, build_encoder
 from sslterm.objectives import Context, Objective, build_objective
 from sslterm.objectives.features import extract
 from sslterm.store import Run
@@ -74,6 +74,34 @@ def raw_features(batch: Batch, vocab_size: int = 0) -> torch.Tensor:
     return torch.cat(parts, dim=1)
 
 
+def untrained_encoder(exp: config.Experiment, data: Dataset, device: torch.device) -> Encoder:
+    """The experiment's encoder with the initial weights its seed gives, before any training."""
+    torch.manual_seed(exp.seed)
+    return build_encoder(exp.model.encoder, data.info, exp.model.options).to(device)
+
+
+def finetune(encoder: Encoder, exp: config.Experiment, data: Dataset, fractions: Sequence[float],
+             epochs: int = 10) -> dict[str, dict[str, Any]]:
+    """Held-out accuracy of a copy of ``encoder`` fine-tuned with a linear head on each share of the labels.
+
+    The same labelled examples (a seeded permutation), head initialisation and schedule for any
+    encoder, so a pretrained and an untrained one are compared on equal terms: ``{"10%": {"accuracy", "labels"}, ...}``.
+    """
+    num_classes = int(data.info.get("num_classes", 0))
+    device = next(encoder.parameters()).device
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(exp.seed)).to(device)
+    batch_size = min(exp.train.batch_size, 256)
+    out: dict[str, dict[str, Any]] = {}
+    for frac in fractions:
+        n = max(num_classes, round(frac * len(data)))
+        steps = max(50, epochs * -(-n // batch_size))           # a floor, so 1% of labels still trains
+        schedule = dataclasses.replace(exp.train, steps=steps, lr=1e-3, batch_size=batch_size, warmup_steps=0)
+        torch.manual_seed(exp.seed)                             # the linear head's initial weights
+        acc = train_end_to_end(encoder, data, order[:n], num_classes, schedule, seed=exp.seed)
+        out[f"{frac:.0%}"] = {"accuracy": acc.item(), "labels": n}
+    return out
+
+
 def evaluate_run(run: Run, device_name: str = "auto", finetune_epochs: int = 10, max_train: int = 20000,
                  fractions: Sequence[float] = FRACTIONS, supervised: bool = False, random_init: bool = False,
                  log: Any = print) -> dict[str, Any]:
@@ -111,22 +139,15 @@ def evaluate_run(run: Run, device_name: str = "auto", finetune_epochs: int = 10,
     log(f"linear probe {result['linear_probe']['accuracy']:.3f}, kNN {result['knn']['accuracy']:.3f}, "
         f"raw-input probe {result['raw_linear_probe']['accuracy']:.3f}")
     if random_init:
-        torch.manual_seed(exp.seed)
-        untrained = Objective(Context(build_encoder(exp.model.encoder, data.info, exp.model.options).to(device)))
+        untrained = Objective(Context(untrained_encoder(exp, data, device)))
         init_tr, init_ev = (extract(untrained, data, split, n, device)
                             for split, n in (("train", n_train), ("eval", data.size("eval"))))
         result["random_init_linear_probe"] = {"accuracy": linear_probe(init_tr, y_tr, init_ev, y_ev, num_classes,
                                                                        seed=exp.seed).item()}
         log(f"linear probe on the untrained encoder {result['random_init_linear_probe']['accuracy']:.3f}")
-    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(exp.seed)).to(device)
-    batch_size = min(exp.train.batch_size, 256)
-    for frac in fractions:
-        n = max(num_classes, round(frac * len(data)))
-        steps = max(50, finetune_epochs * -(-n // batch_size))   # a floor, so 1% of labels still trains
-        schedule = dataclasses.replace(exp.train, steps=steps, lr=1e-3, batch_size=batch_size, warmup_steps=0)
-        acc = train_end_to_end(objective.encoder, data, order[:n], num_classes, schedule, seed=exp.seed)
-        result.setdefault("finetune", {})[f"{frac:.0%}"] = {"accuracy": acc.item(), "labels": n}
-        log(f"fine-tuned on {frac:.0%} of the labels ({n}): {acc.item():.3f}")
+    for frac, record in finetune(objective.encoder, exp, data, fractions, finetune_epochs).items():
+        result.setdefault("finetune", {})[frac] = record
+        log(f"fine-tuned on {frac} of the labels ({record['labels']}): {record['accuracy']:.3f}")
     if supervised:
         result["supervised"] = supervised_baseline(exp, data, device)
         log(f"supervised baseline ({exp.train.steps} steps from scratch, all labels): "
