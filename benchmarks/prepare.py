@@ -228,17 +228,25 @@ def text_train(corpus: Path, steps: int) -> dict[str, float]:
     return {"train_tokens_per_s": round(got["tokens_per_s"]), "train_anon_mib": round(got["anon_mib"])}
 
 
-def text_rate(work: Path, megabytes: int, train_steps: int) -> dict[str, Any]:
-    """Tokenising a generated ``megabytes`` MB text file: MB/s and the peak resident memory of a fresh process."""
-    import json
-
+def make_corpus(work: Path, megabytes: int) -> Path:
+    """A generated text file of ``megabytes`` MB (random words, one 2,000-word line each), made once."""
     corpus = work / f"corpus-{megabytes}mb.txt"
     if not corpus.exists():
         rng = np.random.default_rng(0)
         words = np.array(["".join(rng.choice(list("etaoinshrdlu"), rng.integers(2, 9))) for _ in range(5000)])
-        with corpus.open("w") as f:
+        part = corpus.with_suffix(".part")
+        with part.open("w") as f:
             while f.tell() < megabytes * 1_000_000:
                 f.write(" ".join(rng.choice(words, 2000)) + "\n")
+        part.rename(corpus)
+    return corpus
+
+
+def text_rate(work: Path, megabytes: int, train_steps: int) -> dict[str, Any]:
+    """Tokenising a generated ``megabytes`` MB text file: MB/s and the peak resident memory of a fresh process."""
+    import json
+
+    corpus = make_corpus(work, megabytes)
     code = ("import json, resource, sys, time; from pathlib import Path; from sslterm.data.tokens import prepare_text; "
             "t = time.perf_counter(); prepare_text(Path(sys.argv[1]), log=False); "
             "print(json.dumps({'s': time.perf_counter() - t, 'peak_mib': resource.getrusage(resource.RUSAGE_SELF)"
