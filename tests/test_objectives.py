@@ -18,7 +18,7 @@ from sslterm.models.transformer import TransformerStack, masked_mean
 from sslterm.objectives import Context, Objective, build_objective
 from sslterm.objectives.barlow_twins import barlow_twins_loss
 from sslterm.objectives.byol import byol_loss
-from sslterm.objectives.dino import dino_loss
+from sslterm.objectives.dino import dino_loss, teacher_temperature
 from sslterm.objectives.ema import cosine_momentum
 from sslterm.objectives.infonce import info_nce
 from sslterm.objectives.next_token import NextToken
@@ -260,6 +260,22 @@ def test_dino_centre_is_an_ema_of_teacher_outputs_and_entropy_is_logged() -> Non
         obj(batch, IDENTITY, gen())                                        # an evaluation pass
     assert torch.equal(obj.center, centre)
 
+
+
+def test_dino_teacher_temperature_warms_up_linearly_then_holds() -> None:
+    assert teacher_temperature(0, 100, 0.04, 0.07, 0.3) == pytest.approx(0.04)
+    assert teacher_temperature(15, 100, 0.04, 0.07, 0.3) == pytest.approx(0.055)
+    assert teacher_temperature(30, 100, 0.04, 0.07, 0.3) == pytest.approx(0.07)
+    assert teacher_temperature(90, 100, 0.04, 0.07, 0.3) == pytest.approx(0.07)
+    assert teacher_temperature(0, 100, 0.04, 0.07, 0.0) == pytest.approx(0.07), "no warm-up: constant"
+    obj = make("dino", cnn(), out_dim=8, warmup_teacher_temp=0.04, teacher_temp=0.07, teacher_temp_warmup=0.5)
+    _, metrics = obj(image_batch(), IDENTITY, gen())
+    assert metrics["teacher_temp"].item() == pytest.approx(0.04), "before the first step: the warm-up's start"
+    obj.after_step(25, 100)
+    assert obj.teacher_temp == pytest.approx(0.055)
+    fresh = make("dino", cnn(), out_dim=8, warmup_teacher_temp=0.04, teacher_temp=0.07, teacher_temp_warmup=0.5)
+    fresh.resume_at(25, 100)
+    assert fresh.teacher_temp == obj.teacher_temp, "a function of the step: resume restores it"
 
 # ---- token masks and token losses ------------------------------------------------------------
 

@@ -55,6 +55,11 @@ ENTRIES: tuple[Entry, ...] = (
             P("student_temp", float, 0.1, "Student softmax temperature τ_s.", low=0.0, high=10.0, low_open=True),
             P("teacher_temp", float, 0.04, "Teacher softmax temperature τ_t (sharpening: below τ_s).",
               low=0.0, high=10.0, low_open=True),
+            P("warmup_teacher_temp", float, 0.04, "τ_t at step 0, moved linearly to teacher_temp over "
+              "teacher_temp_warmup of training (DINO: 0.04 to 0.07 over its first 30 epochs).",
+              low=0.0, high=10.0, low_open=True),
+            P("teacher_temp_warmup", float, 0.0, "Fraction of the steps over which τ_t warms up (0: constant "
+              "teacher_temp).", low=0.0, high=1.0),
             P("center_momentum", float, 0.9, "EMA rate of the centre of teacher outputs.", low=0.0, high=0.9999),
             _MOMENTUM,
         ),

@@ -12,8 +12,9 @@ teacher scores t [B, K], and a centre c [K] (an EMA of the teacher's batch-mean 
     loss = ½ (H(t_a, s_b) + H(t_b, s_a)).
 
 Centring stops one prototype from dominating; sharpening (τ_t < τ_s) stops the uniform solution.
-Here the teacher's temperature is constant (the paper warms it from 0.04 to 0.07) and there are two
-global views (no multi-crop).
+The teacher's temperature may warm up linearly from ``warmup_teacher_temp`` to ``teacher_temp``
+over the first ``teacher_temp_warmup`` of training (the paper: 0.04 to 0.07 over 30 epochs), a sharp
+teacher early on keeping the centring from flattening it to uniform. Two global views (no multi-crop).
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ def dino_loss(s1: torch.Tensor, s2: torch.Tensor, t1: torch.Tensor, t2: torch.Te
     return 0.5 * (cross_entropy(p1, s2, student_temp) + cross_entropy(p2, s1, student_temp))
 
 
+def teacher_temperature(step: int, total_steps: int, start: float, end: float, warmup: float) -> float:
+    """τ_t after ``step``: linear from ``start`` to ``end`` over the first ``warmup`` of the steps, then ``end``."""
+    span = warmup * total_steps
+    if span <= 0 or step >= span:
+        return end
+    return start + (end - start) * max(0, step) / span
+
+
 def entropy(p: torch.Tensor) -> torch.Tensor:
     """Mean entropy (nats) of the rows of p [B, K]: ln K when uniform, 0 when one-hot."""
     return -(p * p.clamp(min=1e-12).log()).sum(dim=1).mean()
@@ -87,7 +96,7 @@ class DINO(Objective):
     ``teacher_entropy`` (near 0: collapse to one prototype; near ln K: collapse to uniform),
     ``kl`` (H − teacher entropy: how far the student is from the teacher), ``prototypes_used``
     (exp of the entropy of the batch-mean teacher distribution: 1 when every example picks the same
-    prototype), ``momentum``.
+    prototype), ``momentum``, ``teacher_temp`` (τ_t now).
     """
 
     center: torch.Tensor
@@ -95,11 +104,16 @@ class DINO(Objective):
     def __init__(self, ctx: Context, out_dim: int = _DEFAULTS["out_dim"],
                  student_temp: float = _DEFAULTS["student_temp"], teacher_temp: float = _DEFAULTS["teacher_temp"],
                  center_momentum: float = _DEFAULTS["center_momentum"],
-                 momentum: float = _DEFAULTS["momentum"]) -> None:
+                 momentum: float = _DEFAULTS["momentum"],
+                 warmup_teacher_temp: float = _DEFAULTS["warmup_teacher_temp"],
+                 teacher_temp_warmup: float = _DEFAULTS["teacher_temp_warmup"]) -> None:
         super().__init__(ctx)
         catalog.check_args("objective", "dino", out_dim=out_dim, student_temp=student_temp,
-                           teacher_temp=teacher_temp, center_momentum=center_momentum, momentum=momentum)
-        self.student_temp, self.teacher_temp = student_temp, teacher_temp
+                           teacher_temp=teacher_temp, center_momentum=center_momentum, momentum=momentum,
+                           warmup_teacher_temp=warmup_teacher_temp, teacher_temp_warmup=teacher_temp_warmup)
+        self.student_temp, self.final_teacher_temp = student_temp, teacher_temp
+        self.warmup_teacher_temp, self.teacher_temp_warmup = warmup_teacher_temp, teacher_temp_warmup
+        self.teacher_temp = teacher_temperature(0, 1, warmup_teacher_temp, teacher_temp, teacher_temp_warmup)
         self.center_momentum = center_momentum
         self.base_momentum = self.momentum = momentum
         self.head = DINOHead(ctx.encoder.out_dim, ctx.projector_hidden, ctx.projector_dim, out_dim)
@@ -121,7 +135,8 @@ class DINO(Objective):
             if self.training:                                             # a held-out evaluation leaves it alone
                 self.update_center(t)
         return loss, {"teacher_entropy": h_teacher, "kl": loss.detach() - h_teacher, "prototypes_used": used,
-                      "momentum": torch.full((), self.momentum, device=loss.device)}
+                      "momentum": torch.full((), self.momentum, device=loss.device),
+                      "teacher_temp": torch.full((), self.teacher_temp, device=loss.device)}
 
     @torch.no_grad()
     def update_center(self, t: torch.Tensor) -> None:
@@ -130,8 +145,10 @@ class DINO(Objective):
         self.center.lerp_(mean, 1.0 - self.center_momentum)
 
     def resume_at(self, step: int, total_steps: int) -> None:
-        """The momentum after ``step`` (it is a function of the step, so checkpoints need not hold it)."""
+        """Momentum and teacher temperature after ``step`` (functions of the step: checkpoints need not hold them)."""
         self.momentum = cosine_momentum(step, total_steps, self.base_momentum)
+        self.teacher_temp = teacher_temperature(step, total_steps, self.warmup_teacher_temp, self.final_teacher_temp,
+                                                self.teacher_temp_warmup)
 
     @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:
