@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sslterm.catalog import Entry, P
+from sslterm.catalog import Entry, P, format_param
 
 ENTRIES: tuple[Entry, ...] = (
     # ---- modalities -------------------------------------------------------------------
@@ -34,7 +34,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(
         "dataset",
         "text_files",
-        "Your own text. Unlabelled: a .txt or .jsonl file or a folder of them, prepared once into a "
+        "Your own text. Unlabelled: a .txt or .jsonl file or a folder of them, Parquet files or a Hugging Face "
+        "save_to_disk folder (a text column; a DatasetDict's train split), prepared once into a "
         "memory-mapped byte stream and trained on as random windows of seq_len bytes across line and "
         "document boundaries; held out are whole documents (files or records), 10% of them, or with "
         "fewer than 10 documents each one's last 10%. Labelled: class subfolders of .txt files (a line "
@@ -43,12 +44,21 @@ ENTRIES: tuple[Entry, ...] = (
         modalities=("text",),
         impl="sslterm.data.text:load_text_files",
         params=(
-            P("path", str, "", "A .txt or .jsonl file, a folder of them, or an .npz file."),
+            P("path", str, "", "A .txt or .jsonl file, a folder of them, Parquet files (a file, a folder or a "
+              "glob), a Hugging Face save_to_disk folder, or an .npz file."),
+            format_param("text"),
             P("seq_len", int, 128, "Bytes per training window (a labelled line longer than this is cut into "
               "chunks of this size; labelled rows are padded to the longest, at most this).", low=4, high=8192),
             P("max_examples", int, 0, "Labelled data: read at most this many examples (0: all).", low=0),
             P("seed", int, 0, "Seed of the train/eval split.", low=0),
-            P("text_field", str, "text", "The field holding each record's text in .jsonl files."),
+            P("text_field", str, "text", "The field holding each record's text in .jsonl files, or the text column "
+              "of Parquet and Hugging Face data."),
+            P("tokenizer", str, "bytes", "Unlabelled text: bytes (258 ids), or bpe, a byte-level BPE of vocab_size "
+              "tokens trained on the training documents when the text is prepared (needs the tokenizers "
+              "package: pip install 'sslterm[data]'). Held-out loss is also reported in bits per byte.",
+              choices=("bytes", "bpe")),
+            P("vocab_size", int, 8192, "BPE tokens (the 256 bytes and the merges learnt); seq_len then counts "
+              "tokens.", low=257, high=262144),
         ),
     ),
     # ---- encoders ---------------------------------------------------------------------

@@ -3,10 +3,12 @@
 A batch is a ``dict[str, Tensor]`` whose tensors share their first dimension: ``x`` always (images
 [B, C, H, W], clips [B, T, C, H, W], waveforms [B, L], token ids [B, L], node features [B, V, F]),
 plus whatever else a modality needs (graphs: ``adj`` [B, V, V] and ``mask`` [B, V]). Making a batch
-is an index gather on every tensor; uint8 pixel data becomes float in [0, 1] at that moment.
+is an index gather on every tensor; uint8 pixel data becomes float in [0, 1] at that moment, and
+int16 samples (audio prepared from files) float in [-1, 1].
 
 A *windowed* dataset (``window`` > 0: text prepared into a token stream) holds each split's ``x``
-as one flat uint8 byte stream [T]; its examples are windows of ``window`` tokens (id = byte + 2):
+as one flat token stream [T] (uint8 bytes, or BPE ids as uint16 or int32); its examples are windows
+of ``window`` tokens (id = stored value + 2):
 every start position in the training split (windows overlap and cross document boundaries), and in
 the held-out split windows that start ``window − 1`` tokens apart, so consecutive ones share one
 token and every held-out token but the first is a next-token target exactly once (the last window
@@ -38,7 +40,7 @@ class Dataset:
     info: dict[str, Any] = field(default_factory=dict)
     """Shape facts for encoders and objectives: channels, image_size, vocab_size, seq_len, ..."""
     window: int = 0
-    """Tokens per example of a windowed dataset (each split's ``x`` a byte stream); 0: rows."""
+    """Tokens per example of a windowed dataset (each split's ``x`` a token stream); 0: rows."""
 
     def __len__(self) -> int:
         return self.size("train")
@@ -90,16 +92,25 @@ class Dataset:
 
 
 def windows(stream: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
-    """Token ids int64 [B, length] of the byte stream [T] from ``starts`` [B] (id = byte + 2; PAD = 0 past the end)."""
+    """Token ids int64 [B, length] of the stream [T] from ``starts`` [B] (id = stored value + 2; PAD = 0 past the end).
+
+    The stream is uint8 (bytes), int16 (a uint16 stream read as signed: its values come back unsigned)
+    or int32.
+    """
     pos = starts[:, None] + torch.arange(length, device=starts.device)             # [B, L]
     inside = pos < stream.shape[0]
-    ids = stream[pos.clamp(max=stream.shape[0] - 1)].long() + 2                    # text.OFFSET
-    return ids.masked_fill_(~inside, 0)                                            # text.PAD
+    ids = stream[pos.clamp(max=stream.shape[0] - 1)].long()
+    if stream.dtype == torch.int16:
+        ids &= 0xFFFF
+    return (ids + 2).masked_fill_(~inside, 0)                                      # text.OFFSET, text.PAD
 
 
 def decode(t: torch.Tensor) -> torch.Tensor:
-    """uint8 pixel data → float32 in [0, 1]; anything else unchanged."""
-    return t.float().div_(255) if t.dtype == torch.uint8 else t
+    """uint8 pixel data → float32 in [0, 1]; int16 audio samples (prepared audio) → float32 in [-1, 1];
+    anything else unchanged."""
+    if t.dtype == torch.uint8:
+        return t.float().div_(255)
+    return t.float().div_(32767) if t.dtype == torch.int16 else t
 
 
 def build_dataset(name: str, options: dict[str, Any], cache: Path | None = None) -> Dataset:

@@ -2,7 +2,8 @@
 
 Token ids are bytes shifted by two: 0 is PAD (only ever at the end of a sequence), 1 is MASK, and
 byte b is id b + 2, so the vocabulary has 258 ids. Labelled sequences are stored as int64 [N, L];
-unlabelled text as a memory-mapped byte stream cut into windows (see :mod:`sslterm.data.tokens`).
+unlabelled text as a memory-mapped token stream cut into windows (see :mod:`sslterm.data.tokens`):
+bytes as above, or a BPE trained on the text (``data.tokenizer = "bpe"``), BPE id i being id i + 2.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ import torch
 from sslterm.data import Dataset
 from sslterm.data.npz import encode_labels, fail, read_npz
 from sslterm.data.splits import split_labelled
+from sslterm.formats import AUTO, Format, detect
 
 PAD, MASK, OFFSET = 0, 1, 2
 BYTE_VOCAB = 256 + OFFSET
+STREAM_DTYPES = {"uint8": torch.uint8, "uint16": torch.int16, "int32": torch.int32}
+"""How a prepared stream's dtype is mapped: uint16 as int16 (indexing works on every device; windows
+read it back as unsigned, :func:`sslterm.data.windows`)."""
 SPACE = ord(" ") + OFFSET
 
 _CONSONANTS = b"bdfgklmnprstvz"
@@ -266,20 +271,33 @@ def _read_folder(root: Path, seq_len: int) -> tuple[np.ndarray, np.ndarray, tupl
     return x, y, classes
 
 
-def load_text_stream(path: Path, seq_len: int, text_field: str, seed: int) -> Dataset:
-    """Unlabelled text prepared into memory-mapped byte streams (:mod:`sslterm.data.tokens`), as windows."""
+def load_text_stream(path: Path, seq_len: int, text_field: str, seed: int, tokenizer: str = "bytes",
+                     vocab_size: int = 8192, data_format: str = AUTO) -> Dataset:
+    """Unlabelled text prepared into memory-mapped token streams (:mod:`sslterm.data.tokens`), as windows."""
     from sslterm.data.tokens import EVAL, TRAIN, prepare_text
 
-    entry, manifest = prepare_text(path, text_field, seed)
-    sizes = {TRAIN: int(manifest["train_bytes"]), EVAL: int(manifest["eval_bytes"])}
-    if not sizes[TRAIN] + sizes[EVAL]:
+    entry, manifest = prepare_text(path, text_field, seed, tokenizer=tokenizer, vocab_size=vocab_size,
+                                   data_format=data_format)
+    files = manifest.get("files") or {"train": TRAIN, "eval": EVAL}      # entries made before BPE: bytes
+    sizes = {split: int(manifest.get(f"{split}_tokens", manifest[f"{split}_bytes"])) for split in ("train", "eval")}
+    kind = manifest.get("tokenizer", "bytes")
+    unit = "bytes" if kind == "bytes" else "tokens"
+    if not sizes["train"] + sizes["eval"]:
         raise ValueError(f"{path}: holds no text; expected .txt files or .jsonl records with text in them")
-    if sizes[TRAIN] < seq_len or sizes[EVAL] == 0:
-        raise ValueError(f"{path}: {sizes[TRAIN]} bytes of training text and {sizes[EVAL]} held out; expected at "
-                         f"least seq_len = {seq_len} bytes to train on and some to hold out (lower data.seq_len)")
-    train, held = (torch.from_file(str(entry / name), shared=False, size=sizes[name], dtype=torch.uint8)
-                   for name in (TRAIN, EVAL))
-    info = {"vocab_size": BYTE_VOCAB, "seq_len": seq_len, "num_classes": 0, "bytes_per_token": 1.0}
+    if sizes["train"] < seq_len or sizes["eval"] == 0:
+        raise ValueError(f"{path}: {sizes['train']} {unit} of training text and {sizes['eval']} held out; expected "
+                         f"at least seq_len = {seq_len} {unit} to train on and some to hold out (lower data.seq_len)")
+    dtype = STREAM_DTYPES[manifest.get("dtype", "uint8")]
+    train, held = (torch.from_file(str(entry / files[split]), shared=False, size=sizes[split], dtype=dtype)
+                   for split in ("train", "eval"))
+    info: dict[str, Any] = {"vocab_size": int(manifest["vocab_size"]), "seq_len": seq_len, "num_classes": 0,
+                            "bytes_per_token": float(manifest["bytes_per_token"])}
+    if kind == "bpe":
+        from sslterm.data.bpe import TOKENIZER, token_bytes
+
+        spelled = token_bytes(entry / TOKENIZER)
+        info.update(tokenizer="bpe", tokenizer_file=str(entry / TOKENIZER),
+                    token_bytes=(0,) * OFFSET + tuple(len(b) for b in spelled))
     return Dataset({"x": train}, {"x": held}, None, None, (), info, window=seq_len)
 
 
@@ -313,14 +331,17 @@ def load_text_files(options: dict[str, Any]) -> Dataset:
         raise ValueError("data.path is empty; expected a .txt file, a folder of .txt files, or an .npz file")
     vocab = BYTE_VOCAB
     y: np.ndarray | None
-    if path.is_dir() and _class_folders(path):
+    fmt = detect(path, "text", str(options.get("format", AUTO)))
+    if fmt is Format.TEXT_FILES and path.is_dir() and _class_folders(path):
         x, y, classes = _read_folder(path, seq_len)
-    elif path.suffix.lower() == ".npz":
+    elif fmt is Format.NPZ:
         x, y = _read_npz(path, seq_len)
         classes = ()
         vocab = int(x.max()) + 1 if x.size else OFFSET
     else:
-        return load_text_stream(path, seq_len, str(options.get("text_field", "text")), seed)
+        return load_text_stream(path, seq_len, str(options.get("text_field", "text")), seed,
+                                str(options.get("tokenizer", "bytes")), int(options.get("vocab_size", 8192)),
+                                fmt.value if options.get("format", AUTO) != AUTO else AUTO)
     if limit and limit < len(x):
         pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:limit].numpy()
         x, y = x[pick], None if y is None else y[pick]

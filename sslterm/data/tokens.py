@@ -8,14 +8,18 @@ seeded ``EVAL_FRACTION`` of them (at least one); with fewer, each document's tai
 ``EVAL_FRACTION`` of bytes, from a line start where there is one), so held-out text always follows
 the text it was trained on and never precedes it.
 
-The tokeniser is bytes: the streams store raw bytes (uint8, 1 byte per token), and a token id is
-byte + 2 when a window is gathered (:mod:`sslterm.data.text`'s ids). Files are read in chunks and
-records one at a time, so preparing a corpus takes memory independent of its size.
+The tokeniser is bytes (the streams store raw bytes, uint8, 1 byte per token) or a byte-level BPE
+trained on the training stream (:mod:`sslterm.data.bpe`: ``tokenizer.json`` and uint16 or int32 id
+streams replace the byte streams); either way a token id is the stored value + 2 when a window is
+gathered (:mod:`sslterm.data.text`'s ids). The manifest names each split's file (``files``) and
+counts its tokens and the bytes they spell. Files are read in chunks and records one at a time, so
+preparing a corpus takes memory independent of its size.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,18 +28,31 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from sslterm.atomic import atomic_write
+from sslterm.data import bpe
+from sslterm.formats import AUTO, Format, detect
 from sslterm.prepared import entry_dir, fingerprint, reuse_or_prepare, start_entry, write_manifest
 
 EVAL_FRACTION = 0.1
 MIN_DOCUMENTS = 10
 """With fewer documents than this, each document's tail is held out instead of whole documents."""
 SUFFIXES = (".txt", ".jsonl")
+TABLE_SUFFIXES = (".parquet", ".arrow")
+"""Table files (Parquet, Arrow IPC streams): a row of the text column per document, as a .jsonl record."""
+RECORD_SUFFIXES = (".jsonl", *TABLE_SUFFIXES)
 _CHUNK = 1 << 23                                           # bytes read at a time from a .txt file
 TRAIN, EVAL = "train.u8", "eval.u8"
+TOKENIZERS = ("bytes", "bpe")
+DEFAULT_VOCAB = 8192
 
 
-def text_sources(path: Path) -> list[Path]:
-    """The files of a text source, sorted; one line naming what is wrong when there are none."""
+def text_sources(path: Path, data_format: str = AUTO) -> list[Path]:
+    """The files of a text source, sorted (a Parquet or Hugging Face source: its training split's table files,
+    :func:`sslterm.formats.detect`); one line naming what is wrong when there are none."""
+    fmt = detect(path, "text", data_format)
+    if fmt in (Format.PARQUET, Format.HF_DATASET):
+        from sslterm.data.arrow import open_table
+
+        return open_table(str(path), fmt).train.files
     if path.is_file():
         return [path]
     if not path.is_dir():
@@ -48,7 +65,13 @@ def text_sources(path: Path) -> list[Path]:
 
 
 def _records(f: Path, field: str) -> Iterator[bytes]:
-    """The ``field`` text of every record of a .jsonl file, UTF-8 encoded; one line naming a bad record."""
+    """The ``field`` text of every record of a .jsonl file (or row of a table file: Parquet, Arrow), UTF-8 encoded;
+    one line naming a bad record."""
+    if f.suffix.lower() in TABLE_SUFFIXES:
+        from sslterm.data.arrow import Split, texts
+
+        yield from texts(Split([f]), field)
+        return
     with f.open("rb") as src:
         for lineno, line in enumerate(src, 1):
             if not line.strip():
@@ -65,6 +88,10 @@ def _records(f: Path, field: str) -> Iterator[bytes]:
 
 
 def _count_records(f: Path) -> int:
+    if f.suffix.lower() in TABLE_SUFFIXES:
+        from sslterm.data.arrow import count_rows
+
+        return count_rows(f)
     with f.open("rb") as src:
         return sum(1 for line in src if line.strip())
 
@@ -123,10 +150,10 @@ class _Writer:
         self._open = False
 
 
-def tokenise(path: Path, entry: Path, text_field: str, seed: int) -> dict[str, Any]:
+def tokenise(path: Path, entry: Path, text_field: str, seed: int, data_format: str = AUTO) -> dict[str, Any]:
     """Write the train and held-out byte streams of ``path`` into ``entry``; the manifest's counts."""
-    files = text_sources(path)
-    counts = [_count_records(f) if f.suffix.lower() == ".jsonl" else 1 for f in files]
+    files = text_sources(path, data_format)
+    counts = [_count_records(f) if f.suffix.lower() in RECORD_SUFFIXES else 1 for f in files]
     total = sum(counts)
     if total == 0:
         raise ValueError(f"{path}: holds no text; expected non-empty .txt files or .jsonl records")
@@ -139,7 +166,7 @@ def tokenise(path: Path, entry: Path, text_field: str, seed: int) -> dict[str, A
         tw, ew = _Writer(train), _Writer(held_out)
         doc = 0
         for f, n in zip(files, counts, strict=True):
-            if f.suffix.lower() == ".jsonl":
+            if f.suffix.lower() in RECORD_SUFFIXES:
                 for text in _records(f, text_field):
                     cut = len(text) if whole else _cut_tail(text)
                     if whole and held[doc]:
@@ -175,24 +202,44 @@ def tokenise(path: Path, entry: Path, text_field: str, seed: int) -> dict[str, A
 
 
 def prepare_text(path: Path, text_field: str = "text", seed: int = 0, root: Path | None = None,
-                 log: bool = True) -> tuple[Path, dict[str, Any]]:
-    """The prepared entry of the text at ``path`` (made now unless a current one exists) and its manifest."""
-    files = text_sources(path)
-    options = {"tokenizer": "bytes", "text_field": text_field, "seed": seed}
+                 log: bool = True, tokenizer: str = "bytes", vocab_size: int = DEFAULT_VOCAB,
+                 data_format: str = AUTO) -> tuple[Path, dict[str, Any]]:
+    """The prepared entry of the text at ``path`` (made now unless a current one exists) and its manifest.
+
+    ``tokenizer`` is ``bytes`` or ``bpe`` (a byte-level BPE of ``vocab_size`` ids trained on the training
+    documents, :mod:`sslterm.data.bpe`); the vocabulary size is part of a BPE entry's options.
+    """
+    files = text_sources(path, data_format)
+    options: dict[str, Any] = {"tokenizer": tokenizer, "text_field": text_field, "seed": seed}
+    if data_format != AUTO:
+        options["format"] = data_format
+    if tokenizer not in TOKENIZERS:
+        raise ValueError(f"data.tokenizer = {tokenizer!r}: expected one of {', '.join(TOKENIZERS)}")
+    if tokenizer == "bpe":
+        bpe.check_vocab(vocab_size)
+        options["vocab_size"] = vocab_size
     entry = entry_dir("text", path, options, root)
-    prints = fingerprint(files, path if path.is_dir() else path.parent)
+    prints = fingerprint(files, path if path.is_dir() else Path(os.path.commonpath([f.parent for f in files])))
     return reuse_or_prepare(entry, prints, lambda stale: _prepare(path, entry, options, prints, stale is not None,
                                                                text_field, seed, log))
 
 
 def _prepare(path: Path, entry: Path, options: dict[str, Any], prints: dict[str, Any], changed: bool,
              text_field: str, seed: int, log: bool) -> tuple[Path, dict[str, Any]]:
+    if options["tokenizer"] == "bpe":
+        bpe.require()                                        # before any work: one line when it is missing
     if log:
         why = "the source changed since it was prepared" if changed else "first use"
         print(f"preparing text {path} ({prints['source_bytes'] / 1e6:.1f} MB in {prints['files']} file(s); {why}) "
               f"into {entry}", file=sys.stderr, flush=True)   # stdout may be a protocol (preview)
     start_entry(entry)
-    counts = tokenise(path, entry, text_field, seed)
+    counts = tokenise(path, entry, text_field, seed, options.get("format", AUTO))
     manifest = {"kind": "text", "source": str(path.resolve()), "options": options, "fingerprint": prints,
-                "dtype": "uint8", "bytes_per_token": 1.0, "vocab_size": 258, **counts}
+                "tokenizer": "bytes", "dtype": "uint8", "bytes_per_token": 1.0, "vocab_size": 258,
+                "files": {"train": TRAIN, "eval": EVAL}, **counts,
+                "train_tokens": counts["train_bytes"], "eval_tokens": counts["eval_bytes"]}
+    if options["tokenizer"] == "bpe":
+        facts = bpe.prepare_bpe(entry, {"train": entry / TRAIN, "eval": entry / EVAL}, int(options["vocab_size"]),
+                                path, None if log else (lambda _line: None))
+        manifest.update(facts, vocab_size=int(options["vocab_size"]) + 2)
     return entry, write_manifest(entry, manifest)

@@ -60,6 +60,14 @@ class Objective(nn.Module):
         """How many targets a clean ``batch`` holds: the weight of its loss among held-out batches (rows)."""
         return torch.tensor(float(batch["x"].shape[0]), device=batch["x"].device)
 
+    def metric_weights(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Metrics weighted otherwise than by :meth:`target_count` among held-out batches, and their weights.
+
+        Next-token's ``bits_per_byte`` is weighted by the bytes its tokens spell, so the held-out value
+        is Σ bits / Σ bytes whatever the tokeniser.
+        """
+        return {}
+
     @torch.no_grad()
     def features(self, batch: Batch) -> torch.Tensor:
         """Representations of a batch [B, D] for probes and transfer: the encoder's output."""

@@ -11,12 +11,15 @@ token ``shift`` steps ahead (k = 1 is next-token prediction; APC uses k ≥ 1):
     loss = mean over valid pairs (t, t + k) of ℓ(g(h_t), y_{t+k}),
 
 with ℓ the cross-entropy for discrete targets (reported also as bits per token, CE / ln 2) and the
-squared or absolute error for continuous ones.
+squared or absolute error for continuous ones. Where the data says how many bytes each token spells
+(text prepared into a token stream: bytes or a BPE), the loss is also reported in bits per byte,
+Σ CE / ln 2 over the predicted tokens divided by Σ of their bytes, so tokenisers compare.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -45,13 +48,30 @@ _DEFAULTS = catalog.get("objective", "next_token").defaults()
 """NextToken's defaults: the catalog declares them, once."""
 
 
+def token_byte_table(info: dict[str, Any]) -> torch.Tensor | None:
+    """Bytes each token id spells, float [V] (PAD and MASK 0), or None where the data does not say.
+
+    From ``info['token_bytes']`` (a BPE: one length per id), else ``info['bytes_per_token']`` for every
+    id past PAD and MASK (bytes: 1).
+    """
+    if "token_bytes" in info:
+        return torch.tensor(info["token_bytes"], dtype=torch.float32)
+    per = float(info.get("bytes_per_token", 0))
+    if not per or "vocab_size" not in info:
+        return None
+    table = torch.full((int(info["vocab_size"]),), per)
+    table[:2] = 0                                                             # text.PAD, text.MASK
+    return table
+
+
 class NextToken(Objective):
     """Causal next-token (or k-ahead) prediction on an encoder with a causal mode.
 
     Shapes: causal tokens h [B, T, D]; head [B, T−k, D] → [B, T−k, V] logits or [B, T−k, P]
     regressions of ``token_targets`` shifted by k. Metrics: ``bits_per_token`` and ``next_acc`` for
-    discrete targets, and ``bits_per_byte`` where the data says how many bytes a token stands for
-    (``info['bytes_per_token']``, text prepared into a token stream), so tokenisers compare.
+    discrete targets, and ``bits_per_byte`` where the data says how many bytes each token spells
+    (:func:`token_byte_table`); held out, it is weighted by those bytes (:meth:`metric_weights`), so it
+    is Σ bits / Σ bytes over every predicted held-out token.
     """
 
     def __init__(self, ctx: Context, shift: int = _DEFAULTS["shift"], loss: str = _DEFAULTS["loss"],
@@ -59,7 +79,8 @@ class NextToken(Objective):
         super().__init__(ctx)
         catalog.check_args("objective", "next_token", shift=shift, loss=loss, head_hidden=head_hidden)
         self.shift, self.loss_kind = shift, loss
-        self.bytes_per_token = float(ctx.info.get("bytes_per_token", 0))   # text: bits per byte are reported too
+        self.token_bytes: torch.Tensor | None
+        self.register_buffer("token_bytes", token_byte_table(ctx.info), persistent=False)   # [V] or None
         self.head = token_head(ctx.encoder.token_dim, target_size(ctx.encoder, ctx.info), head_hidden)
 
     targets_are_input = True
@@ -71,6 +92,25 @@ class NextToken(Objective):
         if valid is None:                                   # every example has as many pairs
             return torch.tensor(float(x.shape[0]), device=x.device)
         return (valid[:, :-self.shift] & valid[:, self.shift:]).sum().float()
+
+    def metric_weights(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """``bits_per_byte`` is weighted by the bytes the batch's predicted tokens spell."""
+        if self.token_bytes is None:
+            return {}
+        x, rest = split_batch(batch)
+        targets = self.encoder.token_targets(x, **rest)
+        if targets.is_floating_point():
+            return {}
+        valid = self.encoder.valid_tokens(x, **rest)
+        ahead = targets[:, self.shift:]                                         # [B, T−k]
+        pairs = (torch.ones_like(ahead, dtype=torch.bool) if valid is None
+                 else valid[:, :-self.shift] & valid[:, self.shift:])
+        return {"bits_per_byte": self.spelled(ahead, pairs)}
+
+    def spelled(self, targets: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        """Bytes spelled by the ``targets`` [B, T'] that ``pairs`` [B, T'] selects."""
+        assert self.token_bytes is not None
+        return (self.token_bytes[targets] * pairs).sum()
 
     def predict(self, x: torch.Tensor, clean: Batch | None = None,
                 **rest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -93,6 +133,6 @@ class NextToken(Objective):
             return loss, {}
         bits = loss.detach() / math.log(2)
         extra = {"bits_per_token": bits, "next_acc": acc.detach()}
-        if self.bytes_per_token:
-            extra["bits_per_byte"] = bits / self.bytes_per_token
+        if self.token_bytes is not None:                       # Σ bits / Σ bytes of the predicted tokens
+            extra["bits_per_byte"] = bits * weight.sum() / self.spelled(targets, weight).clamp(min=1)
         return loss, extra

@@ -191,16 +191,18 @@ class Monitor:
     def _clean_loss(self, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The objective's loss and metrics over all ``n_eval`` held-out examples, unaugmented, target-weighted."""
         total: dict[str, torch.Tensor] = {}
-        weight = torch.zeros((), device=self.device)
+        weight: dict[str, torch.Tensor] = {}
         for start in range(0, self.n_eval, self.n_views):
             idx = torch.arange(start, min(start + self.n_views, self.n_eval), device=self.device)
             batch = self.data.batch("eval", idx)
             loss, extra = self.objective(batch, _unchanged, gen)
             w = self.objective.target_count(batch)
+            other = self.objective.metric_weights(batch)                   # bits per byte: by bytes
             for k, v in {"loss": loss, **extra}.items():
-                total[k] = total.get(k, 0) + v.detach().float() * w
-            weight = weight + w
-        mean = {k: v / weight.clamp(min=1) for k, v in total.items()}
+                wk = other.get(k, w)
+                total[k] = total.get(k, 0) + v.detach().float() * wk
+                weight[k] = weight.get(k, 0) + wk
+        mean = {k: v / weight[k].clamp(min=1) for k, v in total.items()}
         return mean.pop("loss"), mean
 
     def state(self) -> dict[str, Any]:
