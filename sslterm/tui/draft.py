@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sslterm import catalog
+from sslterm import catalog, tomlio
 from sslterm.atomic import atomic_write_text, make_dir
 from sslterm.catalog import Param
 from sslterm.config import (
@@ -29,13 +29,16 @@ from sslterm.config import (
     read_toml,
     section_params,
 )
+from sslterm.sweep.spec import SWEEP_TABLE, spec_from_table
 from sslterm.tomledit import update_toml
+from sslterm.tui.sweep_values import SEEDS, SEEDS_PARAM, SweepPlan, parse_values, plan_problem, values_problem
 
 SOURCE = "launcher"
 TABLES: dict[str, type] = {"data": DataConfig, "objective": ObjectiveConfig, "model": ModelConfig,
                            "train": TrainConfig, "eval": EvalConfig}
 TITLES = {"": "Experiment", "data": "Data", "objective": "Objective", "augment": "Augmentations",
-          "model": "Model", "train": "Training", "eval": "Evaluation"}
+          "model": "Model", "train": "Training", "eval": "Evaluation",
+          "sweep": "Sweep (w on a field: a list or range of values)"}
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,11 @@ def experiment_file_name(text: str) -> str:
 class Draft:
     """An experiment being configured: ``raw`` is what its file holds; ``experiment`` the checked result or None."""
 
-    def __init__(self, raw: dict[str, Any], path: Path | None = None) -> None:
+    def __init__(self, raw: dict[str, Any], path: Path | None = None, sweep: SweepPlan | None = None) -> None:
         self.raw = copy.deepcopy(raw)
         self.path = path
+        self.sweep = sweep or SweepPlan()  # the fields swept and the seeds (sweep mode); not part of ``raw``
+        self.initial_sweep = self.sweep.table()
         self.stash: dict[str, dict[str, Any]] = {}  # parameters of augmentations switched off, for switching back
         self.experiment: Experiment | None = None
         self.problem: Problem | None = None  # the loader's first objection
@@ -128,8 +133,13 @@ class Draft:
 
     @classmethod
     def load(cls, path: Path) -> Draft:
-        """A draft of an experiment file; ConfigError when it cannot be read as TOML."""
-        return cls(read_toml(path), path)
+        """A draft of an experiment file, its ``[sweep]`` table as the sweep mode; ConfigError when it cannot be
+        read as TOML or its ``[sweep]`` table is refused (as ``sslterm sweep`` refuses it)."""
+        raw = read_toml(path)
+        table = raw.pop(SWEEP_TABLE, None)
+        if table is not None:
+            spec_from_table(table, str(path))
+        return cls(raw, path, SweepPlan.from_table(table))
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -145,6 +155,8 @@ class Draft:
         """What a field holds: the draft's value, else the default the loader fills in."""
         if spec.kind == "augmentation":
             return self.enabled(spec.key.split(".", 1)[1])
+        if spec.key == SEEDS:
+            return self.sweep.seeds
         return self.get(spec.key, spec.param.default)
 
     @property
@@ -153,7 +165,7 @@ class Draft:
 
     @property
     def dirty(self) -> bool:
-        return self.raw != self.initial
+        return self.raw != self.initial or self.sweep.table() != self.initial_sweep
 
     def auto_name(self) -> str:
         return f"{self.modality}-{self.get('objective.name', ObjectiveConfig.name)}"
@@ -180,7 +192,7 @@ class Draft:
             if table == "model":
                 out.append(("augment", self._augment_fields()))
             out.append((table, self._table_fields(table, cls)))
-        return out
+        return [*out, ("sweep", [FieldSpec(SEEDS, SEEDS_PARAM, "value")])]
 
     def _table_fields(self, table: str, cls: type) -> list[FieldSpec]:
         kinds = _kinds(cls)
@@ -220,6 +232,10 @@ class Draft:
 
     def set(self, key: str, value: Any) -> None:
         """Set one key; a new modality, dataset, objective or encoder also drops what no longer applies."""
+        if key == SEEDS:
+            self.sweep.seeds = value
+            self.check()
+            return
         table, _, name = key.partition(".")
         was_auto = self.get("name") == self.auto_name()
         cls = TABLES.get(table)
@@ -232,7 +248,34 @@ class Draft:
             _put(self.raw, key, value)
         if was_auto and key != "name":
             self.raw["name"] = self.auto_name()
+        self._drop_stale_sweeps()
         self.check()
+
+    def set_sweep(self, key: str, text: str) -> None:
+        """Sweep ``key`` over the values ``text`` lists or spans (ValueError when it does neither); one value
+        sets the field, no text ends its sweep."""
+        spec = self.spec_of(key)
+        if not text.strip():
+            self.sweep.drop(key)
+            self.check()
+            return
+        values = parse_values(spec.param, text)
+        if len(values) == 1:
+            self.sweep.drop(key)
+            self.set(key, values[0])
+            return
+        self.sweep.set(key, text.strip(), values)
+        self.check()
+
+    def spec_of(self, key: str) -> FieldSpec:
+        """The form's row for ``key`` (KeyError when the form has none)."""
+        return next(s for _, specs in self.sections() for s in specs if s.key == key)
+
+    def _drop_stale_sweeps(self) -> None:
+        """A swept key whose row went (another objective or encoder chosen) is swept no more."""
+        keys = {s.key for _, specs in self.sections() for s in specs}
+        for key in [k for k in self.sweep.values if k not in keys]:
+            self.sweep.drop(key)
 
     def _table(self, name: str) -> dict[str, Any]:
         if not isinstance(self.raw.get(name), dict):
@@ -306,17 +349,32 @@ class Draft:
         """Build the experiment with the loader's rules; keep its first objection."""
         try:
             self.experiment = build(self.raw, source=SOURCE)
-            self.problem = None
+            self.problem = self._sweep_problem()
         except ConfigError as e:
             self.experiment = None
             self.problem = Problem.of(e)
+
+    def _sweep_problem(self) -> Problem | None:
+        """The first swept value the loader refuses, or bad seeds; None when every one would run."""
+        found = plan_problem(self.raw, self.sweep)
+        return Problem(*found) if found is not None else None
+
+    def try_sweep(self, spec: FieldSpec, text: str) -> Problem | None:
+        """What sweeping ``spec``'s field over ``text`` would meet: None, or the first value refused (or why the
+        text is no list or range)."""
+        reason = values_problem(self.raw, spec.key, spec.param, text, self.problem.text() if self.problem else None)
+        return Problem((spec.key,), reason) if reason is not None else None
 
     def try_value(self, spec: FieldSpec, text: str) -> Problem | None:
         """What the loader would say if ``text`` were applied to ``spec``'s field (the draft is not changed):
         None when the experiment would be accepted."""
         try:
+            value = parse_entry(spec.param, text)
+            if spec.key == SEEDS:
+                ok = isinstance(value, int) and not isinstance(value, bool) and SEEDS_PARAM.accepts(value)
+                return None if ok else Problem((SEEDS,), f"got {text!r}, expected {SEEDS_PARAM.allowed()}")
             raw = copy.deepcopy(self.raw)
-            _put(raw, spec.key, parse_entry(spec.param, text))
+            _put(raw, spec.key, value)
             build(raw, source=SOURCE)
         except ConfigError as e:
             return Problem.of(e)
@@ -328,6 +386,7 @@ class Draft:
         """The draft now is what the file at ``path`` holds."""
         self.path = path
         self.initial = copy.deepcopy(self.raw)
+        self.initial_sweep = self.sweep.table()
 
     def file_text(self, existing: str | None) -> tuple[str, bool]:
         """The text to save and whether the existing file's comments were kept.
@@ -337,15 +396,17 @@ class Draft:
         """
         if self.experiment is None:
             raise ValueError("the experiment is not valid")
+        table = self.sweep.table()
         if existing is not None:
             try:
-                return update_toml(existing, self.raw), True
+                return update_toml(existing, {**self.raw, **({SWEEP_TABLE: table} if table else {})}), True
             except ValueError:
                 pass  # written anew below; the caller says the comments were lost
         exp = self.experiment
         header = (f"{exp.name}: {exp.objective.name} on {exp.data.dataset} ({exp.data.modality}), "
                   f"written by the sslterm launcher.\n`sslterm catalog` lists what each key means and allows.")
-        return exp.to_toml(header=header), existing is None
+        sweep = f"\n# `sslterm sweep FILE` runs this sweep.\n{tomlio.dumps({SWEEP_TABLE: table})}" if table else ""
+        return exp.to_toml(header=header) + sweep, existing is None
 
 
 def write_experiment(path: Path, draft: Draft) -> bool:

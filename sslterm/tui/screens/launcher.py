@@ -19,6 +19,7 @@ from textual.widgets import Static
 
 from sslterm.config import ConfigError
 from sslterm.launch import launch
+from sslterm.sweep.control import launch_sweep
 from sslterm.tui.draft import (
     TITLES,
     Draft,
@@ -32,6 +33,8 @@ from sslterm.tui.hints import schedule_notes
 from sslterm.tui.key_order import KeysInOrder
 from sslterm.tui.messages import OpenRun
 from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, HelpScreen, PromptScreen, keys_help
+from sslterm.tui.sweep_pace import SweepPace
+from sslterm.tui.sweep_values import NOT_SWEPT, RANGE_FORMS, SEEDS
 from sslterm.tui.widgets.field import Field, FieldEditor, value_text
 from sslterm.tui.widgets.footer import AppFooter
 from sslterm.tui.widgets.preview import AugmentationPreview
@@ -52,6 +55,8 @@ class LauncherScreen(Screen[None]):
         Binding("ctrl+l", "launch", "Launch", tooltip="launch a run now and watch it"),
         Binding("L", "launch", "Launch", show=False, tooltip="launch, as ctrl+l"),
         Binding("o", "open", "Open", tooltip="start from the modality's defaults or a file in experiments/"),
+        Binding("w", "sweep", "Sweep", tooltip="sweep the field: a list (0.1, 0.2, 0.5) or a range (1e-4..1e-2 log 5, "
+                "1..8 step 2); on a swept field: back to one value"),
         Binding("p", "toggle_preview", "Preview", tooltip="show or hide the augmentation preview"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
         Binding("q,escape", "back", "Back", key_display="q esc",
@@ -61,6 +66,7 @@ class LauncherScreen(Screen[None]):
         ("tab ↑ ↓", "next / previous field (shift+tab: back)"),
         ("enter", "edit the field (enter applies, esc cancels) or pick from a list"),
         ("space", "switch an augmentation or a true/false on or off"),
+        ("seeds", "runs per setting (seed, seed + 1, ...): above 1, or a swept field, makes launch start a sweep"),
         ("", "Save and launch wait until every value is allowed: the problem shows under its field and at the "
              "bottom."),
     ]
@@ -71,6 +77,7 @@ class LauncherScreen(Screen[None]):
         self.experiments_dir = experiments_dir
         self.draft = draft or Draft.defaults()
         self._previewed: dict[str, Any] | None = None
+        self._pace = SweepPace(runs_root)  # how long a sweep takes here, from recent runs (read in a thread)
         self._ready = False  # the form is shown and filled in: keys before that wait for it (takes_keys)
 
     def compose(self) -> ComposeResult:
@@ -84,6 +91,7 @@ class LauncherScreen(Screen[None]):
             yield AugmentationPreview(id="preview")
         yield Static("", id="launcher-help")
         yield Static("", id="launcher-status")
+        yield self._pace
         yield AppFooter()  # fits 80 columns; drawn before the browser page is clicked
 
     async def on_mount(self) -> None:
@@ -144,7 +152,12 @@ class LauncherScreen(Screen[None]):
     def _show_title(self) -> None:
         origin = f"from {self._relative(self.draft.path)}" if self.draft.path else "from the defaults"
         changed = " · changed" if self.draft.dirty else ""
-        self.query_one("#launcher-title", Static).update(f"New run · {origin}{changed} · o opens another file")
+        what = "New sweep" if self.draft.sweep.active else "New run"
+        self.query_one("#launcher-title", Static).update(f"{what} · {origin}{changed} · o opens another file")
+
+    def on_sweep_pace_read(self, message: SweepPace.Read) -> None:
+        """The pace of recent runs was read: show the sweep's time with it."""
+        self._show_problem(self.draft.problem)
 
     def _show_problem(self, problem: Problem | None) -> None:
         """Show ``problem`` under every row it involves (both rows of a rule between two keys) and at the bottom;
@@ -156,9 +169,14 @@ class LauncherScreen(Screen[None]):
             error = None
             if problem is not None and k in keys:
                 error = problem.reason if k == keys[0] else f"{keys[0]}: {problem.reason}"
-            field.show(self.draft.value(field.spec), error, tuple(notes.get(k, ())))
+            swept = self.draft.sweep.texts.get(k)
+            field.show(self.draft.value(field.spec), error, tuple(notes.get(k, ())), swept,
+                       len(self.draft.sweep.values.get(k, ())))
         status = self.query_one("#launcher-status", Static)
-        if problem is None:
+        if problem is None and self.draft.sweep.active:
+            status.update(Text(f"✓ {self._pace.summary(self.draft)}", style="green"))
+            self._pace.want(self.draft.experiment)
+        elif problem is None:
             status.update(Text(f"✓ valid · ctrl+s saves to {self._relative(self.experiments_dir)}/ · "
                                f"ctrl+l launches into {self._relative(self.runs_root)}/", style="green"))
         else:
@@ -169,7 +187,10 @@ class LauncherScreen(Screen[None]):
         if message.text is None:  # the editor closed: back to the draft as it is
             self._show_problem(self.draft.problem)
             return
-        problem = self.draft.try_value(message.field.spec, message.text)
+        if message.field.sweeping:
+            problem = self.draft.try_sweep(message.field.spec, message.text)
+        else:
+            problem = self.draft.try_value(message.field.spec, message.text)
         mine = problem is not None and message.field.spec.key in problem.keys
         message.field.check_typed(problem.reason if mine and problem is not None else None)
         self._show_problem(problem)
@@ -194,8 +215,16 @@ class LauncherScreen(Screen[None]):
             how = "enter picks one of: " + ", ".join(spec.choices)
         elif spec.kind == "flag":
             how = "space switches it: true or false"
+        elif spec.key == "name":
+            name = self.draft.get("name")
+            follows = "; it follows the modality and objective" if name == self.draft.auto_name() else ""
+            how = f"enter edits: run ids read <date>-{name}-<tag>{follows}"
         else:
             how = f"enter edits: {p.allowed()} (default {value_text(spec, p.default)})"
+        if spec.key in self.draft.sweep.values:
+            how = f"enter edits the values swept over ({RANGE_FORMS}); w: back to one value"
+        elif spec.kind != "augmentation" and spec.key not in (SEEDS, *NOT_SWEPT):
+            how += " · w sweeps it"
         self.query_one("#launcher-help", Static).update(Text.assemble((spec.key, "bold"), f"  {p.help}\n{how}"))
 
     @staticmethod
@@ -234,8 +263,31 @@ class LauncherScreen(Screen[None]):
         await self._sync()
 
     async def on_field_submitted(self, message: Field.Submitted) -> None:
-        self.draft.set(message.field.spec.key, parse_entry(message.field.spec.param, message.text))
+        if message.sweep:
+            try:
+                self.draft.set_sweep(message.field.spec.key, message.text)
+            except (ValueError, ConfigError) as e:  # not a list or range: said on the row as it was typed, too
+                self.notify(f"{message.field.spec.key}: {e}", severity="error")
+        else:
+            self.draft.set(message.field.spec.key, parse_entry(message.field.spec.param, message.text))
         await self._sync()
+
+    async def action_sweep(self) -> None:
+        """Sweep the focused field over a list or range of values (typed in its editor), or end its sweep."""
+        field = self.focused
+        if not isinstance(field, Field):
+            return
+        key = field.spec.key
+        if key in self.draft.sweep.values:
+            self.draft.set_sweep(key, "")
+            await self._sync()
+            self.notify(f"{key} is one value again: {value_text(field.spec, self.draft.value(field.spec))}")
+        elif field.spec.kind == "augmentation":
+            self.notify("an augmentation is on or off: sweep one of its parameters", severity="warning")
+        elif key == SEEDS:
+            self.notify("seeds is how many runs each setting gets: type a number", severity="warning")
+        else:
+            field.edit(sweep=True)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return self._ready  # keys that come before the form is filled in are dropped
@@ -324,6 +376,11 @@ class LauncherScreen(Screen[None]):
         exp = self.draft.experiment
         if self._refused("launched") or exp is None:
             return
+        if self.draft.sweep.active:
+            question = (f"Sweep {exp.name}: {self._pace.summary(self.draft)},\n{exp.train.steps} steps each on device "
+                        f"{exp.train.device}, in {self._relative(self.runs_root)}/?")
+            self.app.push_screen(ConfirmScreen(question), self._launch_sweep)
+            return
         question = (f"Launch {exp.name}: {exp.objective.name} on {exp.data.dataset} ({exp.data.modality}),\n"
                     f"{exp.train.steps} steps on device {exp.train.device}, in {self._relative(self.runs_root)}/?")
         self.app.push_screen(ConfirmScreen(question), self._launch)
@@ -341,6 +398,24 @@ class LauncherScreen(Screen[None]):
         _reap(proc)
         self.dismiss()
         self.app.post_message(OpenRun(run))
+
+    def _launch_sweep(self, yes: bool | None) -> None:
+        """Check every trial, write the sweep and start its scheduler (as `sslterm sweep`); back to the runs."""
+        if not yes or self._refused("launched"):
+            return
+        source = str(self.draft.path.resolve()) if self.draft.path and not self.draft.dirty else "the launcher"
+        try:
+            sweep, n = launch_sweep(self.runs_root, self.draft.raw, self.draft.sweep.spec(), source,
+                                    str(self.draft.get("name") or self.draft.auto_name()))
+        except ConfigError as e:  # a trial the loader refuses (a combination of swept values): the trial and key
+            self.notify(f"not launched: {e}", severity="error")
+            return
+        except OSError as e:
+            self.notify(f"cannot create a sweep in {self.runs_root}/: {e.strerror or e}", severity="error")
+            return
+        self.dismiss()
+        self.app.notify(f"sweep {sweep.id}: {n} runs queued; they start as slots free up (w in the runs list: "
+                        "the queue)")
 
     def _unless_unsaved(self, then: Callable[[], object]) -> None:
         """Run ``then`` at once, or after a yes when the draft has changes that were not saved."""

@@ -69,10 +69,11 @@ class Field(Widget, can_focus=True):
 
     @dataclass
     class Submitted(Message):
-        """The user typed a new value and applied it."""
+        """The user typed a new value (or, ``sweep``, the list or range of values to sweep) and applied it."""
 
         field: Field
         text: str
+        sweep: bool = False
 
     @dataclass
     class Typed(Message):
@@ -88,6 +89,9 @@ class Field(Widget, can_focus=True):
         self.error: str | None = None
         self.notes: tuple[str, ...] = ()  # allowed, but probably not meant: shown under the row, never blocking
         self.checked: str | None = None  # while editing: "" when the typed value is accepted, else why not
+        self.swept: str | None = None  # the list or range of values this field is swept over (sweep mode)
+        self.sweep_count = 0  # how many values that is
+        self.sweeping = False  # the editor open is for the list or range, not one value
         self._editor: FieldEditor | None = None
         self._pending: list[events.Key] = []  # keys typed while the editor opens
         self._typing = False
@@ -106,6 +110,10 @@ class Field(Widget, can_focus=True):
         if self.spec.kind == "augmentation":
             line = Text(f"{indent}[{'x' if self.value else ' '}] {name}".ljust(LABEL_WIDTH), style="bold")
             line.append(self.spec.param.help, style="dim")
+        elif self.swept is not None:  # sweep mode: the list or range, and how many values it gives
+            line = Text(f"{indent}  ⋯ {name}".ljust(LABEL_WIDTH))
+            line.append(self.swept, style="bold magenta")
+            line.append(f"  ({self.sweep_count} values)", style="dim")
         else:
             line = Text(f"{indent}    {name}".ljust(LABEL_WIDTH))
             line.append(value_text(self.spec, self.value), style="bold")
@@ -131,23 +139,29 @@ class Field(Widget, can_focus=True):
         if self._editor is not None and event.input is self._editor:
             self.post_message(self.Typed(self, event.value))
 
-    def show(self, value: Any, error: str | None, notes: tuple[str, ...] = ()) -> None:
-        """Show a new value, problem and notes; redraws only on a change."""
-        if value != self.value or type(value) is not type(self.value) or (error, notes) != (self.error, self.notes):
+    def show(self, value: Any, error: str | None, notes: tuple[str, ...] = (), swept: str | None = None,
+             count: int = 0) -> None:
+        """Show a new value (or the list or range ``swept`` over, of ``count`` values), problem and notes; redraws
+        only on a change."""
+        changed = value != self.value or type(value) is not type(self.value) or (swept, count) != (
+            self.swept, self.sweep_count)
+        if changed or (error, notes) != (self.error, self.notes):
             grows = (error is None) != (self.error is None) or len(notes) != len(self.notes)
-            self.value, self.error, self.notes = value, error, notes
+            self.value, self.error, self.notes, self.swept, self.sweep_count = value, error, notes, swept, count
             self.refresh(layout=grows)
 
     def action_activate(self) -> None:
         if self._editor is not None:
             return  # its editor is already open
-        if self.spec.kind in ("flag", "augmentation", "choice"):
+        if self.swept is not None:
+            self.edit(sweep=True)  # a swept field's list is edited as text, whatever its kind
+        elif self.spec.kind in ("flag", "augmentation", "choice"):
             self.post_message(self.Activated(self))
         else:
             self.edit()
 
     def action_switch(self) -> None:
-        if self.spec.kind in ("flag", "augmentation"):
+        if self.spec.kind in ("flag", "augmentation") and self.swept is None:
             self.post_message(self.Activated(self))
 
     async def on_key(self, event: events.Key) -> None:
@@ -184,8 +198,9 @@ class Field(Widget, can_focus=True):
             row.post_message(events.Key(event.key, event.character))
         elif event.key in ("down", "up"):
             self.screen.focus_next() if event.key == "down" else self.screen.focus_previous()
-        elif event.key == "enter" and self.spec.kind not in ("flag", "augmentation", "choice"):
-            self.edit()
+        elif event.key == "enter" and (self.swept is not None or self.spec.kind not in ("flag", "augmentation",
+                                                                                       "choice")):
+            self.edit(sweep=self.swept is not None)
         elif event.key == "enter" and self.spec.kind == "choice":
             self._held = []  # the keys behind it belong to the list that opens: held until it is shown
             self.post_message(self.Activated(self))
@@ -206,7 +221,8 @@ class Field(Widget, can_focus=True):
                 elif event.is_printable and event.character is not None:
                     editor.replace(event.character, *editor.selection)  # typing over the value replaces it
                 elif event.key == "enter":
-                    self._apply(self.stop_editing())
+                    sweeping = self.sweeping
+                    self._apply(self.stop_editing(), sweeping)
                 elif event.key == "escape":
                     self.stop_editing()
                 else:
@@ -221,18 +237,23 @@ class Field(Widget, can_focus=True):
         held, self._held = self._held or [], None
         return held
 
-    def _apply(self, text: str | None) -> None:
-        if text is not None and text != value_text(self.spec, self.value):
-            self.post_message(self.Submitted(self, text))
+    def _apply(self, text: str | None, sweeping: bool = False) -> None:
+        if text is not None and text != self._shown_text(sweeping):
+            self.post_message(self.Submitted(self, text, sweeping))
 
-    def edit(self) -> None:
-        """Open the line editor on the current value, selected: typing replaces it, an arrow key keeps it.
+    def _shown_text(self, sweeping: bool) -> str:
+        if sweeping and self.swept is not None:
+            return self.swept
+        return value_text(self.spec, self.value) if self.value is not None else ""
 
-        The keys typed until the editor has the focus are typed into it.
-        """
+    def edit(self, sweep: bool = False) -> None:
+        """Open the line editor on the current value (``sweep``: on the list or range of values to sweep over),
+        selected: typing replaces it, an arrow key keeps it. The keys typed until the editor has the focus are
+        typed into it."""
         if self._editor is not None:
             return
-        text = value_text(self.spec, self.value) if self.value is not None else ""
+        self.sweeping = sweep
+        text = self._shown_text(sweep)
         self._editor = FieldEditor(text, compact=True, select_on_focus=False, classes="field-editor")
         self._editor.styles.margin = (0, 2, 0, LABEL_WIDTH)  # the row's ✓ or ✗ shows after it
         self.mount(self._editor)
@@ -258,7 +279,8 @@ class Field(Widget, can_focus=True):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self._apply(self.stop_editing())
+        sweeping = self.sweeping
+        self._apply(self.stop_editing(), sweeping)
 
     def on_descendant_blur(self, event: DescendantBlur) -> None:
         """Leaving the editor for another field applies what was typed, as enter would."""
@@ -266,8 +288,8 @@ class Field(Widget, can_focus=True):
             editor, self._editor = self._editor, None
             self._closed_editor()
             editor.remove()
-            if editor.value != value_text(self.spec, self.value):
-                self.post_message(self.Submitted(self, editor.value))
+            if editor.value != self._shown_text(self.sweeping):
+                self.post_message(self.Submitted(self, editor.value, self.sweeping))
 
     def _closed_editor(self) -> None:
         """The editor went: the row shows its value and problem again (the form is told, to show the others')."""
