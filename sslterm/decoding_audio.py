@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import wave
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:                                   # numpy is imported where audio is decoded, not by the config
     import numpy as np
@@ -46,15 +46,21 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
     return a[: a.size - a.size % channels].reshape(-1, channels).mean(axis=1, dtype=np.float32), rate
 
 
-def read_flac(path: Path) -> tuple[np.ndarray, int]:
-    """One FLAC file as mono float32 [L] (channels averaged) and its sample rate, read by ``soundfile``."""
-    import numpy as np
-
+def require_soundfile(path: Path) -> Any:
+    """The ``soundfile`` module, or a ValueError naming ``path`` and what to install."""
     try:
         import soundfile
     except ImportError:
         raise ValueError(f"{path}: reading FLAC needs the soundfile package; expected it installed "
                          "(pip install 'sslterm[data]'), or WAV files") from None
+    return soundfile
+
+
+def read_flac(path: Path) -> tuple[np.ndarray, int]:
+    """One FLAC file as mono float32 [L] (channels averaged) and its sample rate, read by ``soundfile``."""
+    import numpy as np
+
+    soundfile = require_soundfile(path)
     try:
         a, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, OSError, ValueError) as e:           # soundfile's LibsndfileError is a RuntimeError

@@ -15,7 +15,7 @@ from sslterm import catalog
 from sslterm.augment import Pipeline
 from sslterm.augment import audio as A
 from sslterm.config import from_overrides
-from sslterm.data import build_dataset
+from sslterm.data import build_dataset, decode
 from sslterm.models import build_encoder
 from sslterm.objectives import Context, build_objective
 
@@ -268,7 +268,8 @@ def test_wav_folder_round_trip_with_labels_resampling_and_mono(tmp_path: Path) -
     d = build_dataset("audio_files", files_options(tmp_path))
     assert d.classes == ("hum", "quiet") and d.info == {"sample_rate": 8000, "length": 2000, "num_classes": 2}
     assert d.size("train") == 11 and d.size("eval") == 1
-    x = torch.cat([d.train["x"], d.eval["x"]])
+    assert d.train["x"].dtype == torch.int16, "prepared as int16 samples"
+    x = decode(torch.cat([d.train["x"], d.eval["x"]]))
     y = torch.cat([d.y_train, d.y_eval])
     assert x.shape == (12, 2000) and torch.bincount(y).tolist() == [6, 6]
     hum, quiet = x[y == 0], x[y == 1]
@@ -305,15 +306,19 @@ def test_npz_with_and_without_labels(tmp_path: Path) -> None:
     assert (d.train["x"][:, 1000:] == 0).all(), "no rate given: taken as sample_rate, zero-padded"
 
 
+def _good(p: Path) -> None:
+    write_wav(p / "good.wav", np.zeros(10), 8000)
+
+
 @pytest.mark.parametrize(("make", "message"), [
-    (lambda p: (p / "x.wav").write_text("hello"), "not a readable PCM WAV"),
-    (lambda p: (p / "x.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x03\x00\x01\x00"
+    (lambda p: (_good(p), (p / "x.wav").write_text("hello")), "1 of 2 audio files cannot be read.*not a readable"),
+    (lambda p: _good(p) or (p / "x.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x03\x00\x01\x00"
                                           + b"\x40\x1f\x00\x00\x00\x7d\x00\x00\x04\x00\x20\x00data\x00\x00\x00\x00"),
      "unknown format: 3"),
-    (lambda p: None, "no .wav or .flac files"),
+    (lambda p: None, "0 .wav/.flac file"),
     (lambda p: (write_wav(p / "a.wav", np.zeros(10), 8000), write_wav(p / "c" / "b.wav", np.zeros(10), 8000)),
      "mixes audio files with class subfolders"),
-    (lambda p: write_wav(p / "a.wav", np.zeros(10), 8000), "holds 1 clip"),
+    (lambda p: write_wav(p / "a.wav", np.zeros(10), 8000), "1 .wav/.flac file"),
 ])
 def test_bad_folders_are_one_line_errors(tmp_path: Path, make: Callable[[Path], object], message: str) -> None:
     make(tmp_path)
@@ -386,7 +391,70 @@ def test_flac_folders_librispeech_layout_through_soundfile(tmp_path: Path, monke
     monkeypatch.setitem(sys.modules, "soundfile", fake)
     d = build_dataset("audio_files", files_options(tmp_path))
     assert d.classes == ("19", "26") and d.train["x"].shape[1] == 2000 and d.size("train") + d.size("eval") == 6
-    x = torch.cat([d.train["x"], d.eval["x"]])
+    x = decode(torch.cat([d.train["x"], d.eval["x"]]))
     assert d.y_train is not None and d.y_eval is not None
     y = torch.cat([d.y_train, d.y_eval])
-    assert torch.allclose(x[:, 0], torch.tensor([0.19, 0.26])[y]), "mono, labelled by speaker, resampled to 8 kHz"
+    assert torch.allclose(x[:, 0], torch.tensor([0.19, 0.26])[y], atol=1e-4), "mono, by speaker, resampled to 8 kHz"
+
+
+# ---- audio folders prepared once into the data cache ---------------------------------------------
+
+def test_audio_folder_prepared_once_reused_rebuilt_and_bad_files_listed(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sslterm.data.prepare_media import prepare_audio
+    from sslterm.prepared import entries
+
+    monkeypatch.setenv("SSLTERM_DATA_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "src"
+    for i in range(9):                                          # 44.1 kHz stereo, nested folders
+        write_wav(src / "spk" / "ch" / f"{i}.wav", np.full((4410, 2), i / 20), 44100, width=2)
+    (src / "spk" / "ch" / "9.wav").write_bytes(b"RIFF not really")             # unreadable: skipped and listed
+    entry, m = prepare_audio(src, 8000, 1000, max_bad=0.2, workers=1)
+    assert m["kind"] == "audio" and m["shape"] == [1000] and m["dtype"] == "int16" and m["classes"] == ["spk"]
+    assert m["counts"] == {"train": 8, "eval": 1, "bad": 1, "files": 10} and m["bad_files"] == ["spk/ch/9.wav"]
+    train = np.fromfile(entry / "train.i16", dtype=np.int16).reshape(8, 1000)
+    levels = sorted([*train[:, 0].tolist(), int(np.fromfile(entry / "eval.i16", np.int16)[0])])
+    assert np.allclose(levels, [i / 20 * 32767 for i in range(9)], atol=2), "every readable file once, mono, its level"
+    loud = train[train[:, 0] != 0]
+    assert (train[:, 800:] == 0).all() and (loud[:, :800] != 0).all(), "0.1 s: 800 samples at 8 kHz, then zeros"
+    stamp = (entry / "train.i16").stat().st_mtime_ns
+    assert prepare_audio(src, 8000, 1000, max_bad=0.2, workers=1) == (entry, m)
+    assert (entry / "train.i16").stat().st_mtime_ns == stamp, "a second preparation does no work"
+    write_wav(src / "spk" / "ch" / "0.wav", np.full(8000, 0.5), 8000)          # a changed file: prepared again
+    _, changed = prepare_audio(src, 8000, 1000, max_bad=0.2, workers=1)
+    assert changed["fingerprint"] != m["fingerprint"] and len(entries()) == 1
+    loudest = max(np.fromfile(entry / "train.i16", np.int16).max(), np.fromfile(entry / "eval.i16", np.int16).max())
+    assert abs(loudest - 0.5 * 32767) <= 2, "the changed file's new samples"
+    with pytest.raises(ValueError, match=r"1 of 10 audio files cannot be read \(more than 1%\), e\.g\. spk/ch/9\.wav"):
+        prepare_audio(src, 8000, 999, workers=1)                  # the same share refused under the default limit
+
+
+def test_two_steps_streamed_from_a_prepared_audio_folder(tmp_path: Path) -> None:
+    from sslterm import config
+    from sslterm.store import create_run
+    from sslterm.train.loop import train
+
+    for i in range(12):
+        write_wav(tmp_path / "src" / ("a" if i % 2 else "b") / f"{i}.wav", np.sin(np.arange(2000) * (i + 1) / 50), 8000)
+    exp = config.from_overrides([
+        "data.modality=audio", f"data.path='{tmp_path / 'src'}'", "data.sample_rate=8000", "data.clip_seconds=0.25",
+        "data.on_device=false", "data.workers=0", "model.encoder=wave_cnn", "model.width=4",
+        "model.projector_hidden=16", "model.projector_dim=8", "train.steps=2", "train.batch_size=4",
+        "train.log_every=1", "eval.every=0"])
+    run = create_run(tmp_path / "runs", "audio")
+    assert train(exp, run, lambda: False, lambda step, device: None).step == 2
+    assert [r["step"] for r in run.metrics()] == [1, 2] and all(math.isfinite(r["loss"]) for r in run.metrics())
+
+
+def test_a_real_flac_file_when_soundfile_is_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    soundfile = pytest.importorskip("soundfile")
+    from sslterm.data.prepare_media import prepare_audio
+
+    monkeypatch.setenv("SSLTERM_DATA_CACHE", str(tmp_path / "cache"))
+    for i in range(3):
+        f = tmp_path / "src" / "19" / "198" / f"19-198-{i:04d}.flac"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(str(f), np.full((16000, 2), 0.25, np.float32), 16000, format="FLAC")
+    entry, m = prepare_audio(tmp_path / "src", 8000, 4000, workers=1)
+    x = np.fromfile(entry / "train.i16", np.int16)
+    assert m["counts"]["bad"] == 0 and x.size == 2 * 4000 and abs(int(x[0]) - 0.25 * 32767) <= 2

@@ -3,25 +3,25 @@
 Every clip is float32 in about [-1, 1], all clips of a dataset share one length and sample rate
 (``info = {"sample_rate", "length", "num_classes"}``). ``sounds`` synthesises labelled clips
 from a seed with batched tensor ops (one vectorised function per class, no per-clip Python);
-``audio_files`` reads a folder of PCM WAV or FLAC files (subfolder names are the labels) or an ``.npz``.
+``audio_files`` reads a folder of PCM WAV or FLAC files (subfolder names are the labels), prepared once
+into int16 clips (a sample is value / 32767, made float by :func:`sslterm.data.decode`), or an ``.npz``.
 """
 
 from __future__ import annotations
 
 import math
-import wave
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from sslterm.data import Dataset
 from sslterm.data.npz import encode_labels, fail, read_npz
 from sslterm.data.splits import split_labelled
+from sslterm.decoding_audio import fit_length, resample
 
 SOUND_CLASSES = (
     "tone", "harmonics", "chord", "chirp_up", "chirp_down", "tremolo", "vibrato", "noise_burst", "clicks",
@@ -141,111 +141,7 @@ def build_sounds(options: dict[str, Any]) -> Dataset:
 
 # ---- the user's own audio -------------------------------------------------------------------
 
-_EXPECTED_WAV = "expected uncompressed PCM WAV (8, 16, 24 or 32-bit, any channels)"
 _EXPECTED_NPZ = "an .npz with float x [N, L], optional labels y [N] and optional scalar sample_rate"
-
-
-def read_wav(path: Path) -> tuple[Tensor, int]:
-    """One PCM WAV file as mono float32 [L] in [-1, 1] (channels averaged), and its sample rate."""
-    try:
-        with wave.open(str(path), "rb") as f:
-            width, channels, rate = f.getsampwidth(), f.getnchannels(), f.getframerate()
-            raw = f.readframes(f.getnframes())
-    except (wave.Error, EOFError) as e:
-        raise ValueError(f"{path}: not a readable PCM WAV file ({e}); {_EXPECTED_WAV}") from None
-    if width == 1:
-        a = np.frombuffer(raw, np.uint8).astype(np.float32) / 128 - 1
-    elif width == 2:
-        a = np.frombuffer(raw, "<i2").astype(np.float32) / 2**15
-    elif width == 3:
-        b = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
-        a = ((b[:, 0] | b[:, 1] << 8 | b[:, 2] << 16) << 8 >> 8).astype(np.float32) / 2**23
-    elif width == 4:
-        a = np.frombuffer(raw, "<i4").astype(np.float32) / 2**31
-    else:
-        raise ValueError(f"{path}: {8 * width}-bit samples; {_EXPECTED_WAV}")
-    if a.size == 0 or rate <= 0 or channels <= 0:
-        raise ValueError(f"{path}: holds no samples (rate {rate}, {channels} channels); {_EXPECTED_WAV}")
-    mono = torch.from_numpy(a[: a.size - a.size % channels].copy()).view(-1, channels).mean(dim=1)
-    return mono, rate
-
-
-def resample(x: Tensor, rate: int, target: int) -> Tensor:
-    """Clips [N, L] at ``rate`` → [N, round(L·target/rate)] at ``target``, by linear interpolation.
-
-    No anti-aliasing filter: downsampling folds content above the new Nyquist frequency back.
-    """
-    if rate == target:
-        return x
-    size = max(1, round(x.shape[-1] * target / rate))
-    return F.interpolate(x[:, None], size=size, mode="linear", align_corners=False)[:, 0]
-
-
-def fit_length(x: Tensor, length: int) -> Tensor:
-    """Clips [N, L] cut to their first ``length`` samples or zero-padded at the end to it."""
-    return x[:, :length] if x.shape[1] >= length else F.pad(x, (0, length - x.shape[1]))
-
-
-AUDIO_SUFFIXES = (".wav", ".flac")
-"""Audio files read from folders: PCM WAV (standard library), FLAC (the optional ``soundfile`` package)."""
-
-
-def _is_audio(p: Path) -> bool:
-    return p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-
-
-def read_flac(path: Path) -> tuple[Tensor, int]:
-    """One FLAC file as mono float32 [L] (channels averaged) and its sample rate, read by ``soundfile``."""
-    try:
-        import soundfile
-    except ImportError:
-        raise ValueError(f"{path}: reading FLAC needs the soundfile package; expected it installed "
-                         "(pip install 'sslterm[data]'), or WAV files") from None
-    try:
-        a, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, OSError, ValueError) as e:           # soundfile's LibsndfileError is a RuntimeError
-        raise ValueError(f"{path}: not a readable FLAC file ({type(e).__name__}); expected FLAC audio") from None
-    if a.size == 0 or rate <= 0:
-        raise ValueError(f"{path}: holds no samples; expected FLAC audio")
-    return torch.from_numpy(np.ascontiguousarray(a.mean(axis=1), dtype=np.float32)), int(rate)
-
-
-def read_audio(path: Path) -> tuple[Tensor, int]:
-    """One WAV or FLAC file as mono float32 [L] in about [-1, 1], and its sample rate."""
-    return read_flac(path) if path.suffix.lower() == ".flac" else read_wav(path)
-
-
-def _audio_files(root: Path) -> tuple[list[Path], list[int] | None, tuple[str, ...]]:
-    """The WAV/FLAC files under ``root``: flat (unlabelled) or one subfolder per class, searched recursively
-    (LibriSpeech's speaker/chapter/*.flac gives one class per speaker)."""
-    loose = sorted(p for p in root.iterdir() if _is_audio(p))
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and any(_is_audio(f) for f in d.rglob("*")))
-    if loose and classes:
-        raise ValueError(f"{root}: mixes audio files with class subfolders; expected either a flat folder of "
-                         ".wav/.flac files (unlabelled) or one subfolder of them per class (labelled)")
-    if loose:
-        return loose, None, ()
-    if not classes:
-        raise ValueError(f"{root}: no .wav or .flac files found; expected .wav/.flac files, or one subfolder of them "
-                         "per class")
-    files, labels = [], []
-    for c, name in enumerate(classes):
-        found = sorted(p for p in (root / name).rglob("*") if _is_audio(p))
-        files += found
-        labels += [c] * len(found)
-    return files, labels, tuple(classes)
-
-
-def _read_folder(root: Path, sr: int, length: int, cap: int, gen: torch.Generator
-                 ) -> tuple[Tensor, Tensor | None, tuple[str, ...]]:
-    files, labels, classes = _audio_files(root)
-    keep = torch.randperm(len(files), generator=gen)[:cap].sort().values.tolist()   # a fixed subset
-    clips = []
-    for i in keep:                                         # file reading: one file at a time
-        wav, rate = read_audio(files[i])
-        clips.append(fit_length(resample(wav[None], rate, sr), length))
-    y = None if labels is None else torch.tensor([labels[i] for i in keep])
-    return torch.cat(clips), y, classes
 
 
 def _read_npz(path: Path, sr: int, length: int) -> tuple[Tensor, np.ndarray | None]:
@@ -263,20 +159,23 @@ def _read_npz(path: Path, sr: int, length: int) -> tuple[Tensor, np.ndarray | No
     if rate_np is not None and (rate_np.size != 1 or rate_np.dtype.kind not in "iuf" or rate_np.item() <= 0):
         raise fail(path, f"sample_rate {rate_np!r} is not one positive number", _EXPECTED_NPZ)
     rate = sr if rate_np is None else int(rate_np.item())
-    return fit_length(resample(torch.from_numpy(x.astype(np.float32)), rate, sr), length), y_np
+    return torch.from_numpy(fit_length(resample(x.astype(np.float32), rate, sr), length).copy()), y_np
 
 
 def build_audio_files(options: dict[str, Any]) -> Dataset:
-    """The user's clips from ``options['path']`` (WAV folder or .npz), with the shared held-out split."""
+    """The user's clips from ``options['path']``, with the shared held-out split: a WAV/FLAC folder (prepared
+    once into int16 [N, L], :mod:`sslterm.data.prepare_media`) or an .npz (read whole, float32)."""
     path = Path(options["path"])
     sr = int(options["sample_rate"])
     length = max(1, round(float(options["clip_seconds"]) * sr))
     seed = int(options["seed"])
     gen = torch.Generator().manual_seed(seed)
     y: Tensor | None
-    if path.is_dir():
-        x, y, classes = _read_folder(path, sr, length, int(options["max_examples"]), gen)
-    elif path.suffix.lower() == ".npz":
+    if path.is_dir():                                     # prepared once into the data cache, memory-mapped
+        from sslterm.data.prepare_media import audio_folder
+
+        return audio_folder(path, sr, length, seed, int(options["max_examples"]))
+    if path.suffix.lower() == ".npz":
         x, raw_y = _read_npz(path, sr, length)
         keep = torch.randperm(x.shape[0], generator=gen)[: int(options["max_examples"])].sort().values
         x = x[keep]

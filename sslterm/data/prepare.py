@@ -326,6 +326,14 @@ def print_progress(label: str, noun: str = "images") -> Progress:
 
 
 
+def say_skipped(root: Path, entry: Path, manifest: dict[str, Any], noun: str) -> dict[str, Any]:
+    """``manifest``, after saying on stderr how many unreadable ``noun`` its preparation skipped (if any)."""
+    if manifest["counts"]["bad"]:
+        print(f"{root}: skipped {manifest['counts']['bad']} unreadable {noun}, listed in {entry}/manifest.json",
+              file=sys.stderr, flush=True)
+    return manifest
+
+
 def map_splits(entry: Path, manifest: dict[str, Any], noun: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The train and eval rows of a prepared entry, memory-mapped as tensors [N, *shape] (no copy), and their
     int64 labels (None when unlabelled); a split left empty by unreadable ``noun`` is one line."""

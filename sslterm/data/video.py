@@ -1,4 +1,4 @@
-"""Video datasets: generated ``moving_shapes`` clips labelled by their motion, and the user's clips from a .npz file.
+"""Video datasets: generated ``moving_shapes`` clips labelled by motion, and the user's clips (.npz or frame folders).
 
 ``moving_shapes``: each clip shows one shape (drawn with the ``shapes`` dataset's shape-local masks)
 moving over a static textured background. The label is the *motion* (left to right, clockwise
@@ -180,17 +180,16 @@ def load_clips(path: str | Path, size: int, limit: int = 0) -> tuple[torch.Tenso
 
 
 def build_video_files(options: dict[str, Any]) -> Dataset:
-    """The user's clips from ``options['path']`` (an .npz, or folders of frames); 10% is held out (seeded)."""
+    """The user's clips from ``options['path']``: an .npz, or folders of frames (prepared once into uint8
+    [N, T, 3, S, S], :mod:`sslterm.data.prepare_media`); 10% is held out (seeded)."""
     size, limit = int(options["image_size"]), int(options["max_examples"])
     y: torch.Tensor | None
-    if Path(options["path"]).is_dir():                   # a folder of clip folders of frame images
-        from sslterm.data.frames import read_frame_folders
+    if Path(options["path"]).is_dir():                   # frame folders: prepared once into the data cache, mapped
+        from sslterm.data.prepare_media import clip_folder
 
-        x, labels, classes = read_frame_folders(Path(options["path"]), size, limit)
-        y = None if labels is None else torch.from_numpy(labels)
-    else:
-        x, raw_y = load_clips(options["path"], size, limit)
-        y, classes = (None, ()) if raw_y is None else encode_labels(raw_y, len(x), options["path"], _EXPECTED)
+        return clip_folder(Path(options["path"]), size, int(options["seed"]), limit)
+    x, raw_y = load_clips(options["path"], size, limit)
+    y, classes = (None, ()) if raw_y is None else encode_labels(raw_y, len(x), options["path"], _EXPECTED)
     info = {"frames": int(x.shape[1]), "channels": int(x.shape[2]), "image_size": size,
             "num_classes": len(classes)}
     return split_labelled({"x": x}, y, classes, info, seed=int(options["seed"]))
