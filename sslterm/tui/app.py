@@ -54,6 +54,11 @@ class SSLTermApp(KeysInOrder):
 
         self.push_screen(LauncherScreen(self.runs_root, Path.cwd() / "experiments"))
 
+    def action_open_queue(self) -> None:
+        from sslterm.tui.screens.queue import QueueScreen  # on demand, as the launcher
+
+        self.push_screen(QueueScreen(self.runs_root))
+
     def on_compare_runs(self, message: CompareRuns) -> None:
         self.push_screen(CompareScreen(message.runs, self.runs_root))
 

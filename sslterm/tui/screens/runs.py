@@ -71,6 +71,8 @@ class RunsScreen(TypesIntoInput, Screen[None]):
         Binding("space", "select", "Select", key_display="space", tooltip="select the run (for c)"),
         Binding("c", "compare", "Compare", tooltip="compare the selected runs"),
         Binding("l", "new_run", "New run", tooltip="configure and launch a new run"),
+        Binding("w", "app.open_queue", "Queue", show=False,
+                tooltip="the sweeps' queue: pause, resume or cancel a sweep, move a trial up"),
         Binding("s", "stop", "Stop", tooltip="stop the run (asks first; it saves a checkpoint)"),
         Binding("R", "resume", "Resume", tooltip="resume a stopped, failed, diverged or lost run"),
         Binding("d", "delete", "Delete", tooltip="delete a run that is not running (asks first)"),
