@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sslterm import catalog, rules, tomlio
+from sslterm import catalog, formats, rules, tomlio
 from sslterm.catalog import Param
 from sslterm.checker import Checker as _Checker
 from sslterm.checker import depth_error, too_deep
 from sslterm.checker import show as _show
-from sslterm.decoding import expand_shards
 from sslterm.errors import ConfigError
 from sslterm.overrides import apply_overrides, parse_override, read_toml
 
@@ -246,6 +245,7 @@ def build(raw: dict[str, Any], source: str = "<config>") -> Experiment:
     data_raw.setdefault("dataset", dataset.name)
     data = _build_section(chk, "data", DataConfig, data_raw, dataset)
     _resolve_path(chk, data.options)
+    _check_format(chk, modality, data.options)
 
     objective_entry = _choose(chk, "objective.name", tables["objective"], "objective",
                               catalog.default("objective", modality), modality)
@@ -310,16 +310,32 @@ def _resolve_path(chk: _Checker, options: dict[str, Any]) -> None:
                        allowed="a file or folder to read")
     try:
         p = Path(options["path"]).expanduser()
-        names = [str(p)] if p.exists() else expand_shards(str(p))   # a shard pattern (a-{000..009}.tar): several
+        names = formats.expand(str(p))            # a pattern (a-{000..009}.tar, data/*.parquet): several
         missing = [n for n in names if not Path(n).exists()]
     except (OSError, RuntimeError) as e:       # a name too long for the filesystem, an unknown ~user
         raise chk.fail("data.path", f"{_show(options['path'])} cannot be used as a path ({e.__class__.__name__})",
                        given=options["path"], allowed="an existing file or folder") from None
+    if not names:
+        raise chk.fail("data.path", f"{_show(options['path'])} matches no file", given=options["path"],
+                       allowed="an existing file or folder, or a pattern matching files")
     if missing:
         what = "does not exist" if len(names) == 1 else f"names {len(missing)} missing file(s), e.g. {missing[0]}"
         raise chk.fail("data.path", f"{_show(options['path'])} {what}", given=options["path"],
                        allowed="an existing file or folder")
     options["path"] = str(p.resolve()) if len(names) == 1 else str(p.parent.resolve() / p.name)
+
+
+def _check_format(chk: _Checker, modality: str, options: dict[str, Any]) -> None:
+    """Refuse a ``data.path`` that is none of the modality's formats, or a ``data.format`` it does not read."""
+    if "path" not in options:
+        return
+    given = str(options.get("format", formats.AUTO))
+    try:
+        formats.detect(options["path"], modality, given)
+    except formats.FormatError as e:
+        key, also = ("data.path", ()) if given == formats.AUTO else ("data.format", ("data.path",))
+        raise chk.fail(key, str(e), given=options["path"] if given == formats.AUTO else given,
+                       allowed=e.allowed, also=also) from None
 
 
 def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Experiment:

@@ -144,6 +144,8 @@ def _seen(path: str, modality: str) -> tuple[Format | None, str]:
         return (Format.EDGE_LIST if modality == "graph" else Format.TEXT_FILES), "a .txt file"
     if suffix in _SUFFIXES:
         return _SUFFIXES[suffix], f"a {suffix} file"
+    if modality == "text" and p.is_file():                    # any other file is read as text
+        return Format.TEXT_FILES, f"a {suffix or 'suffix-less'} file"
     return None, f"a {suffix or 'suffix-less'} file" if p.is_file() else "nothing that exists"
 
 

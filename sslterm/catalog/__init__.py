@@ -17,6 +17,8 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from sslterm import formats
+
 KINDS = ("modality", "dataset", "objective", "augmentation", "encoder")
 
 
@@ -129,6 +131,12 @@ def P(name: str, type_: type, default: Any, help: str, **kw: Any) -> Param:
     return Param(name=name, type=type_, default=default, help=help, **kw)
 
 
+def format_param(modality: str) -> Param:
+    """The ``format`` parameter of a modality's files dataset: ``auto`` (detected from the path) or a format name."""
+    return P("format", str, formats.AUTO, "The data format of path: auto detects it from the path (see sslterm "
+             "catalog's FORMATS); name one to override.", choices=formats.choices(modality))
+
+
 _MODULES = ("image", "text", "audio", "video", "graph", "objectives")
 
 
@@ -223,4 +231,6 @@ def as_dict() -> dict[str, Any]:
     """The whole catalog as plain data (for ``sslterm catalog --json`` and the docs)."""
     out: dict[str, Any] = {f"{k}s": [e.to_dict() for e in entries(k)] for k in KINDS}
     out["compatibility"] = {m: list(names("objective", m)) for m in names("modality")}
+    out["formats"] = {m: [{"format": f.format.value, "what": f.what, "detected": f.detected, "extra": f.extra}
+                          for f in formats.table(m)] for m in names("modality") if m in formats.MODALITY_FORMATS}
     return out

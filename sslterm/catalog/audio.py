@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sslterm.catalog import Entry, P
+from sslterm.catalog import Entry, P, format_param
 
 _P = P("p", float, 1.0, "Probability of applying it to a clip.", low=0.0, high=1.0)
 
@@ -39,6 +39,7 @@ ENTRIES: tuple[Entry, ...] = (
         impl="sslterm.data.audio:build_audio_files",
         params=(
             P("path", str, "", "A folder of .wav/.flac files (or of class subfolders), or an .npz file."),
+            format_param("audio"),
             P("sample_rate", int, 16000, "Rate every clip is resampled to (linear interpolation).",
               low=1000, high=192000),
             P("clip_seconds", float, 1.0, "Length of every clip: longer ones are cut, shorter zero-padded.",

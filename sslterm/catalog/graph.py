@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sslterm.catalog import Entry, P
+from sslterm.catalog import Entry, P, format_param
 
 _MAX_NODES = P("max_nodes", int, 24, "Nodes every graph is padded to (V).", low=4, high=512)
 
@@ -46,6 +46,7 @@ ENTRIES: tuple[Entry, ...] = (
         impl="sslterm.data.graph:build_graph_files",
         params=(
             P("path", str, "", "The .npz or edge-list file, or a TU dataset folder."),
+            format_param("graph"),
             _MAX_NODES,
             P("max_examples", int, 0, "Read at most this many graphs (0: all).", low=0),
             P("node_features", int, 8, "Features per node for edge lists (a constant and noise).", low=1, high=1024),

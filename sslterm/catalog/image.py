@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sslterm.catalog import Entry, P
+from sslterm.catalog import Entry, P, format_param
 
 ENTRIES: tuple[Entry, ...] = (
     # ---- modalities -------------------------------------------------------------------
@@ -136,14 +136,22 @@ ENTRIES: tuple[Entry, ...] = (
         "flat folder is unlabelled), decoded once over every core into a memory-mapped cache that later "
         "runs reuse (sslterm data prepare/ls/rm; unreadable files are skipped and listed); WebDataset "
         "uncompressed .tar shards given by a pattern (shards/train-{000000..000146}.tar; image members, "
-        "optional .cls labels), prepared the same way; or an .npz with "
+        "optional .cls labels), Parquet files or a Hugging Face save_to_disk folder (an image column and an "
+        "optional label column; a DatasetDict's validation or test split is held out), prepared the same way; "
+        "or an .npz with "
         "an array x [N, C, H, W] or [N, H, W] (uint8, or float in [0, 1]) and optional labels y [N]. "
         "10% is held out for evaluation.",
         modalities=("image",),
         impl="sslterm.data.image_files:load_image_files",
         params=(
             P("path", str, "", "A folder of JPEG/PNG/WebP images (or class subfolders of them), WebDataset "
-              ".tar shards (a {000..009} pattern), or an .npz file."),
+              ".tar shards (a {000..009} pattern), Parquet files (a file, a folder or a glob), a Hugging Face "
+              "save_to_disk folder, or an .npz file."),
+            format_param("image"),
+            P("image_column", str, "image", "Parquet and Hugging Face data: the column of encoded images (bytes, "
+              "or Hugging Face's {bytes, path} Image struct)."),
+            P("label_column", str, "label", "Parquet and Hugging Face data: the column of labels (integers, "
+              "ClassLabel or strings); none such: unlabelled."),
             P("image_size", int, 32, "Images are centre-cropped to a square and resized to this side.",
               low=8, high=512),
             P("max_examples", int, 0, "Read at most this many examples (0: all).", low=0),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sslterm.catalog import Entry, P
+from sslterm.catalog import Entry, P, format_param
 
 ENTRIES: tuple[Entry, ...] = (
     # ---- modalities -------------------------------------------------------------------
@@ -45,6 +45,7 @@ ENTRIES: tuple[Entry, ...] = (
         impl="sslterm.data.video:build_video_files",
         params=(
             P("path", str, "", "An .npz file of clips, or a folder of clip folders of frames."),
+            format_param("video"),
             P("image_size", int, 32, "Frames are centre-cropped to a square and resized to this side.",
               low=8, high=512),
             P("max_examples", int, 0, "Read at most this many clips (0: all).", low=0),
