@@ -1,4 +1,5 @@
-"""Compare groups of runs: the seeds of each setting of some config keys, as mean ± std, the best marked."""
+"""Compare groups of runs: the seeds of each setting of some config keys, as mean ± std, the best marked;
+their mean curves, and how much each swept key moves a metric (sensitivity)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from sslterm.compare import Comparison, flatten, format_value
+from sslterm.compare import Comparison, RunSummary, flatten, format_value
 
 RANK_ORDER = ("eval.linear_probe", "eval.knn", "probe_acc", "knn_acc", "loss")
 """The metric that ranks groups when none is chosen: the first of these any group has."""
@@ -81,7 +82,7 @@ def group_runs(cmp: Comparison, keys: list[str], metric: str | None = None) -> G
         names = dict.fromkeys(m for r in runs for m in (*r.final, *r.evaluation))
         stats = {}
         for name in names:
-            s = stat_of([v for r in runs for v in [r.final.get(name, r.evaluation.get(name))] if v is not None])
+            s = stat_of([v for r in runs for v in [metric_of(r, name)] if v is not None])
             if s is not None:
                 stats[name] = s
         groups.append(Group(setting, [r.id for r in runs], stats))
@@ -118,3 +119,73 @@ def _note(groups: list[Group], ranked: list[int], metric: str | None) -> str:
                 f"{sb.std:.2g}); the seeds do not tell them apart")
     return (f"best by {metric}: {a.label()}, ahead of {b.label()} by {gap:.3g}, more than the seeds' spread "
             f"({sa.std:.2g} + {sb.std:.2g})")
+
+
+def metric_of(run: RunSummary, name: str) -> float | None:
+    """A compared run's final value of ``name``, else its evaluation result of that name (None: neither)."""
+    value: float | None = run.final.get(name, run.evaluation.get(name))
+    return value
+
+
+@dataclass(frozen=True)
+class MeanCurve:
+    """A metric over the seeds of one setting, step by step: mean, sample std (0 with one run), min and max."""
+
+    steps: list[int]
+    mean: list[float]
+    std: list[float]
+    low: list[float]
+    high: list[float]
+    n: int  # runs that logged the metric
+
+
+def mean_curve(cmp: Comparison, run_ids: list[str], metric: str) -> MeanCurve | None:
+    """The runs' ``metric`` averaged at the steps every one of them logged (a run still going cuts the curve
+    at its step); at the steps any logged when they share none. None when no run logged it."""
+    series = [s for rid in run_ids for s in [cmp.series.get(rid, {}).get(metric)] if s is not None and s.values]
+    if not series:
+        return None
+    by_step = [dict(zip(s.steps, s.values, strict=True)) for s in series]
+    common = set(by_step[0]).intersection(*by_step[1:])
+    steps = sorted(common or {step for d in by_step for step in d})
+    out = MeanCurve([], [], [], [], [], len(series))
+    for step in steps:
+        vs = [d[step] for d in by_step if step in d]
+        out.steps.append(step)
+        out.mean.append(statistics.fmean(vs))
+        out.std.append(statistics.stdev(vs) if len(vs) > 1 else 0.0)
+        out.low.append(min(vs))
+        out.high.append(max(vs))
+    return out
+
+
+@dataclass(frozen=True)
+class KeySensitivity:
+    """One swept key: the metric over the runs at each of its values (the other keys and the seeds varying)."""
+
+    key: str
+    values: list[Any]
+    stats: list[Stat]
+
+    @property
+    def spread(self) -> float:
+        """How far apart the values' means are: how much this key matters to the metric."""
+        means = [s.mean for s in self.stats]
+        return max(means) - min(means) if means else 0.0
+
+
+def sensitivity(cmp: Comparison, keys: list[str], metric: str) -> list[KeySensitivity]:
+    """For each key, ``metric``'s mean ± std over the runs at each of the key's values, values in order."""
+    configs = {r.id: flatten(c) for r, c in zip(cmp.runs, cmp_configs(cmp), strict=True)}
+    out = []
+    for key in keys:
+        at: dict[str, tuple[Any, list[float]]] = {}
+        for r in cmp.runs:
+            value, m = configs[r.id].get(key), metric_of(r, metric)
+            if m is not None:
+                at.setdefault(json.dumps(value), (value, []))[1].append(m)
+        pairs = [(v, s) for v, ms in at.values() for s in [stat_of(ms)] if s is not None]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v, _ in pairs)
+        pairs.sort(key=lambda p: p[0] if numeric else json.dumps(p[0]))
+        out.append(KeySensitivity(key, [v for v, _ in pairs], [s for _, s in pairs]))
+    return out

@@ -70,3 +70,39 @@ def frozen_runs(root: Path) -> list[str]:
     frozen_run(root, ids[0], scale=1.0, temperature=0.1, probe=0.731)
     frozen_run(root, ids[1], scale=0.8, temperature=0.5, probe=0.768)
     return ids
+
+
+SWEEP_ID = "250602-100000-simclr-5e3a"
+SWEEP_PROBES = {0.1: (0.70, 0.72, 0.71), 0.2: (0.78, 0.80, 0.79), 0.5: (0.74, 0.75, None)}
+"""The frozen sweep's linear probe per temperature and seed (None: the trial is queued, no run yet)."""
+
+
+def frozen_sweep(root: Path) -> dict[str, str]:
+    """A sweep of objective.temperature over 0.1, 0.2, 0.5 with 3 seeds: t001-t006 done, t007 failed,
+    t008 running, t009 queued; its runs (evaluated where done) and its directory. Trial id -> run id."""
+    trials, runs = [], {}
+    for k, (temperature, seed) in enumerate(((t, s) for t in SWEEP_PROBES for s in range(3)), start=1):
+        tid, probe = f"t{k:03d}", SWEEP_PROBES[temperature][seed]
+        state = {7: "failed", 8: "running", 9: "queued"}.get(k, "done")
+        run_id = f"250602-1{k:02d}000-simclr-5e3a-{tid}-ab{k:02d}"
+        trials.append({"id": tid, "name": f"simclr-5e3a-{tid}", "settings": {"objective.temperature": temperature},
+                       "seed": seed, "state": state, "run_id": run_id, "slot": None,
+                       "error": "worker exited with status 1" if state == "failed" else None, "metric": None})
+        if probe is None:
+            trials[-1]["run_id"] = None
+            continue
+        runs[tid] = run_id
+        path = frozen_run(root, run_id, scale=1.0 + temperature + 0.05 * seed, temperature=temperature, probe=probe)
+        cfg = tomlio.loads((path / "config.toml").read_text(encoding="utf-8"))
+        (path / "config.toml").write_text(tomlio.dumps({**cfg, "seed": seed}), encoding="utf-8")
+        if state == "failed":
+            (path / "eval.json").unlink()
+            write_status(path, Status(id=run_id, state="failed", pid=4242, host="gpu-node-1", started_at=STARTED,
+                                      ended_at=STARTED + 300, step=800, total_steps=STEPS, error="CUDA out of memory"))
+    sweep = root / ".sweeps" / SWEEP_ID
+    sweep.mkdir(parents=True)
+    spec = {"grid": {"objective.temperature": list(SWEEP_PROBES)}, "random": [], "trials": 1, "seeds": 3}
+    (sweep / "spec.json").write_text(json.dumps({"format": 1, "id": SWEEP_ID, "name": "simclr-5e3a",
+                                                 "spec": spec, "parallel": 1}), encoding="utf-8")
+    (sweep / "trials.json").write_text(json.dumps({"state": "running", "trials": trials}), encoding="utf-8")
+    return runs

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from textual.message import Message
 from textual.notifications import SeverityLevel
 
 from sslterm.compare import Comparison
+from sslterm.compare_groups import KeySensitivity
 from sslterm.store import Run
 from sslterm.tui.poller import FeedUpdate
-from sslterm.tui.scanner import RunRow
+from sslterm.tui.scanner import RunRow, SweepGroup
 from sslterm.tui.sysinfo import SystemSample
 
 
@@ -52,6 +53,7 @@ class RunsScanned(Message):
     """A scan of the runs root finished (posted from a worker thread)."""
 
     rows: list[RunRow]
+    sweeps: list[SweepGroup] = field(default_factory=list)
 
 
 @dataclass
@@ -59,6 +61,14 @@ class ComparisonRead(Message):
     """The runs to compare were read (posted from a worker thread)."""
 
     comparison: Comparison
+
+
+@dataclass
+class SensitivityRead(Message):
+    """A sweep's runs were read for the sensitivity view: each metric's sensitivity to each swept key."""
+
+    by_metric: dict[str, list[KeySensitivity]]
+    runs: int
 
 
 @dataclass

@@ -1,7 +1,8 @@
-"""Lists the runs under a root for the runs browser, reading only what changed since the last scan (no UI)."""
+"""Lists the runs and sweeps under a root for the runs browser, reading only what changed since the last scan."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, fields
@@ -10,6 +11,7 @@ from typing import Any
 
 from sslterm.store import JsonlTail, Run, StatusError, list_runs
 from sslterm.store.summary import RunSummary, final_metrics, flatten_evaluation, make_summary
+from sslterm.sweep import store as sweeps
 from sslterm.tui.annotations import Annotations, read_annotations
 
 
@@ -48,6 +50,69 @@ class _DirInfo:
 
 
 SUMMARY_FIELDS = tuple(f.name for f in fields(RunSummary))
+
+
+@dataclass(frozen=True)
+class SweepGroup:
+    """One sweep in the runs list: its progress (from ``trials.json``) and its trials' runs."""
+
+    id: str
+    name: str
+    state: str  # the sweep's: queued, running, paused, cancelled, done; "unreadable" with ``error``
+    total: int = 0
+    counts: tuple[tuple[str, int], ...] = ()  # (trial state, how many), in the order of the trial states
+    run_ids: tuple[str, ...] = ()  # the trials' runs, in queue order
+    labels: tuple[tuple[str, str], ...] = ()  # (run id, "t004 0.1 seed 1"): the trial and its setting
+    keys: tuple[str, ...] = ()  # the swept keys
+    error: str = ""
+
+    @property
+    def row_key(self) -> str:
+        """The sweep's key among the runs table's rows (never a run id: those have no ``/``)."""
+        return f"sweep/{self.id}"
+
+    def count(self, state: str) -> int:
+        return dict(self.counts).get(state, 0)
+
+    def haystack(self) -> str:
+        """What the filter searches in the sweep itself, lower-cased: its id, name and state."""
+        return " ".join((self.id, self.name, self.state, "sweep")).lower()
+
+
+TRIAL_STATES = (sweeps.DONE, sweeps.RUNNING, sweeps.STARTING, sweeps.QUEUED, sweeps.FAILED, sweeps.CANCELLED)
+
+
+def trial_label(trial: dict[str, Any]) -> str:
+    """``t004 0.1, 3e-3 seed 1``: a trial's id, its setting's values and its seed."""
+    values = ", ".join(_short(v) for v in (trial.get("settings") or {}).values())
+    return " ".join(str(x) for x in (trial.get("id", "?"), values, f"seed {trial.get('seed', '?')}") if x != "")
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else json.dumps(value) if not isinstance(value, str) else value
+
+
+def read_sweep(sweep: sweeps.Sweep) -> SweepGroup:
+    """A sweep's group row, from its spec and trial list; an unreadable one says why in ``error``."""
+    try:
+        data, spec = sweep.trials(), sweep.spec()
+        trials: list[dict[str, Any]] = list(data["trials"])
+        state = str(data["state"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return SweepGroup(sweep.id, sweep.id, "unreadable", error=f"cannot read {sweep.path / sweeps.TRIALS}: {e}")
+    counts = {s: 0 for s in TRIAL_STATES}
+    for t in trials:
+        counts[t.get("state", "?")] = counts.get(t.get("state", "?"), 0) + 1
+    keys = dict.fromkeys(k for t in trials for k in (t.get("settings") or {}))
+    with_runs = [t for t in trials if t.get("run_id")]
+    return SweepGroup(sweep.id, str(spec.get("name") or sweep.id), state, len(trials),
+                      tuple((s, n) for s, n in counts.items() if n), tuple(str(t["run_id"]) for t in with_runs),
+                      tuple((str(t["run_id"]), trial_label(t)) for t in with_runs), tuple(keys))
+
+
+def scan_sweeps(root: Path) -> list[SweepGroup]:
+    """Every sweep under ``root`` as a group of the runs list, newest first."""
+    return [read_sweep(s) for s in reversed(sweeps.list_sweeps(root))]
 
 
 class RunsScanner:

@@ -1,4 +1,5 @@
-"""The runs browser: every run under the root; filter, sort, star, select, compare, stop, resume, delete, annotate."""
+"""The runs browser: every run under the root, a sweep's runs grouped under its progress; filter, sort, star,
+select, compare, stop, resume, delete, annotate."""
 
 from __future__ import annotations
 
@@ -25,10 +26,10 @@ from sslterm.tui.run_actions import (
     send_stop,
     stop_problem,
 )
-from sslterm.tui.scanner import RunRow, RunsScanner
+from sslterm.tui.scanner import RunRow, RunsScanner, scan_sweeps
 from sslterm.tui.screens.dialogs import ConfirmScreen, HelpScreen, PromptScreen, TypesIntoInput, keys_help
 from sslterm.tui.widgets.footer import AppFooter
-from sslterm.tui.widgets.runs_table import SORTABLE, RunsTable
+from sslterm.tui.widgets.runs_table import SORTABLE, RunsTable, sweep_summary
 
 
 def _sort_bindings() -> list[BindingType]:
@@ -67,12 +68,14 @@ class RunsScreen(TypesIntoInput, Screen[None]):
                 tooltip="filter: words in the id, name, task, state, tags (enter keeps, esc clears)"),
         Binding("escape", "clear_filter('typing')", "Clear filter", key_display="esc"),  # shown while typing
         Binding("escape", "clear_filter", "Clear filter", show=False, key_display="esc", tooltip="clear the filter"),
-        Binding("enter", "open", "Open", tooltip="open the run's dashboard"),
-        Binding("space", "select", "Select", key_display="space", tooltip="select the run (for c)"),
-        Binding("c", "compare", "Compare", tooltip="compare the selected runs"),
+        Binding("enter", "open", "Open", tooltip="open the run's dashboard; on a sweep's row: show or hide its runs"),
+        Binding("space", "select", "Select", key_display="space",
+                tooltip="select the run (for c); on a sweep's row: all its runs"),
+        Binding("c", "compare", "Compare",
+                tooltip="compare the selected runs (none selected, on a sweep: its settings, seeds averaged)"),
+        Binding("v", "sensitivity", "Sensitivity", show=False,
+                tooltip="the sweep's final metric against each swept key (on a sweep or one of its runs)"),
         Binding("l", "new_run", "New run", tooltip="configure and launch a new run"),
-        Binding("w", "app.open_queue", "Queue", show=False,
-                tooltip="the sweeps' queue: pause, resume or cancel a sweep, move a trial up"),
         Binding("s", "stop", "Stop", tooltip="stop the run (asks first; it saves a checkpoint)"),
         Binding("R", "resume", "Resume", tooltip="resume a stopped, failed, diverged or lost run"),
         Binding("d", "delete", "Delete", tooltip="delete a run that is not running (asks first)"),
@@ -87,6 +90,8 @@ class RunsScreen(TypesIntoInput, Screen[None]):
         ("↑ / ↓", "move (← / → scroll the columns)"),
         ("probe", "eval.json's linear probe (bold), else the newest online probe or kNN accuracy"),
         ("⚠", "after the state: the run has a warning, likely unintended (its dashboard says which)"),
+        ("▸ / ▾", "a sweep (closed / open): trials done of all, best loss and probe so far, what is running, "
+                  "queued, failed"),
     ]
 
     def __init__(self, root: Path) -> None:
@@ -102,6 +107,7 @@ class RunsScreen(TypesIntoInput, Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(f"runs in {self.root}", id="runs-title")
         yield RunsTable(id="runs")
+        yield Static("", id="runs-sweep")
         yield Static("", id="runs-empty")
         yield FilterInput(placeholder="words in id, name, modality, objective, state, tags · enter keeps · esc clears",
                           id="runs-filter", select_on_focus=False)
@@ -140,7 +146,7 @@ class RunsScreen(TypesIntoInput, Screen[None]):
 
     @work(thread=True, group="scan", exit_on_error=False, description="list the runs")
     def _scan(self) -> None:
-        self.post_message(RunsScanned(self._scanner.scan()))
+        self.post_message(RunsScanned(self._scanner.scan(), scan_sweeps(self.root)))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
@@ -152,8 +158,9 @@ class RunsScreen(TypesIntoInput, Screen[None]):
             self.notify(f"{what} {self.root}: {event.worker.error}", severity="error")
 
     def on_runs_scanned(self, message: RunsScanned) -> None:
-        self.query_one(RunsTable).set_rows(message.rows)
-        empty = "" if message.rows else f"no runs yet under {self.root}/: press l to configure one"
+        self.query_one(RunsTable).set_rows(message.rows, message.sweeps)
+        self._show_sweep()
+        empty = "" if message.rows or message.sweeps else f"no runs yet under {self.root}/: press l to configure one"
         self.query_one("#runs-empty", Static).update(empty)
         self._show_title()
 
@@ -161,6 +168,8 @@ class RunsScreen(TypesIntoInput, Screen[None]):
         table = self.query_one(RunsTable)
         count = len(table.rows_by_id)
         parts = [f"runs in {self.root}", f"{count} run{'' if count == 1 else 's'}"]
+        if table.groups:
+            parts.append(f"{len(table.groups)} sweep{'' if len(table.groups) == 1 else 's'}")
         if table.filter_text:
             parts.append(f"filter “{table.filter_text}”: {len(table.shown)} shown")
         selected = len(table.selected_rows())
@@ -178,13 +187,37 @@ class RunsScreen(TypesIntoInput, Screen[None]):
 
     # -- table -----------------------------------------------------------------------------------
 
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_sweep()
+
+    def _show_sweep(self) -> None:
+        """Under the list, the progress and best runs of the sweep at the cursor (its row or one of its runs)."""
+        table = self.query_one(RunsTable)
+        group = table.cursor_group()
+        line = self.query_one("#runs-sweep", Static)
+        line.display = group is not None
+        if group is not None:
+            line.update(sweep_summary(group, table.members(group)))
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        row = self.rows.get(str(event.row_key.value))
-        if row is not None:
-            self.post_message(OpenRun(Run(row.path)))
+        self._open_row(str(event.row_key.value))
 
     def action_open(self) -> None:
-        row = self._current()
+        table = self.query_one(RunsTable)
+        key = table.cursor_id()
+        if key is None:
+            self.notify("no run here", severity="warning")
+        else:
+            self._open_row(key)
+
+    def _open_row(self, key: str) -> None:
+        """A run's dashboard; a sweep's row shows or hides its runs."""
+        table = self.query_one(RunsTable)
+        group = table.groups.get(key)
+        if group is not None:
+            table.toggle_open(group)
+            return
+        row = self.rows.get(key)
         if row is not None:
             self.post_message(OpenRun(Run(row.path)))
 
@@ -228,9 +261,12 @@ class RunsScreen(TypesIntoInput, Screen[None]):
     # -- run actions -----------------------------------------------------------------------------
 
     def _current(self) -> RunRow | None:
-        row = self.query_one(RunsTable).cursor_run()
+        table = self.query_one(RunsTable)
+        row = table.cursor_run()
         if row is None:
-            self.notify("no run here", severity="warning")
+            on_sweep = table.cursor_id() in table.groups
+            self.notify("a sweep's row: enter shows its runs, c compares its settings, v shows its sensitivity"
+                        if on_sweep else "no run here", severity="warning")
         return row
 
     def action_star(self) -> None:
@@ -245,11 +281,31 @@ class RunsScreen(TypesIntoInput, Screen[None]):
             self.action_refresh()
 
     def action_compare(self) -> None:
-        chosen = self.query_one(RunsTable).selected_rows()
+        table = self.query_one(RunsTable)
+        chosen = table.selected_rows()
+        group = table.groups.get(table.cursor_id() or "")
+        if not chosen and group is not None:  # the sweep under the cursor: its runs, grouped by its setting
+            chosen = table.members(group)
         if len(chosen) < 2:
             self.notify("select two or more runs with space, then press c", severity="warning")
             return
         self.post_message(CompareRuns([Run(r.path) for r in chosen]))
+
+    def action_sensitivity(self) -> None:
+        from sslterm.tui.screens.sensitivity import SensitivityScreen
+
+        table = self.query_one(RunsTable)
+        group = table.cursor_group()
+        if group is None:
+            self.notify("not a sweep: v shows how a sweep's final metric depends on each swept key; move onto a "
+                        "sweep's row", severity="warning")
+            return
+        runs = [Run(r.path) for r in table.members(group)]
+        if not runs or not group.keys:
+            self.notify(f"sweep {group.id} has no runs yet" if not runs else f"sweep {group.id} sweeps no key "
+                        "(seeds only): nothing to compare", severity="warning")
+            return
+        self.app.push_screen(SensitivityScreen(runs, list(group.keys), self.root, title=group.name))
 
     def action_stop(self) -> None:
         row = self._current()

@@ -132,19 +132,26 @@ PANEL_HEIGHT = 6  # rows a panel needs at least (plot, x axis and its labels): f
 
 
 def plot_lines(lines: Sequence[Line], width: int, height: int, log_y: bool, x_time: bool = False,
-               x_range: tuple[float, float] | None = None) -> str:
+               x_range: tuple[float, float] | None = None, points: Sequence[Line] = (),
+               x_ticks: tuple[list[float], list[str]] | None = None) -> str:
     """Lines of (x, y, colour, marker) as a plotext chart of ``width`` × ``height`` cells (ANSI colours).
 
     x is a step, or seconds with ``x_time``; each line is downsampled to about the plot's width first.
     ``x_range`` fixes the x axis (panels one above the other share one); else it spans the lines.
+    ``points`` are drawn as their markers alone, over the lines; ``x_ticks`` (values, labels) replace the
+    step or time labels.
     """
     import plotext  # here: importing it takes ~0.2 s (it loads its own docs), paid at the first chart, not at start-up
     shown = [(*downsample(xs, ys, max(1, width - 8)), rgb, mark) for xs, ys, rgb, mark in lines if len(ys)]
-    lo, hi = x_range or (min(xs[0] for xs, _, _, _ in shown), max(xs[-1] for xs, _, _, _ in shown))
+    dots = [(list(xs), list(ys), rgb, mark) for xs, ys, rgb, mark in points if len(ys)]
+    every = [*shown, *dots]
+    lo, hi = x_range or (min(min(xs) for xs, _, _, _ in every), max(max(xs) for xs, _, _, _ in every))
     count = max(1, width // 7)
     ticks = time_ticks(lo, hi, count) if x_time else nice_ticks(lo, hi, count)
     labels = [time_label(t) if x_time else step_label(t) for t in ticks]
-    log_y = log_y and all(min(ys) > 0 for _, ys, _, _ in shown)
+    if x_ticks is not None:
+        ticks, labels = x_ticks
+    log_y = log_y and all(min(ys) > 0 for _, ys, _, _ in every)
     if hasattr(plotext, "figure"):  # plotext 6: one figure object
         fig = plotext.figure
         fig.clear()
@@ -155,10 +162,11 @@ def plot_lines(lines: Sequence[Line], width: int, height: int, log_y: bool, x_ti
         fig.ruler(0).ticks(ticks, labels)
         if x_range is not None:
             fig.ruler(0).lim(lo, hi)
-        for xs, ys, rgb, mark in shown:
+        for k, (xs, ys, rgb, mark) in enumerate(every):
             marker = plotext.marker(mark, pixel=plotext.pixel(foreground=rgb))
             signal = fig.signal(xs, ys, marker=marker)
-            signal.lines()
+            if k < len(shown):  # a line, not points
+                signal.lines()
             fig.draw(signal)
         return str(fig.build().string())
     plotext.clf()  # plotext 5: module-level state
@@ -171,6 +179,8 @@ def plot_lines(lines: Sequence[Line], width: int, height: int, log_y: bool, x_ti
         plotext.xlim(lo, hi)
     for xs, ys, rgb, mark in shown:
         plotext.plot(xs, ys, marker=mark, color=rgb)
+    for xs, ys, rgb, mark in dots:
+        plotext.scatter(xs, ys, marker=mark, color=rgb)
     return str(plotext.build())
 
 
