@@ -402,6 +402,12 @@ def catalog(json_: JsonFlag = False) -> None:
             typer.echo(f"  {e.name}{fits}: {e.help}")
             for p in e.params:
                 typer.echo(f"      {p.name} = {p.default!r}  ({p.allowed()}) {p.help}")
+    typer.echo("\nFORMATS  (what data.path is: detected from the path, or named by data.format)")
+    for modality, rows in data["formats"].items():
+        typer.echo(f"  {modality}:")
+        for f in rows:
+            extra = f"  (needs {f['extra']}: pip install 'sslterm[data]')" if f["extra"] else ""
+            typer.echo(f"      {f['format']:<13} {f['detected']}{extra}")
 
 
 @app.command()

@@ -39,7 +39,7 @@ class Format(str, Enum):
 
 @dataclass(frozen=True)
 class FormatInfo:
-    """What a format is, how a path is recognised as it, and the optional extra its reader needs."""
+    """What a format is, how a path is recognised as it, and the library its reader needs (from the ``data`` extra)."""
 
     format: Format
     what: str
@@ -52,15 +52,15 @@ FORMATS: dict[Format, FormatInfo] = {f.format: f for f in (
                "any other folder"),
     FormatInfo(Format.WEBDATASET, "uncompressed WebDataset .tar shards", "a .tar file or a {000..009} pattern of them"),
     FormatInfo(Format.PARQUET, "Parquet files", "a .parquet file, a folder holding .parquet files, or a glob "
-               "(data/*.parquet)", "data (pyarrow)"),
+               "(data/*.parquet)", "pyarrow"),
     FormatInfo(Format.HF_DATASET, "a Hugging Face dataset saved by save_to_disk", "a folder with dataset_dict.json, "
-               "or with state.json and dataset_info.json", "data (pyarrow)"),
+               "or with state.json and dataset_info.json", "pyarrow"),
     FormatInfo(Format.NPZ, "an .npz of arrays", "a .npz file"),
     FormatInfo(Format.TEXT_FILES, "text: a .txt file or a folder of .txt/.jsonl files (class subfolders of .txt "
-               "files are labels)", "a .txt file or any other folder"),
+               "files are labels)", "a folder, or a .txt (or any other) file"),
     FormatInfo(Format.JSONL, "JSON lines, a text field per record", "a .jsonl file"),
     FormatInfo(Format.AUDIO_FOLDER, "a folder of WAV/FLAC files (class subfolders are labels)", "any folder",
-               "data (soundfile), for FLAC"),
+               "soundfile, for FLAC"),
     FormatInfo(Format.FRAME_FOLDERS, "a folder of clip folders of frame images", "any folder"),
     FormatInfo(Format.TU_FOLDER, "a TU benchmark folder (DS_A.txt, DS_graph_indicator.txt, ...)",
                "a folder with a *_A.txt file"),

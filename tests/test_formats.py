@@ -88,8 +88,17 @@ def test_catalog_lists_the_formats_of_each_modality() -> None:
 
     listed = catalog.as_dict()["formats"]
     assert [f["format"] for f in listed["image"]] == ["image_folder", "webdataset", "parquet", "hf_dataset", "npz"]
-    assert {f["extra"] for f in listed["text"]} >= {"data (pyarrow)"}
+    assert {f["extra"] for f in listed["text"]} == {"", "pyarrow"}
     for modality, fmts in formats.MODALITY_FORMATS.items():
         entry = catalog.get("dataset", f"{modality}_files")
         param = entry.param("format")
         assert param is not None and param.choices == formats.choices(modality) and len(fmts) >= 2
+
+
+def test_sslterm_catalog_prints_the_formats_table(tmp_path: Path) -> None:
+    from tests.conftest import sslterm
+
+    out = sslterm("catalog", runs=tmp_path).stdout
+    table = out[out.index("\nFORMATS"):]
+    assert "  image:\n      image_folder  any other folder\n" in table
+    assert "      parquet       a .parquet file" in table and "(needs pyarrow: pip install 'sslterm[data]')" in table
