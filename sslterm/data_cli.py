@@ -20,7 +20,7 @@ data_app = typer.Typer(help="Prepare datasets once (decoded or tokenised into me
                             "remove them. They live in $SSLTERM_DATA_CACHE, else ~/.cache/sslterm/data.",
                        no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
 
-KINDS = ("auto", "image", "text")
+KINDS = ("auto", "image", "text", "audio", "video")
 
 
 def _fail(message: str) -> NoReturn:
@@ -29,8 +29,10 @@ def _fail(message: str) -> NoReturn:
 
 
 def _kind_of(path: Path) -> str:
-    """``image`` for a folder holding image files, ``text`` for .txt/.jsonl files or folders of them."""
+    """``image`` for a folder holding image files, ``audio`` for WAV/FLAC files, ``text`` for .txt/.jsonl files
+    or folders of them (frame folders look like image class folders: ``--kind video`` says which)."""
     from sslterm.decoding import SUFFIXES
+    from sslterm.decoding_audio import AUDIO_SUFFIXES
 
     if path.suffix.lower() == ".tar":
         return "image"
@@ -44,7 +46,10 @@ def _kind_of(path: Path) -> str:
             return "image"
         if f.suffix.lower() in (".txt", ".jsonl"):
             return "text"
-    _fail(f"data prepare: {path} holds no JPEG/PNG/WebP images and no .txt or .jsonl files; expected one of those")
+        if f.suffix.lower() in AUDIO_SUFFIXES:
+            return "audio"
+    _fail(f"data prepare: {path} holds no JPEG/PNG/WebP images, no .wav/.flac files and no .txt or .jsonl files; "
+          "expected one of those")
 
 
 @data_app.command("prepare")
@@ -53,8 +58,12 @@ def prepare_cmd(
                                               "(quote a pattern: 'train-{000000..000009}.tar'), or text: a .txt or "
                                               ".jsonl file or a folder of them.", show_default=False)],
     kind: Annotated[str, typer.Option("--kind", help=f"What the data is: {', '.join(KINDS)}.")] = "auto",
-    image_size: Annotated[int, typer.Option("--image-size", help="Images: the side they are resized to (the "
-                                                                 "run's data.image_size).")] = 32,
+    image_size: Annotated[int, typer.Option("--image-size", help="Images and video frames: the side they are "
+                                                                 "resized to (the run's data.image_size).")] = 32,
+    sample_rate: Annotated[int, typer.Option("--sample-rate", help="Audio: the rate clips are resampled to (the "
+                                                                   "run's data.sample_rate).")] = 16000,
+    clip_seconds: Annotated[float, typer.Option("--clip-seconds", help="Audio: the length clips are cut or padded "
+                                                                       "to (the run's data.clip_seconds).")] = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the train/held-out split (the run's data.seed).")] = 0,
     max_examples: Annotated[int, typer.Option("--max-examples", help="Images: at most this many files (0: all; "
                                                                      "the run's data.max_examples).")] = 0,
@@ -74,6 +83,8 @@ def prepare_cmd(
         _fail(f"data prepare: --kind {kind!r} is not one of {', '.join(KINDS)}")
     if not 8 <= image_size <= 512 or workers < 0 or max_examples < 0 or not 0 <= max_bad <= 1:
         _fail("data prepare: --image-size must be 8..512, --workers and --max-examples ≥ 0, --max-bad 0..1")
+    if not 1000 <= sample_rate <= 192000 or not 0.01 <= clip_seconds <= 600:
+        _fail("data prepare: --sample-rate must be 1000..192000 and --clip-seconds 0.01..600")
     kind = _kind_of(path) if kind == "auto" else kind
     try:
         if kind == "image":
@@ -84,6 +95,8 @@ def prepare_cmd(
             c = manifest["counts"]
             typer.echo(f"{entry}: {c['train']:,} training and {c['eval']:,} held-out images of "
                        f"{image_size}x{image_size}, {len(manifest['classes'])} classes, {c['bad']} unreadable skipped")
+        elif kind in ("audio", "video"):
+            _prepare_media(path, kind, image_size, sample_rate, clip_seconds, seed, max_examples, workers, max_bad)
         else:
             from sslterm.data.tokens import prepare_text
 
@@ -95,6 +108,26 @@ def prepare_cmd(
     except KeyboardInterrupt:
         typer.echo("\ninterrupted: run the same command again to resume", err=True)
         raise typer.Exit(130) from None
+
+
+def _prepare_media(path: Path, kind: str, image_size: int, sample_rate: int, clip_seconds: float, seed: int,
+                   max_examples: int, workers: int, max_bad: float) -> None:
+    """Prepare an audio folder or frame folders as a run with these options would, and say what was made."""
+    from sslterm.data.prepare import print_progress
+    from sslterm.data.prepare_media import prepare_audio, prepare_clips
+
+    if kind == "audio":
+        length = max(1, round(clip_seconds * sample_rate))
+        entry, manifest = prepare_audio(path, sample_rate, length, seed, max_examples, workers=workers,
+                                        max_bad=max_bad, progress=print_progress(f"preparing {path}", "audio files"))
+        what = f"clips of {length:,} samples at {sample_rate:,} Hz"
+    else:
+        entry, manifest = prepare_clips(path, image_size, seed, max_examples, workers=workers, max_bad=max_bad,
+                                        progress=print_progress(f"preparing {path}", "clips"))
+        what = f"clips of {manifest['shape'][0]} frames of {image_size}x{image_size}"
+    c = manifest["counts"]
+    typer.echo(f"{entry}: {c['train']:,} training and {c['eval']:,} held-out {what}, {len(manifest['classes'])} "
+               f"classes, {c['bad']} unreadable skipped")
 
 
 def _size(n: float) -> str:

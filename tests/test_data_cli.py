@@ -46,12 +46,41 @@ def test_prepare_list_and_remove(tmp_path: Path, cache: Path) -> None:
     assert "no prepared datasets in" in sslterm("data", "ls", runs=runs).stdout
 
 
+def test_prepare_audio_and_frame_folders(tmp_path: Path) -> None:
+    import wave
+
+    from PIL import Image
+
+    (tmp_path / "speech" / "19").mkdir(parents=True)
+    for i in range(4):
+        with wave.open(str(tmp_path / "speech" / "19" / f"{i}.wav"), "wb") as f:
+            f.setnchannels(1)
+            f.setsampwidth(2)
+            f.setframerate(8000)
+            f.writeframes(b"\x10\x00" * 4000)
+        (tmp_path / "clips" / f"c{i}").mkdir(parents=True)
+        for k in range(3):
+            Image.new("RGB", (12, 10), (k * 50, 0, 0)).save(tmp_path / "clips" / f"c{i}" / f"{k}.png")
+    runs = tmp_path / "runs"
+    out = sslterm("data", "prepare", str(tmp_path / "speech"), "--sample-rate", "4000", "--clip-seconds", "0.5",
+                  runs=runs)
+    assert out.returncode == 0, out.stderr
+    assert "3 training and 1 held-out clips of 2,000 samples at 4,000 Hz, 1 classes" in out.stdout
+    assert "4/4 audio files" in out.stderr
+    out = sslterm("data", "prepare", str(tmp_path / "clips"), "--kind", "video", "--image-size", "8", runs=runs)
+    assert out.returncode == 0, out.stderr
+    assert "3 training and 1 held-out clips of 3 frames of 8x8, 0 classes" in out.stdout
+    listed = json.loads(sslterm("data", "ls", "--json", runs=runs).stdout)
+    assert sorted(e["kind"] for e in listed) == ["audio", "clips"] and all(e["finished"] for e in listed)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (("prepare", "{tmp}/missing"), "does not exist"),
     (("prepare", "{tmp}/x.csv"), "expected a folder of JPEG/PNG/WebP images"),
-    (("prepare", "{tmp}", "--kind", "audio"), "--kind 'audio' is not one of auto, image, text"),
+    (("prepare", "{tmp}", "--kind", "sound"), "--kind 'sound' is not one of auto, image, text, audio, video"),
+    (("prepare", "{tmp}", "--kind", "audio", "--sample-rate", "10"), "--sample-rate must be 1000..192000"),
     (("prepare", "{tmp}", "--image-size", "4"), "--image-size must be 8..512"),
-    (("prepare", "{tmp}/empty"), "holds no JPEG/PNG/WebP images and no .txt"),
+    (("prepare", "{tmp}/empty"), "holds no JPEG/PNG/WebP images, no .wav/.flac files and no .txt"),
     (("rm", "nothing"), "'nothing' matches no prepared dataset"),
     (("rm",), "give entry names"),
 ])
