@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -24,6 +24,7 @@ from sslterm.cli_show import print_comparison, print_evaluation, print_ls, print
 from sslterm.data_cli import data_app
 from sslterm.store import Run, RunNotFound, StatusError, find_run, list_runs, runs_root
 from sslterm.store.runs import ENV_RUNS
+from sslterm.sweep.spec import SWEEP_TABLE
 from sslterm.sweep_cli import register as register_sweeps
 
 app = typer.Typer(
@@ -119,6 +120,8 @@ def run(
     shorthand += [f"objective.name={objective}"] if objective else []
     overrides = (*shorthand, *(set_ or ()))
     try:
+        if file is not None and SWEEP_TABLE in config.read_toml(file):
+            fail(f"{file} defines a sweep: use sslterm sweep {file}")
         exp = config.load(file, overrides) if file else config.from_overrides(overrides, source="command line")
     except config.ConfigError as e:
         fail(str(e))
@@ -362,19 +365,36 @@ def eval_(
     baselines: Annotated[bool, typer.Option("--baselines", help="Also train the same encoder from scratch on all "
                                             "labels (supervised) and probe the untrained encoder.")] = False,
 ) -> None:
-    """Measure transfer: linear probe, kNN and fine-tuning with 1/10/100% of labels, vs a raw-input probe."""
+    """Measure transfer: linear probe, kNN and fine-tuning with 1/10/100% of labels, vs a raw-input probe (of a
+    run, or of every finished trial of a sweep not yet evaluated)."""
     if device not in ("auto", "cpu", "cuda"):
         fail(f"--device: got {device!r}, expected auto, cpu or cuda")
     fractions = parse_percentages(finetune)
-    run_ = _find(runs_dir, ref)
-    from sslterm.evaluate.transfer import evaluate_run
 
     def log(line: str) -> None:
         typer.echo(line, err=True)
 
+    def evaluate(r: Run) -> dict[str, Any]:
+        from sslterm.evaluate.transfer import evaluate_run
+
+        return evaluate_run(r, device, finetune_epochs=epochs, fractions=fractions, supervised=baselines,
+                            random_init=baselines, log=log)
+
+    root = runs_root(runs_dir)
     try:
-        record = evaluate_run(run_, device, finetune_epochs=epochs, fractions=fractions, supervised=baselines,
-                              random_init=baselines, log=log)
+        run_ = find_run(root, ref)
+        run_.status()
+    except (RunNotFound, StatusError) as e:                 # a sweep: each finished trial, one after another
+        from sslterm.sweep.store import SweepNotFound, find_sweep
+        from sslterm.sweep_report import eval_sweep
+
+        try:
+            sweep = find_sweep(root, ref)
+        except SweepNotFound:
+            fail(f"{e}; nor does it name a sweep (see `sslterm queue`)")
+        raise typer.Exit(eval_sweep(root, sweep, evaluate, json_)) from None
+    try:
+        record = evaluate(run_)
     except (FileNotFoundError, config.ConfigError, ValueError, RuntimeError) as e:
         fail(str(e), code=1)
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,11 +10,12 @@ from typing import Annotated, NoReturn
 import typer
 
 from sslterm import config
-from sslterm.compare_groups import Grouped
 from sslterm.store import runs_root
 from sslterm.sweep import control
 from sslterm.sweep import store as ss
-from sslterm.sweep.spec import SweepSpec, Trial, make_spec, split_sweep
+from sslterm.sweep.search import missing as search_missing
+from sslterm.sweep.spec import make_spec, split_sweep
+from sslterm.sweep_report import print_grouped, print_search, print_trials, show_sweeps
 
 ACTIONS = ("pause", "resume", "cancel", "show")
 RunsDir = Annotated[Path | None, typer.Option("--runs-dir", help="Runs root (default: $SSLTERM_RUNS, else ./runs).",
@@ -42,10 +42,25 @@ def sweep_command(
                                                    "the other --grid keys).", show_default=False)] = None,
     random_: Annotated[list[str] | None, typer.Option("--random", help="key=uniform:LOW:HIGH, loguniform:LOW:HIGH, "
                                                       "int:LOW:HIGH or choice:A,B,...", show_default=False)] = None,
-    trials: Annotated[int, typer.Option("--trials", help="Random-search samples.", min=0, max=10_000)] = 0,
+    trials: Annotated[int, typer.Option("--trials", help="Random-search samples (with --search: trials).", min=0,
+                                        max=10_000)] = 0,
     seeds: Annotated[int | None, typer.Option("--seeds", help="Seeds per setting (the experiment's seed, +1, ...).",
                                               min=1, max=1000, show_default=False)] = None,
-    sample_seed: Annotated[int, typer.Option("--sample-seed", help="Seed of the random-search draws.", min=0)] = 0,
+    sample_seed: Annotated[int, typer.Option("--sample-seed", help="Seed of the random-search draws (with "
+                                             "--search: of the TPE sampler).", min=0)] = 0,
+    search: Annotated[str, typer.Option("--search", help="optuna: each trial's setting proposed by TPE from the "
+                                        "finished trials' --metric, trailing trials pruned.", show_default=False)] = "",
+    metric: Annotated[str, typer.Option("--metric", help="With --search: the logged metric to learn from (knn_acc, "
+                                        "probe_acc, loss, ...).", show_default=False)] = "",
+    direction: Annotated[str, typer.Option("--direction", help="With --search: maximize or minimize (default: "
+                                           "minimize a *loss*, else maximize).", show_default=False)] = "",
+    prune: Annotated[bool, typer.Option("--prune/--no-prune", help="With --search: stop trials whose metric trails "
+                                        "the median of the earlier trials at the same step.")] = True,
+    prune_startup: Annotated[int, typer.Option("--prune-startup", help="With --search: finished trials before any "
+                                               "is pruned.", min=0)] = 2,
+    prune_warmup: Annotated[int | None, typer.Option("--prune-warmup", help="With --search: steps before a trial "
+                                                     "can be pruned (default: a quarter of train.steps).", min=0,
+                                                     show_default=False)] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key of the experiment: table.key=value.",
                                                    show_default=False)] = None,
     parallel: Annotated[int, typer.Option("--parallel", help="Trials at once (0: one per visible GPU; one on a "
@@ -73,18 +88,26 @@ def sweep_command(
              f"`sslterm sweep {'|'.join(ACTIONS)} SWEEP`")
     try:
         raw, table = split_sweep(config.read_toml(target), target)
-        flags = bool(grid or random_ or trials or seeds)
-        spec = make_spec(list(grid or ()), list(random_ or ()), trials, seeds or 1, sample_seed) if flags else table
+        flags = bool(grid or random_ or trials or seeds or search)
+        spec = make_spec(list(grid or ()), list(random_ or ()), trials, seeds or 1, sample_seed, search=search,
+                         metric=metric, direction=direction, prune=prune, prune_startup=prune_startup,
+                         prune_warmup=prune_warmup) if flags else table
         if spec is None:
             fail(f"{target}: nothing to sweep; give --grid KEY=A,B, --random KEY=DIST --trials N or --seeds N, "
                  "or a [sweep] table in the file")
+        if spec.search and (slurm or search_missing()):
+            fail(search_missing() or "--slurm with --search optuna: not yet (Optuna proposes each trial as another "
+                 "ends, which the scheduler on this machine does); use --random with --slurm")
         base = config.overridden(raw, list(set_ or ()))
         name = control.sweep_name(str(base.get("name") or Path(target).stem))
         trial_list, exps = control.plan(base, spec, target, name)
     except config.ConfigError as e:               # SweepError too
         fail(str(e))
     if dry_run and not slurm:
-        print_trials(spec, trial_list, len(exps))
+        if spec.search:
+            print_search(spec)
+        else:
+            print_trials(spec, trial_list, len(exps))
         return
     from sslterm.sweep.slurm import SlurmOptions, write_scripts
 
@@ -114,15 +137,8 @@ def sweep_command(
                f"`sslterm sweep pause {sweep.id}` to hold the queue")
 
 
-def print_trials(spec: SweepSpec, trials: list[Trial], valid: int) -> None:
-    """The table of trials ``--dry-run`` prints."""
-    keys = [k for k, _ in spec.grid] + [d.key for d in spec.random]
-    rows = [[t.id, *(json.dumps(t.settings[k]) for k in keys), str(t.seed)] for t in trials]
-    head = ["trial", *keys, "seed"]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    for r in [head, *rows]:
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-    typer.echo(f"{len(trials)} trial(s), {valid} valid; nothing started (--dry-run)")
+
+
 
 
 def _find(root: Path, ref: str) -> ss.Sweep:
@@ -171,41 +187,6 @@ def queue_command(
         fail(str(e), code=e.code)
 
 
-def show_sweeps(sweeps: list[ss.Sweep], json_: bool, root: Path | None = None) -> None:
-    """Each sweep's state and its trials (state, run id, loss, probe, settings)."""
-    records = []
-    for sw in sweeps:
-        try:
-            data = sw.trials()
-        except (OSError, ValueError) as e:          # a damaged trials.json: said, and the other sweeps listed
-            data = {"state": "unreadable", "trials": [], "error": f"cannot read {sw.path / ss.TRIALS}: {e}"}
-        records.append({"id": sw.id, "state": data["state"], "scheduler": ss.scheduler_running(sw),
-                        "trials": data["trials"], **({"error": data["error"]} if "error" in data else {})})
-    if json_:
-        typer.echo(json.dumps(records, indent=1))
-        return
-    if not records:
-        typer.echo(f"no sweeps in {ss.sweeps_dir(root or Path('runs'))}/ yet; start one with "
-                   "`sslterm sweep FILE --grid KEY=A,B --seeds 3`")
-        return
-    for rec in records:
-        trials = rec["trials"]
-        done = sum(t["state"] in ss.TRIAL_FINAL for t in trials)
-        sched = "scheduler running" if rec["scheduler"] else "no scheduler"
-        typer.echo(f"{rec['id']}  {rec['state']}  {done}/{len(trials)} ended  ({sched})")
-        if trials:
-            typer.echo(f"  {'trial':<5} {'state':<9} {'loss':>8} {'probe':>6} {'seed':>4}  setting  run")
-        if rec.get("error"):
-            typer.echo(f"  {rec['error']}")
-        for t in trials:
-            m = t.get("metric") or {}
-            loss = f"{m['loss']:.4g}" if "loss" in m else "-"
-            probe = f"{m['probe']:.3f}" if "probe" in m else "-"
-            label = ", ".join(f"{k}={json.dumps(v)}" for k, v in t["settings"].items()) or "-"
-            typer.echo(f"  {t['id']:<5} {t['state']:<9} {loss:>8} {probe:>6} {t['seed']:>4}  {label}  "
-                       f"{t.get('run_id') or ''}".rstrip())    # the run id last: at 80 columns it is what wraps
-            if t.get("error"):
-                typer.echo(f"        {t['error']}")
 
 
 def compare_groups(root: Path, refs: list[str], keys: list[str], metric: str | None, json_: bool) -> None:
@@ -247,22 +228,3 @@ def compare_groups(root: Path, refs: list[str], keys: list[str], metric: str | N
         typer.echo(grouped.to_json())
         return
     print_grouped(grouped)
-
-
-def print_grouped(g: Grouped) -> None:
-    """The groups as a table, one column per group, the best marked with *."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 2, 0, 0))
-    table.add_column("", no_wrap=True)
-    for i, grp in enumerate(g.groups):
-        table.add_column(("* " if i == g.best else "") + grp.label(), justify="right")
-    table.add_row("  seeds (n)", *(str(len(grp.runs)) for grp in g.groups))
-    names = dict.fromkeys(m for grp in g.groups for m in grp.stats)
-    for name in names:
-        mark = " (ranks)" if name == g.metric else ""
-        table.add_row(f"  {name}{mark}", *(grp.stats[name].text() if name in grp.stats else "-" for grp in g.groups))
-    Console().print(table)
-    direction = "higher" if g.maximize else "lower"
-    Console().print(f"* best: {direction} {g.metric} is better. {g.note}", highlight=False)

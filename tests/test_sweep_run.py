@@ -229,3 +229,70 @@ def test_an_empty_sweep_reference_names_no_sweep(runs: Path) -> None:
     _make_sweep(runs, 1, parallel=1)
     proc = sslterm("sweep", "pause", "", runs=runs)
     assert proc.returncode == 2 and "empty sweep reference" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_a_scheduler_killed_right_after_starting_a_run_never_starts_it_again(
+        runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[str] = []
+
+    def launch_then_die(exp: config.Experiment, root: Path, source: str = "") -> tuple[Any, Any]:
+        from sslterm.launch import prepare
+
+        made.append(prepare(exp, root).id)
+        raise KeyboardInterrupt                              # stands for kill -9 before the tick saved its list
+
+    monkeypatch.setattr("sslterm.launch.launch", launch_then_die)
+    sweep = _make_sweep(runs, 2, parallel=1)
+    with pytest.raises(KeyboardInterrupt):
+        Scheduler(sweep).tick()
+    assert _states(sweep) == ["starting", "queued"]          # saved before its run was made
+    fake = FakeLaunch()
+    monkeypatch.setattr("sslterm.launch.launch", fake)
+    Scheduler(sweep).tick()                                 # the restarted scheduler finds t001's run by name
+    assert sweep.trials()["trials"][0]["run_id"] == made[0] and fake.started == []
+    assert _states(sweep) == ["running", "queued"]
+
+
+def test_eval_of_a_sweep_evaluates_each_finished_trial_once_in_turn(runs: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from sslterm.sweep_report import eval_sweep
+
+    monkeypatch.setattr("sslterm.launch.launch", FakeLaunch())
+    sweep = _make_sweep(runs, 4, parallel=4)
+    s = Scheduler(sweep)
+    s.tick()
+    for name, state in (("t001", State.FINISHED), ("t002", State.FINISHED), ("t003", State.FINISHED),
+                        ("t004", State.FAILED)):
+        _end(runs, f"fake-ab12-{name}", state)
+    s.tick()
+    trials = sweep.trials()["trials"]
+    from sslterm.store import Run
+
+    Run(runs / trials[1]["run_id"]).save_evaluation({"knn": {"accuracy": 0.5}})      # t002: evaluated before
+    capsys.readouterr()                                                               # (the scheduler's log)
+    seen: list[str] = []
+
+    def evaluate(run: Any) -> dict[str, Any]:
+        seen.append(run.id)
+        if run.id == trials[2]["run_id"]:
+            raise RuntimeError("its checkpoint is damaged")
+        return {"linear_probe": {"accuracy": 0.25}, "knn": {"accuracy": 0.125}}
+
+    assert eval_sweep(runs, sweep, evaluate, json_=False) == 1       # one failed: said, the others done
+    out = capsys.readouterr().out.splitlines()
+    assert seen == [trials[0]["run_id"], trials[2]["run_id"]]        # finished, not yet evaluated, in order
+    assert out[0] == f"t001 {trials[0]['run_id']}: linear probe 0.250, kNN 0.125"
+    assert out[1] == f"t002 {trials[1]['run_id']}: already evaluated"
+    assert out[2] == f"t003 {trials[2]['run_id']}: failed: its checkpoint is damaged"
+    assert out[3] == f"sweep {sweep.id}: 1 evaluated, 1 already evaluated, 1 failed"
+    assert Run(runs / trials[0]["run_id"]).evaluation() is not None
+    proc = sslterm("eval", "no-such-thing", runs=runs)
+    assert proc.returncode == 2 and "nor does it name a sweep" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_run_refuses_a_file_that_defines_a_sweep(tmp_path: Path, runs: Path) -> None:
+    exp = tmp_path / "exp.toml"
+    exp.write_text('name = "x"\n[sweep]\nseeds = 3\n', encoding="utf-8")
+    proc = sslterm("run", str(exp), runs=runs)
+    assert proc.returncode == 2 and proc.stderr == f"sslterm: error: {exp} defines a sweep: use sslterm sweep {exp}\n"
+    assert not runs.exists()

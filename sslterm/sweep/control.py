@@ -12,7 +12,7 @@ from typing import Any
 
 from sslterm import config
 from sslterm.sweep import store as ss
-from sslterm.sweep.spec import SweepSpec, Trial, build_all, expand
+from sslterm.sweep.spec import SweepSpec, Trial, build_all, check_space, expand
 
 
 class ControlError(Exception):
@@ -34,6 +34,8 @@ def plan(base: dict[str, Any], spec: SweepSpec, source: str, name: str) -> tuple
     naming the first refused trial and key)."""
     seed = base.get("seed", 0)
     trials = expand(spec, seed if isinstance(seed, int) and not isinstance(seed, bool) else 0)
+    if spec.search:                             # settings chosen as each starts: the space's edges checked now
+        check_space(base, spec, source, name, trials[0].seed)
     return trials, build_all(base, trials, source, name)
 
 

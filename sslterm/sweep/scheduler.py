@@ -10,7 +10,14 @@ failed; the others go on.
 
 Restarted after a kill (``sslterm sweep resume``), it adopts the runs of running trials (their workers hold
 their run's lock and go on), resumes a trial whose run was lost from its checkpoint, and finds the run of a
-trial it had begun to start by the trial's run name, so no trial starts twice.
+trial it had begun to start by the trial's run name (the trial is saved as ``starting`` before its run is
+made), so no trial starts twice.
+
+A search that learns (``--search optuna``, :mod:`sslterm.sweep.search`) asks Optuna for each trial's setting
+as a slot frees up, validates it (a setting the catalog refuses is told to Optuna as failed, and the next one
+is asked for), reports each running trial's online metric at its logged steps and stops a trial the median
+pruner picks through :func:`sslterm.lifecycle.stop` (the trial ends ``pruned``), and tells Optuna each
+trial's final metric (a run without it failed).
 """
 
 from __future__ import annotations
@@ -24,14 +31,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sslterm.atomic import open_append
+from sslterm.atomic import atomic_write_text, open_append
 from sslterm.store import Run, list_runs
+from sslterm.store.jsonl import JsonlTail
 from sslterm.store.states import State, is_active, is_final
+from sslterm.sweep import search as search_mod
+from sslterm.sweep.spec import SweepError, SweepSpec, Trial, build_trial
 from sslterm.sweep.store import (
     CANCELLED,
     DONE,
     FAILED,
     PAUSED,
+    PRUNED,
     QUEUED,
     RUNNING,
     SCHEDULER_LOG,
@@ -90,9 +101,18 @@ class Scheduler:
     def __init__(self, sweep: Sweep) -> None:
         self.sweep = sweep
         self.root = sweep.runs_root
-        spec = sweep.spec()
-        self.slots = slots_for(int(spec.get("parallel", 0)), gpu_slots())
+        self.record = sweep.spec()
+        self.slots = slots_for(int(self.record.get("parallel", 0)), gpu_slots())
         self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.search: search_mod.Search | None = None
+        self.tails: dict[str, tuple[JsonlTail, list[tuple[int, float]]]] = {}   # a running trial's online metric
+        spec = SweepSpec.from_dict(self.record["spec"]) if self.record.get("spec", {}).get("search") else None
+        if spec is not None:
+            from sslterm import config
+
+            steps = config.build(dict(self.record["base"]), source="spec.json").train.steps
+            self.search = search_mod.Search(sweep, spec, steps)
+            self.orphans_checked = False
 
     def log(self, line: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
@@ -101,11 +121,18 @@ class Scheduler:
         """Update and start trials once; True when the scheduler has nothing left to do."""
         with self.sweep.edit() as data:
             trials: list[dict[str, Any]] = data["trials"]
+            if self.search is not None and not self.orphans_checked:
+                for number in self.search.fail_orphans({t["optuna"] for t in trials if t.get("optuna") is not None}):
+                    self.log(f"optuna trial {number} was asked for but never started (the scheduler was killed); "
+                             "told failed")
+                self.orphans_checked = True
             for t in trials:
                 if t["state"] == STARTING:
                     self._recover_starting(t)
                 elif t["state"] == RUNNING:
                     self._follow(t, cancelling=data["state"] == CANCELLED)
+                    if t["state"] == RUNNING and self.search is not None and data["state"] != CANCELLED:
+                        self._maybe_prune(t)
             if data["state"] == CANCELLED:
                 for t in trials:
                     if t["state"] == QUEUED:
@@ -117,7 +144,7 @@ class Scheduler:
                 for t in trials:
                     if not free:
                         break
-                    if t["state"] == QUEUED and self._start(t, free[0]):
+                    if t["state"] == QUEUED and self._start(t, free[0], data):
                         free.pop(0)                             # a trial that could not start leaves its slot free
             running = any(t["state"] == RUNNING for t in trials)
             if all(t["state"] in TRIAL_FINAL for t in trials) and data["state"] != CANCELLED:
@@ -133,12 +160,15 @@ class Scheduler:
             t.update(state=RUNNING, run_id=run.id)
             self.log(f"{t['id']}: found its run {run.id}")
 
-    def _start(self, t: dict[str, Any], slot: int) -> bool:
+    def _start(self, t: dict[str, Any], slot: int, data: dict[str, Any]) -> bool:
         """Start ``t`` on ``slot``; False (the trial marked failed) when it could not start."""
         from sslterm import config
         from sslterm.launch import launch
 
+        if self.search is not None and not self._propose(t, data):
+            return False
         t.update(state=STARTING, slot=slot)
+        self.sweep.save_now(data)                       # killed from here on, a restart finds the run by its name
         path = self.sweep.trial_config(t["id"])
         gpu = self.slots[slot]
         saved = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -159,6 +189,7 @@ class Scheduler:
                     os.environ["CUDA_VISIBLE_DEVICES"] = saved
         self.children[t["id"]] = proc
         t.update(state=RUNNING, run_id=run.id)
+        self.tails.pop(t["id"], None)
         self.log(f"{t['id']}: started run {run.id} (slot {slot}{f', GPU {gpu}' if gpu is not None else ''})")
         return True
 
@@ -176,6 +207,8 @@ class Scheduler:
             ok = state == State.FINISHED
             t.update(state=DONE if ok else CANCELLED if state == State.STOPPED else FAILED, slot=None,
                      error=None if ok else status.error or str(state), metric=_metric(run))
+            if self.search is not None and t.get("optuna") is not None:
+                self._tell(t, run, state)
             self.log(f"{t['id']}: run {run.id} {state}")
             return
         if cancelling and is_active(state) and not t.get("stopping"):
@@ -195,6 +228,80 @@ class Scheduler:
                 self.log(f"{t['id']}: run {run.id} was lost; resumed it")
             except (LifecycleError, OSError) as e:
                 t.update(state=FAILED, slot=None, error=f"its run was lost and could not resume: {e}")
+
+    def _propose(self, t: dict[str, Any], data: dict[str, Any]) -> bool:
+        """Give the queued trial ``t`` its setting from Optuna (once: a trial asked for before a restart keeps
+        its setting) and its checked configuration; False (told failed, ``t`` failed) when the catalog refuses it."""
+        from sslterm.sweep.search import FAIL
+
+        assert self.search is not None
+        if t.get("optuna") is None:
+            t["optuna"], t["settings"] = self.search.ask()
+            self.sweep.save_now(data)                   # the Optuna trial is named by a sweep trial before anything
+        trial = Trial(t["id"], t["settings"], t["seed"])
+        try:
+            exp = build_trial(self.record["base"], trial, str(self.record.get("source", "spec.json")), t["name"])
+        except SweepError as e:
+            self.search.tell(t["optuna"], FAIL)
+            t.update(state=FAILED, error=f"refused: {e}")
+            self.log(f"{t['id']}: optuna trial {t['optuna']} refused: {e}")
+            return False
+        atomic_write_text(self.sweep.trial_config(t["id"]),
+                          exp.to_toml(header=f"Trial {t['id']} of a sweep (optuna trial {t['optuna']}): "
+                                             f"{trial.label()}, seed {trial.seed}"))
+        return True
+
+    def _maybe_prune(self, t: dict[str, Any]) -> None:
+        """Report the running trial's new online metric to Optuna; stop its run if the pruner says so."""
+        from sslterm.lifecycle import LifecycleError, stop
+
+        if t.get("optuna") is None or t.get("pruned_at") is not None:
+            return
+        run = Run(self.root / t["run_id"])
+        if not self._report(t, run):
+            return
+        _, points = self.tails[t["id"]]
+        assert self.search is not None
+        try:
+            stop(run)
+        except LifecycleError as e:
+            self.log(f"{t['id']}: pruned at step {points[-1][0]} but could not stop {run.id}: {e}")
+            return
+        t["pruned_at"] = points[-1][0]
+        self.log(f"{t['id']}: {self.search.spec.metric} {points[-1][1]:.4g} at step {points[-1][0]} trails the "
+                 f"median of the earlier trials; stopping run {run.id} (pruned)")
+
+    def _report(self, t: dict[str, Any], run: Run) -> bool:
+        """Report the online metric that the trial's run logged since the last call; whether to prune it."""
+        assert self.search is not None
+        tail, points = self.tails.setdefault(t["id"], (run.tail_metrics(), []))
+        new = search_mod.online(tail.read_all(), self.search.spec.metric)
+        points.extend(new)
+        return bool(new) and self.search.report(t["optuna"], points)
+
+    def _tell(self, t: dict[str, Any], run: Run, state: str) -> None:
+        """Tell Optuna how the ended trial ``t`` went: its final metric, pruned, or failed (a finished run
+        without the metric failed). Its online metric is reported first: the median of the earlier trials at
+        each step is what prunes the later ones."""
+        from sslterm.sweep.search import COMPLETE, FAIL, PRUNE
+
+        assert self.search is not None
+        self._report(t, run)
+        self.tails.pop(t["id"], None)
+        metric = self.search.spec.metric
+        if state == State.STOPPED and t.get("pruned_at") is not None:
+            t.update(state=PRUNED, error=None)
+            self.search.tell(t["optuna"], PRUNE)
+            return
+        value = search_mod.final_value(run, metric) if state == State.FINISHED else None
+        if state == State.FINISHED and value is None:
+            t.update(state=FAILED, error=f"the run logged no {metric} (it has: "
+                                         f"{', '.join(search_mod.metrics_of(run)) or 'no metrics'})")
+        if value is None:
+            self.search.tell(t["optuna"], FAIL)
+            return
+        t["value"] = value
+        self.search.tell(t["optuna"], COMPLETE, value)
 
     def reap(self) -> None:
         """Collect the exit of workers this process started (no zombies that look alive)."""

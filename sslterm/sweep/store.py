@@ -6,7 +6,9 @@ Files (plain JSON and TOML, readable without sslterm):
   ``parallel`` (slots; 0 = one per visible GPU).
 - ``trials.json``: ``state`` (queued, running, paused, cancelled, done) and ``trials``, in queue order, each
   ``{id, settings, seed, state, run_id, slot, error, metric}``; trial states are queued, starting,
-  running, done, failed, cancelled. Replaced atomically, and only under ``edit.lock`` (a short flock),
+  running, done, failed, cancelled, pruned (a search that learns stopped it early). A search that learns adds
+  ``optuna`` (the Optuna trial number) and ``value`` (the metric told to Optuna); a SLURM sweep adds ``job``.
+  Replaced atomically, and only under ``edit.lock`` (a short flock),
   so the scheduler and the ``sslterm sweep``/``queue`` commands never lose each other's changes.
 - ``trials/<trial>.toml``: each trial's resolved configuration; ``scheduler.lock``: held by the scheduler
   for its whole life; ``scheduler.log``: its output.
@@ -40,7 +42,8 @@ FORMAT = 1
 
 QUEUED, STARTING, RUNNING, DONE, FAILED, CANCELLED = "queued", "starting", "running", "done", "failed", "cancelled"
 PAUSED = "paused"
-TRIAL_FINAL = (DONE, FAILED, CANCELLED)
+PRUNED = "pruned"  # a trial of a search that learns, stopped early because its metric trailed the median
+TRIAL_FINAL = (DONE, FAILED, CANCELLED, PRUNED)
 
 
 class SweepNotFound(LookupError):
@@ -83,6 +86,11 @@ class Sweep:
             _write_json(self.path / TRIALS, data)
         finally:
             os.close(fd)                               # releases the lock
+
+    def save_now(self, data: dict[str, Any]) -> None:
+        """Write the trial list held in :meth:`edit` before it ends (what must survive a kill of the writer
+        right after, such as a trial about to start)."""
+        _write_json(self.path / TRIALS, data)
 
 
 def _write_json(path: Path, data: Any) -> None:
