@@ -30,7 +30,9 @@ def tar_member(shard: Path | str, offset: int, size: int) -> str:
     return f"{shard}\0{offset}\0{size}"
 
 
-def _read_source(source: str) -> Path | io.BytesIO:
+def _read_source(source: str | bytes) -> Path | io.BytesIO:
+    if isinstance(source, bytes):                   # an encoded image read from a table (Parquet, Arrow)
+        return io.BytesIO(source)
     if "\0" not in source:
         return Path(source)
     shard, offset, size = source.split("\0")
@@ -100,8 +102,8 @@ def watch_parent(interval: float = 0.5) -> None:
     threading.Thread(target=watch, daemon=True, name="watch-parent").start()
 
 
-def decode_image_item(source: str, size: int) -> np.ndarray:
-    """One image (a file, or a tar member named by :func:`tar_member`) → uint8 [3, size, size]."""
+def decode_image_item(source: str | bytes, size: int) -> np.ndarray:
+    """One image (a file, a tar member named by :func:`tar_member`, or encoded bytes) → uint8 [3, size, size]."""
     return decode_image(_read_source(source), size)
 
 

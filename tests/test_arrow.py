@@ -167,3 +167,15 @@ def test_two_steps_from_parquet_and_hf_text(tmp_path: Path, runs: Path) -> None:
             "eval.every=0"]
     proc = sslterm("run", *[a for kv in text for a in ("--set", kv)], runs=runs, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_a_parquet_path_previews(tmp_path: Path) -> None:
+    from sslterm.preview.server import PreviewServer
+
+    pq.write_table(table(range(0, 200, 10)), tmp_path / "a.parquet")
+    experiment = {"data": {"path": str(tmp_path / "a.parquet"), "image_size": 8}}
+    answer = PreviewServer().answer_line(json.dumps({"id": 1, "experiment": experiment, "samples": 2}))
+    assert "error" not in answer and answer["modality"] == "image", answer
+    for sample in answer["samples"]:
+        assert sample["label"] in ("0", "1", "2") and sample["original"]["kind"] == "image"
+        assert sample["original"]["rgb"][0][0][0] % 10 == 0, "a red of 10 k, decoded from its row"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import torch.nn.functional as F
 from sslterm.data import Dataset
 from sslterm.data.npz import encode_labels, fail, read_npz
 from sslterm.data.splits import split_labelled
+from sslterm.formats import AUTO, Format, detect
 
 
 def load_prepared(entry: Path, manifest: dict[str, Any]) -> Dataset:
@@ -25,15 +25,15 @@ def load_prepared(entry: Path, manifest: dict[str, Any]) -> Dataset:
     return Dataset({"x": x["train"]}, {"x": x["eval"]}, y["train"], y["eval"], classes, info)
 
 
-def _read_folder(root: Path, size: int, limit: int, seed: int) -> Dataset:
-    """A folder of images (or WebDataset shards), prepared once into the data cache over every core, mapped."""
-    from sslterm.data.prepare import prepare_images, print_progress
+def _read_folder(root: Path, size: int, limit: int, seed: int, data_format: str = AUTO, image_column: str = "image",
+                 label_column: str = "label") -> Dataset:
+    """A folder of images (or WebDataset shards, Parquet, a Hugging Face folder with these columns), prepared
+    once into the data cache over every core, mapped."""
+    from sslterm.data.prepare import prepare_images, print_progress, say_skipped
 
-    entry, manifest = prepare_images(root, size, seed, limit, progress=print_progress(f"preparing {root}"))
-    if manifest["counts"]["bad"]:
-        print(f"{root}: skipped {manifest['counts']['bad']} unreadable image(s), listed in {entry}/manifest.json",
-              file=sys.stderr, flush=True)
-    return load_prepared(entry, manifest)
+    entry, manifest = prepare_images(root, size, seed, limit, progress=print_progress(f"preparing {root}"),
+                                     data_format=data_format, image_column=image_column, label_column=label_column)
+    return load_prepared(entry, say_skipped(root, entry, manifest, "image(s)"))
 
 
 _EXPECTED_NPZ = ("an .npz with x [N, C, H, W] (C 1 or 3) or [N, H, W], uint8 or float in [0, 1], N ≥ 2, "
@@ -76,13 +76,12 @@ def load_image_files(options: dict[str, Any]) -> Dataset:
     """Read the user's images named by ``options['path']``; 10% is held out (seeded)."""
     path = Path(options["path"])
     size, limit = int(options["image_size"]), int(options["max_examples"])
-    if path.is_dir() or path.suffix.lower() == ".tar":        # a folder, or WebDataset shards: prepared once
-        return _read_folder(path, size, limit, int(options["seed"]))
-    if path.suffix.lower() == ".npz":
-        x, raw_y = _read_npz(path, size, limit)
-        y, classes = (None, ()) if raw_y is None else encode_labels(raw_y, len(x), path, _EXPECTED_NPZ)
-    else:
-        raise ValueError(f"{path}: unsupported; expected a folder of JPEG/PNG/WebP images, WebDataset .tar shards "
-                         "or an .npz file")
+    fmt = detect(path, "image", str(options.get("format", AUTO)))
+    if fmt is not Format.NPZ:                 # a folder, shards, Parquet, a Hugging Face folder: prepared once
+        return _read_folder(path, size, limit, int(options["seed"]), data_format=fmt.value,
+                            image_column=str(options.get("image_column", "image")),
+                            label_column=str(options.get("label_column", "label")))
+    x, raw_y = _read_npz(path, size, limit)
+    y, classes = (None, ()) if raw_y is None else encode_labels(raw_y, len(x), path, _EXPECTED_NPZ)
     info = {"channels": int(x.shape[1]), "image_size": size, "num_classes": len(classes)}
     return split_labelled({"x": x}, y, classes, info, seed=int(options["seed"]))

@@ -22,8 +22,8 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -33,6 +33,7 @@ import numpy as np
 
 from sslterm.atomic import atomic_write_bytes, atomic_write_text
 from sslterm.decoding import SUFFIXES, decode_chunk, decode_image_item, watch_parent
+from sslterm.formats import AUTO, Format, detect
 from sslterm.prepared import entry_dir, fingerprint, reuse_or_prepare, start_entry, write_manifest
 
 EVAL_FRACTION = 0.1
@@ -61,6 +62,12 @@ class Source:
     classes: tuple[str, ...]
     files: list[Path]
     files_root: Path
+    read: Callable[[], Iterator[bytes]] | None = None
+    """A streamed source (Parquet, Hugging Face): every item's encoded bytes in source order, read once front
+    to back as decoding goes (``items`` then only counts them); None: ``items`` name what to decode."""
+    held_out: int = 0
+    """The last ``held_out`` items are the held-out split as the source divides them (its own test split);
+    0: a seeded share is held out (:func:`split_order`)."""
 
 
 @dataclass(frozen=True)
@@ -180,19 +187,31 @@ def _compact(path: Path, state: np.ndarray, row_bytes: int) -> np.ndarray:
 
 
 def prepare_images(root: Path, size: int, seed: int = 0, limit: int = 0, *, workers: int = 0,
-                   max_bad: float = MAX_BAD, progress: Progress | None = None,
-                   cache: Path | None = None) -> tuple[Path, dict[str, Any]]:
-    """The prepared entry of the image folder (or WebDataset shard pattern) ``root`` at ``size``.
+                   max_bad: float = MAX_BAD, progress: Progress | None = None, cache: Path | None = None,
+                   data_format: str = AUTO, image_column: str = "image", label_column: str = "label"
+                   ) -> tuple[Path, dict[str, Any]]:
+    """The prepared entry of the images at ``root`` (a folder, WebDataset shards, Parquet, a Hugging Face
+    folder: :func:`sslterm.formats.detect`, or ``data_format``) at ``size``.
 
     Made, or resumed, now unless a current one exists.
     """
-    if root.is_dir():
+    fmt = detect(root, "image", data_format)
+    options: dict[str, Any] = {"image_size": size, "seed": seed, "max_examples": limit,
+                               "resize": "centre-crop, bilinear"}
+    if fmt is Format.IMAGE_FOLDER:
         source = image_files(root, limit)
-    else:
+    elif fmt is Format.WEBDATASET:
         from sslterm.data.webdataset import shard_source
 
         source = shard_source(str(root), limit)
-    options = {"image_size": size, "seed": seed, "max_examples": limit, "resize": "centre-crop, bilinear"}
+    elif fmt in (Format.PARQUET, Format.HF_DATASET):
+        from sslterm.data.arrow import image_source
+
+        source = image_source(str(root), fmt, image_column, label_column, limit)
+        options.update(image_column=image_column, label_column=label_column)
+    else:
+        raise ValueError(f"{root}: {fmt.value} is not prepared; expected an image folder, WebDataset shards, "
+                         "Parquet files or a Hugging Face dataset folder")
     return prepare_source(source, image_layout(size), options, workers=workers, max_bad=max_bad, progress=progress,
                           cache=cache)
 
@@ -215,7 +234,7 @@ def _prepare(source: Source, layout: Layout, entry: Path, options: dict[str, Any
     """Decode (or finish decoding) ``source`` into ``entry``, holding its lock; the manifest written last."""
     seed, root, ext = int(options["seed"]), source.where, layout.suffix
     n = len(source.items)
-    order, n_eval = split_order(n, seed)
+    order, n_eval = split_order(n, seed) if not source.held_out else source_order(n, source.held_out)
     row_bytes = layout.row_bytes
     sizes = {f"eval{ext}": n_eval * row_bytes, f"train{ext}": (n - n_eval) * row_bytes, "state.u8": n}
     plan = {"source": str(root.resolve()), "options": options, "fingerprint": prints}
@@ -232,8 +251,7 @@ def _prepare(source: Source, layout: Layout, entry: Path, options: dict[str, Any
                for j in range(n)]
     todo = [j for j in range(n) if state[j] == TODO]
     names = [source.names[order[j]] for j in range(n)]
-    _decode(todo, [source.items[order[j]] for j in range(n)], targets, layout, state, workers, max_bad, progress,
-            root, names)
+    _decode(_jobs(source, order, todo, targets), len(todo), layout, state, workers, max_bad, progress, root, names)
     bad = [names[j] for j in range(n) if state[j] == BAD]
     if len(bad) > max_bad * n:                      # also when resuming a preparation that stopped for this
         raise ValueError(f"{root}: {len(bad)} of {n} {layout.noun} cannot be read (more than {max_bad:.0%}), e.g. "
@@ -253,33 +271,81 @@ def _prepare(source: Source, layout: Layout, entry: Path, options: dict[str, Any
     return entry, write_manifest(entry, manifest)
 
 
-def _decode(todo: list[int], sources: list[str], targets: list[tuple[str, int]], layout: Layout, state: np.memmap,
-            workers: int, max_bad: float, progress: Progress | None, root: Path, names: list[str]) -> None:
-    """Decode the files ``todo`` over ``workers`` processes (0: every core), recording each in ``state``."""
-    n = len(sources)
-    start, handled = time.monotonic(), n - len(todo)
+def source_order(n: int, held_out: int) -> tuple[np.ndarray, int]:
+    """Source positions in stored order when the source's last ``held_out`` items are its held-out split."""
+    return np.concatenate([np.arange(n - held_out, n), np.arange(n - held_out)]), held_out
+
+
+Job = tuple[int, Any, str, int]
+"""One item to decode: (stored position, file name or encoded bytes, target array file, row)."""
+
+
+def _jobs(source: Source, order: np.ndarray, todo: list[int], targets: list[tuple[str, int]]
+          ) -> Iterator[list[Job]]:
+    """The decoding tasks of the stored positions ``todo``, CHUNK items each: named items in stored order; a
+    streamed source's items in source order, as its ``read`` gives them (read once, front to back)."""
+    if source.read is None:
+        for i in range(0, len(todo), CHUNK):
+            yield [(j, source.items[order[j]], *targets[j]) for j in todo[i:i + CHUNK]]
+        return
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    waiting = np.zeros(len(order), dtype=bool)
+    waiting[todo] = True
+    chunk: list[Job] = []
+    for i, data in enumerate(source.read()):
+        if i < len(order) and waiting[position[i]]:
+            chunk.append((int(position[i]), data, *targets[position[i]]))
+            if len(chunk) == CHUNK:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _decode(jobs: Iterator[list[Job]], count: int, layout: Layout, state: np.memmap, workers: int, max_bad: float,
+            progress: Progress | None, root: Path, names: list[str]) -> None:
+    """Decode the ``count`` items of ``jobs`` over ``workers`` processes (0: every core), each recorded in ``state``."""
+    n = len(names)
+    start, handled = time.monotonic(), n - count
     bad = int((np.asarray(state) == BAD).sum())
-    chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
-    if not chunks:
+    if not count:
         return
     if progress is not None and handled:
         progress(handled, n, 0.0)                    # resumed: where it starts (the rate counts from here)
-    procs = min(workers or os.cpu_count() or 1, len(chunks))
-    jobs = [[(j, sources[j], *targets[j]) for j in chunk] for chunk in chunks]
+    procs = min(workers or os.cpu_count() or 1, -(-count // CHUNK))
     if procs == 1:                                   # one process: no pool to start
         done = (decode_chunk(chunk, layout.decode) for chunk in jobs)
         _record(done, state, max_bad, progress, root, names, start, handled, bad, layout)
         return
     with ProcessPoolExecutor(max_workers=procs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=watch_parent) as pool:
-        futures = [pool.submit(decode_chunk, chunk, layout.decode) for chunk in jobs]
+        results = _submitted(pool, jobs, layout.decode, 2 * procs)
         try:
-            _record((f.result() for f in as_completed(futures)), state, max_bad, progress, root, names, start,
-                    handled, bad, layout)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+            _record(results, state, max_bad, progress, root, names, start, handled, bad, layout)
+        finally:
+            results.close()                          # cancels the chunks still queued
+
+
+def _submitted(pool: ProcessPoolExecutor, jobs: Iterator[list[Job]], decode: Callable[[Any], Any], window: int
+               ) -> Generator[list[tuple[int, str]], None, None]:
+    """Each chunk's results as it completes, at most ``window`` chunks submitted at a time (so a streamed source's
+    bytes wait in memory that long only); closing it cancels the chunks not yet started."""
+    pending: set[Future[list[tuple[int, str]]]] = set()
+    try:
+        for chunk in jobs:
+            pending.add(pool.submit(decode_chunk, chunk, decode))
+            if len(pending) >= window:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    yield f.result()
+        while pending:
+            f = next(as_completed(pending))
+            pending.discard(f)
+            yield f.result()
+    finally:
+        for f in pending:
+            f.cancel()
 
 
 def _record(done: Iterator[list[tuple[int, str]]], state: np.memmap, max_bad: float, progress: Progress | None,
