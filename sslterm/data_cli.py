@@ -33,7 +33,20 @@ def _kind_of(path: Path) -> str:
     or folders of them (frame folders look like image class folders: ``--kind video`` says which)."""
     from sslterm.decoding import SUFFIXES
     from sslterm.decoding_audio import AUDIO_SUFFIXES
+    from sslterm.formats import Format, FormatError, detect
 
+    try:
+        table = detect(path, "text") in (Format.PARQUET, Format.HF_DATASET)
+    except FormatError:
+        table = False
+    if table:                                   # Parquet, a Hugging Face folder: images when it has an image column
+        from sslterm.data.arrow import columns, open_table
+
+        try:
+            found = columns(open_table(str(path), detect(path, "text")).train.files[0])
+        except ValueError as e:
+            _fail(f"data prepare: {e}")
+        return "image" if "image" in found else "text"
     if path.suffix.lower() == ".tar":
         return "image"
     if path.is_file():
@@ -73,9 +86,10 @@ def prepare_cmd(
                                                              "before stopping.")] = 0.01,
 ) -> None:
     """Prepare PATH as a run with the same options would, so that the run starts at once."""
-    from sslterm.decoding import expand_shards
+    from sslterm.formats import expand
 
-    missing = [] if path.exists() else [n for n in expand_shards(str(path)) if not Path(n).exists()]
+    names = expand(str(path))
+    missing = [n for n in names if not Path(n).exists()] or ([] if names else [str(path)])
     if missing:
         _fail(f"data prepare: {missing[0]} does not exist; expected an image folder, WebDataset .tar shards "
               "(a pattern such as train-{000000..000009}.tar) or a .txt/.jsonl file or folder")

@@ -179,3 +179,10 @@ def test_a_parquet_path_previews(tmp_path: Path) -> None:
     for sample in answer["samples"]:
         assert sample["label"] in ("0", "1", "2") and sample["original"]["kind"] == "image"
         assert sample["original"]["rgb"][0][0][0] % 10 == 0, "a red of 10 k, decoded from its row"
+
+
+def test_data_prepare_takes_a_parquet_glob_of_images(tmp_path: Path) -> None:
+    pq.write_table(table(range(0, 200, 10)), tmp_path / "a.parquet")
+    proc = sslterm("data", "prepare", str(tmp_path / "*.parquet"), "--image-size", "8", "--workers", "1",
+                   runs=tmp_path / "runs")
+    assert proc.returncode == 0 and "18 training and 2 held-out images of 8x8, 3 classes" in proc.stdout, proc.stderr

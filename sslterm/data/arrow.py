@@ -15,6 +15,7 @@ text to :mod:`sslterm.data.tokens` one document (row) at a time. Label names com
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +94,7 @@ def open_table(path: str, fmt: Format) -> Table:
         files = sorted(p.glob("*.parquet")) if p.is_dir() else [Path(n) for n in expand(path)]
         if not files:
             raise ValueError(f"{path}: no .parquet file found; expected a .parquet file, a folder of them or a glob")
-        root = p if p.is_dir() else files[0].parent
+        root = p if p.is_dir() else Path(os.path.commonpath([f.parent for f in files]))
         return Table(path, Split(files), None, files, root)
     if (p / "dataset_dict.json").is_file():
         splits = _json(p / "dataset_dict.json").get("splits")
