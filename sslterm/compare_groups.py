@@ -61,6 +61,28 @@ class Grouped:
         return json.dumps(data, indent=1)
 
 
+def group_sections(g: Grouped) -> list[tuple[str, str, list[tuple[str, list[str]]]]]:
+    """A table of the groups, as :func:`sslterm.compare.table_sections` makes one of runs: (section key,
+    title, [(row label, one cell per group)]): the setting, the seeds, the final metrics and the evaluation
+    as mean ± std; the metric that ranks the groups is labelled so."""
+    def cells(name: str) -> list[str]:
+        return [grp.stats[name].text() if name in grp.stats else "-" for grp in g.groups]
+
+    def label(name: str) -> str:
+        return name.removeprefix("eval.") + (" (ranks)" if name == g.metric else "")
+
+    names = list(dict.fromkeys(m for grp in g.groups for m in grp.stats))
+    setting = [(k, [format_value(grp.setting.get(k)) for grp in g.groups]) for k in g.keys]
+    setting.append(("seeds (n)", [str(len(grp.runs)) for grp in g.groups]))
+    sections = [("setting", "setting", setting),
+                ("metrics", "final metrics, mean ± std", [(label(m), cells(m)) for m in names
+                                                          if not m.startswith("eval.")])]
+    evaluation = [(label(m), cells(m)) for m in names if m.startswith("eval.")]
+    if evaluation:
+        sections.append(("eval", "evaluation, mean ± std", evaluation))
+    return sections
+
+
 def stat_of(values: list[float]) -> Stat | None:
     """Mean and sample standard deviation of the finite ``values``; None when there are none."""
     vs = [v for v in values if math.isfinite(v)]

@@ -8,7 +8,7 @@ from textual.message import Message
 from textual.notifications import SeverityLevel
 
 from sslterm.compare import Comparison
-from sslterm.compare_groups import KeySensitivity
+from sslterm.compare_groups import Grouped, KeySensitivity
 from sslterm.store import Run
 from sslterm.tui.poller import FeedUpdate
 from sslterm.tui.scanner import RunRow, SweepGroup
@@ -58,9 +58,11 @@ class RunsScanned(Message):
 
 @dataclass
 class ComparisonRead(Message):
-    """The runs to compare were read (posted from a worker thread)."""
+    """The runs to compare were read (posted from a worker thread), grouped by ``group_by`` when it is given."""
 
     comparison: Comparison
+    group_by: list[str] = field(default_factory=list)
+    grouped: Grouped | None = None
 
 
 @dataclass

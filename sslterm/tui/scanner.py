@@ -115,6 +115,16 @@ def scan_sweeps(root: Path) -> list[SweepGroup]:
     return [read_sweep(s) for s in reversed(sweeps.list_sweeps(root))]
 
 
+def swept_keys(root: Path, run_ids: list[str]) -> list[str]:
+    """The keys the sweeps under ``root`` swept for these runs (none when no run is a trial of a sweep)."""
+    wanted = set(run_ids)
+    keys: dict[str, None] = {}
+    for group in scan_sweeps(root):
+        if wanted.intersection(group.run_ids):
+            keys.update(dict.fromkeys(group.keys))
+    return list(keys)
+
+
 class RunsScanner:
     """Lists the runs under a root with their state, last loss and probe accuracy, reading only new bytes."""
 

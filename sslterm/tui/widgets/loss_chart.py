@@ -125,6 +125,17 @@ class Curve:
     clock: tuple[Sequence[float], Sequence[float]] | None = None  # (steps, t) of the run's records
     marker: str | None = None  # a plotext marker that tells it apart without colour (None: braille, colour only)
     unit: str | None = None  # curves of different units are drawn in panels of their own, one above the other
+    band: tuple[Sequence[float], Sequence[float]] | None = None  # (low, high) at the same steps: drawn dimmer
+
+
+BAND_DIM = 0.45  # a band's lines are drawn in the curve's colour this far towards the dark background
+BAND_MARKER = "·"  # without colour a band is dotted
+
+
+def dim(rgb: RGB, amount: float = BAND_DIM) -> RGB:
+    """A colour moved ``amount`` of the way towards black: a band under its curve."""
+    r, g, b = (round(c * (1 - amount)) for c in rgb)
+    return (r, g, b)
 
 
 Line = tuple[Sequence[float], Sequence[float], RGB, str]  # x, y, colour, plotext marker
@@ -213,6 +224,7 @@ class LossChart(Widget):
     def __init__(self, *, id: str | None = None, what: str = "loss") -> None:
         super().__init__(id=id)
         self.what = what  # what the curves are, for the "waiting" line
+        self.band_what = ""  # what the curves' bands are (``band min–max``), said in the title when drawn
         self.curves: list[Curve] = []
         self.generation = 0
         self._smoothers: dict[str, EmaSmoother] = {}
@@ -230,17 +242,19 @@ class LossChart(Widget):
     def _time_axis(self) -> bool:
         return self.x_time and all(c.clock is not None and len(c.clock[0]) for c in self.curves)
 
-    def smoothed(self, curve: Curve) -> Sequence[float]:
-        """The curve's values smoothed with the current weight (incrementally, as a live series grows)."""
+    def smoothed(self, curve: Curve, values: Sequence[float] | None = None, part: str = "") -> Sequence[float]:
+        """The curve's values (or its band's ``values``, ``part`` naming which) smoothed with the current weight
+        (incrementally, as a live series grows)."""
+        values = curve.values if values is None else values
         if self.smoothing <= 0:
-            return curve.values
+            return values
         if self._smoothed_for != (self.smoothing, self.generation):
             self._smoothers.clear()
             self._smoothed_for = (self.smoothing, self.generation)
-        smoother = self._smoothers.get(curve.key)
+        smoother = self._smoothers.get(curve.key + part)
         if smoother is None:
-            smoother = self._smoothers[curve.key] = EmaSmoother(self.smoothing)
-        return smoother.update(curve.values)
+            smoother = self._smoothers[curve.key + part] = EmaSmoother(self.smoothing)
+        return smoother.update(values)
 
     def title(self, width: int = 0) -> Text:
         """The view's settings, then each curve's label and latest value (and min and step for one curve).
@@ -249,7 +263,8 @@ class LossChart(Widget):
         """
         text = Text(no_wrap=True, overflow="ellipsis")
         settings = [f"smooth {self.smoothing:g}" if self.smoothing else "", "log y" if self.log_y else "",
-                    "x time" if self._time_axis() else ""]
+                    "x time" if self._time_axis() else "",
+                    self.band_what if any(c.band is not None for c in self.curves) else ""]
         for setting in filter(None, settings):
             text.append(f"{setting}  ", style="cyan")
         drawn = [c for c in self.curves if len(c.values)]
@@ -310,14 +325,20 @@ class LossChart(Widget):
     def _lines(self, curves: Sequence[Curve]) -> list[Line]:
         time_axis = self._time_axis()
         lines: list[Line] = []
+        bands: list[Line] = []  # drawn first: every curve over every band
         for c in curves:
             if not len(c.values):
                 continue
-            xs, ys = downsample(c.steps, self.smoothed(c), max(1, self.content_size.width - 8))
-            if time_axis and c.clock is not None:  # after downsampling (by index): a few hundred lookups
-                xs = steps_to_times(xs, *c.clock)
-            lines.append((xs, ys, c.color, c.marker or "braille"))
-        return lines
+            parts = [("", c.values)] + ([("|low", c.band[0]), ("|high", c.band[1])] if c.band is not None else [])
+            for part, values in parts:
+                xs, ys = downsample(c.steps, self.smoothed(c, values, part), max(1, self.content_size.width - 8))
+                if time_axis and c.clock is not None:  # after downsampling (by index): a few hundred lookups
+                    xs = steps_to_times(xs, *c.clock)
+                if part:
+                    bands.append((xs, ys, dim(c.color), BAND_MARKER if c.marker else "braille"))
+                else:
+                    lines.append((xs, ys, c.color, c.marker or "braille"))
+        return bands + lines
 
 
 class ChartKeys:
