@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -116,6 +115,8 @@ def sweep_command(
         fail("--nproc applies to --slurm trials; on this machine each trial runs one process")
     if slurm and opts.problem():
         fail(str(opts.problem()))
+    if slurm and not dry_run and shutil.which("sbatch") is None:
+        fail("--slurm: sbatch is not on PATH (not a SLURM login node?); --dry-run writes the scripts anyway", code=1)
     try:
         sweep = control.create(root, name, str(Path(target).resolve()), base, spec, trial_list, exps, parallel, slurm)
     except OSError as e:
@@ -125,20 +126,20 @@ def sweep_command(
         typer.echo(f"sweep {sweep.id}: {len(scripts)} sbatch script(s) in {sweep.path / 'slurm'}/")
         if dry_run:
             return
-        sbatch = shutil.which("sbatch")
-        if sbatch is None:
-            fail("--slurm: sbatch is not on PATH (not a SLURM login node?); the scripts are written, "
-                 "submit them there or use --dry-run", code=1)
-        for script in scripts:
-            subprocess.run([sbatch, str(script)], check=False)
+        from sslterm.sweep.slurm_jobs import submit
+
+        said = submit(sweep, scripts)
+        for line in said:
+            typer.echo(f"  {line}")
+        submitted = sum(t.get("job") is not None for t in sweep.trials()["trials"])
+        typer.echo(f"sweep {sweep.id}: {submitted} of {len(scripts)} trial(s) submitted; `sslterm queue` follows "
+                   f"their jobs, `sslterm sweep cancel {sweep.id}` cancels them")
+        if submitted < len(scripts):
+            raise typer.Exit(1)
         return
     control.start_scheduler(sweep)
     typer.echo(f"sweep {sweep.id}: {len(trial_list)} trial(s) queued; `sslterm queue` to follow, "
                f"`sslterm sweep pause {sweep.id}` to hold the queue")
-
-
-
-
 
 
 def _find(root: Path, ref: str) -> ss.Sweep:
@@ -151,10 +152,12 @@ def _find(root: Path, ref: str) -> ss.Sweep:
 def _control(root: Path, action: str, ref: str, json_: bool) -> None:
     sweep = _find(root, ref)
     if action == "show":
+        refresh_slurm([sweep])
         show_sweeps([sweep], json_)
         spec = sweep.spec().get("spec", {})
         keys = [*spec.get("grid", {}), *(r.partition("=")[0] for r in spec.get("random", []))]
-        if not json_ and keys and sum(t["state"] == ss.DONE for t in sweep.trials()["trials"]) >= 2:
+        done = sum(t["state"] == ss.DONE for t in sweep.trials()["trials"])
+        if not json_ and keys and done >= 2 and not spec.get("search"):   # a search's settings are each one of a kind
             typer.echo("")
             compare_groups(root, [str(sweep.path)], keys, None, False)    # which setting wins, with the spread
         return
@@ -164,6 +167,18 @@ def _control(root: Path, action: str, ref: str, json_: bool) -> None:
     except control.ControlError as e:
         fail(str(e), code=e.code)
     typer.echo(said + (f"; `sslterm sweep resume {sweep.id}` to go on" if action == "pause" else ""))
+
+
+def refresh_slurm(sweeps: list[ss.Sweep]) -> None:
+    """Bring the SLURM sweeps among ``sweeps`` up to date (their jobs' and runs' states) before they are shown."""
+    from sslterm.sweep.slurm_jobs import is_slurm, refresh
+
+    for sweep in sweeps:
+        try:
+            if is_slurm(sweep):
+                refresh(sweep)
+        except (OSError, ValueError):             # a damaged sweep: show_sweeps says so in its line
+            continue
 
 
 def queue_command(
@@ -177,7 +192,9 @@ def queue_command(
     """List sweeps and their trials (state, run, metric); `sslterm queue top SWEEP TRIAL` moves a trial up."""
     root = runs_root(runs_dir)
     if action is None:
-        show_sweeps(ss.list_sweeps(root), json_, root)
+        sweeps = ss.list_sweeps(root)
+        refresh_slurm(sweeps)
+        show_sweeps(sweeps, json_, root)
         return
     if action != "top" or sweep_ref is None or trial is None:
         fail(f"queue: got {action!r}; the forms are `sslterm queue` and `sslterm queue top SWEEP TRIAL`")
@@ -185,8 +202,6 @@ def queue_command(
         typer.echo(control.move_top(_find(root, sweep_ref), trial))
     except control.ControlError as e:
         fail(str(e), code=e.code)
-
-
 
 
 def compare_groups(root: Path, refs: list[str], keys: list[str], metric: str | None, json_: bool) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from sslterm.compare import format_value
 from sslterm.compare_groups import Grouped
 from sslterm.sweep import store as ss
 from sslterm.sweep.spec import SweepSpec, Trial
@@ -50,7 +51,12 @@ def show_sweeps(sweeps: list[ss.Sweep], json_: bool, root: Path | None = None) -
             data = sw.trials()
         except (OSError, ValueError) as e:          # a damaged trials.json: said, and the other sweeps listed
             data = {"state": "unreadable", "trials": [], "error": f"cannot read {sw.path / ss.TRIALS}: {e}"}
+        try:
+            spec = sw.spec()
+        except (OSError, ValueError):
+            spec = {}
         records.append({"id": sw.id, "state": data["state"], "scheduler": ss.scheduler_running(sw),
+                        "slurm": bool(spec.get("slurm")), "search": _search_line(spec.get("spec", {}), data["trials"]),
                         "trials": data["trials"], **({"error": data["error"]} if "error" in data else {})})
     if json_:
         typer.echo(json.dumps(records, indent=1))
@@ -62,8 +68,10 @@ def show_sweeps(sweeps: list[ss.Sweep], json_: bool, root: Path | None = None) -
     for rec in records:
         trials = rec["trials"]
         done = sum(t["state"] in ss.TRIAL_FINAL for t in trials)
-        sched = "scheduler running" if rec["scheduler"] else "no scheduler"
+        sched = "SLURM jobs" if rec["slurm"] else "scheduler running" if rec["scheduler"] else "no scheduler"
         typer.echo(f"{rec['id']}  {rec['state']}  {done}/{len(trials)} ended  ({sched})")
+        if rec["search"]:
+            typer.echo(f"  {rec['search']}")
         if trials:
             typer.echo(f"  {'trial':<5} {'state':<9} {'loss':>8} {'probe':>6} {'seed':>4}  setting  run")
         if rec.get("error"):
@@ -72,11 +80,27 @@ def show_sweeps(sweeps: list[ss.Sweep], json_: bool, root: Path | None = None) -
             m = t.get("metric") or {}
             loss = f"{m['loss']:.4g}" if "loss" in m else "-"
             probe = f"{m['probe']:.3f}" if "probe" in m else "-"
-            label = ", ".join(f"{k}={json.dumps(v)}" for k, v in t["settings"].items()) or "-"
+            label = ", ".join(f"{k}={format_value(v)}" for k, v in t["settings"].items()) or "-"
+            where = t.get("run_id") or (f"job {t['job']}" if t.get("job") else "")
             typer.echo(f"  {t['id']:<5} {t['state']:<9} {loss:>8} {probe:>6} {t['seed']:>4}  {label}  "
-                       f"{t.get('run_id') or ''}".rstrip())    # the run id last: at 80 columns it is what wraps
+                       f"{where}".rstrip())    # the run id last: at 80 columns it is what wraps
             if t.get("error"):
                 typer.echo(f"        {t['error']}")
+
+
+def _search_line(spec: dict[str, Any], trials: list[dict[str, Any]]) -> str:
+    """For a search that learns: what it optimises and its best trial so far ("" for a grid or random sweep)."""
+    if not spec.get("search"):
+        return ""
+    told = [t for t in trials if isinstance(t.get("value"), (int, float))]
+    line = f"optuna: {spec.get('direction')} {spec.get('metric')}"
+    if not told:
+        return line + "; no trial has finished yet"
+    pick = max if spec.get("direction") == "maximize" else min
+    best = pick(told, key=lambda t: t["value"])
+    pruned = sum(t["state"] == ss.PRUNED for t in trials)
+    label = ", ".join(f"{k}={format_value(v)}" for k, v in best["settings"].items())
+    return f"{line}; best {best['id']} {format_value(best['value'])} ({label}); {pruned} pruned"
 
 
 def print_grouped(g: Grouped) -> None:

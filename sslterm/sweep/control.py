@@ -7,10 +7,12 @@ import re
 import secrets
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sslterm import config
+from sslterm.sweep import slurm_jobs
 from sslterm.sweep import store as ss
 from sslterm.sweep.spec import SweepSpec, Trial, build_all, check_space, expand
 
@@ -69,8 +71,20 @@ def launch_sweep(root: Path, base: dict[str, Any], spec: SweepSpec, source: str,
     return sweep, len(trials)
 
 
+def _on_slurm(sweep: ss.Sweep, act: Callable[[], str]) -> str:
+    """A SLURM sweep's action (:mod:`sslterm.sweep.slurm_jobs`: SLURM is its queue), its refusal as ControlError."""
+    from sslterm.sweep.slurm_jobs import SlurmError
+
+    try:
+        return act()
+    except SlurmError as e:
+        raise ControlError(f"sweep {sweep.id}: {e}") from None
+
+
 def pause(sweep: ss.Sweep) -> str:
     """Hold the queue: running trials go on, no new one starts."""
+    if slurm_jobs.is_slurm(sweep):
+        return _on_slurm(sweep, lambda: slurm_jobs.hold(sweep, release=False))
     with sweep.edit() as data:
         if data["state"] in (ss.DONE, ss.CANCELLED):
             raise ControlError(f"sweep {sweep.id} is {data['state']}; nothing to pause")
@@ -80,6 +94,8 @@ def pause(sweep: ss.Sweep) -> str:
 
 def resume(sweep: ss.Sweep) -> str:
     """Let the queue go on (starting the scheduler if none runs)."""
+    if slurm_jobs.is_slurm(sweep):
+        return _on_slurm(sweep, lambda: slurm_jobs.hold(sweep, release=True))
     with sweep.edit() as data:
         if data["state"] == ss.CANCELLED:
             raise ControlError(f"sweep {sweep.id} was cancelled; start a new sweep")
@@ -91,6 +107,8 @@ def resume(sweep: ss.Sweep) -> str:
 
 def cancel(sweep: ss.Sweep) -> str:
     """Queued trials never start; the scheduler stops the running ones cleanly."""
+    if slurm_jobs.is_slurm(sweep):
+        return _on_slurm(sweep, lambda: slurm_jobs.cancel(sweep))
     with sweep.edit() as data:
         data["state"] = ss.CANCELLED
     return f"sweep {sweep.id} cancelled: queued trials will not start, running ones are stopped" + _ensure_scheduler(
@@ -106,6 +124,9 @@ def _ensure_scheduler(sweep: ss.Sweep) -> str:
 
 def move_top(sweep: ss.Sweep, trial: str) -> str:
     """Put the queued ``trial`` first among the queued ones: it starts next."""
+    if slurm_jobs.is_slurm(sweep):
+        raise ControlError(f"sweep {sweep.id} runs on SLURM, whose queue orders its jobs: `scontrol top JOBID` "
+                           "(see `sslterm queue` for the trial's job)")
     with sweep.edit() as data:
         trials: list[dict[str, Any]] = data["trials"]
         found = [t for t in trials if t["id"] == trial]

@@ -85,7 +85,8 @@ def run_of(root: Path, name: str) -> Run | None:
     return found[-1] if found else None
 
 
-def _metric(run: Run) -> dict[str, Any]:
+def run_metric(run: Run) -> dict[str, Any]:
+    """The run's last loss and probe (and its step), as a trial's ``metric`` shows them."""
     from sslterm.store.summary import summarize
 
     try:
@@ -206,7 +207,7 @@ class Scheduler:
         if is_final(state):
             ok = state == State.FINISHED
             t.update(state=DONE if ok else CANCELLED if state == State.STOPPED else FAILED, slot=None,
-                     error=None if ok else status.error or str(state), metric=_metric(run))
+                     error=None if ok else status.error or str(state), metric=run_metric(run))
             if self.search is not None and t.get("optuna") is not None:
                 self._tell(t, run, state)
             self.log(f"{t['id']}: run {run.id} {state}")
@@ -320,6 +321,9 @@ def start(sweep: Sweep) -> subprocess.Popen[bytes]:
 
 def main(argv: list[str]) -> int:
     sweep = Sweep(Path(argv[0]))
+    if sweep.spec().get("slurm"):
+        print(f"sweep {sweep.id} runs on SLURM: its queue is SLURM's; no scheduler is needed", flush=True)
+        return 0
     if take_scheduler_lock(sweep) is None:
         print(f"another scheduler runs sweep {sweep.id}; this one exits", flush=True)
         return 0
