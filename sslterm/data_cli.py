@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -81,6 +81,10 @@ def prepare_cmd(
     max_examples: Annotated[int, typer.Option("--max-examples", help="Images: at most this many files (0: all; "
                                                                      "the run's data.max_examples).")] = 0,
     text_field: Annotated[str, typer.Option("--text-field", help="Text: the field of .jsonl records.")] = "text",
+    tokenizer: Annotated[str, typer.Option("--tokenizer", help="Text: bytes, or bpe (a byte-level BPE trained on the "
+                                                               "training text; the run's data.tokenizer).")] = "bytes",
+    vocab_size: Annotated[int, typer.Option("--vocab-size", help="Text: BPE tokens (the run's data.vocab_size).")
+                          ] = 8192,
     workers: Annotated[int, typer.Option("--workers", help="Decoding processes (0: one per core).")] = 0,
     max_bad: Annotated[float, typer.Option("--max-bad", help="Images: largest share of unreadable files to skip "
                                                              "before stopping.")] = 0.01,
@@ -114,9 +118,10 @@ def prepare_cmd(
         else:
             from sslterm.data.tokens import prepare_text
 
-            entry, manifest = prepare_text(path, text_field, seed)
+            entry, manifest = prepare_text(path, text_field, seed, tokenizer=tokenizer, vocab_size=vocab_size)
             typer.echo(f"{entry}: {manifest['train_bytes']:,} training and {manifest['eval_bytes']:,} held-out bytes "
-                       f"from {manifest['documents']:,} documents (held out: {manifest['held_out']})")
+                       f"from {manifest['documents']:,} documents (held out: {manifest['held_out']})"
+                       f"{_tokens(manifest)}")
     except ValueError as e:
         _fail(str(e))
     except KeyboardInterrupt:
@@ -152,11 +157,24 @@ def _size(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+def _tokens(manifest: dict[str, Any]) -> str:
+    """A text entry's tokeniser, ``  [bpe 8,192 tokens, 3.9 bytes each]`` or ``  [bytes]``; nothing for other kinds."""
+    if manifest.get("kind") != "text":
+        return ""
+    if manifest.get("tokenizer") != "bpe":
+        return "  [bytes]"
+    return f"  [bpe {manifest.get('bpe_vocab', 0):,} tokens, {manifest.get('bytes_per_token', 0):.2f} bytes each]"
+
+
 def _row(e: Entry) -> dict[str, object]:
     m = e.manifest
-    counts = m.get("counts") or {k: m[k] for k in ("train_bytes", "eval_bytes") if k in m}
-    return {"name": e.path.name, "kind": e.kind, "finished": e.finished, "size_bytes": e.size, "source": e.source,
-            "counts": counts, "path": str(e.path)}
+    counts = m.get("counts") or {k: m[k] for k in ("train_bytes", "eval_bytes", "train_tokens", "eval_tokens")
+                                 if k in m}
+    row = {"name": e.path.name, "kind": e.kind, "finished": e.finished, "size_bytes": e.size, "source": e.source,
+           "counts": counts, "path": str(e.path)}
+    if m.get("kind") == "text":
+        row.update(tokenizer=m.get("tokenizer", "bytes"), vocab_size=m.get("vocab_size", 258))
+    return row
 
 
 @data_app.command("ls")
@@ -173,7 +191,7 @@ def ls_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON inst
         return
     for e in found:
         state = "ready" if e.finished else "unfinished"
-        typer.echo(f"{e.path.name:<24} {e.kind:<7} {_size(e.size):>9}  {state:<10} {e.source}")
+        typer.echo(f"{e.path.name:<24} {e.kind:<7} {_size(e.size):>9}  {state:<10} {e.source}{_tokens(e.manifest)}")
 
 
 @data_app.command("rm")

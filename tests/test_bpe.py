@@ -18,6 +18,7 @@ from sslterm.data import Dataset, bpe, windows
 from sslterm.data.text import load_text_files
 from sslterm.models import build_encoder
 from sslterm.objectives import Context, build_objective
+from sslterm.prepared import entries
 from sslterm.train.monitor import Monitor
 from tests.conftest import sslterm
 
@@ -107,6 +108,7 @@ def test_refusals_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     with pytest.raises(ValueError, match=message) as err:
         load(tmp_path / "a.txt", **kw)
     assert "\n" not in str(err.value)
+    assert not entries(), "nothing half-made is left behind"
 
 
 @pytest.mark.parametrize("tokenizer", ["bytes", "bpe"])
@@ -149,3 +151,18 @@ def test_a_two_step_bpe_run_from_the_command_line_reports_bits_per_byte(tmp_path
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     assert last["step"] == 2 and 0 < last["eval_bits_per_byte"] < last["eval_bits_per_token"]
     assert "training a byte-level BPE of 280 tokens" in (run / "worker.log").read_text()
+
+
+def test_data_prepare_and_ls_show_the_tokeniser(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sslterm.data_cli import ls_cmd, prepare_cmd
+
+    corpus(tmp_path / "a.txt")
+    prepare_cmd(tmp_path / "a.txt", tokenizer="bpe", vocab_size=280)         # as `sslterm data prepare` calls it
+    assert "[bpe 280 tokens, " in capsys.readouterr().out
+    load(tmp_path / "a.txt", tokenizer="bytes")
+    ls_cmd(False)
+    table = capsys.readouterr().out
+    assert "[bpe 280 tokens, " in table and "[bytes]" in table
+    ls_cmd(True)
+    listed = json.loads(capsys.readouterr().out)
+    assert sorted((e["tokenizer"], e["vocab_size"]) for e in listed) == [("bpe", 282), ("bytes", 258)]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -239,7 +240,11 @@ def _prepare(path: Path, entry: Path, options: dict[str, Any], prints: dict[str,
                 "files": {"train": TRAIN, "eval": EVAL}, **counts,
                 "train_tokens": counts["train_bytes"], "eval_tokens": counts["eval_bytes"]}
     if options["tokenizer"] == "bpe":
-        facts = bpe.prepare_bpe(entry, {"train": entry / TRAIN, "eval": entry / EVAL}, int(options["vocab_size"]),
-                                path, None if log else (lambda _line: None))
+        try:
+            facts = bpe.prepare_bpe(entry, {"train": entry / TRAIN, "eval": entry / EVAL},
+                                    int(options["vocab_size"]), path, None if log else (lambda _line: None))
+        except ValueError:                       # too little text for the vocabulary: nothing worth keeping
+            shutil.rmtree(entry, ignore_errors=True)
+            raise
         manifest.update(facts, vocab_size=int(options["vocab_size"]) + 2)
     return entry, write_manifest(entry, manifest)
