@@ -166,20 +166,23 @@ def resume_(
     steps: Annotated[int | None, typer.Option("--steps", help="Train on to this many steps in all (a finished run "
                                               "too); the learning-rate schedule is stretched to it.", min=1,
                                               show_default=False)] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="train.steps=N, as --steps N (the one key a "
-                                                   "resume changes).", show_default=False)] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="A run trained by epochs (train.epochs): train on to "
+                                               "this many epochs in all.", min=1, show_default=False)] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="train.steps=N or train.epochs=N, as --steps N or "
+                                                   "--epochs N (the keys a resume changes).",
+                                                   show_default=False)] = None,
     runs_dir: RunsDir = None,
 ) -> None:
     """Continue a stopped, failed, diverged or lost run from its last checkpoint (from step 0 if it has none)."""
     from sslterm.lifecycle import ResumeError, resume, resume_steps
 
     try:
-        steps = resume_steps(set_ or (), steps)
+        steps, epochs = resume_steps(set_ or (), steps, epochs)
     except config.ConfigError as e:
         fail(str(e))
     run_ = _find(runs_dir, ref)
     try:
-        proc = resume(run_, nproc, steps)
+        proc = resume(run_, nproc, steps, epochs)
     except ResumeError as e:
         fail(str(e), code=1)
     except OSError as e:  # a full disk or a read-only runs directory

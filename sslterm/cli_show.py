@@ -9,7 +9,7 @@ import typer
 from sslterm.humanize import fmt_duration
 from sslterm.store import Run
 from sslterm.store.states import colour
-from sslterm.store.summary import flatten_evaluation, summarize
+from sslterm.store.summary import epoch_words, flatten_evaluation, progress_words, summarize
 
 
 def run_record(run: Run) -> dict[str, Any]:
@@ -22,7 +22,7 @@ def run_record(run: Run) -> dict[str, Any]:
 
 
 def print_ls(records: list[dict[str, Any]]) -> None:
-    """The runs as a table: id, state, task, progress, latest loss, training time."""
+    """The runs as a table: id, state, task, epoch, step, latest loss, training time."""
     from rich.console import Console
     from rich.table import Table
 
@@ -30,13 +30,14 @@ def print_ls(records: list[dict[str, Any]]) -> None:
     table.add_column("id", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("task", no_wrap=True)
-    for col in ("step", "loss", "time"):
+    for col in ("epoch", "step", "loss", "time"):
         table.add_column(col, justify="right", no_wrap=True)
     for rec in records:
         loss = rec.get("summary", {}).get("loss")
         table.add_row(
             rec["id"], f"[{colour(rec['status'])}]{rec['status']}[/]",
             f"{rec.get('modality') or '-'}/{rec.get('objective') or '-'}",
+            epoch_words(rec.get("step", 0), rec.get("epochs", 0), rec.get("steps_per_epoch", 0.0)) or "-",
             f"{rec.get('step', 0)}/{rec.get('total_steps', 0)}",
             f"{loss:.4f}" if isinstance(loss, (int, float)) else "-", fmt_duration(rec.get("duration_s")),
         )
@@ -52,7 +53,8 @@ def print_show(rec: dict[str, Any]) -> None:
     """One run in plain lines: state and progress, error, task, batch, final metrics, evaluation."""
     where = (f"on {rec['device'] or '-'} (pid {rec['pid']}, {rec['host']})" if rec["pid"] is not None
              else f"on {rec['host']}")
-    typer.echo(f"{rec['id']}  {rec['status']}  step {rec['step']}/{rec['total_steps']}  {where}  "
+    progress = progress_words(rec["step"], rec["total_steps"], rec.get("epochs", 0), rec.get("steps_per_epoch", 0.0))
+    typer.echo(f"{rec['id']}  {rec['status']}  {progress}  {where}  "
                f"{fmt_duration(rec['duration_s'])}")
     if rec["error"]:
         typer.echo(f"error: {rec['error']}")

@@ -15,6 +15,12 @@ from sslterm.store.runs import CONFIG
 from sslterm.store.states import State
 
 
+def planned(status: Status, exp: Experiment) -> Status:
+    """``status`` with what the run's configuration decides before its data is loaded: the steps (0, not
+    known yet, when ``train.epochs`` sets them from the data's size) and the epochs."""
+    return status.evolve(total_steps=0 if exp.train.epochs else exp.train.steps, epochs=exp.train.epochs)
+
+
 def prepare(exp: Experiment, root: Path, source: str = "", world: int = 1, state: State = State.PREPARED) -> Run:
     """Create a run directory for ``exp`` (config and status) without starting anything.
 
@@ -23,7 +29,7 @@ def prepare(exp: Experiment, root: Path, source: str = "", world: int = 1, state
     run = create_run(root, exp.name)
     header = f"Resolved configuration of run {run.id}" + (f"\nfrom {source}" if source else "")
     atomic_write_text(run.path / CONFIG, exp.to_toml(header=header))
-    write_status(run.path, Status(id=run.id, state=state, total_steps=exp.train.steps, world=world))
+    write_status(run.path, planned(Status(id=run.id, state=state, world=world), exp))
     return run
 
 
@@ -38,7 +44,7 @@ def launch(exp: Experiment, root: Path, source: str = "", nproc: int = 1) -> tup
     try:
         header = f"Resolved configuration of run {run.id}" + (f"\nfrom {source}" if source else "")
         atomic_write_text(run.path / CONFIG, exp.to_toml(header=header))
-        write_status(run.path, Status(id=run.id, state=State.STARTING, total_steps=exp.train.steps, world=nproc))
+        write_status(run.path, planned(Status(id=run.id, state=State.STARTING, world=nproc), exp))
         if exp.train.auto_resume or nproc > 1:
             return run, spawn(run, lock, "sslterm.supervise", str(exp.train.auto_resume), str(nproc))
         return run, spawn(run, lock, "sslterm.worker")

@@ -76,11 +76,11 @@ def stop(run: Run, sig: int = signal.SIGTERM, expected: int | None = None) -> in
 
 
 def resume_problem(run: Run, state: str, steps: int | None = None) -> str | None:
-    """Why a run in the shown ``state`` cannot be resumed (to ``steps`` in all), or None if it may be."""
+    """Why a run in the shown ``state`` cannot be resumed (on to ``steps`` steps, or epochs, in all), or None."""
     if state == State.FINISHED:
         if steps is None:
             return (f"run {run.id} already finished; `sslterm resume {run.id} --steps N` trains it on to "
-                    "N steps in all")
+                    "N steps in all (--epochs N: to N epochs, for a run trained by epochs)")
         if not run.has_checkpoint():
             return f"run {run.id} finished without a checkpoint: nothing to continue from"
         return None
@@ -131,12 +131,15 @@ def _lock(run: Run, error: type[LifecycleError]) -> tuple[int, bool]:
         raise error(str(e)) from None
 
 
-def resume(run: Run, nproc: int | None = None, steps: int | None = None) -> subprocess.Popen[bytes]:
+def resume(run: Run, nproc: int | None = None, steps: int | None = None,
+           epochs: int | None = None) -> subprocess.Popen[bytes]:
     """Continue ``run`` from its last checkpoint with ``nproc`` processes (default: as many as it had).
 
     A run with no checkpoint (killed or failed before its first one, or only prepared) starts again from
     step 0. ``steps`` trains a run on to that many steps in all (a finished run too); the learning-rate
     schedule is then the one of a run of ``steps`` steps (docs/run-format.md, "Training longer").
+    ``epochs`` does the same for a run trained by epochs (``train.epochs``): on to that many epochs in all.
+    A run trained by epochs takes ``epochs`` only, one trained by steps ``steps`` only (:func:`_train_longer`).
     """
     from sslterm.launch import spawn
 
@@ -147,11 +150,11 @@ def resume(run: Run, nproc: int | None = None, steps: int | None = None) -> subp
         except StatusError as e:
             raise ResumeError(str(e)) from None
         state = _state_under_lock(run, status, had_lock_file)
-        problem = resume_problem(run, state, steps) or _linked_log(run)
+        problem = resume_problem(run, state, steps if epochs is None else epochs) or _linked_log(run)
         if problem:
             raise ResumeError(problem)
-        if steps is not None:
-            status = _train_longer(run, status, steps)
+        if steps is not None or epochs is not None:
+            status = _train_longer(run, status, steps, epochs)
         fresh = not run.has_checkpoint()
         with open_append(run.log_path) as log:
             what = "starting" if state == State.PREPARED else (
@@ -182,13 +185,15 @@ def _linked_log(run: Run) -> str | None:
     return None
 
 
-RESUME_KEYS = ("train.steps",)
+RESUME_KEYS = ("train.steps", "train.epochs")
 """The keys ``resume --set`` may change: the rest of a run's configuration is what its checkpoint was trained with."""
 
 
-def resume_steps(sets: list[str] | tuple[str, ...], steps: int | None) -> int | None:
-    """The steps to train on to, from ``--steps`` and ``--set train.steps=N`` (the one key a resume changes);
-    a ConfigError in one line for any other key, a value that is not a whole number, or two different counts."""
+def resume_steps(sets: list[str] | tuple[str, ...], steps: int | None,
+                 epochs: int | None = None) -> tuple[int | None, int | None]:
+    """The steps or epochs to train on to, from ``--steps``, ``--epochs`` and ``--set train.steps=N`` or
+    ``train.epochs=N`` (the keys a resume changes); a ConfigError in one line for any other key, a value that
+    is not a whole number, two different counts, or both steps and epochs."""
     from sslterm.checker import cut
     from sslterm.errors import ConfigError
     from sslterm.overrides import parse_override
@@ -201,31 +206,60 @@ def resume_steps(sets: list[str] | tuple[str, ...], steps: int | None) -> int | 
                       "(start a new run to change it)")
             raise ConfigError(f"{source}: {reason}", source=source, keys=(key,), given=value,
                               allowed=", ".join(RESUME_KEYS), reason=reason)
+        unit, given = ("steps", steps) if key == "train.steps" else ("epochs", epochs)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            reason = f"got {cut(repr(value))}, expected a whole number of steps, at least 1"
+            reason = f"got {cut(repr(value))}, expected a whole number of {unit}, at least 1"
             raise ConfigError(f"{source}: {reason}", source=source, keys=(key,), given=value,
                               allowed="a whole number ≥ 1", reason=reason)
-        if steps is not None and steps != value:
-            reason = f"got {value}, but --steps says {steps}: give the count once"
+        if given is not None and given != value:
+            reason = f"got {value}, but --{unit} says {given}: give the count once"
             raise ConfigError(f"{source}: {reason}", source=source, keys=(key,), given=value,
-                              allowed=str(steps), reason=reason)
-        steps = value
-    return steps
+                              allowed=str(given), reason=reason)
+        steps, epochs = (value, epochs) if unit == "steps" else (steps, value)
+    if steps is not None and epochs is not None:
+        reason = f"got {steps} steps and {epochs} epochs: give one (--epochs for a run trained by epochs)"
+        raise ConfigError(f"--steps, --epochs: {reason}", source="--steps, --epochs",
+                          keys=("train.steps", "train.epochs"), given=(steps, epochs),
+                          allowed="--steps N or --epochs N", reason=reason)
+    return steps, epochs
 
 
-def _train_longer(run: Run, status: Status, steps: int) -> Status:
-    """Raise ``train.steps`` in the run's saved configuration to ``steps``."""
+def _train_longer(run: Run, status: Status, steps: int | None, epochs: int | None) -> Status:
+    """Set ``train.steps`` (a run trained by steps) or ``train.epochs`` (a run trained by epochs) in the run's
+    saved configuration to train on to ``steps`` steps or ``epochs`` epochs in all; either is refused for a
+    run trained the other way, in one line naming the option to use."""
     from sslterm import config
 
-    if steps <= status.step:
-        raise ResumeError(f"--steps: got {steps}, expected more than the {status.step} steps run {run.id} has done")
     try:
-        exp = config.load(run.path / CONFIG, [f"train.steps={steps}"])
+        trained = config.load(run.path / CONFIG)
     except config.ConfigError as e:
-        raise ResumeError(f"--steps: {e}") from None
-    header = f"Resolved configuration of run {run.id}\ntrain.steps raised to {steps} by sslterm resume"
+        raise ResumeError(f"cannot resume {run.id}: {e}") from None
+    by_epochs = trained.train.epochs
+    per_epoch = status.steps_per_epoch
+    if steps is not None and by_epochs:
+        each = f", {per_epoch:,.0f} steps each" if per_epoch else ""
+        raise ResumeError(f"--steps: run {run.id} trains by epochs (train.epochs = {by_epochs}{each}); expected "
+                          f"--epochs N, the epochs to train on to in all")
+    if epochs is not None and not by_epochs:
+        raise ResumeError(f"--epochs: run {run.id} trains by steps (train.steps = {trained.train.steps}, no "
+                          "train.epochs); expected --steps N, the steps to train on to in all")
+    if epochs is not None:
+        if per_epoch and epochs * per_epoch <= status.step:
+            raise ResumeError(f"--epochs: got {epochs}, expected more than the {status.step / per_epoch:.4g} epochs "
+                              f"run {run.id} has done")
+        key, value, total = "train.epochs", epochs, round(epochs * per_epoch)
+    else:
+        if steps is None or steps <= status.step:
+            raise ResumeError(f"--steps: got {steps}, expected more than the {status.step} steps run {run.id} "
+                              "has done")
+        key, value, total = "train.steps", steps, steps
+    try:
+        exp = config.load(run.path / CONFIG, [f"{key}={value}"])
+    except config.ConfigError as e:
+        raise ResumeError(f"--{key.split('.')[1]}: {e}") from None
+    header = f"Resolved configuration of run {run.id}\n{key} raised to {value} by sslterm resume"
     atomic_write_text(run.path / CONFIG, exp.to_toml(header=header))
-    return status.evolve(total_steps=steps)
+    return status.evolve(total_steps=total, epochs=exp.train.epochs)
 
 
 def delete_problem(run: Run, state: str) -> str | None:

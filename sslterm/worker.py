@@ -140,9 +140,9 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
         status = status.evolve(step=step, device=device)
         write_status(run_dir, status, durable=False)
 
-    def total(steps: int) -> None:                              # train.epochs: known once the data is loaded
+    def total(steps: int, per_epoch: float) -> None:            # known once the data is loaded
         nonlocal status
-        status = status.evolve(total_steps=steps)
+        status = status.evolve(total_steps=steps, steps_per_epoch=per_epoch)
         write_status(run_dir, status)
 
     def warn(text: str) -> None:
@@ -154,7 +154,9 @@ def run_worker(run_dir: Path, resume: bool = False) -> int:
     try:
         exp = config.load(run_dir / "config.toml")
         batch_size, data = exp.train.batch_size, exp.data
-        status = status.evolve(total_steps=exp.train.steps)
+        from sslterm.launch import planned
+
+        status = planned(status, exp)
         from sslterm.train.loop import Diverged, train  # torch is imported here, after the pid is recorded
 
         try:

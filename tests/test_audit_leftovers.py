@@ -59,7 +59,7 @@ def test_resume_set_train_steps_trains_on_and_other_keys_are_refused(runs: Path)
     run_dir = prepare_run(runs, "train.steps=2", "eval.every=0")
     train(config.load(run_dir / "config.toml"), Run(run_dir), lambda: False, lambda s, d: None)
     write_status(run_dir, read_status(run_dir).evolve(state="finished", step=2))
-    for bad, says in ((["--set", "model.encoder=vit"], "resume changes only train.steps; model.encoder stays"),
+    for bad, says in ((["--set", "model.encoder=vit"], "changes only train.steps, train.epochs; model.encoder stays"),
                       (["--set", "train.steps=abc"], "expected a whole number of steps"),
                       (["--set", "train.steps=4", "--steps", "5"], "but --steps says 5"),
                       (["--set", "train.lr"], "expected table.key=value")):

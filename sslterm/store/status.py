@@ -42,6 +42,9 @@ class Status:
     ended_at: float | None = None
     step: int = 0
     total_steps: int = 0
+    epochs: int = 0                       # train.epochs (0: train.steps decides)
+    steps_per_epoch: float = 0.0          # steps of one pass over the training split (0: not known yet); whole
+    #                                       with train.epochs, else train size / (batch × processes)
     device: str | None = None
     error: str | None = None
     warning: str | None = None            # set at start when something will not fail but is likely unintended
@@ -93,6 +96,7 @@ _TYPES: dict[str, tuple[tuple[type, ...], bool, str]] = {   # field: (types, may
     "ended_at": (_FLOAT, True, "a number or null"), "trained_s": (_FLOAT, False, "a number"),
     "step": (_INT, False, "an integer"), "total_steps": (_INT, False, "an integer"),
     "resumes": (_INT, False, "an integer"), "world": (_INT, False, "an integer"),
+    "epochs": (_INT, False, "an integer"), "steps_per_epoch": (_FLOAT, False, "a number"),
     "format": (_INT, False, "an integer"),
     "device": (_STR, True, "a string or null"), "error": (_STR, True, "a string or null"),
     "warning": (_STR, True, "a string or null"),

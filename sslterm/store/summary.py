@@ -83,6 +83,21 @@ def flatten_evaluation(record: dict[str, Any] | None) -> dict[str, float]:
     return out
 
 
+def epoch_words(step: int, epochs: int, steps_per_epoch: float) -> str | None:
+    """The epoch at ``step``: ``3/10`` (the epoch under way, of ``train.epochs``), or the passes made over the
+    training split, ``0.42``, when steps decide; None while the steps of an epoch are not known."""
+    if epochs:
+        return f"{min(epochs, math.ceil(step / steps_per_epoch)) if steps_per_epoch else 0}/{epochs}"
+    return f"{step / steps_per_epoch:.2f}" if steps_per_epoch else None
+
+
+def progress_words(step: int, total: int, epochs: int, steps_per_epoch: float) -> str:
+    """``epoch 3/10 · step 1,234/4,120`` (the epoch part once known; the total once known)."""
+    epoch = epoch_words(step, epochs, steps_per_epoch)
+    steps = f"step {step:,}/{total:,}" if total else f"step {step:,}"
+    return f"epoch {epoch} · {steps}" if epoch else steps
+
+
 def config_task(cfg: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
     """(name, modality, objective) from a run's saved configuration, None where missing."""
 
@@ -104,6 +119,8 @@ class RunSummary:
     state: str
     step: int = 0
     total_steps: int = 0
+    epochs: int = 0  # train.epochs (0: train.steps decides)
+    steps_per_epoch: float = 0.0  # steps of one pass over the training split (0: not known yet)
     name: str | None = None
     modality: str | None = None
     objective: str | None = None
@@ -156,6 +173,7 @@ def make_summary(run: Run, status: Status, state: str, cfg: dict[str, Any], *, f
     probe, evaluated = probe_of(final, evaluation)
     return RunSummary(
         id=run.id, path=run.path, state=state, step=status.step, total_steps=status.total_steps,
+        epochs=status.epochs, steps_per_epoch=status.steps_per_epoch,
         name=name, modality=modality, objective=objective,
         duration_s=training_seconds(run.path, status, state, now), error=status.error, warning=status.warning,
         problem=problem, pid=status.pid,

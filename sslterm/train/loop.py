@@ -42,9 +42,9 @@ from sslterm.utils.device import pick_device
 from sslterm.utils.dist import Dist, any_true, parallel, setup
 from sslterm.utils.schedule import lr_at
 
-__all__ = ["Diverged", "Outcome", "Parts", "Window", "begin", "build", "is_checkpoint_step", "is_eval_step",
-           "is_log_step", "is_snapshot_step", "is_stop_check_step", "open_batches", "train", "train_step",
-           "warn_batch_size", "with_epoch_steps"]
+__all__ = ["Diverged", "Outcome", "Parts", "Window", "begin", "build", "epoch_steps", "is_checkpoint_step",
+           "is_eval_step", "is_log_step", "is_snapshot_step", "is_stop_check_step", "open_batches", "train",
+           "train_step", "warn_batch_size", "with_epoch_steps"]
 
 
 @dataclass
@@ -207,6 +207,14 @@ def begin(exp: Experiment, run: Run, parts: Parts, resume: bool) -> tuple[int, R
 def with_epoch_steps(exp: Experiment, n: int, world: int) -> Experiment:
     """``exp`` with ``train.steps`` = epochs × steps per epoch when ``train.epochs`` is set; else ``exp``."""
     if not exp.train.epochs:
+def epoch_steps(exp: Experiment, n: int, world: int) -> float:
+    """Steps of one pass over ``n`` training examples: whole steps with ``train.epochs`` (the epoch sampler's),
+    else n / (batch × processes), so that step / epoch_steps is the (fractional) epoch."""
+    if exp.train.epochs:
+        return float(steps_per_epoch(n, exp.train.batch_size, world))
+    return n / (exp.train.batch_size * world)
+
+
         return exp
     steps = exp.train.epochs * steps_per_epoch(n, exp.train.batch_size, world)
     return dataclasses.replace(exp, train=dataclasses.replace(exp.train, steps=steps))
@@ -214,20 +222,20 @@ def with_epoch_steps(exp: Experiment, n: int, world: int) -> Experiment:
 
 def train(exp: Experiment, run: Run, should_stop: Callable[[], bool], on_progress: Callable[[int, str], None],
           resume: bool = False, on_warning: Callable[[str], None] | None = None,
-          on_steps: Callable[[int], None] | None = None) -> Outcome:
+          on_steps: Callable[[int, float], None] | None = None) -> Outcome:
     """Train ``exp`` into ``run`` (from its last checkpoint if ``resume``); metrics, snapshots, checkpoints.
 
     ``on_warning`` receives each warning (also printed to the worker's log), such as a batch larger
-    than the training split. ``on_steps`` receives the number of steps when ``train.epochs`` sets it
-    (known once the data is loaded).
+    than the training split. ``on_steps`` receives, once the data is loaded, the number of steps (which
+    ``train.epochs`` sets) and the steps of one epoch (:func:`epoch_steps`).
     """
     parts = build(exp, cache=run.path.parent / ".cache" / "datasets")
     exp = with_epoch_steps(exp, len(parts.data), parts.dist.world)
     cfg = exp.train
     if cfg.epochs:
         print(f"{cfg.epochs} epoch(s) of {cfg.steps // cfg.epochs} steps: {cfg.steps} steps", flush=True)
-        if on_steps is not None:
-            on_steps(cfg.steps)
+    if on_steps is not None:
+        on_steps(cfg.steps, epoch_steps(exp, len(parts.data), parts.dist.world))
     warning = warn_batch_size(exp, parts)
     if warning is not None:
         print(warning, flush=True)

@@ -12,6 +12,7 @@ from textual.widget import Widget
 from sslterm.humanize import fmt_duration
 from sslterm.store import Status
 from sslterm.store.states import colour
+from sslterm.store.summary import epoch_words
 from sslterm.tui.poller import MetricSeries, is_active, rate_of
 
 UNSAID_ENDINGS = {  # how a run ended where its status records no error to say it
@@ -84,6 +85,7 @@ class ProgressInfo:
     step: int
     total: int
     rate: float | None  # steps per second
+    epoch: str | None  # ``3/10`` or ``0.42`` (:func:`sslterm.store.summary.epoch_words`), None while unknown
     eta: int | None  # seconds
     elapsed: int | None  # seconds
 
@@ -104,11 +106,12 @@ def progress_info(status: Status | None, state: str, series: MetricSeries, now: 
     elif series.timing:
         elapsed = series.timing[-1][1]
     rounded = float(f"{rate:.3g}") if rate else None
-    return ProgressInfo(step, total, rounded, eta, int(elapsed) if elapsed is not None else None)
+    epoch = epoch_words(step, status.epochs, status.steps_per_epoch) if status else None
+    return ProgressInfo(step, total, rounded, epoch, eta, int(elapsed) if elapsed is not None else None)
 
 
 class RunProgress(Widget):
-    """One line: ``step 1200/5000`` with a bar, then rate, ETA and elapsed time."""
+    """One line: ``epoch 3/10 · step 1,200/5,000`` with a bar, then rate, ETA and elapsed time."""
 
     info: reactive[ProgressInfo | None] = reactive(None)
 
@@ -117,6 +120,8 @@ class RunProgress(Widget):
         if info is None:
             return Text("reading the run…", style="dim")
         left = Text(no_wrap=True)
+        if info.epoch is not None:
+            left.append("epoch ", style="dim").append(info.epoch, style="bold").append(" · ", style="dim")
         left.append("step ", style="dim")
         left.append(f"{info.step:,}", style="bold")
         left.append(f"/{info.total:,}" if info.total else "", style="")
