@@ -116,7 +116,8 @@ def order_rows(rows: list[RunRow], query: str, sort: str | None, reverse: bool) 
     return sorted(shown, key=lambda r: not r.starred)  # stable: each group keeps its order
 
 
-COLLAPSE_FROM = 5  # a sweep with more runs than this starts collapsed (a filter opens every sweep it matches)
+COLLAPSE_FROM = 5  # a sweep of more trials than this starts closed (a filter opens every sweep it matches); by
+# its trials, not its runs so far, so that a sweep does not close as its runs start
 Item = RunRow | SweepGroup
 
 
@@ -165,7 +166,7 @@ def progress_note(group: SweepGroup) -> str:
     running = group.count("running") + group.count("starting")
     parts = [(running, "running"), (group.count("queued"), "queued"), (group.count("failed"), "failed"),
              (group.count("cancelled"), "cancelled")]
-    return " · ".join(f"{n} {what}" for n, what in parts if n) or "every trial ended"
+    return " · ".join(f"{n} {what}" for n, what in parts if n) or "all ended"
 
 
 def sweep_summary(group: SweepGroup, runs: list[RunRow]) -> Text:
@@ -252,9 +253,9 @@ class RunsTable(DataTable[Any]):
         self.sort_spec = (key, not reverse) if key == current else (key, False)
 
     def is_open(self, group: SweepGroup) -> bool:
-        """Whether the sweep's runs are shown under its row: small sweeps and filtered ones start open."""
+        """Whether the sweep's runs are shown under its row: sweeps of a few trials and filtered ones start open."""
         choices = self._open_filtered if self.filter_text else self._open
-        return choices.get(group.id, bool(self.filter_text) or len(group.run_ids) <= COLLAPSE_FROM)
+        return choices.get(group.id, bool(self.filter_text) or group.total <= COLLAPSE_FROM)
 
     def toggle_open(self, group: SweepGroup) -> None:
         """Open a closed sweep, close an open one (the cursor stays on its row)."""
