@@ -62,22 +62,23 @@ class SweepPace(Widget):
         self.paces[key] = recent_pace(self.runs_root, experiment)
         self.post_message(self.Read(key))
 
-    def summary(self, draft: Draft) -> str:
-        """``9 runs (3 values × 3 seeds) · about 12m on this machine at 1 parallel`` (or why there is no time)."""
+    def summary(self, draft: Draft) -> tuple[str, str | None]:
+        """``9 runs (3 values × 3 seeds)`` and ``about 12m on this machine at 1 parallel`` (or why there is no
+        time; None when there is nothing to time)."""
         exp = draft.experiment
         try:
             spec = draft.sweep.spec()
         except SweepError as e:
-            return str(e)
+            return str(e), None
         count = draft.sweep.count_text(spec)
         if exp is None:
-            return count
+            return count, None
         key = self.key_of(exp)
         if key not in self.paces or self.slots is None:
-            return f"{count} · estimating the time from recent runs…"
+            return count, "estimating the time from recent runs…"
         pace = self.paces[key]
         if pace is None:
-            return f"{count} · no recent run to estimate from"
+            return count, "no recent run to estimate from"
         steps = [int(t.settings.get("train.steps", exp.train.steps)) for t in expand(spec)]
         total = sweep_seconds([pace.trial_seconds(s) for s in steps], self.slots)
-        return f"{count} · about {fmt_duration(rounded(total), short=True)} on this machine at {self.slots} parallel"
+        return count, f"about {fmt_duration(rounded(total), short=True)} on this machine at {self.slots} parallel"

@@ -14,12 +14,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.events import DescendantFocus
-from textual.screen import Screen
 from textual.widgets import Static
 
 from sslterm.config import ConfigError
 from sslterm.launch import launch
-from sslterm.sweep.control import launch_sweep
 from sslterm.tui.draft import (
     TITLES,
     Draft,
@@ -33,8 +31,8 @@ from sslterm.tui.hints import schedule_notes
 from sslterm.tui.key_order import KeysInOrder
 from sslterm.tui.messages import OpenRun
 from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, HelpScreen, PromptScreen, keys_help
+from sslterm.tui.screens.launcher_sweep import SweepLauncher
 from sslterm.tui.sweep_pace import SweepPace
-from sslterm.tui.sweep_values import NOT_SWEPT, RANGE_FORMS, SEEDS
 from sslterm.tui.widgets.field import Field, FieldEditor, value_text
 from sslterm.tui.widgets.footer import AppFooter
 from sslterm.tui.widgets.preview import AugmentationPreview
@@ -45,7 +43,7 @@ def _reap(proc: subprocess.Popen[bytes]) -> None:
     threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
 
 
-class LauncherScreen(Screen[None]):
+class LauncherScreen(SweepLauncher):
     """A form over one experiment draft: every change is checked at once; save and launch wait for a valid one."""
 
     # the preview moves to the right when wide (textual types this as an instance variable, hence no ClassVar)
@@ -132,6 +130,8 @@ class LauncherScreen(Screen[None]):
             self._focus_key(focused)  # its row was rebuilt: focus the new one (or the nearest left)
         self.call_after_refresh(self._scroll_to_focused)  # rows came, went or grew above it
         self._show_title()
+        if isinstance(self.focused, Field):
+            self._show_help(self.focused.spec)  # a sweep begun or ended changes what enter and w do
         exp = self.draft.experiment
         if exp is not None and exp.to_dict() != self._previewed:
             self._previewed = exp.to_dict()
@@ -155,10 +155,6 @@ class LauncherScreen(Screen[None]):
         what = "New sweep" if self.draft.sweep.active else "New run"
         self.query_one("#launcher-title", Static).update(f"{what} · {origin}{changed} · o opens another file")
 
-    def on_sweep_pace_read(self, message: SweepPace.Read) -> None:
-        """The pace of recent runs was read: show the sweep's time with it."""
-        self._show_problem(self.draft.problem)
-
     def _show_problem(self, problem: Problem | None) -> None:
         """Show ``problem`` under every row it involves (both rows of a rule between two keys) and at the bottom;
         the other rows show none. The notes follow the draft as applied."""
@@ -174,8 +170,7 @@ class LauncherScreen(Screen[None]):
                        len(self.draft.sweep.values.get(k, ())))
         status = self.query_one("#launcher-status", Static)
         if problem is None and self.draft.sweep.active:
-            status.update(Text(f"✓ {self._pace.summary(self.draft)}", style="green"))
-            self._pace.want(self.draft.experiment)
+            status.update(Text(self.sweep_status(), style="green"))
         elif problem is None:
             status.update(Text(f"✓ valid · ctrl+s saves to {self._relative(self.experiments_dir)}/ · "
                                f"ctrl+l launches into {self._relative(self.runs_root)}/", style="green"))
@@ -217,14 +212,11 @@ class LauncherScreen(Screen[None]):
             how = "space switches it: true or false"
         elif spec.key == "name":
             name = self.draft.get("name")
-            follows = "; it follows the modality and objective" if name == self.draft.auto_name() else ""
+            follows = " (auto: modality-objective)" if name == self.draft.auto_name() else ""
             how = f"enter edits: run ids read <date>-{name}-<tag>{follows}"
         else:
             how = f"enter edits: {p.allowed()} (default {value_text(spec, p.default)})"
-        if spec.key in self.draft.sweep.values:
-            how = f"enter edits the values swept over ({RANGE_FORMS}); w: back to one value"
-        elif spec.kind != "augmentation" and spec.key not in (SEEDS, *NOT_SWEPT):
-            how += " · w sweeps it"
+        how = self.sweep_how(spec, how)
         self.query_one("#launcher-help", Static).update(Text.assemble((spec.key, "bold"), f"  {p.help}\n{how}"))
 
     @staticmethod
@@ -271,23 +263,6 @@ class LauncherScreen(Screen[None]):
         else:
             self.draft.set(message.field.spec.key, parse_entry(message.field.spec.param, message.text))
         await self._sync()
-
-    async def action_sweep(self) -> None:
-        """Sweep the focused field over a list or range of values (typed in its editor), or end its sweep."""
-        field = self.focused
-        if not isinstance(field, Field):
-            return
-        key = field.spec.key
-        if key in self.draft.sweep.values:
-            self.draft.set_sweep(key, "")
-            await self._sync()
-            self.notify(f"{key} is one value again: {value_text(field.spec, self.draft.value(field.spec))}")
-        elif field.spec.kind == "augmentation":
-            self.notify("an augmentation is on or off: sweep one of its parameters", severity="warning")
-        elif key == SEEDS:
-            self.notify("seeds is how many runs each setting gets: type a number", severity="warning")
-        else:
-            field.edit(sweep=True)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return self._ready  # keys that come before the form is filled in are dropped
@@ -377,9 +352,7 @@ class LauncherScreen(Screen[None]):
         if self._refused("launched") or exp is None:
             return
         if self.draft.sweep.active:
-            question = (f"Sweep {exp.name}: {self._pace.summary(self.draft)},\n{exp.train.steps} steps each on device "
-                        f"{exp.train.device}, in {self._relative(self.runs_root)}/?")
-            self.app.push_screen(ConfirmScreen(question), self._launch_sweep)
+            self.ask_sweep()
             return
         question = (f"Launch {exp.name}: {exp.objective.name} on {exp.data.dataset} ({exp.data.modality}),\n"
                     f"{exp.train.steps} steps on device {exp.train.device}, in {self._relative(self.runs_root)}/?")
@@ -398,24 +371,6 @@ class LauncherScreen(Screen[None]):
         _reap(proc)
         self.dismiss()
         self.app.post_message(OpenRun(run))
-
-    def _launch_sweep(self, yes: bool | None) -> None:
-        """Check every trial, write the sweep and start its scheduler (as `sslterm sweep`); back to the runs."""
-        if not yes or self._refused("launched"):
-            return
-        source = str(self.draft.path.resolve()) if self.draft.path and not self.draft.dirty else "the launcher"
-        try:
-            sweep, n = launch_sweep(self.runs_root, self.draft.raw, self.draft.sweep.spec(), source,
-                                    str(self.draft.get("name") or self.draft.auto_name()))
-        except ConfigError as e:  # a trial the loader refuses (a combination of swept values): the trial and key
-            self.notify(f"not launched: {e}", severity="error")
-            return
-        except OSError as e:
-            self.notify(f"cannot create a sweep in {self.runs_root}/: {e.strerror or e}", severity="error")
-            return
-        self.dismiss()
-        self.app.notify(f"sweep {sweep.id}: {n} runs queued; they start as slots free up (w in the runs list: "
-                        "the queue)")
 
     def _unless_unsaved(self, then: Callable[[], object]) -> None:
         """Run ``then`` at once, or after a yes when the draft has changes that were not saved."""

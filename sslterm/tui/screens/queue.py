@@ -117,8 +117,8 @@ class QueueScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for label, key, width in (("sweep / trial", "item", 22), ("state", "state", 9), ("loss", "loss", 8),
-                                  ("probe", "probe", 6), ("seed", "seed", 4), ("setting", "setting", None)):
+        for label, key, width in (("sweep / trial", "item", 20), ("state", "state", 9), ("seed", "seed", 4),
+                                  ("loss", "loss", 7), ("probe", "probe", 5), ("setting", "setting", None)):
             table.add_column(label, key=key, width=width)
         self.action_refresh()
         self.set_interval(pace().scan, self._tick)
@@ -260,16 +260,16 @@ class QueueScreen(Screen[None]):
 
 def _rows(record: SweepRecord) -> list[tuple[str, tuple[Text | str, ...]]]:
     """The table rows of a sweep: its own row, then one per trial in queue order."""
-    sweep_row = (Text(f"▾ {record.name}", style="bold"), _state(record.state), "", "", "",
-                 Text(f"{record.ended}/{len(record.trials)} ended · "
-                      f"{'scheduler running' if record.scheduler else 'no scheduler'}", style="dim"))
+    keys = list(dict.fromkeys(k for t in record.trials for k in t["settings"]))
+    sweep_row = (Text(record.name, style="bold"), _state(record.state), "", "", "",
+                 Text(f"{record.ended}/{len(record.trials)} ended · {', '.join(keys) or 'seeds only'}", style="dim"))
     rows: list[tuple[str, tuple[Text | str, ...]]] = [(record.sweep.id, sweep_row)]
-    for t in record.trials:
+    for t in record.trials:  # the values only: the keys are on the sweep's row, in the same order
         m = t.get("metric") or {}
-        setting = ", ".join(f"{k}={json.dumps(v)}" for k, v in t["settings"].items()) or "-"
+        setting = ", ".join(json.dumps(t["settings"][k]) for k in keys if k in t["settings"]) or "-"
         rows.append((f"{record.sweep.id}/{t['id']}", (
-            f"  {t['id']}", _state(t["state"]), f"{m['loss']:.4g}" if "loss" in m else "-",
-            f"{m['probe']:.3f}" if "probe" in m else "-", str(t["seed"]), setting)))
+            f"  {t['id']}", _state(t["state"]), str(t["seed"]), f"{m['loss']:.4g}" if "loss" in m else "-",
+            f"{m['probe']:.3f}" if "probe" in m else "-", setting)))
     return rows
 
 
