@@ -166,3 +166,17 @@ def test_data_prepare_and_ls_show_the_tokeniser(tmp_path: Path, capsys: pytest.C
     ls_cmd(True)
     listed = json.loads(capsys.readouterr().out)
     assert sorted((e["tokenizer"], e["vocab_size"]) for e in listed) == [("bpe", 282), ("bytes", 258)]
+
+
+def test_the_launcher_preview_shows_bpe_tokens(tmp_path: Path) -> None:
+    from sslterm.preview.server import PreviewServer
+    from sslterm.tui.widgets.preview_draw import token_text
+
+    corpus(tmp_path / "a.txt")
+    data = {"modality": "text", "path": str(tmp_path / "a.txt"), "tokenizer": "bpe", "vocab_size": 280, "seq_len": 24}
+    answer = PreviewServer().preview({"data": data, "augment": {}}, 2, 0)
+    original = answer["samples"][0]["original"]
+    assert original["bounds"] and max(len(t) for t in original["tokens"]) > 2, "tokens of several characters"
+    assert len(original["tokens"]) == 24 and set("".join(original["tokens"])) <= set("".join(WORDS) + "·↵")
+    drawn = token_text(original)
+    assert drawn.plain == "".join(original["tokens"]) and any(span.style == "underline" for span in drawn.spans)

@@ -4,7 +4,9 @@
 - audio: ``{"kind": "spectrogram", "values": bands × columns}``, log power on mel bands (row 0 the
   lowest) in [0, 1]: 0 is 60 dB below the loudest cell of the original, so views share its scale.
 - text: ``{"kind": "text", "tokens": [str], "changed": [bool], "dropped": int}``; a token is changed
-  when it is masked or replaced, ``dropped`` counts the tokens the view no longer has.
+  when it is masked or replaced, ``dropped`` counts the tokens the view no longer has. With a BPE
+  (``data.tokenizer = "bpe"``) a token is the text it spells and ``"bounds": true`` asks for the
+  boundaries between tokens to be shown.
 - video: ``{"kind": "frames", "frames": [H × W × [r, g, b]], "index": [int]}``, at most 6 frames of
   at most 16 × 16, ``index`` saying which frames of the clip they are.
 - graph: ``{"kind": "graph", "nodes", "edges", "dropped_nodes", "dropped_edges", "masked_features",
@@ -16,6 +18,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -146,31 +149,44 @@ def traced_views(pipeline: Pipeline, batch: Batch, gen: torch.Generator,
     return views, origins
 
 
-def token_text(t: int) -> str:
-    """A byte-level token id as one printable character (MASK as ``<mask>``, other bytes as ``·``)."""
+def token_text(t: int, names: list[str] | None = None) -> str:
+    """A token id as text: a byte as one printable character (other bytes as ``·``), or its name in ``names``
+    (a BPE's tokens, :func:`token_names`); MASK as ``<mask>``."""
     if t == MASK:
         return MASK_TOKEN
+    if names is not None:
+        return names[t] if 0 <= t < len(names) else "?"
     b = t - OFFSET
     return chr(b) if 32 <= b < 127 else "·"
 
 
-def text_payload(ids: list[int], changed: list[bool], dropped: int) -> Payload:
+def token_names(info: dict[str, Any]) -> list[str] | None:
+    """What each token id of a BPE-tokenised dataset spells, for display (None for bytes)."""
+    if info.get("tokenizer") != "bpe":
+        return None
+    from sslterm.data.bpe import display, token_bytes
+
+    return ["", MASK_TOKEN] + [display(b) for b in token_bytes(Path(info["tokenizer_file"]))]
+
+
+def text_payload(ids: list[int], changed: list[bool], dropped: int, names: list[str] | None = None) -> Payload:
     """One sequence (PAD already removed), cut to MAX_TOKENS."""
-    return {"kind": "text", "tokens": [token_text(t) for t in ids[:MAX_TOKENS]], "changed": changed[:MAX_TOKENS],
-            "dropped": dropped}
+    out = {"kind": "text", "tokens": [token_text(t, names) for t in ids[:MAX_TOKENS]],
+           "changed": changed[:MAX_TOKENS], "dropped": dropped}
+    return {**out, "bounds": True} if names is not None else out
 
 
-def text_payloads(original: torch.Tensor, views: list[torch.Tensor],
-                  origins: list[torch.Tensor]) -> list[list[Payload]]:
+def text_payloads(original: torch.Tensor, views: list[torch.Tensor], origins: list[torch.Tensor],
+                  names: list[str] | None = None) -> list[list[Payload]]:
     """Per sequence, [original, *views]; a view's token is changed when it is masked or is not its origin's id."""
     flat = original.flatten().tolist()
     out = []
     for i, row in enumerate(original.tolist()):
         ids = [t for t in row if t != PAD]
-        samples = [text_payload(ids, [False] * len(ids), 0)]
+        samples = [text_payload(ids, [False] * len(ids), 0, names)]
         for view, origin in zip(views, origins, strict=True):
             kept = [(t, o) for t, o in zip(view[i].tolist(), origin[i].tolist(), strict=True) if t != PAD]
             changed = [t == MASK or o < 0 or flat[o] != t for t, o in kept]
-            samples.append(text_payload([t for t, _ in kept], changed, len(ids) - len(kept)))
+            samples.append(text_payload([t for t, _ in kept], changed, len(ids) - len(kept), names))
         out.append(samples)
     return out

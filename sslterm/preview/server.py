@@ -110,7 +110,8 @@ class PreviewServer:
         notes = [] if exp.augment else ["no augmentations enabled: both views equal the original"]
         if modality == "text":
             views, origins = payloads.traced_views(pipeline, batch, gen, 2)
-            rows = payloads.text_payloads(batch["x"], [v["x"] for v in views], origins)
+            rows = payloads.text_payloads(batch["x"], [v["x"] for v in views], origins,
+                                          payloads.token_names(data.info))
             longest = int((batch["x"] != payloads.PAD).sum(1).max())
             if longest > payloads.MAX_TOKENS:
                 notes.append(f"the first {payloads.MAX_TOKENS} of up to {longest} tokens shown")

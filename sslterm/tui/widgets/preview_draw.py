@@ -125,11 +125,12 @@ def heat_lines(payload: dict[str, Any], cols: int, rows: int, mono: bool) -> Lin
 
 
 def token_text(payload: dict[str, Any]) -> Text:
-    """A text payload with its changed tokens highlighted and the count of dropped tokens after it."""
+    """A text payload with its changed tokens highlighted and the count of dropped tokens after it; BPE tokens
+    (``bounds``) alternate plain and underlined, so each token's extent shows."""
     text = Text(no_wrap=True, overflow="ellipsis")
-    for token, changed in zip(payload["tokens"], payload["changed"], strict=True):
+    for i, (token, changed) in enumerate(zip(payload["tokens"], payload["changed"], strict=True)):
         shown = MASK_GLYPH if token == "<mask>" else token
-        text.append(shown, CHANGED if changed else None)
+        text.append(shown, CHANGED if changed else "underline" if payload.get("bounds") and i % 2 else None)
     if payload.get("dropped"):
         text.append(f"  −{payload['dropped']}", style="dim")
     return text
