@@ -4,12 +4,14 @@ setting with a band, and its sensitivity view."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from sslterm import tomlio
 from sslterm.compare import compare
 from sslterm.compare_groups import mean_curve, sensitivity
 from sslterm.store import Run
@@ -129,3 +131,30 @@ def test_sensitivity_and_the_mean_curve_match_a_hand_computation(tmp_path: Path)
     by_hand = [loss_at(curve.steps[5], 1.1 + 0.05 * seed) for seed in range(3)]  # as frozen_run rounds them
     assert abs(curve.mean[5] - sum(round(v, 5) for v in by_hand) / 3) < 1e-9
     assert curve.low[5] == round(min(by_hand), 5) and curve.high[5] == round(max(by_hand), 5)
+
+
+def test_two_swept_keys_share_the_screen_and_the_one_that_matters_is_named(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    frozen_sweep(root)
+    trials = root / ".sweeps" / SWEEP_ID / "trials.json"
+    data = json.loads(trials.read_text())
+    for i, t in enumerate(data["trials"]):                    # train.lr alternates: it barely moves the probe
+        t["settings"]["train.lr"] = lr = (1e-3, 3e-3)[i % 2]
+        if t["run_id"]:
+            cfg = tomlio.loads((root / t["run_id"] / "config.toml").read_text())
+            (root / t["run_id"] / "config.toml").write_text(tomlio.dumps({**cfg, "train": {**cfg["train"], "lr": lr}}))
+    trials.write_text(json.dumps(data))
+
+    async def body() -> None:
+        app = make_app(root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("v")
+            await settle(pilot)
+            panels = list(app.screen.query(SensitivityPanel))
+            assert [p.ks.key for p in panels] == ["objective.temperature", "train.lr"]
+            assert all(p.region.bottom <= 23 for p in panels)            # both in view above the footer
+            assert [p.note for p in panels] == ["matters most", ""]
+            assert "less than seed noise" in panels[1].header().plain
+
+    asyncio.run(body())

@@ -25,6 +25,9 @@ METRICS = ("eval.linear_probe", "eval.knn", "probe_acc", "knn_acc", "loss")
 """What m cycles through, those the runs have: the evaluation's probe and kNN, the online ones, the loss."""
 
 
+PANEL_ROWS = 11  # a key's panel at least: its line, a chart of 7 rows with its axis, the line of values
+
+
 def lower_is_better(metric: str) -> bool:
     return "loss" in metric
 
@@ -87,6 +90,19 @@ class SensitivityScreen(Screen[None]):
         top = ranked[0].key if len(ranked) > 1 else None
         await box.mount_all(SensitivityPanel(k, metric, not lower_is_better(metric),
                                              "matters most" if k.key == top else "") for k in keys)
+        self._size_panels()
+
+    def on_resize(self) -> None:
+        self._size_panels()
+
+    def _size_panels(self) -> None:
+        """The panels share the screen's height; with many keys each gets PANEL_ROWS and the view scrolls."""
+        box = self.query_one("#sensitivity-panels", VerticalScroll)
+        panels = list(box.query(SensitivityPanel))
+        if panels:
+            rows = max(PANEL_ROWS, box.size.height // len(panels))
+            for panel in panels:
+                panel.styles.height = rows
 
     async def action_metric(self) -> None:
         names = list(self.by_metric)

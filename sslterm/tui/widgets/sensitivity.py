@@ -61,14 +61,14 @@ class SensitivityPanel(Widget):
         color = PALETTE[home_color(ks.key)]
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"{swatch(None)} ", style=hex_color(color)).append(ks.key, style="bold")
+        if self.note:
+            text.append(f" ({self.note})", style="bold cyan")
         if len(ks.stats) > 1:
             text.append(f"  moves it {ks.spread:.3g}", style="dim")
             noise = max((s.std for s in ks.stats if s.std is not None), default=None)
             if noise is not None:  # the largest spread of the seeds at one value
                 than = "more" if ks.spread > noise else "less"
                 text.append(f": {than} than seed noise (± {noise:.2g})", style="dim")
-        if self.note:
-            text.append(f"  {self.note}", style="bold cyan")
         return text
 
     def render(self) -> Group:
