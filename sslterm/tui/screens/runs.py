@@ -296,14 +296,11 @@ class RunsScreen(TypesIntoInput, Screen[None]):
 
         table = self.query_one(RunsTable)
         group = table.cursor_group()
-        if group is None:
-            self.notify("not a sweep: v shows how a sweep's final metric depends on each swept key; move onto a "
-                        "sweep's row", severity="warning")
-            return
-        runs = [Run(r.path) for r in table.members(group)]
-        if not runs or not group.keys:
-            self.notify(f"sweep {group.id} has no runs yet" if not runs else f"sweep {group.id} sweeps no key "
-                        "(seeds only): nothing to compare", severity="warning")
+        runs = [Run(r.path) for r in table.members(group)] if group is not None else []
+        if group is None or not runs or not group.keys:
+            why = "not a sweep: move onto a sweep's row" if group is None else "no run yet" if not runs else (
+                "it sweeps no key (seeds only)")
+            self.notify(f"v plots a sweep's final metric against each swept key; {why}", severity="warning")
             return
         self.app.push_screen(SensitivityScreen(runs, list(group.keys), self.root, title=group.name))
 
