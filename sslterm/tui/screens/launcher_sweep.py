@@ -16,8 +16,6 @@ from sslterm.tui.sweep_pace import SweepPace
 from sslterm.tui.sweep_values import NOT_SWEPT, SEEDS
 from sslterm.tui.widgets.field import Field, value_text
 
-SWEEP_HOW = "a list 0.1, 0.2, 0.5 or a range 1e-4..1e-2 log 5 (or lin 5), 1..8 step 2"
-
 
 class SweepLauncher(Screen[None]):
     """What the launcher does in sweep mode; the form is :class:`~sslterm.tui.screens.launcher.LauncherScreen`."""
@@ -47,7 +45,7 @@ class SweepLauncher(Screen[None]):
     def sweep_how(self, spec: FieldSpec, how: str) -> str:
         """The help line's second half for ``spec``'s row: ``how`` it is edited, and what w does there."""
         if spec.key in self.draft.sweep.values:
-            return f"enter edits the values: {SWEEP_HOW}; w: one value again"
+            return "enter edits the values (a list or a range) · w: back to one value"
         if spec.kind == "augmentation" or spec.key in (SEEDS, *NOT_SWEPT):
             return how
         return how.replace("enter edits:", "enter edits, w sweeps:", 1)
@@ -74,7 +72,8 @@ class SweepLauncher(Screen[None]):
         else:
             field.edit(sweep=True)
             self.query_one("#launcher-help", Static).update(
-                f"{key}: type {SWEEP_HOW}\neach value: {field.spec.param.allowed()} · enter applies, esc cancels")
+                f"{key}  a list: 0.1, 0.2, 0.5 · a range: 1e-4..1e-2 log 5, 1..8 step 2\n"
+                f"each value: {field.spec.param.allowed()} · enter applies, esc cancels")
 
     def ask_sweep(self) -> None:
         """Ask before launching the sweep: its runs, their steps and device, the time it takes."""

@@ -117,7 +117,7 @@ class QueueScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for label, key, width in (("sweep / trial", "item", 20), ("state", "state", 9), ("seed", "seed", 4),
+        for label, key, width in (("sweep / trial", "item", 19), ("state", "state", 11), ("seed", "seed", 4),
                                   ("loss", "loss", 7), ("probe", "probe", 5), ("setting", "setting", None)):
             table.add_column(label, key=key, width=width)
         self.action_refresh()
@@ -213,7 +213,7 @@ class QueueScreen(Screen[None]):
             return
         queued = sum(t["state"] == ss.QUEUED for t in record.trials)
         running = sum(t["state"] in (ss.RUNNING, ss.STARTING) for t in record.trials)
-        question = (f"Cancel sweep {record.name}?\n{queued} queued trial{'s' * (queued != 1)} will not start; "
+        question = (f"Cancel sweep {record.name}?\n{queued} queued trial{'s' * (queued != 1)} will not start;\n"
                     f"{running} running stop{'s' * (running == 1)} with a checkpoint.")
 
         def answered(yes: bool | None) -> None:
@@ -261,8 +261,9 @@ class QueueScreen(Screen[None]):
 def _rows(record: SweepRecord) -> list[tuple[str, tuple[Text | str, ...]]]:
     """The table rows of a sweep: its own row, then one per trial in queue order."""
     keys = list(dict.fromkeys(k for t in record.trials for k in t["settings"]))
-    sweep_row = (Text(record.name, style="bold"), _state(record.state), "", "", "",
-                 Text(f"{record.ended}/{len(record.trials)} ended · {', '.join(keys) or 'seeds only'}", style="dim"))
+    progress = _state(record.state) + Text(f" {record.ended}/{len(record.trials)}", style="dim")  # trials ended
+    sweep_row = (Text(record.name, style="bold"), progress, "", "", "", Text(", ".join(keys) or "seeds only",
+                                                                              style="dim"))
     rows: list[tuple[str, tuple[Text | str, ...]]] = [(record.sweep.id, sweep_row)]
     for t in record.trials:  # the values only: the keys are on the sweep's row, in the same order
         m = t.get("metric") or {}
