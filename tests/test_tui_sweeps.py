@@ -78,6 +78,8 @@ def test_the_filter_finds_runs_inside_a_sweep(tmp_path: Path) -> None:
             assert table.shown == [others[0]]                            # no run of the sweep: no sweep
             await pilot.press("escape", "slash", *"5e3a failed", "enter")
             assert table.shown == [GROUP, runs["t007"]]
+            await pilot.press("escape", "slash", *"0.5 seed", "enter")      # a setting, as the sweep's rows say it
+            assert table.shown == [GROUP, runs["t008"], runs["t007"]]
             await pilot.press("escape")
             assert table.shown == [GROUP, *reversed(others)]             # closed again, as before the filter
 

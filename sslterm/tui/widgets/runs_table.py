@@ -126,11 +126,13 @@ def layout(rows: list[RunRow], groups: list[SweepGroup], query: str, sort: str |
     """The table's rows in order: runs as :func:`order_rows` puts them, except that a sweep's runs follow
     its group row, which stands where its first run would be; sweeps with no run yet come first.
 
-    With a filter, a sweep is shown with the runs it lets through (all of them when the sweep's own id or
-    name matches), and not at all when none does; a closed sweep shows its group row only.
+    With a filter, a sweep is shown with the runs it lets through (their trial and setting count: ``t004``,
+    ``0.2``; all of them when the sweep's own id or name matches), and not at all when none does; a closed
+    sweep shows its group row only.
     """
     words = query.lower().split()
     of = {rid: g for g in groups for rid in g.run_ids}
+    labels = {rid: label.lower() for g in groups for rid, label in g.labels}
     present = {r.id for r in rows}
     named = {g.id: bool(words) and all(w in g.haystack() for w in words) for g in groups}
     members: dict[str, list[RunRow]] = {g.id: [] for g in groups}
@@ -140,7 +142,7 @@ def layout(rows: list[RunRow], groups: list[SweepGroup], query: str, sort: str |
         if g is None:
             if all(w in r.haystack() for w in words):
                 order.append(r)
-        elif named[g.id] or all(w in r.haystack() for w in words):
+        elif named[g.id] or all(w in f"{r.haystack()} {labels.get(r.id, '')}" for w in words):
             if not members[g.id]:
                 order.append(g)
             members[g.id].append(r)
