@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -14,7 +15,7 @@ from sslterm.sweep import control
 from sslterm.sweep import store as ss
 from sslterm.sweep.search import missing as search_missing
 from sslterm.sweep.spec import make_spec, split_sweep
-from sslterm.sweep_report import print_grouped, print_search, print_trials, show_sweeps
+from sslterm.sweep_report import print_grouped, print_search, print_sensitivity, print_trials, show_sweeps
 
 ACTIONS = ("pause", "resume", "cancel", "show")
 RunsDir = Annotated[Path | None, typer.Option("--runs-dir", help="Runs root (default: $SSLTERM_RUNS, else ./runs).",
@@ -73,6 +74,8 @@ def sweep_command(
     nproc: Annotated[int, typer.Option("--nproc", help="Processes per trial (torchrun), with --slurm.",
                                        min=1, max=64)] = 1,
     json_: Annotated[bool, typer.Option("--json", help="With show: print JSON.")] = False,
+    plot: Annotated[str | None, typer.Option("--plot", help="With show: the final --metric against this swept key "
+                                             "(mean ± std per value), as a terminal plot.", show_default=False)] = None,
     runs_dir: RunsDir = None,
 ) -> None:
     """Sweep an experiment: `sslterm sweep FILE --grid KEY=A,B --seeds 3`; or pause|resume|cancel|show SWEEP."""
@@ -80,7 +83,9 @@ def sweep_command(
     if target in ACTIONS and not Path(target).exists():
         if sweep_ref is None:
             fail(f"sweep {target}: name the sweep (see `sslterm queue`)")
-        _control(root, target, sweep_ref, json_)
+        if plot is not None and target != "show":
+            fail(f"--plot applies to `sslterm sweep show SWEEP`, not {target}")
+        _control(root, target, sweep_ref, json_, plot, metric or None)
         return
     if sweep_ref is not None:
         fail(f"sweep: unexpected argument {sweep_ref!r}; the form is `sslterm sweep FILE [options]` or "
@@ -149,8 +154,12 @@ def _find(root: Path, ref: str) -> ss.Sweep:
         fail(str(e))
 
 
-def _control(root: Path, action: str, ref: str, json_: bool) -> None:
+def _control(root: Path, action: str, ref: str, json_: bool, plot: str | None = None,
+             metric: str | None = None) -> None:
     sweep = _find(root, ref)
+    if action == "show" and plot is not None:
+        show_sensitivity(sweep, plot, metric, json_)
+        return
     if action == "show":
         refresh_slurm([sweep])
         show_sweeps([sweep], json_)
@@ -167,6 +176,23 @@ def _control(root: Path, action: str, ref: str, json_: bool) -> None:
     except control.ControlError as e:
         fail(str(e), code=e.code)
     typer.echo(said + (f"; `sslterm sweep resume {sweep.id}` to go on" if action == "pause" else ""))
+
+
+def show_sensitivity(sweep: ss.Sweep, key: str, metric: str | None, json_: bool) -> None:
+    """``sslterm sweep show SWEEP --plot KEY [--metric M]``: the metric against the key (plot and table, or JSON)."""
+    from dataclasses import asdict
+
+    from sslterm.sweep.analysis import sweep_sensitivity
+
+    refresh_slurm([sweep])
+    try:
+        sens = sweep_sensitivity(sweep, key, metric)
+    except ValueError as e:
+        fail(str(e))
+    if json_:
+        typer.echo(json.dumps(asdict(sens), indent=1))
+        return
+    print_sensitivity(sens)
 
 
 def refresh_slurm(sweeps: list[ss.Sweep]) -> None:

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -14,6 +15,11 @@ from sslterm.compare import format_value
 from sslterm.compare_groups import Grouped
 from sslterm.sweep import store as ss
 from sslterm.sweep.spec import SweepSpec, Trial
+
+if TYPE_CHECKING:
+    from sslterm.sweep.analysis import Sensitivity
+
+MEAN_RGB, SPREAD_RGB = (90, 170, 255), (160, 160, 160)
 
 
 def print_search(spec: SweepSpec) -> None:
@@ -165,3 +171,41 @@ def _results(record: dict[str, Any]) -> str:
                                                                        ("knn", "kNN")) if key in record]
     parts += [f"fine-tune {k} {v['accuracy']:.3f}" for k, v in record.get("finetune", {}).items()]
     return ", ".join(parts) or "evaluated"
+
+
+def print_sensitivity(s: Sensitivity, width: int = 72, height: int = 14) -> None:
+    """The metric against the key as a terminal plot (each value's mean ●, ± one standard deviation ▴ ▾), then
+    the table of values with their number of trials and mean ± std, the best marked *."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from sslterm.tui.widgets.loss_chart import plot_lines
+
+    pts = s.points
+    xs = [math.log10(float(p.value)) if s.log else float(p.value) for p in pts] if s.numeric else [
+        float(i + 1) for i in range(len(pts))]
+    means = [p.mean for p in pts]
+    up = [p.mean + (p.std or 0.0) for p in pts]
+    down = [p.mean - (p.std or 0.0) for p in pts]
+    step = max(1, math.ceil(len(pts) / max(1, width // 10)))
+    ticks = (xs[::step], [format_value(p.value) for p in pts[::step]])
+    lines = [(xs, means, MEAN_RGB, "braille")] if s.numeric and 1 < len(pts) <= width // 4 else []
+    dots = [(xs, up, SPREAD_RGB, "▴"), (xs, down, SPREAD_RGB, "▾"), (xs, means, MEAN_RGB, "●")]
+    console = Console(highlight=False)
+    axis = " (log scale)" if s.log else ""
+    console.print(f"{s.metric} against {s.key}{axis}: mean ●, ± std ▴▾ over each value's trials")
+    margin = 0.05 * (max(xs) - min(xs) or 1.0)
+    console.print(Text.from_ansi(plot_lines(lines, width, height, log_y=False, x_range=(min(xs) - margin,
+                                                                                         max(xs) + margin),
+                                            points=dots, x_ticks=ticks)))
+    best = s.best()
+    width_v = max(len(s.key), *(len(format_value(p.value)) for p in pts))
+    console.print(f"  {s.key:<{width_v}}  {'n':>3}  {s.metric} (mean ± std)")
+    for p in pts:
+        mark = "*" if p is best else " "
+        std = f" ± {p.std:.2g}" if p.std is not None else ""
+        console.print(f"{mark} {format_value(p.value):<{width_v}}  {p.n:>3}  {format_value(p.mean)}{std}")
+    direction = "higher" if s.maximize else "lower"
+    note = f"; {s.missing} finished trial(s) without {s.metric}" if s.missing else ""
+    if best is not None:
+        console.print(f"* best ({direction} is better); {s.key} moves the mean by {s.spread():.3g}{note}")
