@@ -161,7 +161,7 @@ def test_slurm_submits_each_trial_follows_its_job_and_run_and_cancels(tmp_path: 
     assert top.returncode == 1 and "scontrol top" in top.stderr
     cancelled = sslterm("sweep", "cancel", sweep.id, runs=runs)
     assert cancelled.returncode == 0, cancelled.stderr
-    assert _calls(state, "scancel") == ["scancel 1002 1004"]
+    assert _calls(state, "scancel") == ["scancel 1004", "scancel --signal=TERM --full 1002"]   # 1002 stops cleanly
     assert _trials(sweep)[3] == ("cancelled", "1004") and sweep.trials()["state"] == "cancelled"
     assert not ss.scheduler_running(sweep) and len(list_runs(runs)) == 1       # nothing was started on this machine
 

@@ -158,15 +158,19 @@ def _open_jobs(data: dict[str, Any], queued_only: bool = False) -> list[str]:
 
 
 def cancel(sweep: Sweep) -> str:
-    """``scancel`` every job of the sweep not ended: a pending one never starts, a running one's worker gets
-    SIGTERM and stops cleanly (its run ends stopped; its trial cancelled at the next look)."""
+    """Cancel every job of the sweep not ended: a pending one (``scancel``) never starts; a running one gets
+    ``scancel --signal=TERM --full`` (the worker runs in the batch step, which only ``--full`` reaches): its
+    worker stops cleanly with a final checkpoint, its run ends stopped and its trial is cancelled at the next look."""
     refresh(sweep)
     with sweep.edit() as data:
-        jobs = _open_jobs(data)
-        if jobs:
-            proc = _run(["scancel", *jobs])
-            if proc.returncode != 0:
-                raise SlurmError(f"scancel refused: {_last_line(proc.stderr or proc.stdout)}")
+        pending = _open_jobs(data, queued_only=True)
+        running = [j for j in _open_jobs(data) if j not in pending]
+        jobs = pending + running
+        for options, some in (([], pending), (["--signal=TERM", "--full"], running)):
+            if some:
+                proc = _run(["scancel", *options, *some])
+                if proc.returncode != 0:
+                    raise SlurmError(f"scancel refused: {_last_line(proc.stderr or proc.stdout)}")
         data["state"] = CANCELLED
         for t in data["trials"]:
             if t["state"] == QUEUED:
