@@ -10,10 +10,12 @@ from conftest import TINY, wait_for_async
 from textual.widgets import DataTable
 
 from sslterm import config
+from sslterm.launch import prepare
 from sslterm.sweep import control
 from sslterm.sweep import store as ss
 from sslterm.sweep.spec import make_spec
 from sslterm.tui.app import make_app
+from sslterm.tui.screens.dashboard import DashboardScreen
 from sslterm.tui.screens.dialogs import ConfirmScreen
 from sslterm.tui.screens.queue import QueueScreen
 
@@ -65,9 +67,10 @@ def test_queue_keys_pause_resume_move_up_and_cancel_the_sweep_on_disk(runs: Path
     asyncio.run(body())
 
 
-def test_top_on_a_trial_that_is_not_queued_is_refused(runs: Path, sweep: ss.Sweep) -> None:
+def test_top_on_a_trial_that_is_not_queued_is_refused_and_enter_opens_its_run(runs: Path, sweep: ss.Sweep) -> None:
+    run = prepare(config.load(sweep.trial_config("t002")), runs)
     with sweep.edit() as data:
-        data["trials"][1]["state"] = ss.DONE
+        data["trials"][1].update(state=ss.DONE, run_id=run.id)
 
     async def body() -> None:
         async with make_app(runs).run_test(size=(80, 24)) as pilot:
@@ -79,5 +82,9 @@ def test_top_on_a_trial_that_is_not_queued_is_refused(runs: Path, sweep: ss.Swee
             await wait_for_async(lambda: any("only a queued trial" in n.message for n in pilot.app._notifications),
                                  what="the refusal")
             assert _order(sweep) == ["t001", "t002", "t003"]
+            await pilot.press("enter")
+            dashboard = await wait_for_async(lambda: isinstance(pilot.app.screen, DashboardScreen) and pilot.app.screen,
+                                             what="t002's dashboard")
+            assert isinstance(dashboard, DashboardScreen) and dashboard.run.id == run.id
 
     asyncio.run(body())

@@ -243,6 +243,9 @@ class QueueScreen(Screen[None]):
         self._reading = False
         self.action_refresh()
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()  # the table takes enter itself
+
     def action_open(self) -> None:
         _, trial = self._at_cursor()
         run_id = trial.get("run_id") if trial else None
