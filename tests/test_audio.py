@@ -419,6 +419,7 @@ def test_audio_folder_prepared_once_reused_rebuilt_and_bad_files_listed(tmp_path
     assert (train[:, 800:] == 0).all() and (loud[:, :800] != 0).all(), "0.1 s: 800 samples at 8 kHz, then zeros"
     stamp = (entry / "train.i16").stat().st_mtime_ns
     assert prepare_audio(src, 8000, 1000, max_bad=0.2, workers=1) == (entry, m)
+    assert prepare_audio(src, 8000, 1000, limit=100_000, max_bad=0.2, workers=1)[0] == entry, "a run's default limit"
     assert (entry / "train.i16").stat().st_mtime_ns == stamp, "a second preparation does no work"
     write_wav(src / "spk" / "ch" / "0.wav", np.full(8000, 0.5), 8000)          # a changed file: prepared again
     _, changed = prepare_audio(src, 8000, 1000, max_bad=0.2, workers=1)

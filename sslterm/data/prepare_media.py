@@ -41,8 +41,10 @@ def _is_audio(p: Path) -> bool:
     return p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
 
 
-def audio_source(root: Path, limit: int = 0, seed: int = 0) -> Source:
-    """The WAV/FLAC files under ``root`` with their labels; at most ``limit`` (a fixed random subset by ``seed``)."""
+def audio_source(root: Path, limit: int = 0, seed: int = 0) -> tuple[Source, int]:
+    """The WAV/FLAC files under ``root`` with their labels, at most ``limit`` (a fixed random subset by ``seed``),
+    and the limit that took effect (0 when every file is kept, so that ``sslterm data prepare`` without a
+    limit and a run with ``max_examples`` above the file count share one entry)."""
     if not root.is_dir():
         raise ValueError(f"{root}: not a folder; expected a folder of .wav/.flac files, or one subfolder of them "
                          "per class")
@@ -54,22 +56,24 @@ def audio_source(root: Path, limit: int = 0, seed: int = 0) -> Source:
                          ".wav/.flac files (unlabelled) or one subfolder of them per class (labelled)")
     pairs = [(f, -1) for f in loose] or [(f, c) for c, name in enumerate(classes)
                                          for f in sorted(p for p in (root / name).rglob("*") if _is_audio(p))]
-    if limit and limit < len(pairs):
+    if 0 < limit < len(pairs):
         keep = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed))[:limit].sort().values
         pairs = [pairs[i] for i in keep.tolist()]
+    else:
+        limit = 0                                    # every file: the same entry whatever limit above their count
     if len(pairs) < 2:
         raise ValueError(f"{root}: {len(pairs)} .wav/.flac file(s) found; expected at least 2 (one is held out), "
                          "flat or one subfolder of them per class")
     files = [f for f, _ in pairs]
     return Source(root, [str(f) for f in files], [str(f.relative_to(root)) for f in files],
-                  [c for _, c in pairs], classes if not loose else (), files, root)
+                  [c for _, c in pairs], classes if not loose else (), files, root), limit
 
 
 def prepare_audio(root: Path, sample_rate: int, length: int, seed: int = 0, limit: int = 0, *, workers: int = 0,
                   max_bad: float = MAX_BAD, progress: Progress | None = None,
                   cache: Path | None = None) -> tuple[Path, dict[str, Any]]:
     """The prepared entry of the audio folder ``root``: int16 clips of ``length`` samples at ``sample_rate``."""
-    source = audio_source(root, limit, seed)
+    source, limit = audio_source(root, limit, seed)
     flac = next((f for f in source.files if f.suffix.lower() == ".flac"), None)
     if flac is not None:                             # a missing package is said now, not counted as bad files
         require_soundfile(flac)
