@@ -1,5 +1,5 @@
-"""Compare groups of runs: the seeds of each setting of some config keys, as mean ± std, the best marked;
-their mean curves, and how much each swept key moves a metric (sensitivity)."""
+"""Compare groups of runs: the seeds of each setting of some config keys, as mean ± std, the best marked,
+and their mean curves."""
 
 from __future__ import annotations
 
@@ -178,36 +178,4 @@ def mean_curve(cmp: Comparison, run_ids: list[str], metric: str) -> MeanCurve | 
         out.std.append(statistics.stdev(vs) if len(vs) > 1 else 0.0)
         out.low.append(min(vs))
         out.high.append(max(vs))
-    return out
-
-
-@dataclass(frozen=True)
-class KeySensitivity:
-    """One swept key: the metric over the runs at each of its values (the other keys and the seeds varying)."""
-
-    key: str
-    values: list[Any]
-    stats: list[Stat]
-
-    @property
-    def spread(self) -> float:
-        """How far apart the values' means are: how much this key matters to the metric."""
-        means = [s.mean for s in self.stats]
-        return max(means) - min(means) if means else 0.0
-
-
-def sensitivity(cmp: Comparison, keys: list[str], metric: str) -> list[KeySensitivity]:
-    """For each key, ``metric``'s mean ± std over the runs at each of the key's values, values in order."""
-    configs = {r.id: flatten(c) for r, c in zip(cmp.runs, cmp_configs(cmp), strict=True)}
-    out = []
-    for key in keys:
-        at: dict[str, tuple[Any, list[float]]] = {}
-        for r in cmp.runs:
-            value, m = configs[r.id].get(key), metric_of(r, metric)
-            if m is not None:
-                at.setdefault(json.dumps(value), (value, []))[1].append(m)
-        pairs = [(v, s) for v, ms in at.values() for s in [stat_of(ms)] if s is not None]
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v, _ in pairs)
-        pairs.sort(key=lambda p: p[0] if numeric else json.dumps(p[0]))
-        out.append(KeySensitivity(key, [v for v, _ in pairs], [s for _, s in pairs]))
     return out

@@ -13,11 +13,11 @@ from textual.widgets import Static
 
 from sslterm import tomlio
 from sslterm.compare import compare
-from sslterm.compare_groups import mean_curve, sensitivity
+from sslterm.compare_groups import mean_curve
 from sslterm.store import Run
 from sslterm.tui.app import make_app
 from sslterm.tui.screens.runs import RunsScreen
-from sslterm.tui.screens.sensitivity import SensitivityScreen
+from sslterm.tui.screens.sensitivity import SensitivityScreen, sensitivities
 from sslterm.tui.widgets.runs_table import RunsTable
 from sslterm.tui.widgets.sensitivity import SensitivityPanel, values_line
 from tests.frozen_runs import SWEEP_ID, frozen_runs, frozen_sweep, loss_at
@@ -99,10 +99,10 @@ def test_v_shows_the_final_metric_against_the_swept_key_and_m_cycles_it(tmp_path
             screen = app.screen
             assert isinstance(screen, SensitivityScreen)
             (panel,) = screen.query(SensitivityPanel)
-            assert panel.ks.key == "objective.temperature" and panel.ks.values == [0.1, 0.2, 0.5]
+            assert panel.ks.key == "objective.temperature" and [p.value for p in panel.ks.points] == [0.1, 0.2, 0.5]
             assert screen.metric == "eval.linear_probe"                 # t007 failed: 0.5 has one evaluated run
-            assert [s.n for s in panel.ks.stats] == [3, 3, 1]
-            assert "* 0.2: 0.79 ± 0.01 (3)" in values_line(panel.ks, panel.maximize).plain
+            assert [p.n for p in panel.ks.points] == [3, 3, 1]
+            assert "* 0.2: 0.79 ± 0.01 (3)" in values_line(panel.ks).plain
             seen = [screen.metric]
             for _ in range(4):
                 await pilot.press("m")
@@ -110,7 +110,7 @@ def test_v_shows_the_final_metric_against_the_swept_key_and_m_cycles_it(tmp_path
                 seen.append(screen.metric)
             assert seen == ["eval.linear_probe", "eval.knn", "probe_acc", "knn_acc", "loss"]
             (panel,) = screen.query(SensitivityPanel)
-            assert "* 0.1: " in values_line(panel.ks, panel.maximize).plain  # lower loss is better
+            assert "* 0.1: " in values_line(panel.ks).plain               # lower loss is better
             chart = panel.render().renderables[1]
             assert isinstance(chart, Text)
             drawn = chart.plain                                          # the chart: one mark per value
@@ -124,10 +124,11 @@ def test_v_shows_the_final_metric_against_the_swept_key_and_m_cycles_it(tmp_path
 def test_sensitivity_and_the_mean_curve_match_a_hand_computation(tmp_path: Path) -> None:
     runs = frozen_sweep(tmp_path / "runs")
     cmp = compare([Run(tmp_path / "runs" / rid) for rid in runs.values()])
-    (ks,) = sensitivity(cmp, ["objective.temperature"], "eval.linear_probe")
+    (ks,) = sensitivities(cmp, ["objective.temperature"], ["eval.linear_probe"])["eval.linear_probe"]
     # 0.1: 0.70, 0.72, 0.71 -> mean 0.71, sample std 0.01; 0.5: t008 alone (t007 failed, not evaluated)
-    assert ks.values == [0.1, 0.2, 0.5] and abs(ks.stats[0].mean - 0.71) < 1e-12
-    assert abs((ks.stats[0].std or 0) - 0.01) < 1e-12 and ks.stats[2].std is None and abs(ks.spread - 0.08) < 1e-12
+    assert [p.value for p in ks.points] == [0.1, 0.2, 0.5] and abs(ks.points[0].mean - 0.71) < 1e-12
+    assert abs((ks.points[0].std or 0) - 0.01) < 1e-12 and ks.points[2].std is None
+    assert abs(ks.spread() - 0.08) < 1e-12 and ks.missing == 1                      # t007: no evaluation
     curve = mean_curve(cmp, [runs["t001"], runs["t002"], runs["t003"]], "loss")
     assert curve is not None and curve.n == 3 and len(curve.steps) == 200
     by_hand = [loss_at(curve.steps[5], 1.1 + 0.05 * seed) for seed in range(3)]  # as frozen_run rounds them

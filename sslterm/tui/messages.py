@@ -8,8 +8,9 @@ from textual.message import Message
 from textual.notifications import SeverityLevel
 
 from sslterm.compare import Comparison
-from sslterm.compare_groups import Grouped, KeySensitivity
+from sslterm.compare_groups import Grouped
 from sslterm.store import Run
+from sslterm.sweep.analysis import Sensitivity
 from sslterm.tui.poller import FeedUpdate
 from sslterm.tui.scanner import RunRow, SweepGroup
 from sslterm.tui.sysinfo import SystemSample
@@ -69,7 +70,7 @@ class ComparisonRead(Message):
 class SensitivityRead(Message):
     """A sweep's runs were read for the sensitivity view: each metric's sensitivity to each swept key."""
 
-    by_metric: dict[str, list[KeySensitivity]]
+    by_metric: dict[str, list[Sensitivity]]
     runs: int
 
 

@@ -13,9 +13,10 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
-from sslterm.compare import compare
-from sslterm.compare_groups import KeySensitivity, metric_of, sensitivity
+from sslterm.compare import Comparison, compare, flatten
+from sslterm.compare_groups import cmp_configs, metric_of
 from sslterm.store import Run
+from sslterm.sweep.analysis import Sensitivity, sensitivity
 from sslterm.tui.messages import SensitivityRead
 from sslterm.tui.screens.dialogs import HelpScreen, keys_help
 from sslterm.tui.widgets.footer import AppFooter
@@ -28,8 +29,12 @@ METRICS = ("eval.linear_probe", "eval.knn", "probe_acc", "knn_acc", "loss")
 PANEL_ROWS = 11  # a key's panel at least: its line, a chart of 7 rows with its axis, the line of values
 
 
-def lower_is_better(metric: str) -> bool:
-    return "loss" in metric
+def sensitivities(cmp: Comparison, keys: list[str], metrics: list[str]) -> dict[str, list[Sensitivity]]:
+    """Each metric against each key over the compared runs (:func:`sslterm.sweep.analysis.sensitivity`)."""
+    configs = [flatten(c) for c in cmp_configs(cmp)]
+    rows = [({k: cfg[k] for k in keys if k in cfg}, {**r.final, **r.evaluation}) for r, cfg in
+            zip(cmp.runs, configs, strict=True)]
+    return {m: [sensitivity(rows, k, m, [r.id for r in cmp.runs]) for k in keys] for m in metrics}
 
 
 class SensitivityScreen(Screen[None]):
@@ -45,7 +50,7 @@ class SensitivityScreen(Screen[None]):
     def __init__(self, runs: list[Run], keys: list[str], root: Path, title: str = "") -> None:
         super().__init__()
         self.runs, self.keys, self.root, self.name_ = runs, keys, root, title
-        self.by_metric: dict[str, list[KeySensitivity]] = {}
+        self.by_metric: dict[str, list[Sensitivity]] = {}
         self.metric: str | None = None
         self.count = 0
 
@@ -61,7 +66,7 @@ class SensitivityScreen(Screen[None]):
     def _read(self) -> None:
         cmp = compare(self.runs)
         have = [m for m in METRICS if any(metric_of(r, m) is not None for r in cmp.runs)]
-        self.post_message(SensitivityRead({m: sensitivity(cmp, self.keys, m) for m in have}, len(cmp.runs)))
+        self.post_message(SensitivityRead(sensitivities(cmp, self.keys, have), len(cmp.runs)))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
@@ -83,13 +88,12 @@ class SensitivityScreen(Screen[None]):
                 f"sensitivity · {what}{self.count} runs · no final metric yet (loss, probe or kNN)")
             return
         keys = self.by_metric[metric]
-        better = "lower" if lower_is_better(metric) else "higher"
+        better = "higher" if all(k.maximize for k in keys) else "lower"
         self.query_one("#sensitivity-title", Static).update(
             f"sensitivity · {what}{self.count} runs · final {metric}, {better} is better")
-        ranked = sorted((k for k in keys if len(k.stats) > 1), key=lambda k: k.spread, reverse=True)
+        ranked = sorted((k for k in keys if len(k.points) > 1), key=lambda k: k.spread(), reverse=True)
         top = ranked[0].key if len(ranked) > 1 else None
-        await box.mount_all(SensitivityPanel(k, metric, not lower_is_better(metric),
-                                             "matters most" if k.key == top else "") for k in keys)
+        await box.mount_all(SensitivityPanel(k, "matters most" if k.key == top else "") for k in keys)
         self._size_panels()
 
     def on_resize(self) -> None:
