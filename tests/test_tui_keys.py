@@ -136,7 +136,7 @@ def test_help_taller_than_the_terminal_scrolls_inside_it(tmp_path: Path) -> None
         app = make_app(tmp_path)
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
-            await burst(pilot, "question_mark", "down", "down", "down", "down", "down", "down", "down", "down")
+            await burst(pilot, "question_mark", *["down"] * 24)  # more than the rows below the frame
             help_screen = app.screen
             assert isinstance(help_screen, HelpScreen)
             assert help_screen.query_one(".dialog").region.bottom <= 24
