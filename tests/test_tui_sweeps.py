@@ -16,9 +16,10 @@ from sslterm.compare import compare
 from sslterm.compare_groups import mean_curve
 from sslterm.store import Run
 from sslterm.tui.app import make_app
+from sslterm.tui.scanner import RunsScanner, scan_sweeps
 from sslterm.tui.screens.runs import RunsScreen
 from sslterm.tui.screens.sensitivity import SensitivityScreen, sensitivities
-from sslterm.tui.widgets.runs_table import RunsTable
+from sslterm.tui.widgets.runs_table import RunsTable, layout, progress_note
 from sslterm.tui.widgets.sensitivity import SensitivityPanel, values_line
 from tests.frozen_runs import SWEEP_ID, frozen_runs, frozen_sweep, loss_at
 
@@ -161,3 +162,13 @@ def test_two_swept_keys_share_the_screen_and_the_one_that_matters_is_named(tmp_p
             assert "less than seed noise" in panels[1].header().plain
 
     asyncio.run(body())
+
+
+def test_a_damaged_sweep_is_a_row_that_says_why_and_its_runs_are_listed_alone(tmp_path: Path) -> None:
+    runs = frozen_sweep(tmp_path / "runs")
+    (tmp_path / "runs" / ".sweeps" / SWEEP_ID / "trials.json").write_text('{"state": "running", "tri')
+    (group,) = scan_sweeps(tmp_path / "runs")
+    assert group.state == "unreadable" and "cannot read" in group.error and "trials.json" in group.error
+    assert progress_note(group) == group.error and group.run_ids == ()
+    items = layout(RunsScanner(tmp_path / "runs").scan(), [group], "", None, False, lambda g: True)
+    assert items[0] is group and {getattr(i, "id", None) for i in items[1:]} == set(runs.values())
