@@ -340,7 +340,8 @@ class LauncherScreen(SweepLauncher):
         self.draft.saved_as(path)
         where = self._relative(path)
         if kept:
-            self.notify(f"saved {where}; `sslterm run {where}` trains it")
+            how = f"`sslterm {'sweep' if self.draft.sweep.active else 'run'} {where}` trains it"
+            self.notify(f"saved {where}; {how}")
         else:
             self.notify(f"saved {where}, written anew: its old text could not be edited in place", severity="warning")
         self._show_title()
