@@ -185,6 +185,7 @@ def sweep_summary(group: SweepGroup, runs: list[RunRow]) -> Text:
             text.append(f" ({labels.get(best.id, best.id)})", style="dim")
     if group.keys:
         text.append(f" · swept: {', '.join(group.keys)}", style="dim")
+        text.append(" · c compares its settings, v which key matters", style="cyan")
     return text
 
 
