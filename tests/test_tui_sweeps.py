@@ -17,6 +17,7 @@ from sslterm.compare_groups import mean_curve
 from sslterm.store import Run
 from sslterm.tui.app import make_app
 from sslterm.tui.scanner import RunsScanner, scan_sweeps
+from sslterm.tui.screens.dialogs import HelpScreen
 from sslterm.tui.screens.runs import RunsScreen
 from sslterm.tui.screens.sensitivity import SensitivityScreen, sensitivities
 from sslterm.tui.widgets.runs_table import RunsTable, layout, progress_note
@@ -116,7 +117,9 @@ def test_v_shows_the_final_metric_against_the_swept_key_and_m_cycles_it(tmp_path
             assert isinstance(chart, Text)
             drawn = chart.plain                                          # the chart: one mark per value
             assert drawn.count("●") == 3 and "0.5" in drawn.splitlines()[-1]
-            await pilot.press("q")
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen) and any(k == "m" and "kNN" in what for k, what in app.screen.keys)
+            await pilot.press("escape", "q")
             assert isinstance(app.screen, RunsScreen)
 
     asyncio.run(body())
