@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sslterm import catalog, formats, rules, tomlio
+from sslterm import catalog, config_auto, formats, rules, tomlio
+from sslterm.autoconf import Facts
 from sslterm.catalog import Param
 from sslterm.checker import Checker as _Checker
 from sslterm.checker import depth_error, too_deep
@@ -136,6 +137,9 @@ class Experiment:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    auto: dict[str, str] = field(default_factory=dict)
+    """Settings derived from the data's shape (full key → reason, ``""`` until the data is read); a key the
+    user sets is never here (:mod:`sslterm.config_auto`, docs/defaults.md)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration as nested plain data, the shape of the TOML file."""
@@ -155,6 +159,7 @@ class Experiment:
             "objective": flat(self.objective),
             "train": flat(self.train),
             "eval": flat(self.eval),
+            **({"auto": dict(self.auto)} if self.auto else {}),
         }
 
     def to_toml(self, header: str = "") -> str:
@@ -169,7 +174,7 @@ _SECTIONS: dict[str, type] = {
     "train": TrainConfig,
     "eval": EvalConfig,
 }
-_TOP_LEVEL = ("name", "seed", *_SECTIONS, "augment")
+_TOP_LEVEL = ("name", "seed", *_SECTIONS, "augment", "auto")
 
 
 def _field_param(f: dataclasses.Field[Any]) -> Param:
@@ -221,8 +226,9 @@ def _choose(
     return entry
 
 
-def build(raw: dict[str, Any], source: str = "<config>") -> Experiment:
-    """Validate raw TOML data and build an :class:`Experiment`, or raise ConfigError."""
+def build(raw: dict[str, Any], source: str = "<config>", facts: Facts | None = None) -> Experiment:
+    """Validate raw TOML data and build an :class:`Experiment`, or raise ConfigError; settings left to the
+    data are derived where the dataset's options or ``facts`` (what its files say) decide them."""
     chk = _Checker(source)
     deep = too_deep(raw)
     if deep is not None:
@@ -277,6 +283,7 @@ def build(raw: dict[str, Any], source: str = "<config>") -> Experiment:
         if enabled:
             augment[aug_name] = chk.params(key, body, catalog.get("augmentation", aug_name))
 
+    data, model, objective, augment, auto = config_auto.settle(chk, raw, data, model, objective, augment, facts)
     train = _build_section(chk, "train", TrainConfig, tables["train"], None)
     eval_ = _build_section(chk, "eval", EvalConfig, tables["eval"], None)
     rules.check_data(chk, data.dataset, data.options, train.batch_size, eval_.probe_batch)
@@ -285,7 +292,7 @@ def build(raw: dict[str, Any], source: str = "<config>") -> Experiment:
     tokens = rules.check_model(chk, model.encoder, model.options, sizes).get("tokens")
     rules.check_objective(chk, objective.name, objective.options, sizes, tokens)
     return Experiment(name=name, seed=seed, data=data, augment=augment, model=model,
-                      objective=objective, train=train, eval=eval_)
+                      objective=objective, train=train, eval=eval_, auto=auto)
 
 
 _NEEDS = {"tokens": "per-token features", "causal": "a causal (left-to-right) mode"}
@@ -354,7 +361,8 @@ def from_overrides(overrides: list[str] | tuple[str, ...] = (), source: str = "<
 def overridden(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """``raw`` with each override applied on top of what it stands for: with no ``[augment]`` table the
     modality's default augmentations are in force, so ``--set augment.X.…`` changes one of them (or adds
-    one) and keeps the others, as it does when a file lists them."""
+    one) and keeps the others, as it does when a file lists them. A key overridden leaves ``[auto]``."""
+    raw = config_auto.after_override(raw, [".".join(parse_override(o)[0]) for o in overrides])
     merged = apply_overrides(raw, overrides)
     if "augment" in raw or "augment" not in merged or not isinstance(merged.get("data", {}), dict):
         return merged

@@ -42,8 +42,8 @@ ENTRIES: tuple[Entry, ...] = (
             format_param("audio"),
             P("sample_rate", int, 16000, "Rate every clip is resampled to (linear interpolation).",
               low=1000, high=192000),
-            P("clip_seconds", float, 1.0, "Length of every clip: longer ones are cut, shorter zero-padded.",
-              low=0.01, high=600.0),
+            P("clip_seconds", float, 1.0, "Length of every clip: longer ones are cut, shorter zero-padded "
+              "(auto: the signals' own length, at most 10 s).", low=0.0001, high=600.0),
             P("max_examples", int, 100_000, "Read at most this many clips (a fixed random subset).",
               low=2, high=10_000_000),
             P("seed", int, 0, "Seed of the subset and of the held-out split.", low=0),

@@ -10,6 +10,7 @@ checkpoints happen between steps, at their own intervals (the ``is_*_step`` func
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 
 from sslterm.augment import Pipeline
+from sslterm.autoscan import settle_run
 from sslterm.config import Experiment, TrainConfig
 from sslterm.data import Batch, Dataset, build_dataset
 from sslterm.data.stream import (
@@ -33,6 +35,7 @@ from sslterm.models import build_encoder
 from sslterm.objectives import Context, Objective, build_objective
 from sslterm.store import Run
 from sslterm.store.jsonl import truncate_after
+from sslterm.store.runs import CONFIG
 from sslterm.train.accel import autocast, channels_last, compile_networks, make_optimizer
 from sslterm.train.checkpoint import load_checkpoint
 from sslterm.train.modes import mode
@@ -229,6 +232,7 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool], on_progres
     than the training split. ``on_steps`` receives, once the data is loaded, the number of steps (which
     ``train.epochs`` sets) and the steps of one epoch (:func:`epoch_steps`).
     """
+    exp = settle_run(exp, run.path / CONFIG, write=os.environ.get("RANK", "0") == "0")   # auto settings
     parts = build(exp, cache=run.path.parent / ".cache" / "datasets")
     exp = with_epoch_steps(exp, len(parts.data), parts.dist.world)
     cfg = exp.train

@@ -1,0 +1,215 @@
+"""What the user's files say of their shape, read before the data is built, and the experiment settled from it.
+
+:func:`scan` reads headers and sizes only where it can (an ``.npz``'s array shapes without loading
+them, WAV headers, text lengths from the first megabytes, graph sizes), never the whole data;
+:func:`settle` derives every setting still left to the data (:mod:`sslterm.config_auto`) and ends the
+``[auto]`` table's pending keys. No torch.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import statistics
+import wave
+import zipfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from sslterm import config, config_auto
+from sslterm.autoconf import PENDING, Facts
+
+TEXT_BYTES = 4 * 2**20
+"""Text read to measure its lengths: the first 4 MiB of each format's files."""
+
+
+def npz_arrays(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Each array of an ``.npz`` as (shape, dtype string), read from the member headers alone."""
+    out: dict[str, tuple[tuple[int, ...], str]] = {}
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            if not name.endswith(".npy"):
+                continue
+            with z.open(name) as f:
+                head = f.read(10)
+                if head[:6] != b"\x93NUMPY":
+                    continue
+                size = int.from_bytes(head[8:10], "little") if head[6] == 1 else int.from_bytes(
+                    head[8:10] + f.read(2), "little")
+                meta = ast.literal_eval(f.read(size).decode("latin1"))
+                out[name[:-4]] = (tuple(meta["shape"]), str(meta["descr"]))
+    return out
+
+
+def _npz_value(path: Path, name: str) -> Any:
+    """A small array of an ``.npz`` loaded (numpy is imported here only)."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as z:
+        return z[name]
+
+
+def _percentile(values: list[int], q: float) -> int:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _audio(path: Path) -> Facts:
+    if path.suffix.lower() == ".npz":
+        arrays = npz_arrays(path)
+        if "x" not in arrays or len(arrays["x"][0]) != 2:
+            return Facts()
+        rate = None
+        if "sample_rate" in arrays and arrays["sample_rate"][0] in ((), (1,)):
+            rate = int(float(_npz_value(path, "sample_rate").reshape(-1)[0]))
+        return Facts(file_length=int(arrays["x"][0][1]), file_rate=rate if rate and rate > 0 else None)
+    if not path.is_dir():
+        return Facts()
+    lengths: dict[int, list[int]] = {}
+    for p in sorted(path.rglob("*.wav"))[:2000]:
+        try:
+            with wave.open(str(p), "rb") as w:
+                lengths.setdefault(w.getframerate(), []).append(w.getnframes())
+        except (wave.Error, EOFError, OSError):
+            continue
+    if not lengths:
+        return Facts()
+    rate = max(lengths, key=lambda r: len(lengths[r]))
+    return Facts(file_length=_percentile(lengths[rate], 0.9), file_rate=rate)
+
+
+def _side(shape: tuple[int, ...], video: bool) -> Facts:
+    if video and len(shape) in (4, 5):
+        return Facts(file_side=min(shape[-2:]), frames=int(shape[1]))
+    if not video and len(shape) in (3, 4):
+        return Facts(file_side=min(shape[-2:]))
+    return Facts()
+
+
+def _images(path: Path, video: bool) -> Facts:
+    if path.suffix.lower() != ".npz" or not path.is_file():
+        return Facts()
+    arrays = npz_arrays(path)
+    return _side(arrays["x"][0], video) if "x" in arrays else Facts()
+
+
+def _text_lengths(path: Path, field: str) -> list[int]:
+    """Bytes per example: lines of .txt files, records of .jsonl files (the first megabytes of each)."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in (".txt", ".jsonl"))
+    out: list[int] = []
+    budget = TEXT_BYTES
+    for p in files:
+        if budget <= 0:
+            break
+        with open(p, "rb") as f:
+            chunk = f.read(budget)
+        budget -= len(chunk)
+        for line in chunk.splitlines()[:-1] if len(chunk) == TEXT_BYTES else chunk.splitlines():
+            if not line.strip():
+                continue
+            if p.suffix == ".jsonl":
+                try:
+                    text = json.loads(line).get(field, "")
+                except (ValueError, AttributeError):
+                    continue
+                out.append(len(str(text).encode()))
+            else:
+                out.append(len(line))
+    return out
+
+
+def _text(path: Path, options: dict[str, Any]) -> Facts:
+    if path.suffix.lower() == ".npz":
+        import numpy as np
+
+        x = _npz_value(path, "x")
+        if x.ndim != 2 or x.shape[0] == 0:
+            return Facts()
+        lengths = (x != 0).sum(axis=1)
+        return Facts(doc_len=int(np.percentile(lengths, 95)))
+    lengths = _text_lengths(path, str(options.get("text_field", "text")))
+    return Facts(doc_len=_percentile(lengths, 0.95)) if lengths else Facts()
+
+
+def _graphs(path: Path) -> Facts:
+    if path.suffix.lower() == ".npz" and path.is_file():
+        arrays = npz_arrays(path)
+        if "adj" not in arrays or len(arrays["adj"][0]) != 3:
+            return Facts()
+        if "mask" in arrays:
+            counts = [int(c) for c in _npz_value(path, "mask").sum(axis=1)]
+            return Facts(nodes=int(statistics.median(counts)), max_graph_nodes=max(counts))
+        v = int(arrays["adj"][0][1])
+        return Facts(nodes=v, max_graph_nodes=v)
+    indicator = next(iter(sorted(path.glob("*_graph_indicator.txt"))), None) if path.is_dir() else None
+    if indicator is not None:
+        counts = list(Counter(indicator.read_text().split()).values())
+    elif path.is_file():
+        nodes: dict[str, set[str]] = {}
+        for line in path.read_text(errors="replace").splitlines():
+            parts = line.replace(",", " ").split()
+            if len(parts) >= 3 and not parts[0].startswith("#"):
+                nodes.setdefault(parts[0], set()).update(parts[1:3])
+        counts = [len(s) for s in nodes.values()]
+    else:
+        return Facts()
+    if not counts:
+        return Facts()
+    return Facts(nodes=int(statistics.median(counts)), max_graph_nodes=max(counts))
+
+
+def scan(dataset: str, options: dict[str, Any]) -> Facts:
+    """What the files of a ``*_files`` dataset say of their shape (empty Facts for anything it cannot read)."""
+    path = Path(str(options.get("path", "")))
+    if not options.get("path") or not path.exists():
+        return Facts()
+    try:
+        if dataset == "audio_files":
+            return _audio(path)
+        if dataset in ("image_files", "video_files"):
+            return _images(path, dataset == "video_files")
+        if dataset == "text_files":
+            return _text(path, options)
+        if dataset == "graph_files":
+            return _graphs(path)
+    except (OSError, ValueError, KeyError, SyntaxError, zipfile.BadZipFile):
+        return Facts()                 # the dataset's own reader names what is wrong with the file
+    return Facts()
+
+
+def pending(exp: config.Experiment) -> bool:
+    """Whether some setting of ``exp`` is still left to its data."""
+    return any(r == PENDING for r in exp.auto.values())
+
+
+def settle(exp: config.Experiment, source: str = "<config>") -> config.Experiment:
+    """``exp`` with every setting left to the data derived from its files (those no fact decides keep their
+    value and leave ``[auto]``); ``exp`` itself when nothing is pending."""
+    if not pending(exp):
+        return exp
+    settled = config.build(exp.to_dict(), source, facts=scan(exp.data.dataset, exp.data.options))
+    return dataclasses.replace(settled, name=exp.name, auto=config_auto.finished(settled.auto))
+
+
+def settle_run(exp: config.Experiment, config_path: Path, write: bool) -> config.Experiment:
+    """:func:`settle` for a run; with ``write`` (the run's first process) its resolved configuration is
+    written again with the derived values and their reasons, keeping its header comments."""
+    if not pending(exp):
+        return exp
+    settled = settle(exp, str(config_path))
+    if write:
+        from sslterm.atomic import atomic_write_text
+
+        lines = config_path.read_text().splitlines() if config_path.is_file() else []
+        header = "\n".join(line[2:] if line.startswith("# ") else line[1:]
+                           for line in lines[: next((i for i, x in enumerate(lines) if not x.startswith("#")),
+                                                    len(lines))])
+        atomic_write_text(config_path, settled.to_toml(header=header))
+    for key, reason in settled.auto.items():
+        print(f"{key} = {reason}", flush=True)
+    return settled
+
+
+__all__ = ["npz_arrays", "pending", "scan", "settle", "settle_run"]
