@@ -180,3 +180,10 @@ def test_the_launcher_preview_shows_bpe_tokens(tmp_path: Path) -> None:
     assert len(original["tokens"]) == 24 and set("".join(original["tokens"])) <= set("".join(WORDS) + "·↵")
     drawn = token_text(original)
     assert drawn.plain == "".join(original["tokens"]) and any(span.style == "underline" for span in drawn.spans)
+
+
+def test_text_is_cut_into_pieces_between_characters(tmp_path: Path) -> None:
+    text = "a" + "é" * 70_000 + "\n" + "ab€" * 30_000            # a 140 KB line, then 90 KB, without newlines
+    (tmp_path / "s.u8").write_bytes(text.encode())
+    pieces = list(bpe.text_chunks(tmp_path / "s.u8"))
+    assert len(pieces) > 2 and "".join(pieces) == text, "no character split, none lost"

@@ -18,7 +18,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -33,7 +33,7 @@ UINT16_BELOW = 1 << 16
 """Vocabularies smaller than this are stored as uint16, larger ones as int32."""
 MIN_FREQUENCY = 2
 """A pair seen fewer times than this in the training text is never merged."""
-_BLOCK = 1 << 20                             # bytes of a stream read at a time
+_BLOCK = 1 << 16                             # bytes of text per piece (a batch holds many: one per core and more)
 _BATCH = 1 << 22                             # bytes of text handed to the library per encoding batch
 
 
@@ -92,16 +92,21 @@ def _char_end(block: bytes) -> int:
 
 
 def text_chunks(stream: Path) -> Iterator[str]:
-    """A byte stream as text in pieces of about a megabyte, cut after a newline (else between characters)."""
+    """A byte stream as text in pieces of about 64 KB, cut after a newline (else between characters)."""
+    return (text for text, _ in _pieces(stream))
+
+
+def _pieces(stream: Path) -> Iterator[tuple[str, int]]:
+    """:func:`text_chunks`, each with the number of bytes of the stream it came from."""
     with stream.open("rb") as f:
         carry = b""
         while block := f.read(_BLOCK):
             block = carry + block
             cut = block.rfind(b"\n") + 1 or _char_end(block)
             carry = block[cut:]
-            yield block[:cut].decode("utf-8", errors="replace")
+            yield block[:cut].decode("utf-8", errors="replace"), cut
         if carry:
-            yield carry.decode("utf-8", errors="replace")
+            yield carry.decode("utf-8", errors="replace"), len(carry)
 
 
 def train(train_stream: Path, vocab_size: int, out: Path, source: Path) -> Any:
@@ -125,42 +130,56 @@ def train(train_stream: Path, vocab_size: int, out: Path, source: Path) -> Any:
     return tokenizer
 
 
-def _batches(stream: Path) -> Iterator[list[str]]:
+def _batches(stream: Path) -> Iterator[tuple[list[str], int]]:
+    """Pieces of ``stream`` in batches of about ``_BATCH`` bytes, each with its byte count."""
     batch: list[str] = []
     size = 0
-    for chunk in text_chunks(stream):
-        batch.append(chunk)
-        size += len(chunk)
+    for text, nbytes in _pieces(stream):
+        batch.append(text)
+        size += nbytes
         if size >= _BATCH:
-            yield batch
+            yield batch, size
             batch, size = [], 0
     if batch:
-        yield batch
+        yield batch, size
 
 
-def encode(tokenizer: Any, stream: Path, out: Path, dtype: str, lengths: np.ndarray) -> tuple[int, int]:
-    """Encode the byte stream ``stream`` into ids of ``dtype`` at ``out``: (tokens, bytes they spell)."""
+def encode(tokenizer: Any, stream: Path, out: Path, dtype: str, lengths: np.ndarray,
+           progress: Callable[[int], None] = lambda _done: None) -> tuple[int, int]:
+    """Encode the byte stream ``stream`` into ids of ``dtype`` at ``out``: (tokens, bytes they spell).
+
+    ``progress`` is told the bytes of ``stream`` encoded so far after every batch.
+    """
     counts = [0, 0]
 
     def write(f: BinaryIO) -> None:
-        for batch in _batches(stream):
-            for enc in tokenizer.encode_batch_fast(batch, add_special_tokens=False):
+        done = 0
+        for batch, nbytes in _batches(stream):
+            for enc in tokenizer.encode_batch_fast(batch, add_special_tokens=False):   # on all cores
                 ids = np.asarray(enc.ids, dtype=dtype)
                 f.write(ids.tobytes())
                 counts[0] += len(ids)
                 counts[1] += int(lengths[ids].sum())
+            done += nbytes
+            progress(done)
 
     atomic_write(out, write)
     return counts[0], counts[1]
 
 
 def prepare_bpe(entry: Path, streams: dict[str, Path], vocab_size: int, source: Path,
-                log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                quiet: bool = False) -> dict[str, Any]:
     """Train the BPE on ``streams['train']``, encode every stream into ``entry``; the manifest's facts.
 
-    The byte streams are removed once encoded.
+    What it does, with a progress line while encoding, goes to stderr unless ``quiet``. The byte streams
+    are removed once encoded.
     """
-    say = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    from sslterm.data.prepare import print_progress
+
+    def say(line: str) -> None:
+        if not quiet:
+            print(line, file=sys.stderr, flush=True)
+
     started = time.monotonic()
     say(f"training a byte-level BPE of {vocab_size:,} tokens on {streams['train'].stat().st_size / 1e6:.1f} MB "
         "of training text")
@@ -170,18 +189,25 @@ def prepare_bpe(entry: Path, streams: dict[str, Path], vocab_size: int, source: 
     suffix = {"uint16": "u16", "int32": "i32"}[dtype]
     facts: dict[str, Any] = {"tokenizer": "bpe", "bpe_vocab": vocab_size, "dtype": dtype, "files": {}}
     trained = time.monotonic()
-    total = 0
+    say(f"BPE trained in {trained - started:.1f} s")
+    total = sum(stream.stat().st_size for stream in streams.values())
+    show = print_progress("encoding with the BPE", "KB")
+
+    def told(done: int, before: int) -> None:
+        if not quiet:
+            show((before + done) // 1000, total // 1000, max(time.monotonic() - trained, 1e-6))
+
+    before = 0
     for split, stream in streams.items():
         name = f"{split}.{suffix}"
-        tokens, nbytes = encode(tokenizer, stream, entry / name, dtype, lengths)
+        tokens, nbytes = encode(tokenizer, stream, entry / name, dtype, lengths, partial(told, before=before))
         facts["files"][split] = name
         facts[f"{split}_tokens"], facts[f"{split}_bytes"] = tokens, nbytes
-        total += stream.stat().st_size
+        before += stream.stat().st_size
         stream.unlink()
     took = max(time.monotonic() - trained, 1e-9)
     all_tokens = sum(facts[f"{s}_tokens"] for s in streams)
-    all_bytes = sum(facts[f"{s}_bytes"] for s in streams)
-    facts["bytes_per_token"] = all_bytes / max(all_tokens, 1)
-    say(f"BPE trained in {trained - started:.1f} s; encoded {total / 1e6:.1f} MB at {total / 1e6 / took:.1f} MB/s, "
+    facts["bytes_per_token"] = sum(facts[f"{s}_bytes"] for s in streams) / max(all_tokens, 1)
+    say(f"encoded {total / 1e6:.1f} MB in {took:.1f} s ({total / 1e6 / took:.1f} MB/s), "
         f"{facts['bytes_per_token']:.2f} bytes per token")
     return facts

@@ -242,7 +242,7 @@ def _prepare(path: Path, entry: Path, options: dict[str, Any], prints: dict[str,
     if options["tokenizer"] == "bpe":
         try:
             facts = bpe.prepare_bpe(entry, {"train": entry / TRAIN, "eval": entry / EVAL},
-                                    int(options["vocab_size"]), path, None if log else (lambda _line: None))
+                                    int(options["vocab_size"]), path, quiet=not log)
         except ValueError:                       # too little text for the vocabulary: nothing worth keeping
             shutil.rmtree(entry, ignore_errors=True)
             raise
