@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -101,3 +101,24 @@ async def wait_for_async(predicate: Callable[[], T | None], timeout: float = 60.
             raise AssertionError(f"waited {timeout:g} s for {_describe(what)}; last seen: {value!r}")
         await asyncio.sleep(interval)
     return value
+
+
+def kill_scheduler_then_resume(sweep: Any, runs: Path, ready: Callable[[], bool],
+                               before_resume: Callable[[], None] | None = None) -> None:
+    """Once ``ready()``, kill -9 the sweep's scheduler (``sweep``: a ``sslterm.sweep.store.Sweep``), wait for its
+    lock to be released, call ``before_resume``, run ``sslterm sweep resume`` and wait until the sweep is done."""
+    import signal
+
+    from sslterm.sweep import store as ss
+
+    def log() -> str:
+        return (sweep.path / ss.SCHEDULER_LOG).read_text()
+
+    wait_for(ready, timeout=120, what=log)
+    os.kill(int((sweep.path / ss.SCHEDULER_LOCK).read_text().split()[0]), signal.SIGKILL)
+    wait_for(lambda: not ss.scheduler_running(sweep), timeout=30, what="the scheduler's lock to be released")
+    if before_resume is not None:
+        before_resume()
+    resumed = sslterm("sweep", "resume", sweep.id, runs=runs)
+    assert resumed.returncode == 0, resumed.stderr
+    wait_for(lambda: sweep.trials()["state"] == "done", timeout=180, what=log)

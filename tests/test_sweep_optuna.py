@@ -4,13 +4,11 @@ fail, median pruning stops a trailing run, and kill -9 then resume keeps the stu
 from __future__ import annotations
 
 import json
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TINY, sslterm, wait_for
+from conftest import TINY, kill_scheduler_then_resume, sslterm
 
 from sslterm import config
 from sslterm.store import Status, list_runs, write_status
@@ -170,13 +168,7 @@ def test_kill_9_of_an_optuna_scheduler_then_resume_keeps_the_study(tmp_path: Pat
                    "--random", "train.lr=loguniform:1e-4:1e-2", "--prune-startup", "3", runs=runs)
     assert proc.returncode == 0, proc.stderr
     sweep = ss.list_sweeps(runs)[0]
-    log = lambda: (sweep.path / ss.SCHEDULER_LOG).read_text()   # noqa: E731
-    wait_for(lambda: _trial(sweep, 0)["state"] == "running", timeout=120, what=log)
-    os.kill(int((sweep.path / ss.SCHEDULER_LOCK).read_text().split()[0]), signal.SIGKILL)
-    wait_for(lambda: not ss.scheduler_running(sweep), timeout=30, what="the scheduler's lock to be released")
-    resumed = sslterm("sweep", "resume", sweep.id, runs=runs)
-    assert resumed.returncode == 0, resumed.stderr
-    wait_for(lambda: sweep.trials()["state"] == "done", timeout=180, what=log)
+    kill_scheduler_then_resume(sweep, runs, lambda: _trial(sweep, 0)["state"] == "running")
     trials = sweep.trials()["trials"]
     assert [t["state"] for t in trials] == ["done"] * 2, json.dumps(trials)
     runs_made = [r.id for r in list_runs(runs)]

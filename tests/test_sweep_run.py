@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TINY, sslterm, wait_for
+from conftest import TINY, kill_scheduler_then_resume, sslterm
 
 from sslterm import config
 from sslterm.store import Status, list_runs, write_status
@@ -118,10 +117,6 @@ def test_a_trial_being_started_when_the_scheduler_died_is_found_not_started_agai
     assert fake.started == ["fake-ab12-t001"]
 
 
-def _scheduler_pid(sweep: ss.Sweep) -> int:
-    return int((sweep.path / ss.SCHEDULER_LOCK).read_text().split()[0])
-
-
 def test_kill_9_of_the_scheduler_then_resume_runs_every_trial_exactly_once(tmp_path: Path, runs: Path) -> None:
     exp = tmp_path / "exp.toml"
     exp.write_text('name = "k9"\n', encoding="utf-8")
@@ -129,15 +124,11 @@ def test_kill_9_of_the_scheduler_then_resume_runs_every_trial_exactly_once(tmp_p
     proc = sslterm("sweep", str(exp), *sets, "--grid", "train.lr=0.001,0.002,0.003", runs=runs)
     assert proc.returncode == 0, proc.stderr
     sweep = ss.list_sweeps(runs)[0]
-    log = lambda: (sweep.path / ss.SCHEDULER_LOG).read_text()   # noqa: E731
-    wait_for(lambda: _states(sweep)[1] == "running", timeout=120, what=log)
-    pid = _scheduler_pid(sweep)
-    os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not ss.scheduler_running(sweep), timeout=30, what="the scheduler's lock to be released")
-    assert _states(sweep)[2] == "queued"
-    resumed = sslterm("sweep", "resume", sweep.id, runs=runs)
-    assert resumed.returncode == 0, resumed.stderr
-    wait_for(lambda: sweep.trials()["state"] == "done", timeout=180, what=log)
+
+    def t003_still_queued() -> None:
+        assert _states(sweep)[2] == "queued"
+
+    kill_scheduler_then_resume(sweep, runs, lambda: _states(sweep)[1] == "running", t003_still_queued)
     trials = sweep.trials()["trials"]
     assert [t["state"] for t in trials] == ["done"] * 3, json.dumps(trials)
     runs_made = [r.id for r in list_runs(runs)]
