@@ -91,3 +91,33 @@ def test_cli_dry_run_prints_the_table(tmp_path: Path, runs: Path) -> None:
     assert lines[0].split() == ["trial", "train.lr", "seed"]
     assert lines[1].split() == ["t001", "0.001", "5"] and lines[4].split() == ["t004", "0.003", "6"]
     assert "4 trial(s)" in lines[-1] and not runs.exists()
+
+
+def test_the_sweep_table_takes_the_search_keys_and_refuses_bad_ones(tmp_path: Path) -> None:
+    table = ('[sweep]\nsearch = "optuna"\nmetric = "loss"\ntrials = 4\nprune = false\nprune_warmup = 10\n'
+             'random = {"train.lr" = "loguniform:1e-4:1e-2"}\n')
+    _, spec = split_sweep(config.read_toml(_exp_file(tmp_path, table)), "exp.toml")
+    assert spec is not None and (spec.search, spec.metric, spec.direction, spec.prune, spec.prune_warmup) == (
+        "optuna", "loss", "minimize", False, 10)
+    bad = table.replace("prune = false", 'prune = "no"')
+    with pytest.raises(SweepError, match="prune: got 'no', expected true or false"):
+        split_sweep(config.read_toml(_exp_file(tmp_path, bad)), "exp.toml")
+
+
+def test_search_without_optuna_installed_is_one_line_and_makes_nothing(tmp_path: Path, runs: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    from sslterm.cli import app
+    from sslterm.sweep import search
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else real(name, *a))
+    assert search.missing() == "--search optuna needs optuna: pip install 'sslterm[sweep]'"
+    result = CliRunner().invoke(app, ["sweep", str(_exp_file(tmp_path)), "--search", "optuna", "--metric", "loss",
+                                      "--random", "train.lr=loguniform:1e-4:1e-2", "--trials", "2",
+                                      "--runs-dir", str(runs)])
+    assert result.exit_code == 2 and "pip install 'sslterm[sweep]'" in result.output
+    assert not runs.exists()

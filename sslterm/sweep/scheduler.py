@@ -328,7 +328,11 @@ def main(argv: list[str]) -> int:
         print(f"another scheduler runs sweep {sweep.id}; this one exits", flush=True)
         return 0
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    sched = Scheduler(sweep)
+    try:
+        sched = Scheduler(sweep)
+    except ImportError as e:                            # a search's optuna gone since the sweep was made
+        print(f"sweep {sweep.id} cannot go on here: {search_mod.missing() or e}", flush=True)
+        return 1
     sched.log(f"scheduler pid {os.getpid()} on sweep {sweep.id}: {len(sched.slots)} slot(s)")
     while not sched.tick():
         sched.reap()
