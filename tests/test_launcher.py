@@ -16,7 +16,7 @@ from textual.widgets import Input, OptionList, Static
 from sslterm import catalog, config
 from sslterm.launch import prepare
 from sslterm.tui.app import make_app
-from sslterm.tui.draft import experiment_file_name
+from sslterm.tui.draft_file import experiment_file_name
 from sslterm.tui.screens import launcher as launcher_screen
 from sslterm.tui.screens.dashboard import DashboardScreen
 from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, HelpScreen, PromptScreen, keys_help

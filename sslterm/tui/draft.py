@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sslterm import catalog, tomlio
-from sslterm.atomic import atomic_write_text, make_dir
+from sslterm import catalog
 from sslterm.catalog import Param
 from sslterm.config import (
     ConfigError,
@@ -30,7 +28,6 @@ from sslterm.config import (
     section_params,
 )
 from sslterm.sweep.spec import SWEEP_TABLE, spec_from_table
-from sslterm.tomledit import update_toml
 from sslterm.tui.sweep_values import SEEDS, SEEDS_PARAM, SweepPlan, parse_values, plan_problem, values_problem
 
 SOURCE = "launcher"
@@ -86,18 +83,6 @@ def _chooser(cls: type) -> tuple[str, str] | None:
 def parse_entry(param: Param, text: str) -> Any:
     """What the user typed as a value: TOML syntax as ``--set`` reads it, or the text itself for a string."""
     return text if param.type is str else parse_override(f"value={text}")[1]
-
-
-def experiment_file_name(text: str) -> str:
-    """A file name for ``experiments/`` from what the user typed (``.toml`` added); ValueError says what is wrong."""
-    name = text.strip()
-    if not name:
-        raise ValueError("the file needs a name, such as image-simclr.toml")
-    if any(sep and sep in name for sep in ("/", "\\", os.sep, os.altsep)):
-        raise ValueError(f"{name!r} is a path: give a plain file name (it is saved in experiments/)")
-    if name.startswith(".") or not name.isprintable():
-        raise ValueError(f"{name!r}: a file name may not start with '.' or hold control characters")
-    return name if name.endswith(".toml") else f"{name}.toml"
 
 
 class Draft:
@@ -387,35 +372,6 @@ class Draft:
         self.path = path
         self.initial = copy.deepcopy(self.raw)
         self.initial_sweep = self.sweep.table()
-
-    def file_text(self, existing: str | None) -> tuple[str, bool]:
-        """The text to save and whether the existing file's comments were kept.
-
-        A new file lists every key, with a short header; an existing one is edited in place, or, when it
-        cannot be (not TOML, or TOML the editor does not rewrite), written anew.
-        """
-        if self.experiment is None:
-            raise ValueError("the experiment is not valid")
-        table = self.sweep.table()
-        if existing is not None:
-            try:
-                return update_toml(existing, {**self.raw, **({SWEEP_TABLE: table} if table else {})}), True
-            except ValueError:
-                pass  # written anew below; the caller says the comments were lost
-        exp = self.experiment
-        header = (f"{exp.name}: {exp.objective.name} on {exp.data.dataset} ({exp.data.modality}), "
-                  f"written by the sslterm launcher.\n`sslterm catalog` lists what each key means and allows.")
-        sweep = f"\n# `sslterm sweep FILE` runs this sweep.\n{tomlio.dumps({SWEEP_TABLE: table})}" if table else ""
-        return exp.to_toml(header=header) + sweep, existing is None
-
-
-def write_experiment(path: Path, draft: Draft) -> bool:
-    """Save ``draft`` at ``path`` (atomically); False when an existing file's comments could not be kept."""
-    existing = path.read_text(encoding="utf-8") if path.exists() else None
-    text, kept = draft.file_text(existing)
-    make_dir(path.parent)
-    atomic_write_text(path, text)
-    return kept
 
 
 def _put(raw: dict[str, Any], key: str, value: Any) -> None:

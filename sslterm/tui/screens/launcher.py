@@ -18,16 +18,9 @@ from textual.widgets import Static
 
 from sslterm.config import ConfigError
 from sslterm.launch import launch
-from sslterm.tui.draft import (
-    TITLES,
-    Draft,
-    FieldSpec,
-    Problem,
-    experiment_file_name,
-    parse_entry,
-    write_experiment,
-)
-from sslterm.tui.hints import schedule_notes
+from sslterm.tui.draft import TITLES, Draft, FieldSpec, Problem, parse_entry
+from sslterm.tui.draft_file import experiment_file_name, write_experiment
+from sslterm.tui.hints import field_notes
 from sslterm.tui.key_order import KeysInOrder
 from sslterm.tui.messages import OpenRun
 from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, HelpScreen, PromptScreen, keys_help
@@ -158,7 +151,7 @@ class LauncherScreen(SweepLauncher):
     def _show_problem(self, problem: Problem | None) -> None:
         """Show ``problem`` under every row it involves (both rows of a rule between two keys) and at the bottom;
         the other rows show none. The notes follow the draft as applied."""
-        notes = schedule_notes(self.draft.experiment)
+        notes = field_notes(self.draft.experiment)
         keys = problem.keys if problem is not None else ()
         for field in self.query(Field):
             k = field.spec.key
