@@ -43,7 +43,8 @@ class LauncherScreen(SweepLauncher):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]  # noqa: RUF012
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", tooltip="save as TOML in experiments/ (an existing file keeps its comments)"),
-        Binding("ctrl+l", "launch", "Launch", tooltip="launch a run now and watch it"),
+        Binding("ctrl+l", "launch", "Launch",
+                tooltip="launch a run now and watch it; a sweep (a swept field, seeds above 1): start it"),
         Binding("L", "launch", "Launch", show=False, tooltip="launch, as ctrl+l"),
         Binding("o", "open", "Open", tooltip="start from the modality's defaults or a file in experiments/"),
         Binding("w", "sweep", "Sweep", tooltip="sweep the field: a list (0.1, 0.2, 0.5) or a range (1e-4..1e-2 log 5, "
