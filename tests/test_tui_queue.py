@@ -11,13 +11,13 @@ from textual.widgets import DataTable
 
 from sslterm import config
 from sslterm.launch import prepare
-from sslterm.sweep import control
+from sslterm.sweep import control, slurm_jobs
 from sslterm.sweep import store as ss
 from sslterm.sweep.spec import make_spec
 from sslterm.tui.app import make_app
 from sslterm.tui.screens.dashboard import DashboardScreen
 from sslterm.tui.screens.dialogs import ConfirmScreen
-from sslterm.tui.screens.queue import QueueScreen
+from sslterm.tui.screens.queue import QueueScreen, read_sweeps
 
 
 @pytest.fixture
@@ -88,3 +88,17 @@ def test_top_on_a_trial_that_is_not_queued_is_refused_and_enter_opens_its_run(ru
             assert isinstance(dashboard, DashboardScreen) and dashboard.run.id == run.id
 
     asyncio.run(body())
+
+
+def test_read_sweeps_asks_slurm_when_told_and_lists_a_damaged_sweep(runs: Path, sweep: ss.Sweep,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+    monkeypatch.setattr(slurm_jobs, "is_slurm", lambda sw: True)
+    monkeypatch.setattr(slurm_jobs, "refresh", lambda sw: asked.append(sw.id))
+    (record,) = read_sweeps(runs)
+    assert asked == [sweep.id] and record.slurm and record.state == ss.QUEUED and len(record.trials) == 3
+    read_sweeps(runs, ask_slurm=False)                          # between asks: the files only
+    assert asked == [sweep.id]
+    (sweep.path / ss.TRIALS).write_text("{not json")
+    (damaged,) = read_sweeps(runs, ask_slurm=False)
+    assert damaged.state == "unreadable" and damaged.error is not None and str(sweep.path) in damaged.error

@@ -6,7 +6,7 @@ The actions are :mod:`sslterm.sweep.control`'s, the same as ``sslterm sweep paus
 
 from __future__ import annotations
 
-import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,14 +22,16 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
+from sslterm.compare import format_value
 from sslterm.store import Run
-from sslterm.sweep import control
+from sslterm.sweep import control, slurm_jobs
 from sslterm.sweep import store as ss
 from sslterm.tui.messages import OpenRun
 from sslterm.tui.pace import pace
 from sslterm.tui.screens.dialogs import ConfirmScreen, HelpScreen, keys_help
 from sslterm.tui.widgets.footer import AppFooter
 
+SLURM_EVERY = 15.0  # seconds between asks of SLURM for its jobs' states
 STATE_STYLE = {"running": "bold green", "starting": "green", "queued": "", "paused": "yellow", "done": "cyan",
                "failed": "bold red", "cancelled": "dim", "unreadable": "bold red"}
 
@@ -42,6 +44,7 @@ class SweepRecord:
     name: str
     state: str
     scheduler: bool
+    slurm: bool = False  # its trials are SLURM jobs: SLURM is its queue, no scheduler of ours
     trials: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
@@ -50,16 +53,21 @@ class SweepRecord:
         return sum(t["state"] in ss.TRIAL_FINAL for t in self.trials)
 
 
-def read_sweeps(root: Path) -> list[SweepRecord]:
-    """Every sweep under ``root``, newest first; a damaged one is listed with the reason, not skipped."""
+def read_sweeps(root: Path, ask_slurm: bool = True) -> list[SweepRecord]:
+    """Every sweep under ``root``, newest first (with ``ask_slurm``, a SLURM sweep brought up to date from its jobs,
+    as `sslterm queue` does); a damaged one is listed with the reason, not skipped."""
     out = []
     for sw in reversed(ss.list_sweeps(root)):
         try:
+            slurm = slurm_jobs.is_slurm(sw)
+            if slurm and ask_slurm:
+                slurm_jobs.refresh(sw)
             data, name = sw.trials(), str(sw.spec().get("name") or sw.id)
         except (OSError, ValueError) as e:
             out.append(SweepRecord(sw, sw.id, "unreadable", False, error=f"cannot read {sw.path}: {e}"))
             continue
-        out.append(SweepRecord(sw, name, str(data.get("state")), ss.scheduler_running(sw), list(data["trials"])))
+        out.append(SweepRecord(sw, name, str(data.get("state")), ss.scheduler_running(sw), slurm,
+                               list(data["trials"])))
     return out
 
 
@@ -108,6 +116,7 @@ class QueueScreen(Screen[None]):
         self.records: dict[str, SweepRecord] = {}
         self._reading = False
         self._shown: list[Any] = []  # what the table shows now: redrawn only on a change
+        self._slurm_asked = 0.0  # when squeue/sacct were last asked (not at every read: a login node is shared)
 
     def compose(self) -> ComposeResult:
         yield Static(f"sweeps in {ss.sweeps_dir(self.root)}/", id="queue-title")
@@ -136,7 +145,10 @@ class QueueScreen(Screen[None]):
 
     @work(thread=True, group="queue-read", exit_on_error=False, description="reading the sweeps in")
     def _read(self) -> None:
-        self.post_message(QueueRead(read_sweeps(self.root)))
+        ask = time.monotonic() - self._slurm_asked >= SLURM_EVERY
+        if ask:
+            self._slurm_asked = time.monotonic()
+        self.post_message(QueueRead(read_sweeps(self.root, ask)))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
@@ -183,11 +195,12 @@ class QueueScreen(Screen[None]):
         record, trial = self._at_cursor()
         detail = ""
         if trial is not None:
-            detail = f"{trial['id']}: {trial.get('run_id') or 'no run yet'}"
+            job = f"SLURM job {trial['job']}" if trial.get("job") else ""
+            detail = f"{trial['id']}: {trial.get('run_id') or job or 'no run yet'}"
             if trial.get("error"):
                 detail += f"\n{trial['error']}"
         elif record is not None:
-            sched = "scheduler running" if record.scheduler else "no scheduler"
+            sched = "SLURM jobs" if record.slurm else "scheduler running" if record.scheduler else "no scheduler"
             detail = f"{record.sweep.id} · {record.state} · {sched}" + (f"\n{record.error}" if record.error else "")
         self.query_one("#queue-detail", Static).update(detail)
 
@@ -270,7 +283,7 @@ def _rows(record: SweepRecord) -> list[tuple[str, tuple[Text | str, ...]]]:
     rows: list[tuple[str, tuple[Text | str, ...]]] = [(record.sweep.id, sweep_row)]
     for t in record.trials:  # the values only: the keys are on the sweep's row, in the same order
         m = t.get("metric") or {}
-        setting = ", ".join(json.dumps(t["settings"][k]) for k in keys if k in t["settings"]) or "-"
+        setting = ", ".join(format_value(t["settings"][k]) for k in keys if k in t["settings"]) or "-"
         rows.append((f"{record.sweep.id}/{t['id']}", (
             f"  {t['id']}", _state(t["state"]), str(t["seed"]), f"{m['loss']:.4g}" if "loss" in m else "-",
             f"{m['probe']:.3f}" if "probe" in m else "-", setting)))
