@@ -36,18 +36,18 @@ ENTRIES: tuple[Entry, ...] = (
         "text_files",
         "Your own text. Unlabelled: a .txt or .jsonl file or a folder of them, Parquet files or a Hugging Face "
         "save_to_disk folder (a text column; a DatasetDict's train split), prepared once into a "
-        "memory-mapped byte stream and trained on as random windows of seq_len bytes across line and "
-        "document boundaries; held out are whole documents (files or records), 10% of them, or with "
-        "fewer than 10 documents each one's last 10%. Labelled: class subfolders of .txt files (a line "
-        "per example, long lines cut into seq_len-byte chunks) or an .npz with token ids x [N, L] ≥ 0 "
-        "and labels y [N]; 10% held out. See docs/data-formats.md.",
+        "memory-mapped token stream (bytes, or a BPE trained on it: tokenizer) and trained on as random windows "
+        "of seq_len tokens across line and document boundaries; held out are whole documents (files or "
+        "records), 10% of them, or with fewer than 10 documents each one's last 10%. Labelled: class "
+        "subfolders of .txt files (a line per example, long lines cut into seq_len-byte chunks) or an .npz "
+        "with token ids x [N, L] ≥ 0 and labels y [N]; 10% held out. See docs/data-formats.md.",
         modalities=("text",),
         impl="sslterm.data.text:load_text_files",
         params=(
             P("path", str, "", "A .txt or .jsonl file, a folder of them, Parquet files (a file, a folder or a "
               "glob), a Hugging Face save_to_disk folder, or an .npz file."),
             format_param("text"),
-            P("seq_len", int, 128, "Bytes per training window (a labelled line longer than this is cut into "
+            P("seq_len", int, 128, "Tokens per training window (a labelled line longer than this is cut into "
               "chunks of this size; labelled rows are padded to the longest, at most this).", low=4, high=8192),
             P("max_examples", int, 0, "Labelled data: read at most this many examples (0: all).", low=0),
             P("seed", int, 0, "Seed of the train/eval split.", low=0),
@@ -57,8 +57,8 @@ ENTRIES: tuple[Entry, ...] = (
               "tokens trained on the training documents when the text is prepared (needs the tokenizers "
               "package: pip install 'sslterm[data]'). Held-out loss is also reported in bits per byte.",
               choices=("bytes", "bpe")),
-            P("vocab_size", int, 8192, "BPE tokens (the 256 bytes and the merges learnt); seq_len then counts "
-              "tokens.", low=257, high=262144),
+            P("vocab_size", int, 8192, "BPE tokens (the 256 bytes and the merges learnt from the training "
+              "text).", low=257, high=262144),
         ),
     ),
     # ---- encoders ---------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Text tokenised once into memory-mapped byte streams (train and held-out) with a manifest.
+"""Text tokenised once into memory-mapped token streams (train and held-out) with a manifest.
 
 Sources: one ``.txt`` file, one ``.jsonl`` file (a text field per record), or a folder of them
 (searched recursively; no class subfolders). A document is a ``.txt`` file or a ``.jsonl``
