@@ -257,3 +257,23 @@ def _tried_bytes(text: str) -> int | None:
 
 def _cut(text: str) -> str:
     return text if len(text) <= 160 else text[:159] + "…"
+
+
+def skipped_for_targets(objective: str, augment: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+    """The augmentations an objective whose targets are its input leaves out (token deletion, speed
+    perturbation: they move the content, so no clean target would line up with the input)."""
+    from sslterm import catalog
+
+    if not catalog.get("objective", objective).extra.get("targets_are_input"):
+        return ()
+    return tuple(n for n in augment if catalog.get("augmentation", n).extra.get("targets") == "skip")
+
+
+def skipped_augmentations(objective: str, augment: dict[str, dict[str, Any]]) -> str | None:
+    """A note naming the augmentations :func:`skipped_for_targets` leaves out, or None."""
+    skipped = [f"augment.{n}" for n in skipped_for_targets(objective, augment)]
+    if not skipped:
+        return None
+    it = "it moves" if len(skipped) == 1 else "they move"
+    return (f"{', '.join(skipped)} not applied: {objective}'s targets are its own input and {it} the content "
+            "out of line with them; remove it from [augment] to silence this")

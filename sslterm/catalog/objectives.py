@@ -107,7 +107,7 @@ ENTRIES: tuple[Entry, ...] = (
             P("normalize_targets", bool, True, "Standardise each token's continuous target (as in MAE)."),
             P("head_hidden", int, 0, "Hidden width of the prediction head (0: linear).", low=0, high=8192),
         ),
-        extra={"views": 1, "needs": ("tokens",)},
+        extra={"views": 1, "needs": ("tokens",), "targets_are_input": True},
     ),
     Entry(
         "objective",
@@ -122,7 +122,7 @@ ENTRIES: tuple[Entry, ...] = (
             P("normalize_targets", bool, False, "Standardise each token's continuous target."),
             P("head_hidden", int, 128, "Hidden width of the decoder (0: linear).", low=0, high=8192),
         ),
-        extra={"views": 1, "needs": ("tokens",)},
+        extra={"views": 1, "needs": ("tokens",), "targets_are_input": True},
     ),
     Entry(
         "objective",
@@ -136,7 +136,7 @@ ENTRIES: tuple[Entry, ...] = (
             P("loss", str, "mse", "Error on continuous targets.", choices=("mse", "l1")),
             P("head_hidden", int, 0, "Hidden width of the prediction head (0: linear).", low=0, high=8192),
         ),
-        extra={"views": 1, "needs": ("tokens", "causal")},
+        extra={"views": 1, "needs": ("tokens", "causal"), "targets_are_input": True},
     ),
     Entry(
         "objective",

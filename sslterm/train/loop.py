@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from sslterm import rules
 from sslterm.augment import Pipeline
 from sslterm.autoscan import settle_run
 from sslterm.config import Experiment, TrainConfig
@@ -240,11 +241,12 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool], on_progres
         print(f"{cfg.epochs} epoch(s) of {cfg.steps // cfg.epochs} steps: {cfg.steps} steps", flush=True)
     if on_steps is not None:
         on_steps(cfg.steps, epoch_steps(exp, len(parts.data), parts.dist.world))
-    warning = warn_batch_size(exp, parts)
-    if warning is not None:
-        print(warning, flush=True)
-        if on_warning is not None:
-            on_warning(warning)
+    skipped = rules.skipped_augmentations(exp.objective.name, exp.augment)     # said, not silently dropped
+    said = [w for w in (warn_batch_size(exp, parts), skipped) if w is not None]
+    for text in said:
+        print(text if text.startswith("warning: ") else f"warning: {text}", flush=True)
+    if said and on_warning is not None:
+        on_warning("; ".join(said))
     device, main = str(parts.device), parts.dist.main
     step_fn = parallel(parts.objective, parts.device, cfg.sync_batchnorm)   # DDP (and SyncBatchNorm) when several
     start, rec = begin(exp, run, parts, resume)

@@ -24,3 +24,58 @@ def schedule_notes(exp: Experiment | None) -> dict[str, list[str]]:
         for key in ("train.steps", "train.snapshot_every"):
             notes.setdefault(key, []).append(note)
     return notes
+
+
+def auto_notes(exp: Experiment | None) -> dict[str, list[str]]:
+    """Field key → the value derived from the data's shape and why ("auto: 2, from 160-sample clips"), for
+    keys left unset; with a data path, from what its files say (their headers and sizes, read once per file
+    version); and the augmentations an objective whose targets are its input leaves out."""
+    notes: dict[str, list[str]] = {}
+    if exp is None:
+        return notes
+    from sslterm import autoscan, rules
+
+    if autoscan.pending(exp):
+        exp = _settled(exp)
+    for key, reason in exp.auto.items():
+        notes.setdefault(key, []).append(reason or "auto: derived from the data when the run starts")
+    said = rules.skipped_augmentations(exp.objective.name, exp.augment)
+    for name in rules.skipped_for_targets(exp.objective.name, exp.augment):
+        notes.setdefault(f"augment.{name}", []).append(f"note: {said}")
+    return notes
+
+
+_SETTLED: dict[str, Experiment] = {}
+
+
+def _settled(exp: Experiment) -> Experiment:
+    """``exp`` settled from its files (:func:`sslterm.autoscan.settle`), kept per configuration and file version;
+    ``exp`` itself when its files cannot be read (the run names what is wrong)."""
+    import json
+    from pathlib import Path
+
+    from sslterm import autoscan
+    from sslterm.errors import ConfigError
+
+    path = Path(str(exp.data.options.get("path", "")))
+    try:
+        stamp = path.stat().st_mtime_ns if path.exists() else 0
+    except OSError:
+        stamp = 0
+    key = json.dumps([exp.to_dict(), stamp], sort_keys=True, default=str)
+    if key not in _SETTLED:
+        try:
+            _SETTLED[key] = autoscan.settle(exp)
+        except ConfigError:
+            _SETTLED[key] = exp
+        while len(_SETTLED) > 8:
+            _SETTLED.pop(next(iter(_SETTLED)))
+    return _SETTLED[key]
+
+
+def field_notes(exp: Experiment | None) -> dict[str, list[str]]:
+    """Every note the launcher shows under its fields: :func:`schedule_notes` and :func:`auto_notes`."""
+    notes = schedule_notes(exp)
+    for key, more in auto_notes(exp).items():
+        notes.setdefault(key, []).extend(more)
+    return notes
