@@ -22,6 +22,7 @@ from sslterm.data import Dataset
 from sslterm.data.npz import encode_labels, fail, read_npz
 from sslterm.data.splits import split_labelled
 from sslterm.decoding_audio import fit_length, resample
+from sslterm.formats import AUTO, Format, detect
 
 SOUND_CLASSES = (
     "tone", "harmonics", "chord", "chirp_up", "chirp_down", "tremolo", "vibrato", "noise_burst", "clicks",
@@ -171,18 +172,14 @@ def build_audio_files(options: dict[str, Any]) -> Dataset:
     seed = int(options["seed"])
     gen = torch.Generator().manual_seed(seed)
     y: Tensor | None
-    if path.is_dir():                                     # prepared once into the data cache, memory-mapped
+    if detect(path, "audio", str(options.get("format", AUTO))) is Format.AUDIO_FOLDER:   # prepared once, mapped
         from sslterm.data.prepare_media import audio_folder
 
         return audio_folder(path, sr, length, seed, int(options["max_examples"]))
-    if path.suffix.lower() == ".npz":
-        x, raw_y = _read_npz(path, sr, length)
-        keep = torch.randperm(x.shape[0], generator=gen)[: int(options["max_examples"])].sort().values
-        x = x[keep]
-        y, classes = (None, ()) if raw_y is None else encode_labels(raw_y[keep.numpy()], len(x), path, _EXPECTED_NPZ)
-    else:
-        raise ValueError(f"{path}: not a folder or an .npz file; expected a folder of .wav/.flac files or an .npz "
-                         "with float x [N, L]")
+    x, raw_y = _read_npz(path, sr, length)
+    keep = torch.randperm(x.shape[0], generator=gen)[: int(options["max_examples"])].sort().values
+    x = x[keep]
+    y, classes = (None, ()) if raw_y is None else encode_labels(raw_y[keep.numpy()], len(x), path, _EXPECTED_NPZ)
     if x.shape[0] < 2:
         raise ValueError(f"{path}: holds {x.shape[0]} clip; expected at least 2 (one is held out for evaluation)")
     info = {"sample_rate": sr, "length": length, "num_classes": len(classes)}

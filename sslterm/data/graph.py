@@ -18,12 +18,13 @@ import torch
 from sslterm.data import Dataset
 from sslterm.data.npz import encode_labels, fail, read_npz
 from sslterm.data.splits import split_labelled
+from sslterm.data.tu import EXPECTED as TU_EXPECTED
 from sslterm.data.tu import read_tu, tu_prefix
+from sslterm.formats import AUTO, Format, detect
 
 FAMILIES = (
     "cycle", "path", "star", "grid", "complete", "binary_tree", "wheel", "ladder", "erdos_renyi", "two_communities",
 )
-EDGE_LIST_SUFFIXES = (".txt", ".csv", ".edges")
 
 
 def _upper_random(p: torch.Tensor, v: int, gen: torch.Generator) -> torch.Tensor:
@@ -250,24 +251,21 @@ def build_graph_files(options: dict[str, Any]) -> Dataset:
     path = Path(options["path"])
     v, f, seed = int(options["max_nodes"]), int(options["node_features"]), int(options["seed"])
     gen = torch.Generator().manual_seed(seed)
-    suffix = path.suffix.lower()
     raw_y: np.ndarray | None = None
-    prefix = tu_prefix(path) if path.is_dir() else None
-    if path.is_dir() and prefix is None:
-        raise fail(path, "is a folder without a TU dataset (no *_A.txt)",
-                   f"one .npz or edge-list ({', '.join(EDGE_LIST_SUFFIXES)}) file, or a TU dataset folder")
+    fmt = detect(path, "graph", str(options.get("format", AUTO)))
+    prefix = tu_prefix(path) if fmt is Format.TU_FOLDER and path.is_dir() else None
+    if fmt is Format.TU_FOLDER and prefix is None:
+        raise fail(path, "is not a folder with a TU dataset (no *_A.txt)", TU_EXPECTED)
     if prefix is not None:
         x, adj, mask, raw_y = read_tu(path, prefix, v)
-    elif suffix == ".npz":
+    elif fmt is Format.NPZ:
         x, adj, mask, raw_y = _read_npz(path, v)
-    elif suffix in EDGE_LIST_SUFFIXES:
+    else:
         graph_ids, adj, mask = _read_edge_list(path, v)
         x = None
         labels = path.with_suffix(".labels")
         if labels.exists():
             raw_y = _read_labels(labels, graph_ids)
-    else:
-        raise fail(path, f"unsupported file type {suffix or '(none)'!r}", f".npz or {', '.join(EDGE_LIST_SUFFIXES)}")
     adj = (adj | adj.mT) & ~torch.eye(v, dtype=torch.bool)     # undirected, no self loops
     x = node_features(mask, f, gen) if x is None else x * mask[..., None]
     limit = int(options["max_examples"]) or adj.shape[0]

@@ -24,6 +24,7 @@ from sslterm.data import Dataset
 from sslterm.data.npz import encode_labels, fail, read_npz
 from sslterm.data.shapes import SHAPE_CLASSES, _shape_masks
 from sslterm.data.splits import split_labelled
+from sslterm.formats import AUTO, Format, detect
 
 MOTION_CLASSES = (
     "right", "left", "up", "down", "clockwise", "anticlockwise", "grow", "shrink", "orbit", "static",
@@ -184,7 +185,7 @@ def build_video_files(options: dict[str, Any]) -> Dataset:
     [N, T, 3, S, S], :mod:`sslterm.data.prepare_media`); 10% is held out (seeded)."""
     size, limit = int(options["image_size"]), int(options["max_examples"])
     y: torch.Tensor | None
-    if Path(options["path"]).is_dir():                   # frame folders: prepared once into the data cache, mapped
+    if detect(options["path"], "video", str(options.get("format", AUTO))) is Format.FRAME_FOLDERS:  # prepared once
         from sslterm.data.prepare_media import clip_folder
 
         return clip_folder(Path(options["path"]), size, int(options["seed"]), limit)
