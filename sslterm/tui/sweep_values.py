@@ -12,7 +12,7 @@ from typing import Any
 
 from sslterm.catalog import Param
 from sslterm.config import ConfigError, build, parse_override
-from sslterm.sweep.spec import SweepSpec, spec_from_table
+from sslterm.sweep.spec import SweepSpec, expand, spec_from_table
 
 SEEDS = "sweep.seeds"
 SEEDS_PARAM = Param("seeds", int, 1, "Seeds per setting: each trains with seed, seed + 1, ... (above 1: a sweep).",
@@ -176,6 +176,9 @@ class SweepPlan:
 
     def count_text(self, spec: SweepSpec) -> str:
         """``9 runs (3 values × 3 seeds)``: how many runs, and what multiplies to that."""
+        n = len(expand(spec))
+        if spec.search:  # a search that learns: its trials' settings are chosen as each starts
+            return f"{n} run{'s' * (n != 1)} ({spec.search} search, {spec.metric or 'its metric'})"
         parts = [f"{len(v)} values" if len(spec.grid) == 1 else str(len(v)) for _, v in spec.grid]
         if len(spec.grid) > 1:
             parts = [" × ".join(parts) + " values"]
@@ -183,5 +186,4 @@ class SweepPlan:
             parts.append(f"{spec.trials} random samples")
         if spec.seeds > 1:
             parts.append(f"{spec.seeds} seeds")
-        n = math.prod(len(v) for _, v in spec.grid) * max(spec.trials, 1) * spec.seeds
         return f"{n} run{'s' * (n != 1)} ({' × '.join(parts)})"

@@ -33,7 +33,7 @@ from sslterm.tui.widgets.footer import AppFooter
 
 SLURM_EVERY = 15.0  # seconds between asks of SLURM for its jobs' states
 STATE_STYLE = {"running": "bold green", "starting": "green", "queued": "", "paused": "yellow", "done": "cyan",
-               "failed": "bold red", "cancelled": "dim", "unreadable": "bold red"}
+               "failed": "bold red", "cancelled": "dim", "pruned": "yellow", "unreadable": "bold red"}
 
 
 @dataclass
