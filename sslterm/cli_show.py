@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 
+from sslterm.autoconf import describe
 from sslterm.humanize import fmt_duration
 from sslterm.store import Run
 from sslterm.store.states import colour
@@ -66,6 +67,12 @@ def print_show(rec: dict[str, Any]) -> None:
     if rec["world"] > 1:
         typer.echo(f"{rec['world']} processes × train.batch_size {rec['global_batch'] // rec['world']} "
                    f"= a global batch of {rec['global_batch']}")
+    cfg = rec.get("config")
+    auto = cfg.get("auto") if isinstance(cfg, dict) else None
+    if isinstance(auto, dict) and auto:
+        typer.echo("derived from the data's shape (--set KEY=VALUE chooses one yourself):")
+        for line in describe({str(k): str(v) for k, v in auto.items()}):
+            typer.echo(f"  {line}")
     for k, v in rec["summary"].items():
         typer.echo(f"  {k:<16} {v:.6g}" if isinstance(v, float) else f"  {k:<16} {v}")
     if rec["eval"]:

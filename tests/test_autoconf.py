@@ -199,3 +199,16 @@ def test_a_run_writes_its_derived_values_into_its_resolved_config(tmp_path: Path
     assert text.startswith(f"# Resolved configuration of run {run.id}")
     assert '"model.layers" = "auto: 3, 5 positions of 8 samples from 40-sample clips"' in text
     assert config.load(run.path / CONFIG) == settled
+
+
+def test_show_lists_the_derived_settings_with_their_reasons(tmp_path: Path) -> None:
+    from tests.conftest import sslterm
+
+    exp = config.from_overrides(["data.modality=audio", f"data.path={_signals(tmp_path / 's.npz', 160)}",
+                                 "model.stride=2"])
+    run = prepare(exp, tmp_path / "runs")
+    autoscan.settle_run(config.load(run.path / CONFIG), run.path / CONFIG, write=True)
+    out = sslterm("show", run.id, runs=tmp_path / "runs").stdout
+    assert "derived from the data's shape" in out
+    assert "model.layers" in out and "auto: 3, 20 positions of 8 samples from 160-sample clips" in out
+    assert "model.stride" not in out                                     # set by the user
