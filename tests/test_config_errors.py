@@ -117,26 +117,30 @@ def test_misplaced_key_reports_the_real_problem() -> None:
     (("data.modality=text", "model.heads=5"), ("model.heads", "model.dim")),
     (("data.modality=audio", "model.encoder=mel_transformer", "model.dim=63"), ("model.heads", "model.dim")),
     (("data.modality=video", "model.dim=63"), ("model.heads", "model.dim")),
-    (("data.image_size=17",), ("data.image_size", "model.stem_stride", "model.stages")),
+    (("data.image_size=17", "model.stem_stride=2", "model.stages=3"),   # set: auto would fit them to 17 px
+     ("data.image_size", "model.stem_stride", "model.stages")),
     (("model.stem_stride=3",), ("data.image_size", "model.stem_stride", "model.stages")),
-    (("data.modality=video", "model.stages=4"), ("model.grid", "data.image_size", "model.stem_stride",
+    (("data.modality=video", "model.stages=4", "model.grid=4"), ("model.grid", "data.image_size", "model.stem_stride",
                                                    "model.stages")),
     (("data.modality=video", "model.stages=5", "model.stem_stride=4", "model.grid=1"),
      ("data.image_size", "model.stem_stride", "model.stages")),
     (("data.modality=video", "data.image_size=16", "model.target_size=17"), ("model.target_size", "data.image_size")),
-    (("data.modality=audio", "model.encoder=mel_transformer", "model.hop=127"), ("model.n_fft", "model.hop")),
-    (("data.modality=audio", "model.encoder=mel_transformer", "model.n_fft=16", "model.hop=8"),
+    (("data.modality=audio", "model.encoder=mel_transformer", "model.hop=127", "model.n_fft=256"),
+     ("model.n_fft", "model.hop")),
+    (("data.modality=audio", "model.encoder=mel_transformer", "model.n_fft=16", "model.hop=8", "model.n_mels=32"),
      ("model.n_mels", "model.n_fft")),
     (("data.modality=audio", "data.length=256", "model.encoder=mel_transformer", "model.n_fft=512", "model.hop=512"),
      ("model.hop", "data.length")),
-    (("data.modality=audio", "data.length=256", "model.layers=5"), ("model.layers", "model.stride", "data.length")),
+    (("data.modality=audio", "data.length=256", "model.layers=5", "model.stride=4"),
+     ("model.layers", "model.stride", "data.length")),
     (("data.modality=text", "data.seq_len=16", "objective.name=next_token", "objective.shift=16"),
      ("objective.shift", "data.seq_len")),
     (("data.modality=image", "model.encoder=vit", "model.patch_size=16", "data.image_size=32",
       "objective.name=next_token", "objective.shift=4"), ("objective.shift", "model.patch_size", "data.image_size")),
     (("data.modality=audio", "data.length=256", "model.encoder=mel_transformer", "model.n_fft=128", "model.hop=128",
       "objective.name=next_token", "objective.shift=2"), ("objective.shift", "model.hop", "data.length")),
-    (("data.modality=video", "data.frames=2", "objective.name=temporal_order"), ("objective.segments", "data.frames")),
+    (("data.modality=video", "data.frames=2", "objective.name=temporal_order", "objective.segments=3"),
+     ("objective.segments", "data.frames")),
     (("data.modality=graph", "data.min_nodes=30"), ("data.min_nodes", "data.max_nodes")),
     (("data.modality=graph", "data.max_nodes=512", "data.num_samples=100000"),
      ("data.num_samples", "data.num_eval", "data.max_nodes", "data.node_features")),
@@ -152,7 +156,7 @@ def test_rules_between_keys_name_every_key(sets: tuple[str, ...], keys: tuple[st
 def test_audio_files_length_comes_from_clip_seconds(tmp_path: Path) -> None:
     (tmp_path / "a.wav").write_bytes(b"")
     e = error({}, ("data.modality=audio", f"data.path={str(tmp_path)!r}".replace("'", '"'), "data.sample_rate=1000",
-                   "data.clip_seconds=0.1", "model.layers=5"))
+                   "data.clip_seconds=0.1", "model.layers=5", "model.stride=4"))
     assert e.keys == ("model.layers", "model.stride", "data.clip_seconds", "data.sample_rate")
 
 
