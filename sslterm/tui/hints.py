@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sslterm.config import Experiment
 
 
@@ -28,21 +30,34 @@ def schedule_notes(exp: Experiment | None) -> dict[str, list[str]]:
 
 def auto_notes(exp: Experiment | None) -> dict[str, list[str]]:
     """Field key → the value derived from the data's shape and why ("auto: 2, from 160-sample clips"), for
-    keys left unset; with a data path, from what its files say (their headers and sizes, read once per file
-    version); and the augmentations an objective whose targets are its input leaves out."""
+    keys left unset, on your own data (from what its files say: headers and sizes, read once per file
+    version) or where it differs from the catalog's default; and the augmentations an objective whose
+    targets are its input leaves out."""
     notes: dict[str, list[str]] = {}
     if exp is None:
         return notes
-    from sslterm import autoscan, rules
+    from sslterm import autoconf, autoscan, rules
 
     if autoscan.pending(exp):
         exp = _settled(exp)
+    own = bool(exp.data.options.get("path"))
+    defaults = {k: p.default for k, _, p in autoconf.rules_for(exp.data.dataset, exp.model.encoder,
+                                                               exp.objective.name, tuple(exp.augment))}
+    values = exp.to_dict()
     for key, reason in exp.auto.items():
-        notes.setdefault(key, []).append(reason or "auto: derived from the data when the run starts")
+        if own or _lookup(values, key) != defaults.get(key):
+            notes.setdefault(key, []).append(reason or "auto: derived from the data when the run starts")
     said = rules.skipped_augmentations(exp.objective.name, exp.augment)
     for name in rules.skipped_for_targets(exp.objective.name, exp.augment):
         notes.setdefault(f"augment.{name}", []).append(f"note: {said}")
     return notes
+
+
+def _lookup(values: dict[str, Any], key: str) -> Any:
+    node: Any = values
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
 
 
 _SETTLED: dict[str, Experiment] = {}
