@@ -186,3 +186,20 @@ def test_data_prepare_takes_a_parquet_glob_of_images(tmp_path: Path) -> None:
     proc = sslterm("data", "prepare", str(tmp_path / "*.parquet"), "--image-size", "8", "--workers", "1",
                    runs=tmp_path / "runs")
     assert proc.returncode == 0 and "18 training and 2 held-out images of 8x8, 3 classes" in proc.stdout, proc.stderr
+
+
+def test_a_real_save_to_disk_dataset_dict(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    from PIL import Image
+
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=NAMES)})
+
+    def split(reds: range) -> object:
+        images = [Image.new("RGB", (12, 10), (r, 7, 9)) for r in reds]
+        return datasets.Dataset.from_dict({"image": images, "label": [r % 3 for r in reds]}, features=features)
+
+    dd = datasets.DatasetDict({"train": split(range(0, 120, 10)), "test": split(range(200, 240, 10))})
+    dd.save_to_disk(str(tmp_path / "dd"))
+    d = build_dataset("image_files", options(tmp_path / "dd"))
+    assert d.classes == tuple(NAMES) and reds(d.eval["x"]) == list(range(20, 24))
+    assert reds(d.train["x"]) == list(range(12))
