@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 import torch
 
-from sslterm import catalog, config
+from sslterm import autoscan, catalog, config
 from sslterm.augment import Pipeline
 from sslterm.data import Dataset, build_dataset
 from sslterm.preview import payloads
@@ -99,7 +99,7 @@ class PreviewServer:
 
     def preview(self, experiment: dict[str, Any], samples: int, seed: int) -> dict[str, Any]:
         """Samples of the held-out split and two views of each: modality, samples and notes."""
-        exp = config.build(experiment, source="experiment")
+        exp = autoscan.settle(config.build(experiment, source="experiment"))   # the shapes the run will derive
         data = self.dataset(exp.data.dataset, exp.data.options)
         n = min(samples, data.size("eval"))
         pick = torch.randperm(data.size("eval"), generator=torch.Generator().manual_seed(seed))[:n]
