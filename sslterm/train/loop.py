@@ -208,9 +208,6 @@ def begin(exp: Experiment, run: Run, parts: Parts, resume: bool) -> tuple[int, R
     return start, Recorder(exp, run, parts, window, elapsed, saved)
 
 
-def with_epoch_steps(exp: Experiment, n: int, world: int) -> Experiment:
-    """``exp`` with ``train.steps`` = epochs × steps per epoch when ``train.epochs`` is set; else ``exp``."""
-    if not exp.train.epochs:
 def epoch_steps(exp: Experiment, n: int, world: int) -> float:
     """Steps of one pass over ``n`` training examples: whole steps with ``train.epochs`` (the epoch sampler's),
     else n / (batch × processes), so that step / epoch_steps is the (fractional) epoch."""
@@ -219,6 +216,9 @@ def epoch_steps(exp: Experiment, n: int, world: int) -> float:
     return n / (exp.train.batch_size * world)
 
 
+def with_epoch_steps(exp: Experiment, n: int, world: int) -> Experiment:
+    """``exp`` with ``train.steps`` = epochs × steps per epoch when ``train.epochs`` is set; else ``exp``."""
+    if not exp.train.epochs:
         return exp
     steps = exp.train.epochs * steps_per_epoch(n, exp.train.batch_size, world)
     return dataclasses.replace(exp, train=dataclasses.replace(exp.train, steps=steps))

@@ -76,6 +76,8 @@ class RunsScreen(TypesIntoInput, Screen[None]):
         Binding("v", "sensitivity", "Sensitivity", show=False,
                 tooltip="the sweep's final metric against each swept key (on a sweep or one of its runs)"),
         Binding("l", "new_run", "New run", tooltip="configure and launch a new run"),
+        Binding("w", "app.open_queue", "Queue", show=False,
+                tooltip="the sweeps' queue: pause, resume or cancel a sweep, move a trial up"),
         Binding("s", "stop", "Stop", tooltip="stop the run (asks first; it saves a checkpoint)"),
         Binding("R", "resume", "Resume", tooltip="resume a stopped, failed, diverged or lost run"),
         Binding("d", "delete", "Delete", tooltip="delete a run that is not running (asks first)"),
