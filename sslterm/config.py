@@ -341,7 +341,7 @@ def _check_format(chk: _Checker, modality: str, options: dict[str, Any]) -> None
         formats.detect(options["path"], modality, given)
     except formats.FormatError as e:
         key, also = ("data.path", ()) if given == formats.AUTO else ("data.format", ("data.path",))
-        raise chk.fail(key, str(e), given=options["path"] if given == formats.AUTO else given,
+        raise chk.fail(key, e.reason, given=options["path"] if given == formats.AUTO else given,
                        allowed=e.allowed, also=also) from None
 
 

@@ -88,10 +88,12 @@ class FormatError(ValueError):
     ``found`` says what the path was seen to be, ``allowed`` lists what the modality reads.
     """
 
-    def __init__(self, message: str, *, found: str, allowed: str) -> None:
+    def __init__(self, message: str, *, found: str, allowed: str, reason: str = "") -> None:
         super().__init__(message)
         self.found = found
         self.allowed = allowed
+        self.reason = reason or message
+        """The message without the path, for a face that shows it on the path's row."""
 
 
 def choices(modality: str) -> tuple[str, ...]:
@@ -100,8 +102,9 @@ def choices(modality: str) -> tuple[str, ...]:
 
 
 def allowed(modality: str) -> str:
-    """The formats ``modality`` reads, in words, for messages."""
-    return "; ".join(f"{FORMATS[f].what} ({f.value})" for f in MODALITY_FORMATS[modality])
+    """The formats ``modality`` reads, by the names ``data.format`` takes, for messages (short: it ends a row)."""
+    names = [f.value for f in MODALITY_FORMATS[modality]]
+    return f"{', '.join(names[:-1])} or {names[-1]} (sslterm catalog: FORMATS)"
 
 
 def expand(path: str) -> list[str]:
@@ -165,8 +168,8 @@ def detect(path: str | Path, modality: str, override: str = AUTO) -> Format:
         return Format(override)
     fmt, found = _seen(str(path), modality)
     if fmt is None or fmt not in permitted:
-        raise FormatError(f"{path}: found {found}; {modality} reads {allowed(modality)}", found=found,
-                          allowed=allowed(modality))
+        reason = f"found {found}; {modality} reads {allowed(modality)}"
+        raise FormatError(f"{path}: {reason}", found=found, allowed=allowed(modality), reason=reason)
     return fmt
 
 
