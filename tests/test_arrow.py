@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
@@ -16,25 +15,12 @@ from sslterm import config
 from sslterm.data import build_dataset
 from sslterm.data.prepare import prepare_images
 from tests.conftest import sslterm
+from tests.test_webdataset import png
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 NAMES = ["cat", "dog", "eel"]
-
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SSLTERM_DATA_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
-def png(red: int) -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (12, 10), (red, 7, 9)).save(out, "PNG")
-    return out.getvalue()
 
 
 def table(reds: range, struct: bool = True, labels: list[object] | None = None) -> Any:
