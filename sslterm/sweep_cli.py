@@ -15,7 +15,14 @@ from sslterm.sweep import control
 from sslterm.sweep import store as ss
 from sslterm.sweep.search import missing as search_missing
 from sslterm.sweep.spec import make_spec, split_sweep
-from sslterm.sweep_report import print_grouped, print_search, print_sensitivity, print_trials, show_sweeps
+from sslterm.sweep_report import (
+    print_grouped,
+    print_search,
+    print_sensitivity,
+    print_trials,
+    show_sweeps,
+    trials_csv,
+)
 
 ACTIONS = ("pause", "resume", "cancel", "show")
 RunsDir = Annotated[Path | None, typer.Option("--runs-dir", help="Runs root (default: $SSLTERM_RUNS, else ./runs).",
@@ -74,6 +81,7 @@ def sweep_command(
     nproc: Annotated[int, typer.Option("--nproc", help="Processes per trial (torchrun), with --slurm.",
                                        min=1, max=64)] = 1,
     json_: Annotated[bool, typer.Option("--json", help="With show: print JSON.")] = False,
+    csv_: Annotated[bool, typer.Option("--csv", help="With show: a CSV row per trial (settings, metrics).")] = False,
     plot: Annotated[str | None, typer.Option("--plot", help="With show: the final --metric against this swept key "
                                              "(mean ± std per value), as a terminal plot.", show_default=False)] = None,
     runs_dir: RunsDir = None,
@@ -85,6 +93,14 @@ def sweep_command(
             fail(f"sweep {target}: name the sweep (see `sslterm queue`)")
         if plot is not None and target != "show":
             fail(f"--plot applies to `sslterm sweep show SWEEP`, not {target}")
+        if csv_ and (target != "show" or plot is not None or json_):
+            fail("--csv applies to `sslterm sweep show SWEEP` alone (not with --plot or --json)")
+        if csv_:
+            try:
+                typer.echo(trials_csv([_find(root, sweep_ref)]), nl=False)
+            except (OSError, ValueError) as e:
+                fail(f"sweep {sweep_ref}: cannot read its trials: {e}")
+            return
         _control(root, target, sweep_ref, json_, plot, metric or None)
         return
     if sweep_ref is not None:

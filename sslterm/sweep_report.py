@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from collections.abc import Callable
@@ -92,6 +94,21 @@ def show_sweeps(sweeps: list[ss.Sweep], json_: bool, root: Path | None = None) -
                        f"{where}".rstrip())    # the run id last: at 80 columns it is what wraps
             if t.get("error"):
                 typer.echo(f"        {t['error']}")
+
+
+def trials_csv(sweeps: list[ss.Sweep]) -> str:
+    """Every trial of ``sweeps`` as CSV: sweep, trial, state, seed, run id, one column per swept key and per metric."""
+    rows: list[dict[str, Any]] = []
+    for sw in sweeps:
+        for t in sw.trials()["trials"]:
+            rows.append({"sweep": sw.id, "trial": t["id"], "state": t["state"], "seed": t["seed"],
+                         "run_id": t.get("run_id") or "", **t["settings"], **(t.get("metric") or {})})
+    fields = list(dict.fromkeys(k for r in rows for k in r)) or ["sweep", "trial", "state", "seed", "run_id"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def _search_line(spec: dict[str, Any], trials: list[dict[str, Any]]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -142,6 +144,10 @@ def test_kill_9_of_the_scheduler_then_resume_runs_every_trial_exactly_once(tmp_p
     shown = sslterm("sweep", "show", sweep.id, runs=runs)      # the trials, then the settings compared
     assert shown.returncode == 0, shown.stderr
     assert "* train.lr=" in shown.stdout and "spread is unknown" in " ".join(shown.stdout.split())
+    table = sslterm("sweep", "show", sweep.id, "--csv", runs=runs)     # one row per trial, for a spreadsheet
+    rows = list(csv.DictReader(io.StringIO(table.stdout)))
+    assert [r["trial"] for r in rows] == [t["id"] for t in trials]
+    assert [float(r["train.lr"]) for r in rows] == [0.001, 0.002, 0.003] and all(r["loss"] for r in rows)
 
 
 def test_queue_lists_a_damaged_sweep_in_one_line_and_the_others(runs: Path) -> None:
@@ -157,6 +163,8 @@ def test_queue_lists_a_damaged_sweep_in_one_line_and_the_others(runs: Path) -> N
         data["state"] = ss.DONE
     done = sslterm("sweep", "resume", good.id, runs=runs)      # a done sweep says so instead of starting anything
     assert done.returncode == 0 and "nothing to resume" in done.stdout and not ss.scheduler_running(good)
+    both = sslterm("sweep", "show", good.id, "--csv", "--json", runs=runs)
+    assert both.returncode == 2 and "--csv applies to" in both.stderr and len(both.stderr.strip().splitlines()) == 1
 
 
 def test_each_trial_sees_only_its_own_gpu(runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
