@@ -189,3 +189,13 @@ def test_a_real_save_to_disk_dataset_dict(tmp_path: Path) -> None:
     d = build_dataset("image_files", options(tmp_path / "dd"))
     assert d.classes == tuple(NAMES) and reds(d.eval["x"]) == list(range(20, 24))
     assert reds(d.train["x"]) == list(range(12))
+
+
+def test_an_unlabelled_test_split_is_not_held_out(tmp_path: Path) -> None:
+    root = tmp_path / "dd"
+    write_hf_split(root / "train", table(range(0, 200, 10)))
+    write_hf_split(root / "test", table(range(200, 250, 10), labels=[-1] * 5))
+    (root / "dataset_dict.json").write_text(json.dumps({"splits": ["train", "test"]}))
+    d = build_dataset("image_files", options(root))
+    assert d.size("train") + d.size("eval") == 20 and d.size("eval") == 2, "a seeded share of train held out"
+    assert max(reds(torch.cat([d.train["x"], d.eval["x"]]))) == 19, "the unlabelled test rows are not used"

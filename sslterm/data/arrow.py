@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -221,15 +221,24 @@ def texts(split: Split, column: str, key: str = "data.text_field") -> Iterator[b
 IMAGE_WHAT = "a column of encoded images"
 
 
+def _has_labels(split: Split, column: str) -> bool:
+    """Whether every file of ``split`` has ``column`` and some row a label in it (HF writes -1 for none)."""
+    return all(column in columns(f) for f in split.files) and any(
+        v is not None and v != -1 for v in column_values(split, column))
+
+
 def image_source(path: str, fmt: Format, image_column: str = "image", label_column: str = "label",
                  limit: int = 0) -> Source:
     """The images of a Parquet or Hugging Face source as a preparation's :class:`Source` (rows streamed by
-    its ``read``); a DatasetDict's held-out split comes last and is held out as it is."""
+    its ``read``); a DatasetDict's held-out split comes last and is held out as it is, unless it has no labels
+    where the training split has them (a test split of -1 labels: a seeded share of ``train`` is held out)."""
     import numpy as np
 
     from sslterm.data.npz import encode_labels
 
     table = open_table(path, fmt)
+    if table.held_out and _has_labels(table.train, label_column) and not _has_labels(table.held_out, label_column):
+        table = replace(table, held_out=None)
     splits = [table.train, *([table.held_out] if table.held_out else [])]
     for split in splits:
         for f in split.files:
