@@ -182,7 +182,7 @@ def find_run(root: Path, ref: str) -> Run:
         is_run = is_dir = False
     if is_run:
         return Run(as_path)
-    shown_ref = _quote(ref)
+    shown_ref = quote_ref(ref)
     if is_dir and (os.sep in ref or ref.startswith(".")):
         raise RunNotFound(f"{shown_ref}: not a run directory (no status.json)")
     runs = list_runs(root)
@@ -199,11 +199,12 @@ def find_run(root: Path, ref: str) -> Run:
     raise RunNotFound(f"{shown_ref} matches {len(matches)} runs ({shown}); give more of the id")
 
 
-def _quote(ref: str, limit: int = 80) -> str:
+def quote_ref(ref: str, limit: int = 80) -> str:
     """``ref`` quoted for a one-line message: cut to ``limit`` characters, its length said when cut."""
     if len(ref) <= limit:
         return repr(ref)
     return f"{ref[: limit - 1]!r}… ({len(ref)} characters)"
 
 
-__all__ = ["CHECKPOINT", "Run", "RunNotFound", "StatusError", "create_run", "find_run", "list_runs", "runs_root"]
+__all__ = ["CHECKPOINT", "Run", "RunNotFound", "StatusError", "create_run", "find_run", "list_runs", "quote_ref",
+           "runs_root"]

@@ -31,6 +31,7 @@ from typing import Any
 
 from sslterm.atomic import DIR_MODE, atomic_write_text, make_dir
 from sslterm.store.lock import flock_held
+from sslterm.store.runs import quote_ref
 
 SWEEPS = ".sweeps"
 SPEC = "spec.json"
@@ -138,17 +139,20 @@ def find_sweep(root: Path, ref: str) -> Sweep:
     if not ref.strip():
         raise SweepNotFound("an empty sweep reference names no sweep; give its id (see `sslterm queue`)")
     as_path = Path(ref)
-    if (as_path / TRIALS).is_file():
-        return Sweep(as_path)
+    try:
+        if (as_path / TRIALS).is_file():
+            return Sweep(as_path)
+    except OSError:                                  # not a usable path (a name too long...): an id, then
+        pass
     sweeps = list_sweeps(root)
     matches = [s for s in sweeps if s.id == ref] or [s for s in sweeps if s.id.startswith(ref)] or [
         s for s in sweeps if ref in s.id]
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise SweepNotFound(f"no sweep matches {ref!r} in {sweeps_dir(root)}/ ({len(sweeps)} sweeps); "
+        raise SweepNotFound(f"no sweep matches {quote_ref(ref)} in {sweeps_dir(root)}/ ({len(sweeps)} sweeps); "
                             "see `sslterm queue`")
-    raise SweepNotFound(f"{ref!r} matches {len(matches)} sweeps ({', '.join(s.id for s in matches[:5])}); "
+    raise SweepNotFound(f"{quote_ref(ref)} matches {len(matches)} sweeps ({', '.join(s.id for s in matches[:5])}); "
                         "give more of the id")
 
 
