@@ -74,6 +74,16 @@ def test_jsonl_records_are_documents(tmp_path: Path) -> None:
     assert "\n" not in str(err.value)
 
 
+def test_data_format_decides_how_a_file_is_read_whatever_its_suffix(tmp_path: Path) -> None:
+    lines = [json.dumps({"text": f"record {i}"}) for i in range(30)]
+    (tmp_path / "c.log").write_text("\n".join(lines) + "\n")
+    train, held = streams(load(tmp_path / "c.log", format="jsonl"))     # records, not JSON text
+    assert b"{" not in train + held and held.count(b"\n") == 3
+    (tmp_path / "d.jsonl").write_text("\n".join(lines) + "\n")
+    train, held = streams(load(tmp_path / "d.jsonl", format="text_files"))   # one plain-text document
+    assert b'{"text": "record 0"}' in train + held
+
+
 def test_windows_cross_document_boundaries_and_held_out_windows_cover_every_byte(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("".join(f"{i:03d}\n" for i in range(100)))
     ds = load(tmp_path / "a.txt", seq_len=8)

@@ -88,6 +88,14 @@ def _records(f: Path, field: str) -> Iterator[bytes]:
             yield text.encode("utf-8")
 
 
+def _as_records(f: Path, fmt: Format, forced: bool) -> bool:
+    """Whether ``f`` is read record by record (a table file; a .jsonl file, or any file when data.format says
+    jsonl) rather than as one plain-text document (a file data.format says is text_files, whatever its suffix)."""
+    if f.suffix.lower() in TABLE_SUFFIXES:
+        return True
+    return fmt is Format.JSONL if forced else f.suffix.lower() == ".jsonl"
+
+
 def _count_records(f: Path) -> int:
     if f.suffix.lower() in TABLE_SUFFIXES:
         from sslterm.data.arrow import count_rows
@@ -154,7 +162,9 @@ class _Writer:
 def tokenise(path: Path, entry: Path, text_field: str, seed: int, data_format: str = AUTO) -> dict[str, Any]:
     """Write the train and held-out byte streams of ``path`` into ``entry``; the manifest's counts."""
     files = text_sources(path, data_format)
-    counts = [_count_records(f) if f.suffix.lower() in RECORD_SUFFIXES else 1 for f in files]
+    fmt = detect(path, "text", data_format)
+    is_records = {f: _as_records(f, fmt, data_format != AUTO) for f in files}
+    counts = [_count_records(f) if is_records[f] else 1 for f in files]
     total = sum(counts)
     if total == 0:
         raise ValueError(f"{path}: holds no text; expected non-empty .txt files or .jsonl records")
@@ -167,7 +177,7 @@ def tokenise(path: Path, entry: Path, text_field: str, seed: int, data_format: s
         tw, ew = _Writer(train), _Writer(held_out)
         doc = 0
         for f, n in zip(files, counts, strict=True):
-            if f.suffix.lower() in RECORD_SUFFIXES:
+            if is_records[f]:
                 for text in _records(f, text_field):
                     cut = len(text) if whole else _cut_tail(text)
                     if whole and held[doc]:
