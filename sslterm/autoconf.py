@@ -175,14 +175,19 @@ def cnn_stem_stride(f: Facts, v: dict[str, Any]) -> Derived | None:
     return _say(min(stem, total), f"from {f.image_size}-px images")
 
 
-def cnn_stages(f: Facts, v: dict[str, Any]) -> Derived | None:
-    """Stages until the feature map is about 4×4 (3 at 32 px), 1..5."""
+def _stages(f: Facts, v: dict[str, Any], cells: int, what: str) -> Derived | None:
+    """Downsampling stages (1..5) after the stem until the map is about ``cells`` × ``cells``."""
     if f.image_size is None:
         return None
-    total, stem = _cnn_stride(f.image_size, 4), int(v["model.stem_stride"])
+    total, stem = _cnn_stride(f.image_size, cells), int(v["model.stem_stride"])
     stages = max(1, min(5, round(math.log2(max(1, total // stem))) + 1))
     side = f.image_size // (stem * 2 ** (stages - 1))
-    return _say(stages, f"a {side}×{side} feature map from {f.image_size}-px images")
+    return _say(stages, f"a {side}×{side} map from {f.image_size}-px {what}")
+
+
+def cnn_stages(f: Facts, v: dict[str, Any]) -> Derived | None:
+    """Stages until the feature map is about 4×4 (3 at 32 px), 1..5."""
+    return _stages(f, v, 4, "images")
 
 
 def vit_patch(f: Facts, v: dict[str, Any]) -> Derived | None:
@@ -203,12 +208,7 @@ def frame_stem_stride(f: Facts, v: dict[str, Any]) -> Derived | None:
 
 def frame_stages(f: Facts, v: dict[str, Any]) -> Derived | None:
     """Stages until the frame CNN's map is about 8×8 (2 at 32 px), 1..5."""
-    if f.image_size is None:
-        return None
-    total, stem = _cnn_stride(f.image_size, 8), int(v["model.stem_stride"])
-    stages = max(1, min(5, round(math.log2(max(1, total // stem))) + 1))
-    side = f.image_size // (stem * 2 ** (stages - 1))
-    return _say(stages, f"a {side}×{side} map from {f.image_size}-px frames")
+    return _stages(f, v, 8, "frames")
 
 
 def frame_grid(f: Facts, v: dict[str, Any]) -> Derived | None:

@@ -129,7 +129,7 @@ def test_probe_beats_raw_inputs_on_short_separable_signals_with_no_set(tmp_path:
 def test_the_launcher_notes_auto_values_on_own_data_or_where_they_differ_from_the_default(tmp_path: Path) -> None:
     assert auto_notes(config.from_overrides([])) == {}                    # built-in shapes: the defaults, no notes
     assert auto_notes(config.from_overrides(["data.image_size=64"])) == {
-        "model.stages": ["auto: 4, a 4×4 feature map from 64-px images"]}
+        "model.stages": ["auto: 4, a 4×4 map from 64-px images"]}
     own = auto_notes(config.from_overrides(["data.modality=audio", f"data.path={_signals(tmp_path / 's.npz', 40)}"]))
     assert own["model.layers"] == ["auto: 3, 5 positions of 8 samples from 40-sample clips"]
     assert own["data.clip_seconds"] == ["auto: 0.0025 s = 40 samples, the signals' own length"]
