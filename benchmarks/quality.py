@@ -12,16 +12,18 @@ both the raw-input and the untrained-encoder probes by at least 0.05 or, for rec
 SSL-initialised fine-tune beats the randomly initialised one by at least 0.05. Runs on one
 torch thread at nice 10 so others sharing the machine are not starved: wall times are an upper
 bound. Usage: python -m benchmarks.quality [--only image,audio] [--objectives infonce,byol] [--steps N]
-[--keep-others]
+[--keep-others] [--jobs N] [--fill-untrained]
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import datetime as dt
 import io
 import json
+import multiprocessing
 import os
 import tempfile
 import time
@@ -30,9 +32,19 @@ from typing import Any
 
 import torch
 
+from benchmarks import compressors
 from benchmarks.common import RESULTS, write
 from sslterm import config
-from sslterm.evaluate.transfer import evaluate_run, finetune, restore, untrained_encoder
+from sslterm.data import build_dataset
+from sslterm.evaluate.transfer import (
+    MAX_TRAIN,
+    evaluate_run,
+    finetune,
+    raw_probe,
+    restore,
+    untrained_encoder,
+    untrained_probe,
+)
 from sslterm.launch import prepare
 from sslterm.store import Run
 from sslterm.train.loop import train
@@ -88,14 +100,30 @@ def measure(exp: config.Experiment, root: Path) -> dict[str, Any]:
     row.update(raw=raw, untrained=untrained, linear=linear,
                knn=record["knn"]["accuracy"], supervised=sup["accuracy"], gain=linear - raw,
                clear=linear - raw >= CLEAR_MARGIN, eval_s=total - sup["seconds"], supervised_s=sup["seconds"])
-    row["probe_passes"] = linear - max(raw, untrained) >= PASS_MARGIN
-    row["passes"] = row["probe_passes"]
     if exp.objective.name in RECONSTRUCTION:
         row.update(finetune_comparison(run))
-        row["passes"] = row["probe_passes"] or row["finetune_passes"]
+    row.update(verdict(row))
     if exp.name in NOTES:
         row["note"] = NOTES[exp.name]
     return row
+
+
+def measure_or_error(exp: config.Experiment, root: Path) -> dict[str, Any]:
+    """:func:`measure`, or a row naming the error: one broken experiment must not hide the rest."""
+    try:
+        return measure(exp, root)
+    except Exception as e:
+        return {"experiment": exp.name, "error": f"{type(e).__name__}: {e}"}
+
+
+def one_thread() -> None:
+    """A worker process's setting (the niceness is inherited): one torch thread."""
+    torch.set_num_threads(1)
+
+
+def show(row: dict[str, Any]) -> None:
+    print(f"{row['experiment']}:  " + "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                               for k, v in row.items() if k not in ("experiment", "note")), flush=True)
 
 
 def finetune_comparison(run: Run) -> dict[str, Any]:
@@ -105,21 +133,70 @@ def finetune_comparison(run: Run) -> dict[str, Any]:
     scratch = finetune(untrained_encoder(exp, data, torch.device("cpu")), exp, data, (FINETUNE_FRACTION,))
     (key, rec), rand = next(iter(ssl.items())), next(iter(scratch.values()))
     return {"finetune_labels": rec["labels"], "finetune_fraction": key, "finetune": rec["accuracy"],
-            "finetune_random_init": rand["accuracy"],
-            "finetune_passes": rec["accuracy"] - rand["accuracy"] >= PASS_MARGIN}
+            "finetune_random_init": rand["accuracy"]}
+
+
+def verdict(row: dict[str, Any]) -> dict[str, bool]:
+    """Whether a measured row passes: its probe against both baselines, its fine-tune against random init."""
+    out = {"probe_passes": row["linear"] - max(row["raw"], row["untrained"]) >= PASS_MARGIN}
+    if "finetune" in row:
+        out["finetune_passes"] = row["finetune"] - row["finetune_random_init"] >= PASS_MARGIN
+    out["passes"] = any(out.values())
+    return out
+
+
+def baselines(exp: config.Experiment) -> dict[str, float]:
+    """The raw-input and untrained-encoder probes alone, as evaluate_run measures them (no training needed)."""
+    data = build_dataset(exp.data.dataset, exp.data.options)
+    cpu, n = torch.device("cpu"), min(len(data), MAX_TRAIN)
+    return {"raw": raw_probe(exp, data, n, cpu), "untrained": untrained_probe(exp, data, n, cpu)}
+
+
+def fill_untrained(picked: list[config.Experiment]) -> list[dict[str, Any]]:
+    """The saved rows of ``picked`` measured before the untrained column existed, with it (and a verdict) added.
+
+    The untrained probe depends on the data, the encoder's configuration and the seed only, so it is
+    measured without pretraining; the row's other columns keep their date, ``untrained_measured`` says its own.
+    """
+    saved = {r["experiment"]: r for r in json.loads((RESULTS / "quality.json").read_text()).get("rows", [])}
+    rows = []
+    for exp in picked:
+        row = saved.get(exp.name)
+        if row is None or "untrained" in row or "linear" not in row:
+            continue
+        got = baselines(exp)
+        row = {**row, "untrained": got["untrained"], "untrained_measured": dt.date.today().isoformat()}
+        if abs(got["raw"] - row["raw"]) > 1e-6:
+            row["raw_now"] = got["raw"]                            # the data changed since the row was measured
+        rows.append({**row, **verdict(row)})
+        show(rows[-1])
+    return rows
 
 
 def merged(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` and the saved rows of every other experiment, sorted by experiment; each row dated."""
     saved = RESULTS / "quality.json"
     today = dt.date.today().isoformat()
-    fresh = {r["experiment"]: {**r, "measured": today} for r in rows}
+    fresh = {r["experiment"]: {**r, "measured": r.get("measured", today)} for r in rows}
     if saved.is_file():
         old = json.loads(saved.read_text())
         date = old.get("machine", {}).get("date", "")[:10]
         for r in old.get("rows", []):
-            fresh.setdefault(r["experiment"], {**r, "measured": r.get("measured", date)})
+            judged = verdict(r) if "untrained" in r and "linear" in r else {}
+            fresh.setdefault(r["experiment"], {**r, **judged, "measured": r.get("measured", date)})
     return [fresh[k] for k in sorted(fresh)]
+
+
+def compare_compressors(path: Path, cpu_seconds: float) -> None:
+    """The language model against the compressors on the text at ``path``, printed and saved in quality.json."""
+    with tempfile.TemporaryDirectory() as tmp:
+        record = compressors.compare(path, cpu_seconds, Path(tmp))
+    lm = record["lm"]
+    print(f"{path}: {record['train_bytes']} training and {record['eval_bytes']} held-out bytes ({record['held_out']})")
+    for name, bits in {**record["compressors"], f"byte transformer, {lm['steps']} steps": lm["bits_per_byte"]}.items():
+        print(f"  {name}: {bits:.3f} bits per byte")
+    print("  the language model beats " + (", ".join(k for k, v in record["beats"].items() if v) or "none of them"))
+    compressors.save(record)
 
 
 def main() -> None:
@@ -129,35 +206,60 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=0, help="Override every experiment's train.steps (0: as shipped).")
     ap.add_argument("--keep-others", action="store_true",
                     help="Keep the saved rows of experiments not measured now (each row keeps its own date).")
+    ap.add_argument("--fill-untrained", action="store_true",
+                    help="Only add the untrained-encoder probe to saved rows that lack it (no pretraining); "
+                         "implies --keep-others.")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="Experiments measured at once, each in its own process with one torch thread (default 1).")
+    ap.add_argument("--compressors", metavar="FILE", default="",
+                    help="Instead of the experiments: a next-token byte transformer trained for --cpu-seconds on the "
+                         "text FILE (.txt, .jsonl or a folder of them) against gzip -9, bzip2 -9 and xz -9e on its "
+                         "held-out text; saved as quality.json's 'compressors'.")
+    ap.add_argument("--cpu-seconds", type=float, default=600.0,
+                    help="CPU seconds of this process the --compressors language model trains for (default 600).")
     args = ap.parse_args()
     if args.steps < 0:
         ap.error(f"--steps must be ≥ 0, got {args.steps}")
+    if args.jobs < 1:
+        ap.error(f"--jobs must be ≥ 1, got {args.jobs}")
     os.nice(NICENESS)
     torch.set_num_threads(1)
+    if args.compressors:
+        if not Path(args.compressors).exists() or args.cpu_seconds <= 0:
+            ap.error(f"--compressors {args.compressors} --cpu-seconds {args.cpu_seconds}: expected an existing text "
+                     "file or folder and a positive number of seconds")
+        compare_compressors(Path(args.compressors), args.cpu_seconds)
+        return
     only = {m for m in args.only.split(",") if m}
     objectives = {o for o in args.objectives.split(",") if o}
     picked = experiments(only, objectives, args.steps)
     if not picked:
         ap.error("no shipped experiment matches --only/--objectives")
     load_before = os.getloadavg()
-    rows, failed = [], []
+    print(", ".join(f"{exp.name} ({exp.train.steps} steps)" for exp in picked) + " ...", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for exp in picked:
-            print(f"{exp.name}: {exp.train.steps} steps ...", flush=True)
-            try:
-                row = measure(exp, Path(tmp))
-            except Exception as e:                                 # one broken experiment must not hide the rest
-                failed.append(exp.name)
-                row = {"experiment": exp.name, "error": f"{type(e).__name__}: {e}"}
-            rows.append(row)
-            print("  " + "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                                   for k, v in row.items() if k not in ("experiment", "note")), flush=True)
-    if args.keep_others:
+        if args.fill_untrained:
+            rows = fill_untrained(picked)
+        elif args.jobs == 1:
+            rows = []
+            for exp in picked:
+                rows.append(measure_or_error(exp, Path(tmp)))
+                show(rows[-1])
+        else:
+            spawn = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=spawn, initializer=one_thread) as pool:
+                futures = [pool.submit(measure_or_error, exp, Path(tmp)) for exp in picked]
+                for done in concurrent.futures.as_completed(futures):
+                    show(done.result())
+                rows = [f.result() for f in futures]
+    failed = [r["experiment"] for r in rows if "error" in r]
+    if args.keep_others or args.fill_untrained:
         rows = merged(rows)
     required = [r for r in rows if r.get("modality") in MUST_BEAT_RAW and "clear" in r]
     write("quality", rows, {
         "threads": 1, "niceness": NICENESS, "shared_machine": True,
         "wall_times": "upper bounds: one torch thread at nice 10 on a machine shared with other work",
+        compressors.KEY: compressors.saved(),
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "steps_override": args.steps or None, "clear_margin": CLEAR_MARGIN,
         "supervised_baseline": "the experiment's encoder from scratch, cross-entropy through a linear head on all "

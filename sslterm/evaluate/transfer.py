@@ -31,6 +31,8 @@ from sslterm.utils.device import pick_device
 from sslterm.utils.probes import knn_accuracy, linear_probe
 
 FRACTIONS = (0.01, 0.1, 1.0)
+MAX_TRAIN = 20000
+"""Training examples the probes and kNN read at most."""
 
 
 def restore(run: Run, device: torch.device) -> tuple[config.Experiment, Dataset, Objective, int]:
@@ -80,6 +82,28 @@ def untrained_encoder(exp: config.Experiment, data: Dataset, device: torch.devic
     return build_encoder(exp.model.encoder, data.info, exp.model.options).to(device)
 
 
+def probe_on(features: Any, exp: config.Experiment, data: Dataset, n_train: int) -> float:
+    """Held-out accuracy of the linear probe on ``features(split, n)`` of the first ``n_train`` training examples."""
+    if data.y_train is None or data.y_eval is None:
+        raise ValueError("a linear probe needs a labelled dataset")
+    return linear_probe(features("train", n_train), data.y_train[:n_train], features("eval", data.size("eval")),
+                        data.y_eval, int(data.info["num_classes"]), seed=exp.seed).item()
+
+
+def raw_probe(exp: config.Experiment, data: Dataset, n_train: int, device: torch.device) -> float:
+    """The linear probe on the raw inputs (what pretraining must beat)."""
+    vocab = int(data.info.get("vocab_size", 0))
+    return probe_on(lambda split, n: torch.cat([raw_features(data.batch(split, c), vocab)
+                                                for c in torch.arange(n, device=device).split(512)]),
+                    exp, data, n_train)
+
+
+def untrained_probe(exp: config.Experiment, data: Dataset, n_train: int, device: torch.device) -> float:
+    """The linear probe on the untrained encoder's features (what the architecture alone gives)."""
+    untrained = Objective(Context(untrained_encoder(exp, data, device)))
+    return probe_on(lambda split, n: extract(untrained, data, split, n, device), exp, data, n_train)
+
+
 def finetune(encoder: Encoder, exp: config.Experiment, data: Dataset, fractions: Sequence[float],
              epochs: int = 10) -> dict[str, dict[str, Any]]:
     """Held-out accuracy of a copy of ``encoder`` fine-tuned with a linear head on each share of the labels.
@@ -102,7 +126,7 @@ def finetune(encoder: Encoder, exp: config.Experiment, data: Dataset, fractions:
     return out
 
 
-def evaluate_run(run: Run, device_name: str = "auto", finetune_epochs: int = 10, max_train: int = 20000,
+def evaluate_run(run: Run, device_name: str = "auto", finetune_epochs: int = 10, max_train: int = MAX_TRAIN,
                  fractions: Sequence[float] = FRACTIONS, supervised: bool = False, random_init: bool = False,
                  log: Any = print) -> dict[str, Any]:
     """Measure how the run's representation transfers; returns the record stored as ``eval.json``.
@@ -130,20 +154,11 @@ def evaluate_run(run: Run, device_name: str = "auto", finetune_epochs: int = 10,
     result["linear_probe"] = {"accuracy": linear_probe(train_f, y_tr, eval_f, y_ev, num_classes, seed=exp.seed).item()}
     result["knn"] = {"accuracy": knn_accuracy(train_f, y_tr, eval_f, y_ev, num_classes, k=exp.eval.knn_k).item(),
                      "k": exp.eval.knn_k}
-    vocab = int(data.info.get("vocab_size", 0))
-    raw_tr, raw_ev = (torch.cat([raw_features(data.batch(split, c), vocab)
-                                 for c in torch.arange(n, device=device).split(512)])
-                      for split, n in (("train", n_train), ("eval", data.size("eval"))))
-    result["raw_linear_probe"] = {"accuracy": linear_probe(raw_tr, y_tr, raw_ev, y_ev, num_classes,
-                                                           seed=exp.seed).item()}
+    result["raw_linear_probe"] = {"accuracy": raw_probe(exp, data, n_train, device)}
     log(f"linear probe {result['linear_probe']['accuracy']:.3f}, kNN {result['knn']['accuracy']:.3f}, "
         f"raw-input probe {result['raw_linear_probe']['accuracy']:.3f}")
     if random_init:
-        untrained = Objective(Context(untrained_encoder(exp, data, device)))
-        init_tr, init_ev = (extract(untrained, data, split, n, device)
-                            for split, n in (("train", n_train), ("eval", data.size("eval"))))
-        result["random_init_linear_probe"] = {"accuracy": linear_probe(init_tr, y_tr, init_ev, y_ev, num_classes,
-                                                                       seed=exp.seed).item()}
+        result["random_init_linear_probe"] = {"accuracy": untrained_probe(exp, data, n_train, device)}
         log(f"linear probe on the untrained encoder {result['random_init_linear_probe']['accuracy']:.3f}")
     for frac, record in finetune(objective.encoder, exp, data, fractions, finetune_epochs).items():
         result.setdefault("finetune", {})[frac] = record
