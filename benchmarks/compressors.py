@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import datetime as dt
 import gzip
 import io
+import json
 import lzma
 import math
 import os
@@ -27,7 +29,9 @@ from typing import Any
 
 import torch
 
+from benchmarks.common import RESULTS, git_revision, machine
 from sslterm import config
+from sslterm.atomic import atomic_write_text
 from sslterm.data.tokens import EVAL, TRAIN, prepare_text
 from sslterm.evaluate.transfer import restore
 from sslterm.launch import prepare
@@ -125,3 +129,23 @@ def compare(path: Path, cpu_seconds: float, root: Path) -> dict[str, Any]:
     if not math.isfinite(lm["bits_per_byte"]):
         record["note"] = "the language model diverged"
     return record
+
+
+QUALITY = RESULTS / "quality.json"
+KEY = "compressors"
+"""quality.json's key for the comparison; the experiments' rows sit beside it."""
+
+
+def saved() -> dict[str, Any] | None:
+    """The comparison saved in quality.json, if any (kept when the experiments' rows are rewritten)."""
+    if not QUALITY.is_file():
+        return None
+    return json.loads(QUALITY.read_text()).get(KEY)
+
+
+def save(record: dict[str, Any]) -> None:
+    """Write ``record`` (with the machine, date and revision) into quality.json's ``compressors``."""
+    whole = json.loads(QUALITY.read_text()) if QUALITY.is_file() else {"benchmark": "quality", "rows": []}
+    whole[KEY] = {**record, "machine": machine(), "revision": git_revision(),
+                  "measured": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    atomic_write_text(QUALITY, json.dumps(whole, indent=1) + "\n")
