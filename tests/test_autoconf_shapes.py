@@ -52,6 +52,7 @@ def _graphs(p: Path, nodes: int) -> Path:
 CASES: list[tuple[str, str, str, Callable[[Path], Path]]] = [
     ("audio", "infonce", "short", lambda d: _signals(d / "a.npz", 40)),
     ("audio", "masked", "short", lambda d: _signals(d / "a.npz", 40)),
+    ("audio", "next_token", "short", lambda d: _signals(d / "a.npz", 40)),       # mel_transformer: 5 frames
     ("audio", "infonce", "long", lambda d: _signals(d / "a.npz", 64000)),
     ("image", "infonce", "tiny", lambda d: _images(d / "i.npz", 8)),
     ("image", "masked", "tiny", lambda d: _images(d / "i.npz", 8)),
