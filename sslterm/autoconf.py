@@ -351,16 +351,6 @@ def facts_from_sizes(sizes: dict[str, Any]) -> Facts:
     return Facts(length=get("length"), image_size=get("image_size"), frames=get("frames"), seq_len=get("seq_len"))
 
 
-def facts_from_info(info: dict[str, Any]) -> Facts:
-    """The facts a loaded dataset's ``info`` gives (with ``nodes``, the median real node count, where known)."""
-    def get(name: str) -> int | None:
-        v = info.get(name)
-        return None if v is None else int(v)
-
-    return Facts(length=get("length"), sample_rate=get("sample_rate"), image_size=get("image_size"),
-                 frames=get("frames"), seq_len=get("seq_len"), nodes=get("nodes"))
-
-
 def describe(auto: dict[str, str]) -> list[str]:
     """``key  reason`` lines for ``sslterm show`` (pending keys say so)."""
     width = max(map(len, auto), default=0)
@@ -368,4 +358,4 @@ def describe(auto: dict[str, str]) -> list[str]:
 
 
 
-__all__ = ["PENDING", "RULES", "Facts", "derive", "describe", "facts_from_info", "facts_from_sizes", "rules_for"]
+__all__ = ["PENDING", "RULES", "Facts", "derive", "describe", "facts_from_sizes", "rules_for"]
