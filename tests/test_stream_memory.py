@@ -71,7 +71,11 @@ def peak(entry: Path) -> dict[str, int]:
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RssAnon from Linux's /proc")
 def test_peak_memory_does_not_grow_with_the_dataset(tmp_path: Path) -> None:
     small = peak(fake_entry(tmp_path / "small", 2_000))                  # 6 MB of pixels
-    large = peak(fake_entry(tmp_path / "large", 200_000))                # 614 MB of pixels
+    entry = fake_entry(tmp_path / "large", 200_000)                      # 614 MB of pixels
+    large = peak(entry)
     assert large["n"] == 200_000
     grown = {k: (large[k] - small[k]) / 1024 for k in ("self", "workers")}  # MiB (RssAnon is in KiB)
+    if max(grown.values()) >= 30:  # a peak only errs upwards (an allocator arena now and then): the least of two
+        again = peak(entry)
+        grown = {k: (min(large[k], again[k]) - small[k]) / 1024 for k in ("self", "workers")}
     assert grown["self"] < 30 and grown["workers"] < 30, f"memory grew by {grown} MiB for 608 MB more data"

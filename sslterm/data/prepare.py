@@ -406,7 +406,8 @@ def map_splits(entry: Path, manifest: dict[str, Any], noun: str) -> tuple[dict[s
     import torch
 
     shape, classes = [int(d) for d in manifest["shape"]], manifest["classes"]
-    dtype, ext = getattr(torch, manifest["dtype"]), SUFFIXES_OF[manifest["dtype"]]
+    stored = manifest.get("dtype", "uint8")          # entries made before audio and clips were prepared: pixels
+    dtype, ext = getattr(torch, stored), SUFFIXES_OF[stored]
     splits, labels = {}, {}
     for name in ("train", "eval"):
         n = int(manifest["counts"][name])
