@@ -1,6 +1,6 @@
 """Transfer quality: what each shipped experiment's pretraining buys on its labelled built-in dataset.
 
-Every experiment in experiments/ is trained as shipped (or for --steps), in this process, and its
+Every experiment in experiments/ is trained as shipped (or for --steps), in this process (or --jobs processes), and its
 frozen encoder is then measured on the held-out split: the linear probe on the raw inputs and on
 the untrained encoder's features (what the architecture alone gives), the linear probe and kNN on
 the SSL features, and the supervised baseline (the same encoder trained
@@ -122,6 +122,7 @@ def one_thread() -> None:
 
 
 def show(row: dict[str, Any]) -> None:
+    """Print one measured row on one line as soon as it is known."""
     print(f"{row['experiment']}:  " + "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                                for k, v in row.items() if k not in ("experiment", "note")), flush=True)
 
