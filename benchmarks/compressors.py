@@ -124,7 +124,7 @@ def compare(path: Path, cpu_seconds: float, root: Path) -> dict[str, Any]:
         "train_bytes": len(train_text), "eval_bytes": len(test_text), "compressors": bits,
         "compressors_s": time.perf_counter() - started, "formula": "8 * (|C(train + test)| - |C(train)|) / |test|"}
     lm = measure_lm(path, cpu_seconds, root)
-    record["lm"] = lm
+    record["lm"] = {**lm, "cpu_seconds_budget": cpu_seconds, "threads": 1}
     record["beats"] = {name: lm["bits_per_byte"] < b for name, b in bits.items()}
     if not math.isfinite(lm["bits_per_byte"]):
         record["note"] = "the language model diverged"
