@@ -78,3 +78,52 @@ def test_peak_memory_does_not_grow_with_the_dataset(tmp_path: Path) -> None:
     # though in about half the runs at 200,000 images (never at 2,000) it peaks ~30 MiB higher while streaming:
     # not explained yet, and far from a copy, so its bound is 64 MiB.
     assert grown["self"] < 64 and grown["workers"] < 30, f"memory grew by {grown} MiB for 608 MB more data"
+
+
+TEXT_SCRIPT = """
+import json, sys
+from pathlib import Path
+import torch
+from sslterm import config
+from sslterm.train.loop import build, open_batches
+
+def anon():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+
+exp = config.build({"data": {"modality": "text", "path": sys.argv[1], "seq_len": 32},
+                    "objective": {"name": "next_token"}, "augment": {},
+                    "train": {"steps": 3, "batch_size": 8, "device": "cpu"}, "eval": {"every": 0}})
+parts = build(exp)
+before = anon()
+batches = open_batches(parts, exp, 1)
+batch, _ = batches.get(1)
+print(json.dumps({"grown": anon() - before, "windows": len(parts.data), "shape": list(batch["x"].shape)}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RssAnon from Linux's /proc")
+def test_batches_of_a_text_stream_take_no_memory_per_token(tmp_path: Path) -> None:
+    corpus = tmp_path / "big.txt"                   # 60 MB: a window starts at every byte
+    corpus.write_bytes(b"the quick brown fox jumps over the lazy dog\n" * 1_400_000)
+    out = subprocess.run([sys.executable, "-c", TEXT_SCRIPT, str(corpus)], capture_output=True, text=True, cwd=ROOT,
+                         timeout=600, env={**__import__("os").environ, "SSLTERM_DATA_CACHE": str(tmp_path / "cache")})
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["windows"] > 50_000_000 and got["shape"] == [8, 32]
+    assert got["grown"] < 50, f"batches took {got['grown']:.0f} MiB for {got['windows']:,} windows"  # a list: 8 B each
+
+
+def test_a_shard_is_the_ranks_strided_examples() -> None:
+    import torch
+
+    from sslterm.data.stream import Shard
+
+    for n, world in ((10, 1), (10, 3), (11, 2), (3, 4)):
+        for rank in range(world):
+            listed = torch.arange(rank, max(n, rank), world)
+            shard = Shard(n, rank, world)
+            assert len(shard) == len(listed)
+            positions = torch.arange(len(listed))
+            assert torch.equal(shard[positions], listed[positions])

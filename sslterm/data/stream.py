@@ -94,6 +94,21 @@ class EpochSampler:
         return self._order[lo:hi] if hi > lo else self._order[min(lo, self.n - 1):][:1]
 
 
+class Shard:
+    """A rank's examples of a training split of ``n``: example ``rank + i × world`` for position ``i``, computed,
+    not stored (a text stream has one example per token: a list of them would take 8 bytes per token)."""
+
+    def __init__(self, n: int, rank: int = 0, world: int = 1) -> None:
+        self.rank, self.world = rank, world
+        self.n = max(0, -(-(n - rank) // world))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, positions: torch.Tensor) -> torch.Tensor:
+        return positions * self.world + self.rank if self.world > 1 else positions
+
+
 Sampler = Callable[[int], torch.Tensor]
 """Positions into a shard for a step: a :class:`StepSampler` or an :class:`EpochSampler`."""
 
@@ -109,7 +124,7 @@ class Batches(Protocol):
 class DeviceBatches:
     """Batches gathered on the device from a training split that lives there."""
 
-    def __init__(self, data: Dataset, shard: torch.Tensor, sampler: Sampler, labels: bool) -> None:
+    def __init__(self, data: Dataset, shard: Shard | torch.Tensor, sampler: Sampler, labels: bool) -> None:
         self.data, self.shard, self.sampler = data, shard, sampler
         self.labels = labels and data.y_train is not None
 
@@ -142,7 +157,7 @@ class _Rows(torch.utils.data.Dataset[Batch]):
 class _Steps(torch.utils.data.Sampler[torch.Tensor]):
     """The example indices of steps ``first``..``last`` in order (run in the main process, ahead of use)."""
 
-    def __init__(self, sampler: Sampler, shard: torch.Tensor, first: int, last: int) -> None:
+    def __init__(self, sampler: Sampler, shard: Shard | torch.Tensor, first: int, last: int) -> None:
         self.sampler, self.shard, self.first, self.last = sampler, shard, first, last
 
     def __len__(self) -> int:
@@ -156,7 +171,7 @@ class _Steps(torch.utils.data.Sampler[torch.Tensor]):
 class StreamBatches:
     """Batches made by DataLoader workers from host memory, pinned (CUDA) and copied without blocking."""
 
-    def __init__(self, data: Dataset, shard: torch.Tensor, sampler: Sampler, labels: bool,
+    def __init__(self, data: Dataset, shard: Shard | torch.Tensor, sampler: Sampler, labels: bool,
                  device: torch.device, first: int, last: int, workers: int) -> None:
         from torch.utils.data import DataLoader
 

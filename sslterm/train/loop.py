@@ -27,6 +27,7 @@ from sslterm.data.stream import (
     DeviceBatches,
     EpochSampler,
     Sampler,
+    Shard,
     StepSampler,
     StreamBatches,
     keep_on_device,
@@ -147,11 +148,11 @@ def open_batches(parts: Parts, exp: Experiment, first: int) -> Batches:
     home = parts.device if parts.on_device else torch.device("cpu")
     sampler: Sampler
     if exp.train.epochs:                                       # every example once per epoch, across the ranks
-        shard = torch.arange(len(parts.data), device=home)
+        shard = Shard(len(parts.data))
         sampler = EpochSampler(len(parts.data), exp.train.batch_size, exp.seed, parts.dist.rank, parts.dist.world,
                                home)
     else:
-        shard = torch.arange(parts.dist.rank, len(parts.data), parts.dist.world, device=home)   # this rank's examples
+        shard = Shard(len(parts.data), parts.dist.rank, parts.dist.world)      # this rank's examples
         sampler = StepSampler(len(shard), exp.train.batch_size, exp.seed, parts.dist.rank, home)
     if parts.on_device:
         return DeviceBatches(parts.data, shard, sampler, parts.monitor.learns)
