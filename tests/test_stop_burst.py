@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from sslterm.store import Status, write_status
-from sslterm.store.status import process_start
 from sslterm.tui.app import make_app
 from sslterm.tui.screens.dashboard import DashboardScreen
 from sslterm.tui.screens.dialogs import ConfirmScreen
-from tests.test_tui import make_run, settle
+from tests.test_tui import running_worker, settle
 
 
 @pytest.mark.parametrize("slow", ["compose", "mount"])
@@ -34,11 +30,7 @@ def test_s_then_y_in_one_burst_stops_the_run(tmp_path: Path, monkeypatch: pytest
             return made(self)
 
         monkeypatch.setattr(ConfirmScreen, "compose", slow_compose)
-    run = make_run(tmp_path, "simclr", 10, state="stopped")
-    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", str(run.path)])
-    try:
-        write_status(run.path, Status(**{**run.status().to_dict(), "state": "running", "pid": worker.pid,
-                                         "pid_start": process_start(worker.pid)}))
+    with running_worker(tmp_path) as (run, worker):
 
         async def body() -> None:
             app = make_app(tmp_path, run.id)
@@ -53,5 +45,3 @@ def test_s_then_y_in_one_burst_stops_the_run(tmp_path: Path, monkeypatch: pytest
 
         asyncio.run(body())
         assert worker.wait(timeout=10) == -15
-    finally:
-        worker.kill()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import subprocess
 import sys
 import time
 from array import array
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -216,12 +218,21 @@ def test_failed_run_shows_its_error_and_cannot_be_stopped(tmp_path: Path) -> Non
     asyncio.run(body())
 
 
-def test_stop_asks_then_sends_sigterm_to_the_worker(tmp_path: Path) -> None:
-    run = make_run(tmp_path, "simclr", 10, state="stopped")
+@contextlib.contextmanager
+def running_worker(root: Path) -> Iterator[tuple[Run, subprocess.Popen[bytes]]]:
+    """A run whose status names a live stand-in worker (a process holding the run dir on its command line)."""
+    run = make_run(root, "simclr", 10, state="stopped")
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", str(run.path)])  # names its run
     try:
         write_status(run.path, Status(**{**run.status().to_dict(), "state": "running", "pid": worker.pid,
                                          "pid_start": process_start(worker.pid)}))
+        yield run, worker
+    finally:
+        worker.kill()
+
+
+def test_stop_asks_then_sends_sigterm_to_the_worker(tmp_path: Path) -> None:
+    with running_worker(tmp_path) as (run, worker):
 
         async def body() -> None:
             app = make_app(tmp_path, run.id)
@@ -234,8 +245,6 @@ def test_stop_asks_then_sends_sigterm_to_the_worker(tmp_path: Path) -> None:
 
         asyncio.run(body())
         assert worker.wait(timeout=5) == -15
-    finally:
-        worker.kill()
 
 
 def test_metric_series_drops_what_a_resumed_run_rewrites() -> None:
