@@ -127,3 +127,31 @@ def test_a_shard_is_the_ranks_strided_examples() -> None:
             assert len(shard) == len(listed)
             positions = torch.arange(len(listed))
             assert torch.equal(shard[positions], listed[positions])
+
+
+def test_an_epoch_of_text_reads_every_token_once() -> None:
+    """train.epochs on a token stream: an epoch is its non-overlapping windows, each once (not every start)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from sslterm import config
+    from sslterm.data import Dataset
+    from sslterm.train.loop import open_batches
+
+    window, windows = 8, 37
+    stream = (torch.arange(window * windows + 5) // window).to(torch.uint8)     # byte = which aligned window
+    data = Dataset({"x": stream}, {"x": stream[:40]}, None, None, (), {}, window=window)
+    assert data.epoch_size() == windows                     # the 5 tokens after the last whole window wait
+    exp = config.build({"data": {"modality": "text"}, "train": {"epochs": 1, "batch_size": 4, "steps": 10}})
+    cpu = torch.device("cpu")
+    parts = SimpleNamespace(device=cpu, on_device=True, data=data, dist=SimpleNamespace(rank=0, world=1),
+                            monitor=SimpleNamespace(learns=False))
+    batches = open_batches(parts, exp, 1)  # type: ignore[arg-type]
+    seen = []
+    for step in range(1, -(-data.epoch_size() // 4) + 1):
+        x = batches.get(step)[0]["x"] - 2                                          # ids → bytes
+        inside = x[:, 0:1].expand_as(x)
+        assert torch.equal(torch.where(x >= 0, x, inside), inside)                # each row one aligned window
+        seen += x[:, 0].tolist()
+    assert sorted(seen) == list(range(windows))

@@ -53,6 +53,12 @@ class Dataset:
         t = int(x.shape[0])
         return max(0, t - self.window + 1) if split == "train" else max(1, -(-(t - 1) // self.stride("eval")))
 
+    def epoch_size(self) -> int:
+        """Training examples one epoch visits: all of them; of a windowed split, the windows that do not
+        overlap (one every ``window`` tokens), so an epoch reads every token once (but the last < ``window``)."""
+        n = self.size("train")
+        return n if not self.window else max(1, (n - 1) // self.window + 1)
+
     def stride(self, split: str) -> int:
         """Tokens between the starts of consecutive examples of a windowed split."""
         return 1 if split == "train" else max(1, self.window - 1)

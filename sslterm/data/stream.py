@@ -95,18 +95,20 @@ class EpochSampler:
 
 
 class Shard:
-    """A rank's examples of a training split of ``n``: example ``rank + i × world`` for position ``i``, computed,
-    not stored (a text stream has one example per token: a list of them would take 8 bytes per token)."""
+    """A rank's examples of a training split of ``n``: example ``(rank + i × world) × step`` for position ``i``,
+    computed, not stored (a text stream has one example per token: a list of them would take 8 bytes per token;
+    ``step`` = the window picks a text's non-overlapping windows)."""
 
-    def __init__(self, n: int, rank: int = 0, world: int = 1) -> None:
-        self.rank, self.world = rank, world
+    def __init__(self, n: int, rank: int = 0, world: int = 1, step: int = 1) -> None:
+        self.rank, self.world, self.step = rank, world, step
         self.n = max(0, -(-(n - rank) // world))
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, positions: torch.Tensor) -> torch.Tensor:
-        return positions * self.world + self.rank if self.world > 1 else positions
+        at = positions * self.world + self.rank if self.world > 1 else positions
+        return at * self.step if self.step > 1 else at
 
 
 Sampler = Callable[[int], torch.Tensor]

@@ -148,9 +148,9 @@ def open_batches(parts: Parts, exp: Experiment, first: int) -> Batches:
     home = parts.device if parts.on_device else torch.device("cpu")
     sampler: Sampler
     if exp.train.epochs:                                       # every example once per epoch, across the ranks
-        shard = Shard(len(parts.data))
-        sampler = EpochSampler(len(parts.data), exp.train.batch_size, exp.seed, parts.dist.rank, parts.dist.world,
-                               home)
+        n = parts.data.epoch_size()
+        shard = Shard(n, step=parts.data.window or 1)               # a text's epoch: its non-overlapping windows
+        sampler = EpochSampler(n, exp.train.batch_size, exp.seed, parts.dist.rank, parts.dist.world, home)
     else:
         shard = Shard(len(parts.data), parts.dist.rank, parts.dist.world)      # this rank's examples
         sampler = StepSampler(len(shard), exp.train.batch_size, exp.seed, parts.dist.rank, home)
@@ -236,12 +236,12 @@ def train(exp: Experiment, run: Run, should_stop: Callable[[], bool], on_progres
     """
     exp = settle_run(exp, run.path / CONFIG, write=os.environ.get("RANK", "0") == "0")   # auto settings
     parts = build(exp, cache=run.path.parent / ".cache" / "datasets")
-    exp = with_epoch_steps(exp, len(parts.data), parts.dist.world)
+    exp = with_epoch_steps(exp, parts.data.epoch_size(), parts.dist.world)
     cfg = exp.train
     if cfg.epochs:
         print(f"{cfg.epochs} epoch(s) of {cfg.steps // cfg.epochs} steps: {cfg.steps} steps", flush=True)
     if on_steps is not None:
-        on_steps(cfg.steps, epoch_steps(exp, len(parts.data), parts.dist.world))
+        on_steps(cfg.steps, epoch_steps(exp, parts.data.epoch_size(), parts.dist.world))
     skipped = rules.skipped_augmentations(exp.objective.name, exp.augment)     # said, not silently dropped
     said = [w for w in (warn_batch_size(exp, parts), skipped) if w is not None]
     for text in said:
