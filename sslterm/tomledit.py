@@ -103,6 +103,13 @@ def _inline(node: Any) -> bool:
         isinstance(v, Table) for v in node.values()))
 
 
+def _has_tables(node: Any) -> bool:
+    """Whether ``node`` holds tables written with headers of their own."""
+    from tomlkit.items import Table
+
+    return any(isinstance(v, Table) for v in node.values())
+
+
 def _add(node: Any, key: str, item: Any) -> None:
     """Add ``key`` at the end of a table's keys: before the comments that close its body (they lead into the
     next table), not after them."""
@@ -129,6 +136,8 @@ def _sync(node: Any, target: dict[str, Any]) -> None:
                 node[key] = _empty_table()
         elif key in node and not _same(_plain(node[key]), value):
             node[key] = _new(value, _inline(node))
+        elif key not in node and value == {} and not _inline(node) and _has_tables(node):
+            _add(node, key, _empty_table())  # `k = {}` among [node.x] headers would land in the last of them
         elif key not in node:
             _add(node, key, _new(value, _inline(node)))
     if _tables(node) != _tables(target):  # a table switched on again goes back to its place

@@ -184,3 +184,11 @@ def test_a_new_key_goes_before_the_comment_that_leads_into_the_next_table() -> N
     doc["data"]["modality"], doc["model"]["encoder"] = "image", "cnn"
     assert update_toml(text, doc) == ('[data]\nnum_samples = 64  # few\nmodality = "image"\n\n# the encoder\n'
                                       '[model]\nwidth = 4\nencoder = "cnn"\n')
+
+
+def test_an_empty_table_added_among_sub_table_headers_gets_its_own_header() -> None:
+    text = "[augment.crop]\np = 0.5\n\n[augment.flip]\np = 0.1\n"
+    new = tomlio.loads(text)
+    new["augment"]["_"] = {}                  # written `_ = {}` it would land in [augment.flip]
+    out = update_toml(text, new)
+    assert tomlio.loads(out) == new and out.startswith(text)
