@@ -70,10 +70,7 @@ import json, sys, time, torch
 from pathlib import Path
 from sslterm.data.image_files import load_prepared
 from sslterm.data.stream import DeviceBatches, StepSampler, StreamBatches
-def anon(pid="self"):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1]) / 1024
+from benchmarks.prepare import anon_mib as anon
 entry, steps = Path(sys.argv[1]), int(sys.argv[2])
 data = load_prepared(entry, json.loads((entry / "manifest.json").read_text()))
 cpu, shard = torch.device("cpu"), torch.arange(len(data))

@@ -49,7 +49,11 @@ DEFAULT_VOCAB = 8192
 def text_sources(path: Path, data_format: str = AUTO) -> list[Path]:
     """The files of a text source, sorted (a Parquet or Hugging Face source: its training split's table files,
     :func:`sslterm.formats.detect`); one line naming what is wrong when there are none."""
-    fmt = detect(path, "text", data_format)
+    return _sources(path, detect(path, "text", data_format))
+
+
+def _sources(path: Path, fmt: Format) -> list[Path]:
+    """The files of a text source whose format is ``fmt`` (see :func:`text_sources`)."""
     if fmt in (Format.PARQUET, Format.HF_DATASET):
         from sslterm.data.arrow import open_table
 
@@ -161,8 +165,8 @@ class _Writer:
 
 def tokenise(path: Path, entry: Path, text_field: str, seed: int, data_format: str = AUTO) -> dict[str, Any]:
     """Write the train and held-out byte streams of ``path`` into ``entry``; the manifest's counts."""
-    files = text_sources(path, data_format)
     fmt = detect(path, "text", data_format)
+    files = _sources(path, fmt)
     is_records = {f: _as_records(f, fmt, data_format != AUTO) for f in files}
     counts = [_count_records(f) if is_records[f] else 1 for f in files]
     total = sum(counts)
