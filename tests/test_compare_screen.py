@@ -8,7 +8,6 @@ import csv
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from sslterm.compare_groups import mean_curve
@@ -17,12 +16,9 @@ from sslterm.tui.screens.compare import CompareScreen, squeeze
 from sslterm.tui.screens.dialogs import HELP_WIDTH, ChooseScreen, HelpScreen
 from sslterm.tui.screens.sensitivity import SensitivityScreen
 from sslterm.tui.widgets.loss_chart import LossChart
-from tests.frozen_runs import frozen_runs, frozen_sweep
-
-
-async def settle(pilot: Pilot[None]) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+from tests.frozen_runs import frozen_runs
+from tests.test_tui import settle
+from tests.test_tui_sweeps import sweep_app
 
 
 def test_compare_exports_csv_next_to_the_runs_and_plots_another_metric(tmp_path: Path) -> None:
@@ -88,13 +84,8 @@ def test_squeeze_cuts_long_keys_and_ids_in_the_middle() -> None:
 
 
 def test_a_sweeps_runs_are_compared_by_setting_with_a_band_and_the_best_marked(tmp_path: Path) -> None:
-    frozen_sweep(tmp_path / "runs")
-    frozen_runs(tmp_path / "runs")
-
     async def body() -> None:
-        app = make_app(tmp_path / "runs")
-        async with app.run_test(size=(80, 24)) as pilot:
-            await settle(pilot)
+        async with sweep_app(tmp_path) as (app, pilot, _runs, _others):
             await pilot.press("c")                                      # on the sweep's row: its 8 runs
             await settle(pilot)
             screen = app.screen

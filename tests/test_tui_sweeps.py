@@ -4,10 +4,13 @@ setting with a band, and its sensitivity view."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from rich.text import Text
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -23,13 +26,20 @@ from sslterm.tui.screens.sensitivity import SensitivityScreen, sensitivities
 from sslterm.tui.widgets.runs_table import RunsTable, layout, progress_note
 from sslterm.tui.widgets.sensitivity import SensitivityPanel, values_line
 from tests.frozen_runs import SWEEP_ID, frozen_runs, frozen_sweep, loss_at
+from tests.test_tui import settle
 
 GROUP = f"sweep/{SWEEP_ID}"
 
 
-async def settle(pilot: Pilot[None]) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+@contextlib.asynccontextmanager
+async def sweep_app(tmp_path: Path) -> AsyncIterator[tuple[App[None], Pilot[None], dict[str, str], list[str]]]:
+    """The app at 80x24 on a frozen sweep (its runs by trial) beside frozen runs of no sweep, settled."""
+    runs = frozen_sweep(tmp_path / "runs")
+    others = frozen_runs(tmp_path / "runs")
+    app = make_app(tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        yield app, pilot, runs, others
 
 
 def cells(table: RunsTable, key: str) -> list[str]:
@@ -37,13 +47,8 @@ def cells(table: RunsTable, key: str) -> list[str]:
 
 
 def test_a_sweeps_runs_are_grouped_under_its_progress_and_open_and_close(tmp_path: Path) -> None:
-    runs = frozen_sweep(tmp_path / "runs")
-    others = frozen_runs(tmp_path / "runs")
-
     async def body() -> None:
-        app = make_app(tmp_path / "runs")
-        async with app.run_test(size=(80, 24)) as pilot:
-            await settle(pilot)
+        async with sweep_app(tmp_path) as (app, pilot, runs, others):
             table = app.screen.query_one(RunsTable)
             assert table.shown == [GROUP, *reversed(others)]        # 8 runs: closed; the others as before
             row = cells(table, GROUP)
@@ -66,13 +71,8 @@ def test_a_sweeps_runs_are_grouped_under_its_progress_and_open_and_close(tmp_pat
 
 
 def test_the_filter_finds_runs_inside_a_sweep(tmp_path: Path) -> None:
-    runs = frozen_sweep(tmp_path / "runs")
-    others = frozen_runs(tmp_path / "runs")
-
     async def body() -> None:
-        app = make_app(tmp_path / "runs")
-        async with app.run_test(size=(80, 24)) as pilot:
-            await settle(pilot)
+        async with sweep_app(tmp_path) as (app, pilot, runs, others):
             table = app.screen.query_one(RunsTable)
             await pilot.press("slash", *"t004", "enter")
             assert table.shown == [GROUP, runs["t004"]]                  # the sweep opened on its matching run
@@ -89,13 +89,8 @@ def test_the_filter_finds_runs_inside_a_sweep(tmp_path: Path) -> None:
 
 
 def test_v_shows_the_final_metric_against_the_swept_key_and_m_cycles_it(tmp_path: Path) -> None:
-    frozen_sweep(tmp_path / "runs")
-    frozen_runs(tmp_path / "runs")
-
     async def body() -> None:
-        app = make_app(tmp_path / "runs")
-        async with app.run_test(size=(80, 24)) as pilot:
-            await settle(pilot)
+        async with sweep_app(tmp_path) as (app, pilot, _runs, _others):
             await pilot.press("v")
             await settle(pilot)
             screen = app.screen
