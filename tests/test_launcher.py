@@ -16,6 +16,7 @@ from textual.widgets import Input, OptionList, Static
 from sslterm import catalog, config
 from sslterm.launch import prepare
 from sslterm.tui.app import make_app
+from sslterm.tui.draft import Draft
 from sslterm.tui.draft_file import experiment_file_name
 from sslterm.tui.screens import launcher as launcher_screen
 from sslterm.tui.screens.dashboard import DashboardScreen
@@ -426,3 +427,18 @@ def test_file_names_that_are_paths_or_hidden_are_refused(name: str) -> None:
 def test_file_name_gets_its_extension() -> None:
     assert experiment_file_name(" mine ") == "mine.toml"
     assert experiment_file_name("a.toml") == "a.toml"
+
+
+@pytest.mark.parametrize(("modality", "data_file"), [(None, "x.npz"), ("text", "x.txt")])
+def test_a_file_giving_only_data_path_shows_your_own_files_not_a_built_in_dataset(
+        tmp_path: Path, modality: str | None, data_file: str) -> None:
+    (tmp_path / data_file).write_text("")
+    exp = tmp_path / "mine.toml"
+    exp.write_text((f'[data]\nmodality = "{modality}"\n' if modality else "[data]\n") + f'path = "{data_file}"\n')
+    draft = Draft.load(exp)
+    files = f"{modality or 'image'}_files"  # what the loader reads such a file as
+    assert draft.get("data.dataset") == files, draft.raw
+    shown = {spec.key for _, specs in draft.sections() for spec in specs}
+    assert {"data.path", "data.format"} <= shown  # the dataset's own fields: the file and its format
+    assert draft.value(draft.spec_of("data.path")) == data_file
+    assert not draft.dirty  # naming the dataset is no edit of the file

@@ -312,13 +312,13 @@ class Draft:
         if not all(isinstance(self.raw.get(t, {}), dict) for t in ("data", "objective", "model")):
             return  # a value where a table belongs: check() names it
         data, objective, model = (self._table(t) for t in ("data", "objective", "model"))
+        if "path" in data and "dataset" not in data:  # your own files, as the loader reads them: the form shows so
+            data["dataset"] = f"{data.get('modality', DataConfig.modality)}_files"
         minimal: dict[str, dict[str, Any]] = {
-            "data": {k: data[k] for k in ("modality", "dataset") if k in data},
+            "data": {k: data[k] for k in ("modality", "dataset", "path", "format") if k in data},
             "objective": {k: objective[k] for k in ("name",) if k in objective},
             "model": {k: model[k] for k in ("encoder",) if k in model},
         }
-        if "path" in data and "dataset" not in data:
-            minimal["data"]["dataset"] = f"{minimal['data'].get('modality', DataConfig.modality)}_files"
         try:
             exp = build(minimal, source=SOURCE)
         except ConfigError:
