@@ -42,6 +42,8 @@ class Facts:
     """Side of the user's images or frames."""
     doc_len: int | None = None
     """Bytes per example or document of the user's text (a high percentile)."""
+    bytes_per_token: float | None = None
+    """Bytes per token of the user's text as the run tokenises it: measured under a BPE, 1 for bytes and ids."""
     max_graph_nodes: int | None = None
     """Nodes of the largest of the user's graphs."""
 
@@ -248,12 +250,20 @@ SEQ_LEN_MIN, SEQ_LEN_MAX = 16, 512
 
 
 def text_seq_len(f: Facts, v: dict[str, Any]) -> Derived | None:
-    """The 95th percentile of the examples' (or documents') lengths, rounded up to 8, within 16..512."""
-    if f.doc_len is None:
-        return None
-    n = max(SEQ_LEN_MIN, min(SEQ_LEN_MAX, -(-f.doc_len // 8) * 8))
-    return _say(n, f"from the text's {f.doc_len}-byte examples (95th percentile)"
-                + ("" if n >= f.doc_len else f", at most {SEQ_LEN_MAX}"))
+    """The 95th percentile of the examples' (or documents') lengths in tokens, rounded up to 8, within 16..512.
+
+    Tokens are bytes, or under a BPE (``data.tokenizer = "bpe"``) the bytes divided by the text's measured
+    bytes per token (about 4 for English): a byte length taken as tokens would make windows 4 times too long.
+    """
+    per = f.bytes_per_token
+    if f.doc_len is None or (per is None and v.get("data.tokenizer") == "bpe"):
+        return None                                        # a BPE's bytes per token not measured: the default
+    tokens = f.doc_len if per is None or per == 1 else math.ceil(f.doc_len / per)
+    n = max(SEQ_LEN_MIN, min(SEQ_LEN_MAX, -(-tokens // 8) * 8))
+    why = f"from the text's {f.doc_len}-byte examples (95th percentile)"
+    if tokens != f.doc_len:
+        why += f", {tokens} BPE tokens at {per:.2f} bytes per token"
+    return _say(n, why + ("" if n >= tokens else f", at most {SEQ_LEN_MAX}"))
 
 
 def span_masking_spans(f: Facts, v: dict[str, Any]) -> Derived | None:

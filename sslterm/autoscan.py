@@ -20,9 +20,12 @@ from typing import Any
 
 from sslterm import config, config_auto
 from sslterm.autoconf import PENDING, Facts
+from sslterm.formats import text_class_folders
 
 TEXT_BYTES = 4 * 2**20
 """Text read to measure its lengths: the first 4 MiB of each format's files."""
+BPE_SAMPLE_BYTES = 2**20
+"""Text a BPE is trained on to measure its bytes per token (data.tokenizer = "bpe")."""
 
 
 def npz_arrays(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -95,10 +98,10 @@ def _images(path: Path, video: bool) -> Facts:
     return _side(arrays["x"][0], video) if "x" in arrays else Facts()
 
 
-def _text_lengths(path: Path, field: str) -> list[int]:
-    """Bytes per example: lines of .txt files, records of .jsonl files (the first megabytes of each)."""
+def _text_examples(path: Path, field: str) -> list[bytes]:
+    """The examples of the first megabytes of text: lines of .txt files, the text of records of .jsonl files."""
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in (".txt", ".jsonl"))
-    out: list[int] = []
+    out: list[bytes] = []
     budget = TEXT_BYTES
     for p in files:
         if budget <= 0:
@@ -114,10 +117,27 @@ def _text_lengths(path: Path, field: str) -> list[int]:
                     text = json.loads(line).get(field, "")
                 except (ValueError, AttributeError):
                     continue
-                out.append(len(str(text).encode()))
+                out.append(str(text).encode())
             else:
-                out.append(len(line))
+                out.append(line)
     return out
+
+
+def _bpe_bytes_per_token(examples: list[bytes], vocab_size: int) -> float | None:
+    """Bytes per token of the first BPE_SAMPLE_BYTES of ``examples`` under a BPE trained on them; None without the
+    tokenizers package (the run then says how to install it)."""
+    from sslterm import bpe_train
+
+    sample, size = [], 0
+    for e in examples:
+        if size >= BPE_SAMPLE_BYTES:
+            break
+        sample.append(e.decode("utf-8", errors="replace"))
+        size += len(e)
+    try:
+        return bpe_train.bytes_per_token(sample, vocab_size)
+    except ValueError:                                     # tokenizers is not installed
+        return None
 
 
 def _text(path: Path, options: dict[str, Any]) -> Facts:
@@ -128,9 +148,15 @@ def _text(path: Path, options: dict[str, Any]) -> Facts:
         if x.ndim != 2 or x.shape[0] == 0:
             return Facts()
         lengths = (x != 0).sum(axis=1)
-        return Facts(doc_len=int(np.percentile(lengths, 95)))
-    lengths = _text_lengths(path, str(options.get("text_field", "text")))
-    return Facts(doc_len=_percentile(lengths, 0.95)) if lengths else Facts()
+        return Facts(doc_len=int(np.percentile(lengths, 95)), bytes_per_token=1.0)
+    examples = _text_examples(path, str(options.get("text_field", "text")))
+    if not examples:
+        return Facts()
+    doc_len = _percentile([len(e) for e in examples], 0.95)
+    labelled = path.is_dir() and bool(text_class_folders(path))        # lines of bytes, whatever the tokenizer
+    if options.get("tokenizer") != "bpe" or labelled:
+        return Facts(doc_len=doc_len, bytes_per_token=1.0)
+    return Facts(doc_len=doc_len, bytes_per_token=_bpe_bytes_per_token(examples, int(options.get("vocab_size", 8192))))
 
 
 def _graphs(path: Path) -> Facts:

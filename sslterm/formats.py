@@ -152,6 +152,12 @@ def _seen(path: str, modality: str) -> tuple[Format | None, str]:
     return None, f"a {suffix or 'suffix-less'} file" if p.is_file() else "nothing that exists"
 
 
+def text_class_folders(root: Path) -> tuple[str, ...]:
+    """Names of the subfolders of ``root`` holding .txt files (class labels: labelled text), sorted."""
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    return tuple(d.name for d in subdirs if any(d.rglob("*.txt")))
+
+
 def detect(path: str | Path, modality: str, override: str = AUTO) -> Format:
     """The format of ``path`` for ``modality``: ``override`` when it names one, else detected from the path.
 

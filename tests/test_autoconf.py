@@ -83,6 +83,32 @@ def test_text_seq_len_from_the_examples_lengths(doc: int, seq: int) -> None:
     assert v["data.seq_len"] == seq
 
 
+@pytest.mark.parametrize(("per", "seq", "says"), [(4.0, 104, "100 BPE tokens at 4.00 bytes per token"),
+                                                  (1.0, 400, "400-byte examples (95th percentile)")])
+def test_text_seq_len_counts_tokens_under_a_bpe(per: float, seq: int, says: str) -> None:
+    keyed = autoconf.rules_for("text_files", "transformer", "masked", ())
+    got = autoconf.derive(keyed, {"data.seq_len"}, {"data.tokenizer": "bpe"}, Facts(doc_len=400, bytes_per_token=per))
+    assert got["data.seq_len"][0] == seq and says in got["data.seq_len"][1]
+    unmeasured = autoconf.derive(keyed, {"data.seq_len"}, {"data.tokenizer": "bpe"}, Facts(doc_len=400))
+    assert unmeasured == {}                                          # never a byte length taken as tokens
+
+
+def test_a_bpe_text_settles_seq_len_in_tokens(tmp_path: Path) -> None:
+    pytest.importorskip("tokenizers")
+    words = ["the ", "model ", "learns ", "which ", "words ", "follow ", "each ", "other "]
+    lines = ["".join(words[(i * 3 + j) % len(words)] for j in range(40)) for i in range(200)]   # 226-241 bytes
+    (tmp_path / "t.txt").write_text("\n".join(lines))
+    facts = autoscan.scan("text_files", {"path": str(tmp_path / "t.txt"), "tokenizer": "bpe", "vocab_size": 300})
+    assert facts.doc_len == 235 and facts.bytes_per_token is not None and facts.bytes_per_token > 3
+    as_bytes = autoscan.settle(config.from_overrides(["data.modality=text", f"data.path={tmp_path / 't.txt'}"]))
+    exp = config.from_overrides(["data.modality=text", f"data.path={tmp_path / 't.txt'}", "data.tokenizer=bpe",
+                                 "data.vocab_size=300"])
+    settled = autoscan.settle(exp)
+    assert as_bytes.data.options["seq_len"] == 240                    # 235 bytes, rounded up to 8
+    assert settled.data.options["seq_len"] <= 235 // 3 + 8
+    assert "bytes per token" in settled.auto["data.seq_len"]
+
+
 @pytest.mark.parametrize(("nodes", "layers"), [(3, 1), (16, 3), (500, 6)])
 def test_gnn_depth_from_graph_size(nodes: int, layers: int) -> None:
     v = _values(autoconf.rules_for("graph_files", "gnn", "infonce", ()), Facts(nodes=nodes, max_graph_nodes=nodes),

@@ -25,26 +25,15 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from sslterm.atomic import atomic_write, atomic_write_text
+from sslterm.bpe_train import MIN_FREQUENCY, untrained
 
 TOKENIZER = "tokenizer.json"
 MIN_VOCAB, MAX_VOCAB = 257, 1 << 18
 """A BPE's vocabulary: the 256 bytes and at least one merge; at most 262,144 ids."""
 UINT16_BELOW = 1 << 16
 """Vocabularies smaller than this are stored as uint16, larger ones as int32."""
-MIN_FREQUENCY = 2
-"""A pair seen fewer times than this in the training text is never merged."""
 _BLOCK = 1 << 16                             # bytes of text per piece (a batch holds many: one per core and more)
 _BATCH = 1 << 22                             # bytes of text handed to the library per encoding batch
-
-
-def require() -> Any:
-    """The ``tokenizers`` module; one line saying how to install it when it is missing."""
-    try:
-        import tokenizers
-    except ImportError:
-        raise ValueError("data.tokenizer = 'bpe' needs the tokenizers package: pip install 'sslterm[data]' "
-                         "(or use data.tokenizer = 'bytes')") from None
-    return tokenizers
 
 
 def check_vocab(vocab_size: int) -> None:
@@ -114,12 +103,7 @@ def train(train_stream: Path, vocab_size: int, out: Path, source: Path) -> Any:
 
     One line when the text is too small to learn that many merges.
     """
-    tk = require()
-    tokenizer = tk.Tokenizer(tk.models.BPE())
-    tokenizer.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = tk.decoders.ByteLevel()
-    trainer = tk.trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=MIN_FREQUENCY, show_progress=False,
-                                     initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet(), special_tokens=[])
+    tokenizer, trainer = untrained(vocab_size)
     tokenizer.train_from_iterator(text_chunks(train_stream), trainer)
     got = tokenizer.get_vocab_size()
     if got < vocab_size:

@@ -19,7 +19,7 @@ import torch
 from sslterm.data import Dataset
 from sslterm.data.npz import encode_labels, fail, read_npz
 from sslterm.data.splits import split_labelled
-from sslterm.formats import AUTO, Format, detect
+from sslterm.formats import AUTO, Format, detect, text_class_folders
 
 PAD, MASK, OFFSET = 0, 1, 2
 BYTE_VOCAB = 256 + OFFSET
@@ -252,15 +252,9 @@ def _pad_stack(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([np.pad(p, ((0, 0), (0, width - p.shape[1]))) for p in parts])
 
 
-def _class_folders(root: Path) -> tuple[str, ...]:
-    """Names of the subfolders of ``root`` holding .txt files (class labels), sorted."""
-    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    return tuple(d.name for d in subdirs if any(d.rglob("*.txt")))
-
-
 def _read_folder(root: Path, seq_len: int) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """A folder of class subfolders of .txt files: one example per line (chunk), labelled by its subfolder."""
-    classes = _class_folders(root)
+    classes = text_class_folders(root)
     files = [(f, i) for i, c in enumerate(classes) for f in sorted((root / c).rglob("*.txt"))]
     parts = [(_read_text_file(f, seq_len), label) for f, label in files]   # a loop over files, not examples
     parts = [(x, label) for x, label in parts if len(x)]
@@ -332,7 +326,7 @@ def load_text_files(options: dict[str, Any]) -> Dataset:
     vocab = BYTE_VOCAB
     y: np.ndarray | None
     fmt = detect(path, "text", str(options.get("format", AUTO)))
-    if fmt is Format.TEXT_FILES and path.is_dir() and _class_folders(path):
+    if fmt is Format.TEXT_FILES and path.is_dir() and text_class_folders(path):
         x, y, classes = _read_folder(path, seq_len)
     elif fmt is Format.NPZ:
         x, y = _read_npz(path, seq_len)

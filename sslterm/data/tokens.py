@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from sslterm import bpe_train
 from sslterm.atomic import atomic_write
 from sslterm.data import bpe
 from sslterm.formats import AUTO, Format, detect
@@ -242,7 +243,7 @@ def prepare_text(path: Path, text_field: str = "text", seed: int = 0, root: Path
 def _prepare(path: Path, entry: Path, options: dict[str, Any], prints: dict[str, Any], changed: bool,
              text_field: str, seed: int, log: bool) -> tuple[Path, dict[str, Any]]:
     if options["tokenizer"] == "bpe":
-        bpe.require()                                        # before any work: one line when it is missing
+        bpe_train.require()                                  # before any work: one line when it is missing
     if log:
         why = "the source changed since it was prepared" if changed else "first use"
         print(f"preparing text {path} ({prints['source_bytes'] / 1e6:.1f} MB in {prints['files']} file(s); {why}) "
