@@ -70,8 +70,10 @@ def _fmt(v: Any) -> str:
 
 
 def git_revision() -> str:
+    """The checkout's short commit, else ``$SSLTERM_REVISION`` (a copy of the tree without .git, as on a GPU lease)."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=False).stdout.strip()
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             check=False).stdout.strip()
     except OSError:
-        return ""
+        rev = ""
+    return rev or os.environ.get("SSLTERM_REVISION", "")

@@ -5,7 +5,8 @@ four stages of two basic blocks, 64/128/256/512 channels: 11.2M parameters), the
 and the image-simclr augmentations (crop, flip, colour jitter, grayscale) run on the device. Each
 configuration runs sslterm's own training step (``sslterm.train.loop.train_step``) for ``--warmup``
 untimed steps (compilation included when compile is on, reported as ``warmup_s``) and ``--steps``
-timed ones, and reports images per second and the seconds one 50,000-image epoch would take. The
+timed ones, and reports images per second, the seconds one 50,000-image epoch would take, the GPU's
+utilisation over the timed steps (NVML, sampled every 50 ms) and the peak memory torch allocated. The
 configurations: fp32; bf16 autocast; bf16 with channels-last weights; bf16, channels-last and
 torch.compile. For reference, published SimCLR ResNet-18 CIFAR-10 epochs take about 26 s on one GPU
 with CPU augmentation. On the CPU the default is a smoke test (2 steps, fp32 only): the figures that
@@ -16,7 +17,10 @@ count need ``--device cuda``. Usage: python -m benchmarks.throughput [--device c
 from __future__ import annotations
 
 import argparse
+import contextlib
+import threading
 import time
+from typing import Any
 
 import torch
 
@@ -41,21 +45,63 @@ CONFIGS = {
 EPOCH = 50_000
 
 
-def measure(exp: config.Experiment, steps: int, warmup: int) -> tuple[float, float, int]:
-    """(seconds per timed step, seconds of the warm-up steps, encoder parameters)."""
+class Utilisation:
+    """The GPU's utilisation (NVML, percent of time a kernel ran) sampled every 50 ms on a thread, while open."""
+
+    def __init__(self, index: int) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._handle: Any = pynvml.nvmlDeviceGetHandleByIndex(index)
+            self._nvml: Any = pynvml
+        except Exception:                      # no nvidia-ml-py, or no driver: utilisation is not reported
+            self._nvml = None
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.05):
+            self.samples.append(float(self._nvml.nvmlDeviceGetUtilizationRates(self._handle).gpu))
+
+    def __enter__(self) -> Utilisation:
+        if self._nvml is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._nvml is not None:
+            self._thread.join()
+
+    def mean(self) -> float | None:
+        return sum(self.samples) / len(self.samples) if self.samples else None
+
+
+def measure(exp: config.Experiment, steps: int, warmup: int) -> dict[str, float | None]:
+    """Seconds per timed step, seconds of the warm-up steps, encoder parameters, GPU utilisation and peak memory."""
     parts = build(exp)
     batches = open_batches(parts, exp, 1)
-    sync = torch.cuda.synchronize if parts.device.type == "cuda" else (lambda: None)
+    cuda = parts.device.type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     n_params = sum(p.numel() for p in parts.objective.encoder.parameters())
     try:
-        t0 = t1 = time.perf_counter()
-        for step in range(1, warmup + steps + 1):
-            if step == warmup + 1:
-                sync()                                           # the warm-up's queued work is done
-                t1 = time.perf_counter()
+        t0 = time.perf_counter()
+        for step in range(1, warmup + 1):
             train_step(parts, batches, parts.objective, step, exp.train)
-        sync()
-        return (time.perf_counter() - t1) / steps, t1 - t0, n_params
+        sync()                                                   # the warm-up's queued work is done
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(parts.device)
+        t1 = time.perf_counter()
+        with Utilisation(parts.device.index or 0) if cuda else contextlib.nullcontext() as util:
+            for step in range(warmup + 1, warmup + steps + 1):
+                train_step(parts, batches, parts.objective, step, exp.train)
+            sync()
+            t2 = time.perf_counter()
+        return {"per_step": (t2 - t1) / steps, "warmup_s": t1 - t0, "params": float(n_params),
+                "gpu_util_pct": util.mean() if util is not None else None,
+                "peak_mib": torch.cuda.max_memory_allocated(parts.device) / 2**20 if cuda else None}
     finally:
         batches.close()
 
@@ -64,14 +110,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch", type=int, default=512)
-    ap.add_argument("--steps", type=int, default=0, help="timed steps (default: 50 on CUDA, 2 on the CPU)")
+    ap.add_argument("--steps", type=int, default=0, help="timed steps (default: 100 on CUDA, 2 on the CPU)")
     ap.add_argument("--warmup", type=int, default=0, help="untimed steps (default: 10 on CUDA, 1 on the CPU)")
     ap.add_argument("--configs", default="", help=f"comma-separated, of {', '.join(CONFIGS)} "
                                                   "(default: all on CUDA, fp32 on the CPU)")
     args = ap.parse_args()
     device = pick_device(args.device)
     cuda = device.type == "cuda"
-    steps = args.steps or (50 if cuda else 2)
+    steps = args.steps or (100 if cuda else 2)
     warmup = args.warmup or (10 if cuda else 1)
     chosen = [c for c in args.configs.split(",") if c] or (list(CONFIGS) if cuda else ["fp32"])
     unknown = [c for c in chosen if c not in CONFIGS]
@@ -82,12 +128,16 @@ def main() -> None:
         sets = [*EXPERIMENT_SETS, f"train.batch_size={args.batch}", f"train.device={args.device}",
                 f"train.steps={warmup + steps}", *CONFIGS[name]]
         exp = config.load(EXPERIMENT, sets)
-        per_step, warm, n_params = measure(exp, steps, warmup)
+        m = measure(exp, steps, warmup)
+        per_step = float(m["per_step"] or 0.0)
         rows.append({"config": name, "ms_per_step": 1e3 * per_step, "images_per_s": args.batch / per_step,
-                     "epoch_s": EPOCH / args.batch * per_step, "warmup_s": warm,
-                     "encoder_params_M": n_params / 1e6})
+                     "epoch_s": EPOCH / args.batch * per_step, "warmup_s": m["warmup_s"],
+                     "gpu_util_pct": m["gpu_util_pct"], "peak_mib": m["peak_mib"],
+                     "encoder_params_M": float(m["params"] or 0.0) / 1e6})
+    best = min(rows, key=lambda r: r["ms_per_step"])
     write("throughput", rows, {
-        "device": str(device), "batch": args.batch, "steps": steps, "warmup": warmup, "epoch_images": EPOCH,
+        "device": str(device), "best": best["config"], "best_epoch_s": best["epoch_s"],
+        "batch": args.batch, "steps": steps, "warmup": warmup, "epoch_images": EPOCH,
         "reference": "published SimCLR ResNet-18 CIFAR-10: about 26 s per epoch on one GPU, CPU augmentation",
         "note": None if cuda else "CPU smoke test: the figures that count need --device cuda",
     })

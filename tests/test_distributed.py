@@ -313,3 +313,30 @@ def test_a_job_on_several_nodes_records_its_failing_rank(tmp_path: Path) -> None
     write_status(run.path, status.evolve(state="stopped", error=None))   # workers that stopped cleanly
     assert _record_failure(run.path, 1).returncode == 0
     assert read_status(run.path).state == "stopped"
+
+
+def test_torchrun_with_one_process_joins_the_group_and_runs_the_distributed_path(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``torchrun --nproc-per-node=1`` (RANK set, WORLD_SIZE 1) runs DDP and the collectives, as a job of N does."""
+    for key, value in {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": str(free_port())}.items():
+        monkeypatch.setenv(key, value)
+    info, device = setup("cpu")
+    try:
+        assert dist.is_initialized() and dist.get_backend() == "gloo" and (info.rank, info.world) == (0, 1)
+        wrapped = parallel(nn.Linear(3, 2), device)
+        assert isinstance(wrapped, nn.parallel.DistributedDataParallel)
+        t = torch.arange(6.0).reshape(3, 2)
+        assert torch.equal(gather(t), t)
+    finally:
+        cleanup(sync=True)
+    assert not dist.is_initialized()
+
+
+def test_without_torchrun_one_process_stays_out_of_any_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    info, device = setup("cpu")
+    assert not dist.is_initialized() and info.world == 1
+    layer = nn.Linear(3, 2)
+    assert parallel(layer, device) is layer

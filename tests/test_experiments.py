@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -12,14 +13,19 @@ from sslterm.store import create_run
 from sslterm.train.loop import train
 from tests.conftest import EXPERIMENTS
 
+DEVICE = os.environ.get("SSLTERM_TEST_DEVICE", "cpu")
+
 
 def shrink(path: Path) -> list[str]:
-    """Overrides that keep the experiment's choices but make its data and run tiny."""
+    """Overrides that keep the experiment's choices but make its data and run tiny.
+
+    On the CPU unless ``SSLTERM_TEST_DEVICE`` names another device (benchmarks/gpu_check.sh sets ``cuda``).
+    """
     raw = config.read_toml(path)
     data = raw.get("data", {})
     dataset = catalog.get("dataset", data.get("dataset") or catalog.names("dataset", data.get("modality"))[0])
     sets = ["train.steps=2", "train.log_every=1", "train.snapshot_every=1", "train.checkpoint_every=2",
-            "train.batch_size=8", "train.warmup_steps=1", "train.threads=1", "train.device=cpu",
+            "train.batch_size=8", "train.warmup_steps=1", "train.threads=1", f"train.device={DEVICE}",
             "eval.every=2", "eval.probe_batch=4", "eval.max_examples=16", "eval.bank_size=32"]
     for key, value in (("num_samples", 48), ("num_eval", 16)):
         param = dataset.param(key)

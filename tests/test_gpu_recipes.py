@@ -1,9 +1,13 @@
-"""experiments/gpu: every published CIFAR-10 recipe loads and trains 2 steps on tiny generated images on the CPU."""
+"""experiments/gpu: every published CIFAR-10 recipe loads and trains 2 steps on tiny generated images on the CPU.
+
+With ``SSLTERM_TEST_DEVICE=cuda`` (benchmarks/gpu_check.sh) they train on the GPU with their own switches.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -15,8 +19,10 @@ from sslterm.train.loop import train
 
 GPU = Path(__file__).resolve().parents[1] / "experiments" / "gpu"
 RECIPES = sorted(GPU.glob("*.toml"))
-DRY_RUN = ("train.epochs=0", "train.steps=2", "train.batch_size=4", "train.device=cpu", "train.precision=fp32",
-           "train.channels_last=false", "train.warmup_steps=1", "train.threads=1", "train.log_every=1",
+DEVICE = os.environ.get("SSLTERM_TEST_DEVICE", "cpu")  # benchmarks/gpu_check.sh sets cuda: then as shipped (bf16, ...)
+ON_CPU = ("train.precision=fp32", "train.channels_last=false") if DEVICE == "cpu" else ()
+DRY_RUN = ("train.epochs=0", "train.steps=2", "train.batch_size=4", f"train.device={DEVICE}", *ON_CPU,
+           "train.warmup_steps=1", "train.threads=1", "train.log_every=1",
            "train.checkpoint_every=100", "train.snapshot_every=100", "train.auto_resume=0", "eval.every=0",
            "eval.probe_batch=4")
 

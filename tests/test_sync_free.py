@@ -108,10 +108,17 @@ def test_the_recorder_sees_what_would_sync() -> None:
     assert [c.split(" ")[0] for c in recorder.calls] == ["item", "__getitem__", "tensor", "__bool__"]
 
 
+CUDA_CASES = [*((name, ()) for name in REPRESENTATIVE),
+              ("image-simclr", ("data.on_device=false", "data.workers=1")),
+              ("image-simclr", ("train.precision=bf16",)),
+              ("image-simclr", ("train.channels_last=true",)),
+              ("image-simclr", ("train.precision=bf16", "train.channels_last=true", "train.compile=true")),
+              ("image-dino", ("train.precision=bf16",)),
+              ("text-masked", ("train.precision=bf16", "train.compile=true"))]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: sync debug mode watches a CUDA device")
-@pytest.mark.parametrize(("name", "extra"), [("image-simclr", ()), ("text-masked", ()), ("graph-infonce", ()),
-                                             ("image-simclr", ("data.on_device=false", "data.workers=1")),
-                                             ("image-simclr", ("train.precision=bf16",))])
+@pytest.mark.parametrize(("name", "extra"), CUDA_CASES)
 def test_cuda_step_passes_sync_debug_mode(name: str, extra: tuple[str, ...]) -> None:
     assert steps_between_records(name, "cuda", *extra) == []
 

@@ -1,8 +1,10 @@
 """Distributed training helpers: one process is the special case of N (torchrun sets the env).
 
 ``setup`` joins the process group that ``torchrun`` describes in RANK / WORLD_SIZE / LOCAL_RANK
-(NCCL on CUDA, gloo on the CPU); without those variables it is a no-op and every helper below
-acts on the single local process. ``gather`` is THE way losses see the global batch: it uses
+(NCCL on CUDA, gloo on the CPU), also when torchrun started one process alone (``--nproc-per-node=1``):
+that job runs the same DDP, gather and collective code as a job of N, so one GPU checks the
+distributed path. Without those variables it is a no-op and every helper below acts on the single
+local process. ``gather`` is THE way losses see the global batch: it uses
 ``torch.distributed.nn.functional.all_gather``, whose backward sums the gradient of every
 process's copy into the local slice. (The widely copied ``GatherLayer`` whose backward returns
 only the local slice of the local gradient drops the cross-process terms: never use it.)
@@ -45,7 +47,7 @@ def setup(device_name: str) -> tuple[Dist, torch.device]:
     """Join the process group if torchrun started us; this process's device (``pick_device``, then its local GPU)."""
     device = pick_device(device_name)                              # refuses cuda without CUDA
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
+    if world == 1 and "RANK" not in os.environ:                 # not started by torchrun
         return Dist(), device
     info = Dist(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
     cuda = device.type == "cuda"
@@ -58,7 +60,7 @@ def setup(device_name: str) -> tuple[Dist, torch.device]:
 
 
 def parallel(objective: nn.Module, device: torch.device, sync_batchnorm: bool = False) -> nn.Module:
-    """The module a training step calls: ``objective`` alone; with several processes, DDP around it.
+    """The module a training step calls: ``objective`` alone; in a process group (torchrun), DDP around it.
 
     With ``sync_batchnorm`` its batch norms become ``SyncBatchNorm`` first (statistics over the global
     batch instead of each process's share), in place: the parameters stay the same objects, so an
@@ -78,8 +80,8 @@ def parallel(objective: nn.Module, device: torch.device, sync_batchnorm: bool = 
 
 
 def active() -> bool:
-    """Whether more than one process takes part."""
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    """Whether this process is in a process group (torchrun started it, alone or with others)."""
+    return dist.is_available() and dist.is_initialized()
 
 
 def gather(t: torch.Tensor) -> torch.Tensor:
