@@ -8,7 +8,7 @@
 #  3. SimCLR ResNet-18 throughput at batch 512 (fp32, bf16, channels-last, torch.compile), trainer overhead
 #     against a plain loop, each speed switch on and off.
 # Each part has its own time limit, so one that hangs does not cost the rest. Results: benchmarks/results/*.json,
-# copied with the logs to $OUT when it is set. Exits non-zero when any part fails.
+# with the logs in $OUT/gpu_check.tgz when $OUT is set. Exits non-zero when any part fails.
 # Usage: bash benchmarks/gpu_check.sh [parts, default "tests runs throughput trainer switches"]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,9 +23,9 @@ if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 OUT=${OUT:-}
-LOGS=${OUT:-/tmp/sslterm-gpu-check}
+LOGS=/tmp/sslterm-gpu-check
 mkdir -p "$LOGS"
-PARTS=${*:-tests runs throughput trainer switches}
+PARTS=${*:-tests runs throughput switches trainer}
 status=0
 failed=""
 
@@ -37,8 +37,9 @@ part() {  # part NAME SECONDS COMMAND...: run one part under its own limit, its 
     local rc=${PIPESTATUS[0]}
     echo "## $name: exit $rc after $((SECONDS - t0)) s"
     if [ "$rc" -ne 0 ]; then status=1; failed="$failed $name"; fi
-    if [ -n "$OUT" ] && ls benchmarks/results/*.json >/dev/null 2>&1; then
-        mkdir -p "$OUT/results" && cp benchmarks/results/*.json "$OUT/results/"
+    if [ -n "$OUT" ]; then  # one archive, rewritten after each part: the logs and this machine's results
+        cp benchmarks/results/{gpu_runs,throughput,switches,trainer}.json "$LOGS/" 2>/dev/null
+        tar -czf "$OUT/gpu_check.tgz" -C "$LOGS" .
     fi
 }
 
@@ -47,15 +48,15 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
     || exit 1
 for p in $PARTS; do
     case $p in
-        tests) SSLTERM_TEST_DEVICE=cuda SSLTERM_GPU_LINE="$LOGS/system_line.txt" part tests 240 \
+        tests) SSLTERM_TEST_DEVICE=cuda SSLTERM_GPU_LINE="$LOGS/system_line.txt" part tests 150 \
                    "$PY" -m pytest -q -p no:cacheprovider -n 4 tests/test_experiments.py tests/test_gpu_recipes.py \
                    tests/test_sync_free.py tests/test_gpu_dashboard.py \
                    tests/test_distributed.py::test_one_process_trains_on_the_device_pick_device_chooses \
                    tests/test_distributed.py::test_torchrun_with_one_process_joins_the_group_and_runs_the_distributed_path ;;
-        runs) part runs 300 "$PY" -m benchmarks.gpu_runs --steps 200 ;;
-        throughput) part throughput 240 "$PY" -m benchmarks.throughput --device cuda ;;
-        trainer) part trainer 150 "$PY" -m benchmarks.trainer --device cuda --steps 500 --repeats 3 ;;
-        switches) part switches 240 "$PY" -m benchmarks.switches --device cuda --steps 50 --repeats 3 ;;
+        runs) part runs 130 "$PY" -m benchmarks.gpu_runs --steps 200 ;;
+        throughput) part throughput 130 "$PY" -m benchmarks.throughput --device cuda ;;
+        trainer) part trainer 70 "$PY" -m benchmarks.trainer --device cuda --steps 500 --repeats 3 ;;
+        switches) part switches 100 "$PY" -m benchmarks.switches --device cuda --steps 50 --repeats 3 ;;
         *) echo "unknown part $p (allowed: tests runs throughput trainer switches)"; exit 2 ;;
     esac
 done
