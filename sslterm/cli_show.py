@@ -23,26 +23,36 @@ def run_record(run: Run) -> dict[str, Any]:
 
 
 def print_ls(records: list[dict[str, Any]]) -> None:
-    """The runs as a table: id, state, task, epoch, step, latest loss, training time."""
+    """The runs as a table: id, state, task, epoch, step, latest loss, training time. Where the terminal is too
+    narrow the task gives way (cut with …), then the id; the state and the numbers are never cut."""
+    from rich.cells import cell_len
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
-    table.add_column("id", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("task", no_wrap=True)
-    for col in ("epoch", "step", "loss", "time"):
-        table.add_column(col, justify="right", no_wrap=True)
+    rows = []
     for rec in records:
         loss = rec.get("summary", {}).get("loss")
-        table.add_row(
-            rec["id"], f"[{colour(rec['status'])}]{rec['status']}[/]",
-            f"{rec.get('modality') or '-'}/{rec.get('objective') or '-'}",
-            epoch_words(rec.get("step", 0), rec.get("epochs", 0), rec.get("steps_per_epoch", 0.0)) or "-",
-            f"{rec.get('step', 0)}/{rec.get('total_steps', 0)}",
-            f"{loss:.4f}" if isinstance(loss, (int, float)) else "-", fmt_duration(rec.get("duration_s")),
-        )
-    Console().print(table)
+        rows.append((rec["id"], rec["status"], f"{rec.get('modality') or '-'}/{rec.get('objective') or '-'}",
+                     epoch_words(rec.get("step", 0), rec.get("epochs", 0), rec.get("steps_per_epoch", 0.0)) or "-",
+                     f"{rec.get('step', 0)}/{rec.get('total_steps', 0)}",
+                     f"{loss:.4f}" if isinstance(loss, (int, float)) else "-", fmt_duration(rec.get("duration_s"))))
+    headers = ("id", "status", "task", "epoch", "step", "loss", "time")
+    widths = [max(cell_len(h), *(cell_len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    console = Console()
+    over = sum(widths) + len(widths) - 1 - console.width  # one space between columns
+    fitted = list(widths)
+    for i in (2, 0):  # the task gives way down to a few characters, then the id
+        cut = min(max(over, 0), fitted[i] - min(fitted[i], 5))
+        fitted[i] -= cut
+        over -= cut
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="right" if i >= 3 else "left", no_wrap=True, overflow="ellipsis",
+                         min_width=fitted[i], max_width=fitted[i])
+    for rec, row in zip(records, rows, strict=True):
+        table.add_row(escape(row[0]), f"[{colour(rec['status'])}]{escape(row[1])}[/]", *map(escape, row[2:]))
+    console.print(table)
     for rec in records:                                    # what the table has no room for, one line each
         if rec.get("problem"):
             typer.echo(f"{rec['id']}: {rec['problem']}")

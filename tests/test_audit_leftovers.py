@@ -92,3 +92,21 @@ def test_the_app_lists_a_run_whose_status_is_unreadable_with_why(runs: Path) -> 
     assert set(rows) == {good.name, bad.name}, "as `sslterm ls` does, the app hides no run"
     assert rows[bad.name].state == "unreadable" and "created_at must be a number" in (rows[bad.name].error or "")
     assert rows[good.name].state == "prepared"
+
+
+
+def test_ls_at_80_columns_cuts_the_task_then_the_id_never_the_numbers(monkeypatch, capsys) -> None:
+    from sslterm.cli_show import print_ls
+
+    monkeypatch.setenv("COLUMNS", "80")
+    for name in range(10, 50):  # a table exactly 80 columns wide (a 10-letter name), then ever wider
+        rid = f"261204-020308-{'x' * name}-6ada"
+        print_ls([{"id": rid, "status": "finished", "modality": "image", "objective": "simclr", "step": 2000,
+                   "total_steps": 2000, "steps_per_epoch": 62.5, "summary": {"loss": 0.5123}, "duration_s": 3725}])
+        header, row = capsys.readouterr().out.splitlines()
+        assert header.split() == ["id", "status", "task", "epoch", "step", "loss", "time"], header
+        assert len(row) <= 80, row
+        assert row.endswith(" 32.00 2000/2000 0.5123 1h02m"), row  # the numbers are never cut
+        task = row.split(" finished ")[1].split()[0]
+        assert task == "image/simclr" if name == 10 else task == "image/simclr"[:len(task) - 1] + "…", row
+        assert row.startswith(rid + " ") or len(task) == 5, row  # the id gives way only after the task
