@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import itertools
 import json
+import os
 import statistics
 import wave
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sslterm import config, config_auto
 from sslterm.autoconf import PENDING, Facts
-from sslterm.formats import text_class_folders
+from sslterm.decoding import SUFFIXES as IMAGE_SUFFIXES
+from sslterm.decoding_audio import AUDIO_SUFFIXES
+from sslterm.formats import AUTO, Format, is_hf_dataset, text_class_folders
+
+T = TypeVar("T")
 
 TEXT_BYTES = 4 * 2**20
 """Text read to measure its lengths: the first 4 MiB of each format's files."""
@@ -59,6 +66,22 @@ def _percentile(values: list[int], q: float) -> int:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _audio_header(p: Path) -> tuple[int, int] | None:
+    """(sample rate, frames) of a WAV file from its header, or of a FLAC file through soundfile when installed."""
+    try:
+        if p.suffix.lower() == ".wav":
+            with wave.open(str(p), "rb") as w:
+                return w.getframerate(), w.getnframes()
+        import soundfile
+
+        info = soundfile.info(str(p))
+        return int(info.samplerate), int(info.frames)
+    except ImportError:
+        return None                    # the dataset's reader says that FLAC needs soundfile
+    except (wave.Error, EOFError, OSError, RuntimeError):
+        return None
+
+
 def _audio(path: Path) -> Facts:
     if path.suffix.lower() == ".npz":
         arrays = npz_arrays(path)
@@ -71,12 +94,11 @@ def _audio(path: Path) -> Facts:
     if not path.is_dir():
         return Facts()
     lengths: dict[int, list[int]] = {}
-    for p in sorted(path.rglob("*.wav"))[:2000]:
-        try:
-            with wave.open(str(p), "rb") as w:
-                lengths.setdefault(w.getframerate(), []).append(w.getnframes())
-        except (wave.Error, EOFError, OSError):
-            continue
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)[:2000]
+    for p in files:
+        head = _audio_header(p)
+        if head is not None:
+            lengths.setdefault(head[0], []).append(head[1])
     if not lengths:
         return Facts()
     rate = max(lengths, key=lambda r: len(lengths[r]))
@@ -91,7 +113,65 @@ def _side(shape: tuple[int, ...], video: bool) -> Facts:
     return Facts()
 
 
-def _images(path: Path, video: bool) -> Facts:
+IMAGE_SAMPLE = 64
+"""Image files whose headers are read to measure a folder's image side (spread over the first files found)."""
+LISTED = 4096
+"""Files (or clip folders) listed at most to choose that sample, so a folder of millions is not walked."""
+
+
+def _walk_images(root: Path) -> Iterator[tuple[Path, list[Path]]]:
+    """(folder, its image files in name order) for each folder under ``root`` holding images, in name order."""
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        images = sorted(f for f in files if f.lower().endswith(IMAGE_SUFFIXES) and not f.startswith("."))
+        if images:
+            yield Path(folder), [Path(folder) / f for f in images]
+
+
+def _spread(items: list[T], n: int) -> list[T]:
+    """``n`` items evenly spaced over ``items`` (all when there are fewer)."""
+    if len(items) <= n:
+        return items
+    return [items[i * len(items) // n] for i in range(n)]
+
+
+def _image_side(files: list[Path]) -> int | None:
+    """The median shorter side of ``files`` from their headers alone (Pillow reads no pixels); None if none open."""
+    from PIL import Image, UnidentifiedImageError
+
+    sides = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                sides.append(min(im.size))
+        except (OSError, UnidentifiedImageError, ValueError):
+            continue
+    return int(statistics.median(sides)) if sides else None
+
+
+def _image_folder(root: Path) -> Facts:
+    listed: list[Path] = []
+    for _, images in _walk_images(root):
+        listed += images[: LISTED - len(listed)]
+        if len(listed) >= LISTED:
+            break
+    return Facts(file_side=_image_side(_spread(listed, IMAGE_SAMPLE)))
+
+
+def _frame_folders(root: Path) -> Facts:
+    """Frame side and clip length of a folder of clip folders (a clip keeps as many frames as the shortest has)."""
+    clips = list(itertools.islice(_walk_images(root), LISTED))
+    if not clips:
+        return Facts()
+    side = _image_side([images[0] for _, images in _spread(clips, IMAGE_SAMPLE)])
+    return Facts(file_side=side, frames=min(len(images) for _, images in clips))
+
+
+def _images(path: Path, video: bool, options: dict[str, Any]) -> Facts:
+    if path.is_dir() and str(options.get("format", AUTO)) in (AUTO, Format.IMAGE_FOLDER, Format.FRAME_FOLDERS):
+        if is_hf_dataset(path):
+            return Facts()
+        return _frame_folders(path) if video else _image_folder(path)
     if path.suffix.lower() != ".npz" or not path.is_file():
         return Facts()
     arrays = npz_arrays(path)
@@ -195,7 +275,7 @@ def scan(dataset: str, options: dict[str, Any]) -> Facts:
         if dataset == "audio_files":
             return _audio(path)
         if dataset in ("image_files", "video_files"):
-            return _images(path, dataset == "video_files")
+            return _images(path, dataset == "video_files", options)
         if dataset == "text_files":
             return _text(path, options)
         if dataset == "graph_files":
