@@ -356,6 +356,19 @@ def test_next_token_cross_entropy_is_shifted_by_one() -> None:
     assert metrics["bits_per_token"].item() == pytest.approx(loss.item() / math.log(2), rel=1e-6)
 
 
+@pytest.mark.parametrize("normalize", [False, True])
+def test_next_token_regresses_the_next_frame_raw_or_standardised(normalize: bool) -> None:
+    obj = make("next_token", TinyFrames(), normalize_targets=normalize)
+    x = wave_batch()["x"]
+    loss, _ = obj({"x": x}, IDENTITY, gen())
+    with torch.no_grad():
+        pred = obj.head(obj.encoder.tokens(x, causal=True))[:, :-1]           # [B, 7, 4] for frames 1..7
+    nxt = x.view(6, 8, 4)[:, 1:]
+    if normalize:                                                            # each frame to mean 0, variance 1
+        nxt = (nxt - nxt.mean(-1, keepdim=True)) / (nxt.var(-1, unbiased=False, keepdim=True) + 1e-6).sqrt()
+    assert loss.item() == pytest.approx(float((pred - nxt).pow(2).mean()), rel=1e-5)
+
+
 @pytest.mark.parametrize("kind", ["text", "frames"])
 def test_next_token_never_sees_the_future(kind: str) -> None:
     obj = make("next_token", TinyText() if kind == "text" else TinyFrames())

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from array import array
 from itertools import pairwise
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from rich.color import Color, ColorSystem
@@ -19,6 +21,7 @@ from sslterm.store import JsonlWriter, Status, create_run, write_status
 from sslterm.tui.app import make_app
 from sslterm.tui.pace import LOCAL, REMOTE, pace
 from sslterm.tui.poller import Snapshot
+from sslterm.tui.screens import dashboard as dashboard_screen
 from sslterm.tui.screens.dashboard import DashboardScreen
 from sslterm.tui.series import PALETTE, assign_markers
 from sslterm.tui.terminal import color_system, resolve_theme, terminal_environment
@@ -173,11 +176,15 @@ def test_pace_is_slower_over_ssh() -> None:
     assert all(getattr(REMOTE, f) > getattr(LOCAL, f) for f in ("poll", "idle_poll", "chart", "system", "scan"))
 
 
-SECONDS = 3.0
-
-
-def test_a_live_chart_redraws_at_a_bounded_rate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_live_chart_redraws_once_a_pace_however_many_polls_bring_points(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redraws counted per poll on the dashboard's own clock (a fake one): 20 polls 0.25 s apart, each with a
+    new point, draw the chart 5 times (LOCAL.chart is 1 s), and every point is read."""
     monkeypatch.delenv("SSH_CONNECTION", raising=False)
+    polled_by_the_test = dataclasses.replace(LOCAL, poll=3600.0, system=3600.0)  # no poll of the dashboard's own
+    monkeypatch.setattr(dashboard_screen, "pace", lambda: polled_by_the_test)
+    clock = [1000.0]
+    monkeypatch.setattr(dashboard_screen, "time", SimpleNamespace(monotonic=lambda: clock[0], time=time.time))
     run = create_run(tmp_path, "live")
     (run.path / "config.toml").write_text('name = "live"\n')
     write_status(run.path, Status(id=run.id, state="running", pid=os.getpid(), started_at=time.time(),
@@ -189,20 +196,25 @@ def test_a_live_chart_redraws_at_a_bounded_rate(tmp_path: Path, monkeypatch: pyt
             screen = pilot.app.screen
             assert isinstance(screen, DashboardScreen)
             chart = screen.query_one(LossChart)
-            await pilot.pause(0.3)
-            start, step = chart.version, 0
-            end = time.monotonic() + SECONDS
-            while time.monotonic() < end:  # a record every 50 ms: every poll finds new points
-                step += 10
-                metrics.write({"step": step, "t": step / 100, "time": time.time(), "loss": 1 / step})
-                await pilot.pause(0.05)
             await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+            start = chart.version
+            for step in range(1, 21):
+                metrics.write({"step": step, "t": step / 100, "time": time.time(), "loss": 1 / step})
+                clock[0] += 0.25
+                screen._poll()
+                await pilot.app.workers.wait_for_complete()
+                for _ in range(500):  # the poll's message handled (a deadline of 500 idle turns, not a time)
+                    if len(screen.series.steps) == step and not screen._polling:
+                        break
+                    await pilot.pause()
+                assert len(screen.series.steps) == step, f"poll {step} read {len(screen.series.steps)} points"
             return chart.version - start, len(screen.series.steps)
 
     redraws, points = asyncio.run(body())
     metrics.close()
-    assert points > 30  # the data arrived, over about SECONDS / LOCAL.poll = 6 polls
-    assert 1 <= redraws <= SECONDS / LOCAL.chart + 1  # but the chart was drawn about once a second
+    assert points == 20
+    assert redraws == 5  # at polls 1, 5, 9, 13 and 17: the first that is 0.9 × LOCAL.chart after the last redraw
 
 
 def test_z_stretches_the_similarity_scale_to_the_snapshot_and_back(tmp_path: Path) -> None:

@@ -135,6 +135,8 @@ ENTRIES: tuple[Entry, ...] = (
             P("shift", int, 1, "How many tokens ahead to predict (1: next token).", low=1, high=64),
             P("loss", str, "mse", "Error on continuous targets.", choices=("mse", "l1")),
             P("head_hidden", int, 0, "Hidden width of the prediction head (0: linear).", low=0, high=8192),
+            P("normalize_targets", bool, False, "Standardise each token's continuous target (as in MAE), so "
+              "the head predicts its pattern, not its mean and scale."),
         ),
         extra={"views": 1, "needs": ("tokens", "causal"), "targets_are_input": True},
     ),

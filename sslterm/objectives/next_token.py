@@ -11,7 +11,8 @@ token ``shift`` steps ahead (k = 1 is next-token prediction; APC uses k ≥ 1):
     loss = mean over valid pairs (t, t + k) of ℓ(g(h_t), y_{t+k}),
 
 with ℓ the cross-entropy for discrete targets (reported also as bits per token, CE / ln 2) and the
-squared or absolute error for continuous ones. Where the data says how many bytes each token spells
+squared or absolute error for continuous ones (optionally on per-token standardised targets, as in
+MAE: ``normalize_targets``). Where the data says how many bytes each token spells
 (text prepared into a token stream: bytes or a BPE), the loss is also reported in bits per byte,
 Σ CE / ln 2 over the predicted tokens divided by Σ of their bytes, so tokenisers compare.
 """
@@ -75,10 +76,11 @@ class NextToken(Objective):
     """
 
     def __init__(self, ctx: Context, shift: int = _DEFAULTS["shift"], loss: str = _DEFAULTS["loss"],
-                 head_hidden: int = _DEFAULTS["head_hidden"]) -> None:
+                 head_hidden: int = _DEFAULTS["head_hidden"],
+                 normalize_targets: bool = _DEFAULTS["normalize_targets"]) -> None:
         super().__init__(ctx)
         catalog.check_args("objective", "next_token", shift=shift, loss=loss, head_hidden=head_hidden)
-        self.shift, self.loss_kind = shift, loss
+        self.shift, self.loss_kind, self.normalize_targets = shift, loss, normalize_targets
         self.token_bytes: torch.Tensor | None
         self.register_buffer("token_bytes", token_byte_table(ctx.info), persistent=False)   # [V] or None
         self.head = token_head(ctx.encoder.token_dim, target_size(ctx.encoder, ctx.info), head_hidden)
@@ -128,7 +130,7 @@ class NextToken(Objective):
         clean, corrupted = clean_targets(augment, batch, gen)                 # targets never augmented
         x, rest = split_batch(corrupted)
         pred, targets, weight = self.predict(x, clean, **rest)
-        loss, acc = prediction_loss(pred, targets, weight, kind=self.loss_kind)
+        loss, acc = prediction_loss(pred, targets, weight, self.normalize_targets, kind=self.loss_kind)
         if acc is None:
             return loss, {}
         bits = loss.detach() / math.log(2)
