@@ -218,6 +218,16 @@ def test_mel_transformer_in_causal_mode_never_sees_later_samples() -> None:
     assert not torch.allclose(enc.tokens(x)[:, :8], enc.tokens(later)[:, :8]), "bidirectional mode does see them"
 
 
+def test_mel_transformer_reads_a_shorter_waveform_as_its_first_frames() -> None:
+    enc = encoder("mel_transformer")                                   # 16 frames of hop 128
+    x, _ = sounds(n=9)
+    short = x[:, : 5 * 128 + 60]                                       # 5 whole hops, as temporal order's segments
+    assert torch.allclose(enc.log_mel(short), enc.log_mel(x)[:, :5]), "a frame ends where it would in the clip"
+    assert enc.tokens(short).shape == (9, 5, enc.token_dim) and enc(short).shape == (9, enc.out_dim)
+    with pytest.raises(ValueError, match="shorter than one hop"):
+        enc(x[:, :100])
+
+
 def test_mel_filterbank_and_encoder_argument_checks() -> None:
     enc = encoder("mel_transformer")
     fb = enc.filters                                                   # [bins, mels]

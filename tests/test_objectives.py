@@ -422,6 +422,18 @@ def test_temporal_order_permutes_segments_and_the_inverse_restores() -> None:
     assert torch.equal(permute_segments(shuffled, inverse_order(order)), clips)
 
 
+def test_temporal_order_per_segment_classifies_each_segment_encoded_alone() -> None:
+    torch.manual_seed(0)
+    obj = make("temporal_order", TinyFrames(), segments=2, per_segment=True)
+    batch = wave_batch()                                                     # [6, 32]: segments of 16 samples
+    loss, _ = obj(batch, lambda b, g: b, gen(3))
+    x_perm, label = order_views(batch["x"], obj.permutations, gen(3))
+    seen = torch.cat([obj.encoder(x_perm[:, :16]), obj.encoder(x_perm[:, 16:])], dim=1)   # [6, 2·D]
+    assert torch.allclose(loss, F.cross_entropy(obj.head(seen), label))
+    with pytest.raises(ValueError, match="per_segment"):
+        make("temporal_order", TinyText(), per_segment=True)(text_batch(), lambda b, g: b, gen())
+
+
 # ---- constructors -------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "options", "match"), [

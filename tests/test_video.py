@@ -214,6 +214,18 @@ def test_causal_tokens_never_see_future_frames(norm: str) -> None:
     assert not torch.allclose(full_a[:, 0], full_b[:, 0]), "without causal, frame 0 sees the future"
 
 
+def test_frame_transformer_change_targets_are_each_frames_pooled_change() -> None:
+    x = torch.rand(3, 6, 3, 16, 16)
+    frames = encoder(target_size=4).token_targets(x)                     # [3, 6, 48]
+    change = encoder(target_size=4, targets="change").token_targets(x)
+    assert change.shape == frames.shape and torch.all(change[:, 0] == 0), "the first frame has no change"
+    assert torch.allclose(change[:, 1:], frames[:, 1:] - frames[:, :-1], atol=1e-6)
+    both = encoder(target_size=4, targets="both").token_targets(x)
+    assert torch.equal(both, torch.cat([frames, change], dim=-1))
+    with pytest.raises(ValueError, match="targets must be one of"):
+        encoder(targets="flow")
+
+
 def test_frame_transformer_refuses_bad_options_and_inputs() -> None:
     with pytest.raises(ValueError, match="divisible"):
         encoder(dim=18, heads=4)

@@ -159,6 +159,10 @@ ENTRIES: tuple[Entry, ...] = (
         impl="sslterm.objectives.temporal_order:TemporalOrder",
         params=(
             P("segments", int, 3, "Number of segments n (n! classes).", low=2, high=6),
+            P("per_segment", bool, False, "Encode each segment on its own with the shared encoder and classify "
+              "their features side by side (Shuffle and Learn, OPN): no cut between segments is visible, so "
+              "the order must be read from what each segment holds; false: the whole shuffled input at once."),
+            P("head_hidden", int, 0, "Hidden width of the order classifier (0: linear).", low=0, high=8192),
         ),
         extra={"views": 1, "needs": ()},
     ),

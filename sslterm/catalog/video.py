@@ -74,6 +74,9 @@ ENTRIES: tuple[Entry, ...] = (
               "(RGB difference, as in TSN), so motion is visible from the first layer; stays causal."),
             P("target_size", int, 8, "Token targets: each frame average-pooled to this many cells per side.",
               low=1, high=64),
+            P("targets", str, "frames", "What a frame's token target is (masked, inpainting, next-token): its "
+              "pooled pixels (frames), its pooled change since the previous frame (change: motion, as MotionMAE "
+              "reconstructs temporal differences), or both side by side.", choices=("frames", "change", "both")),
             P("norm", str, "batch", "Frame CNN normalisation: batch (learns motion fastest; in training its batch "
               "statistics faintly mix frames) or group (each frame alone: strictly causal in training too).",
               choices=("batch", "group")),

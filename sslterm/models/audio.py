@@ -132,8 +132,14 @@ class MelTransformer(Encoder):
         self.token_grid = (frames,)
 
     def log_mel(self, x: Tensor) -> Tensor:
-        """Log-mel frames [B, T, n_mels] of waveforms [B, L] (frame t ends at sample (t+1)·hop)."""
-        t = self.token_grid[0]
+        """Log-mel frames [B, T, n_mels] of waveforms [B, L] (frame t ends at sample (t+1)·hop).
+
+        T is the clip's frames, or fewer for a shorter waveform (a segment of one: temporal order's
+        ``per_segment``), which then takes the first T learned positions in :meth:`tokens`.
+        """
+        t = min(self.token_grid[0], x.shape[1] // self.hop)
+        if t < 1:
+            raise ValueError(f"a waveform of {x.shape[1]} samples is shorter than one hop of {self.hop} samples")
         padded = F.pad(x[:, : t * self.hop], (self.n_fft - self.hop, 0))
         spec = torch.stft(padded, self.n_fft, self.hop, window=self.window, center=False, return_complex=True)
         power = spec.abs().pow(2) / self.n_fft                      # [B, F, T]
@@ -141,7 +147,8 @@ class MelTransformer(Encoder):
 
     def tokens(self, x: Tensor, causal: bool = False, **_: Tensor) -> Tensor:
         """Per-frame features [B, T, dim]; with ``causal`` frame t attends to frames ≤ t only."""
-        h = self.embed((self.log_mel(x) + 7) / 4) + self.pos        # log powers span about -11..2
+        m = self.log_mel(x)
+        h = self.embed((m + 7) / 4) + self.pos[:, : m.shape[1]]     # log powers span about -11..2
         return self.stack(h, causal=causal)
 
     def forward(self, x: Tensor, **_: Tensor) -> Tensor:

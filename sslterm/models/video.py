@@ -13,6 +13,8 @@ from sslterm.models.base import Encoder
 from sslterm.models.cnn import CNNEncoder
 from sslterm.models.transformer import TransformerStack
 
+TARGETS = ("frames", "change", "both")
+"""What a frame token's target is: its pooled pixels, their change since the previous frame, or both."""
 DIFF_GAIN = 4.0
 """Frame changes are sparse and small next to the frames themselves; amplified so that motion is
 not drowned out at initialisation (temporal order is learned several times faster)."""
@@ -44,7 +46,8 @@ class FrameTransformer(Encoder):
     temporal positions → transformer over frames (causal on request) → mean over frames [B, dim].
 
     Tokens are frames: ``tokens`` is [B, T, dim]; ``token_targets`` is each frame average-pooled
-    to ``target_size``² cells, flattened: [B, T, C·target_size²]; ``hide`` greys out (0.5) whole
+    to ``target_size``² cells, flattened: [B, T, C·target_size²] (or its change since the previous frame,
+    or both: ``targets``); ``hide`` greys out (0.5) whole
     frames; ``token_grid`` is (T,). In causal mode frame t attends to frames ≤ t only; with
     ``frame_diff`` frame t also sees its change since frame t-1. With ``norm = "batch"`` training-mode
     batch statistics are the only (faint) path from later frames; ``norm = "group"`` closes it.
@@ -54,7 +57,7 @@ class FrameTransformer(Encoder):
                  stem_stride: int = _DEFAULTS["stem_stride"], dim: int = _DEFAULTS["dim"],
                  depth: int = _DEFAULTS["depth"], heads: int = _DEFAULTS["heads"], grid: int = _DEFAULTS["grid"],
                  target_size: int = _DEFAULTS["target_size"], norm: str = _DEFAULTS["norm"],
-                 frame_diff: bool = _DEFAULTS["frame_diff"]) -> None:
+                 frame_diff: bool = _DEFAULTS["frame_diff"], targets: str = _DEFAULTS["targets"]) -> None:
         super().__init__()
         if frames < 1 or channels < 1:
             raise ValueError(f"frames and channels must be ≥ 1, got {frames} and {channels}")
@@ -64,6 +67,9 @@ class FrameTransformer(Encoder):
             raise ValueError(f"target_size and grid must be ≥ 1, got {target_size} and {grid}")
         if norm not in ("group", "batch"):
             raise ValueError(f"norm must be 'group' or 'batch', got {norm!r}")
+        if targets not in TARGETS:
+            raise ValueError(f"targets must be one of {', '.join(TARGETS)}, got {targets!r}")
+        self.targets = targets
         self.frame_diff = frame_diff
         self.cnn = CNNEncoder(channels * (2 if frame_diff else 1), width, stages, 1, stem_stride)
         if norm == "group":
@@ -98,10 +104,15 @@ class FrameTransformer(Encoder):
         return self.tokens(x).mean(dim=1)                                  # [B, dim]
 
     def token_targets(self, x: torch.Tensor, **_: torch.Tensor) -> torch.Tensor:
-        """Each frame average-pooled to target_size × target_size: [B, T, C·target_size²]."""
+        """Each frame average-pooled to target_size × target_size: [B, T, C·target_size²] (``targets = "frames"``);
+        its pooled change since the previous frame (zero for the first) with ``"change"``; both, [B, T, 2·C·s²]."""
         self._check(x)
         b, t = x.shape[:2]
-        return F.adaptive_avg_pool2d(x.flatten(0, 1), self.target_size).view(b, t, -1)
+        pooled = F.adaptive_avg_pool2d(x.flatten(0, 1), self.target_size).view(b, t, -1)
+        if self.targets == "frames":
+            return pooled
+        change = torch.cat([torch.zeros_like(pooled[:, :1]), pooled[:, 1:] - pooled[:, :-1]], dim=1)
+        return change if self.targets == "change" else torch.cat([pooled, change], dim=-1)
 
     def hide(self, x: torch.Tensor, mask: torch.Tensor, /, **_: torch.Tensor) -> torch.Tensor:
         """Grey out (0.5) every frame where ``mask`` [B, T] is True."""
@@ -121,4 +132,5 @@ def build_frame_transformer(info: dict[str, Any], options: dict[str, Any]) -> Fr
         raise ValueError(f"target_size {options['target_size']} exceeds the frames' image_size {side}")
     return FrameTransformer(int(info["channels"]), int(info["frames"]), options["width"], options["stages"],
                             options["stem_stride"], options["dim"], options["depth"], options["heads"],
-                            options["grid"], options["target_size"], options["norm"], options["frame_diff"])
+                            options["grid"], options["target_size"], options["norm"], options["frame_diff"],
+                            options["targets"])

@@ -13,7 +13,11 @@ length, so the trailing padding stays at the end and cannot give the order away:
     loss = CE(W·f(x_π), index of π).
 
 Shuffle and Learn verifies order (a binary task) and Lee et al. classify permutations up to
-reversal; this classifies all n! permutations.
+reversal; this classifies all n! permutations. With ``per_segment`` each of the shuffled segments is
+encoded on its own by the shared encoder (as Shuffle and Learn and OPN encode each frame) and the
+head reads their features side by side, W·[f(s_π1), ..., f(s_πn)]: a waveform cut at arbitrary
+points shows a discontinuity at every cut, which the whole-input form can classify without
+learning what the segments hold.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from sslterm import catalog
 from sslterm.data import Batch
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.masked import split_batch
+from sslterm.objectives.tokens import token_head
 
 
 def permutation_table(n: int) -> torch.Tensor:
@@ -71,6 +76,13 @@ def order_views(x: torch.Tensor, table: torch.Tensor, gen: torch.Generator,
     return permute_segments(x, table[label], lengths), label
 
 
+def segment_batch(x: torch.Tensor, n: int) -> torch.Tensor:
+    """x [B, L, ...] cut into n equal segments (a remainder dropped), stacked along the batch: [B·n, L // n, ...]."""
+    b, length = x.shape[:2]
+    seg = length // n
+    return x[:, : n * seg].reshape(b, n, seg, *x.shape[2:]).flatten(0, 1)
+
+
 def valid_lengths(valid: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
     """Each row's count of real positions [B] when ``valid`` [B, L] marks x's own time axis, else None.
 
@@ -95,18 +107,26 @@ class TemporalOrder(Objective):
 
     permutations: torch.Tensor
 
-    def __init__(self, ctx: Context, segments: int = _DEFAULTS["segments"]) -> None:
+    def __init__(self, ctx: Context, segments: int = _DEFAULTS["segments"],
+                 per_segment: bool = _DEFAULTS["per_segment"], head_hidden: int = _DEFAULTS["head_hidden"]) -> None:
         super().__init__(ctx)
-        catalog.check_args("objective", "temporal_order", segments=segments)
-        self.segments = segments
+        catalog.check_args("objective", "temporal_order", segments=segments, head_hidden=head_hidden)
+        self.segments, self.per_segment = segments, per_segment
         self.register_buffer("permutations", permutation_table(segments), persistent=False)
-        self.head = nn.Linear(ctx.encoder.out_dim, math.factorial(segments))
+        width = ctx.encoder.out_dim * (segments if per_segment else 1)
+        self.head: nn.Module = token_head(width, math.factorial(segments), head_hidden)
 
     def forward(self, batch: Batch, augment: Augment, gen: torch.Generator) -> Loss:
         x, rest = split_batch(augment(batch, gen))
         lengths = valid_lengths(self.encoder.valid_tokens(x, **rest), x)   # [B] or None
         x_perm, label = order_views(x, self.permutations, gen, lengths)    # [B, L, ...], [B]
-        logits = self.head(self.encoder(x_perm, **rest))                   # [B, n!]
+        if self.per_segment:
+            if lengths is not None or rest:
+                raise ValueError("temporal_order with per_segment needs unpadded inputs with nothing beside x")
+            f = self.encoder(segment_batch(x_perm, self.segments))           # [B·n, D]
+            logits = self.head(f.view(x.shape[0], -1))                       # [B, n·D] → [B, n!]
+        else:
+            logits = self.head(self.encoder(x_perm, **rest))                 # [B, n!]
         loss = F.cross_entropy(logits, label)
         chance = loss.detach().new_full((), math.log(math.factorial(self.segments)))  # guessing among n! orders
         return loss, {"order_acc": (logits.detach().argmax(dim=1) == label).float().mean(), "chance_loss": chance}
