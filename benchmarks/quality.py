@@ -12,7 +12,7 @@ both the raw-input and the untrained-encoder probes by at least 0.05 or, for rec
 SSL-initialised fine-tune beats the randomly initialised one by at least 0.05. Runs on one
 torch thread at nice 10 so others sharing the machine are not starved: wall times are an upper
 bound. Usage: python -m benchmarks.quality [--only image,audio] [--objectives infonce,byol] [--steps N]
-[--keep-others] [--jobs N] [--fill-untrained]
+[--keep-others] [--jobs N] [--fill-untrained] [--probes-only]
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from sslterm.evaluate.transfer import (
 from sslterm.launch import prepare
 from sslterm.store import Run
 from sslterm.train.loop import train
+from sslterm.utils import probes
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 NICENESS = 10
@@ -79,39 +80,59 @@ def experiments(only: set[str], objectives: set[str], steps: int) -> list[config
     return picked
 
 
-def measure(exp: config.Experiment, root: Path) -> dict[str, Any]:
-    """Pretrain ``exp`` into a fresh run under ``root`` and evaluate it: one table row."""
+def measure(exp: config.Experiment, root: Path, probes_only: bool = False) -> dict[str, Any]:
+    """Pretrain ``exp`` into a fresh run under ``root`` and evaluate it: one table row.
+
+    ``probes_only``: measure the probes and kNN only; the supervised baseline and the fine-tunes
+    (which no probe enters) are taken from the saved row, with the date they were measured.
+    """
     row: dict[str, Any] = {"experiment": exp.name, "modality": exp.data.modality, "dataset": exp.data.dataset,
-                           "objective": exp.objective.name, "steps": exp.train.steps}
+                           "objective": exp.objective.name, "steps": exp.train.steps, "probe": probes.PROTOCOL}
     run = prepare(exp, root, source="benchmarks/quality.py")
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):                # the worker's progress lines
         train(exp, run, lambda: False, lambda step, device: None)
     row["train_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    record = evaluate_run(run, exp.train.device, fractions=(), supervised=True, random_init=True,
+    record = evaluate_run(run, exp.train.device, fractions=(), supervised=not probes_only, random_init=True,
                           log=lambda line: None)
     total = time.perf_counter() - started
     if "note" in record:
         return {**row, "note": record["note"]}
     raw, linear = record["raw_linear_probe"]["accuracy"], record["linear_probe"]["accuracy"]
-    sup = record["supervised"]
     untrained = record["random_init_linear_probe"]["accuracy"]
-    row.update(raw=raw, untrained=untrained, linear=linear,
-               knn=record["knn"]["accuracy"], supervised=sup["accuracy"], gain=linear - raw,
-               clear=linear - raw >= CLEAR_MARGIN, eval_s=total - sup["seconds"], supervised_s=sup["seconds"])
-    if exp.objective.name in RECONSTRUCTION:
-        row.update(finetune_comparison(run))
+    row.update(raw=raw, untrained=untrained, linear=linear, knn=record["knn"]["accuracy"], gain=linear - raw,
+               clear=linear - raw >= CLEAR_MARGIN, eval_s=total)
+    if probes_only:
+        row.update(kept_columns(exp.name))
+    else:
+        sup = record["supervised"]
+        row.update(supervised=sup["accuracy"], eval_s=total - sup["seconds"], supervised_s=sup["seconds"])
+        if exp.objective.name in RECONSTRUCTION:
+            row.update(finetune_comparison(run))
     row.update(verdict(row))
     if exp.name in NOTES:
         row["note"] = NOTES[exp.name]
     return row
 
 
-def measure_or_error(exp: config.Experiment, root: Path) -> dict[str, Any]:
+KEPT = ("supervised", "supervised_s", "finetune_labels", "finetune_fraction", "finetune", "finetune_random_init")
+"""A saved row's columns that no probe enters, which --probes-only keeps."""
+
+
+def kept_columns(name: str) -> dict[str, Any]:
+    """The saved row's :data:`KEPT` columns, with ``kept_from`` naming the date they were measured."""
+    saved = RESULTS / "quality.json"
+    old = json.loads(saved.read_text()) if saved.is_file() else {}
+    row: dict[str, Any] = next((r for r in old.get("rows", []) if r["experiment"] == name), {})
+    date = row.get("measured", old.get("machine", {}).get("date", "")[:10])
+    return {**{k: row[k] for k in KEPT if k in row}, **({"kept_from": date} if row else {})}
+
+
+def measure_or_error(exp: config.Experiment, root: Path, probes_only: bool = False) -> dict[str, Any]:
     """:func:`measure`, or a row naming the error: one broken experiment must not hide the rest."""
     try:
-        return measure(exp, root)
+        return measure(exp, root, probes_only)
     except Exception as e:
         return {"experiment": exp.name, "error": f"{type(e).__name__}: {e}"}
 
@@ -212,6 +233,9 @@ def main() -> None:
                          "implies --keep-others.")
     ap.add_argument("--jobs", type=int, default=1,
                     help="Experiments measured at once, each in its own process with one torch thread (default 1).")
+    ap.add_argument("--probes-only", action="store_true",
+                    help="Pretrain and measure the probes and kNN only; keep the saved rows' supervised and "
+                         "fine-tune columns (no probe enters them), dated; implies --keep-others.")
     ap.add_argument("--compressors", metavar="FILE", default="",
                     help="Instead of the experiments: a next-token byte transformer trained for --cpu-seconds on the "
                          "text FILE (.txt, .jsonl or a folder of them) against gzip -9, bzip2 -9 and xz -9e on its "
@@ -244,17 +268,17 @@ def main() -> None:
         elif args.jobs == 1:
             rows = []
             for exp in picked:
-                rows.append(measure_or_error(exp, Path(tmp)))
+                rows.append(measure_or_error(exp, Path(tmp), args.probes_only))
                 show(rows[-1])
         else:
             spawn = multiprocessing.get_context("spawn")
             with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=spawn, initializer=one_thread) as pool:
-                futures = [pool.submit(measure_or_error, exp, Path(tmp)) for exp in picked]
+                futures = [pool.submit(measure_or_error, exp, Path(tmp), args.probes_only) for exp in picked]
                 for done in concurrent.futures.as_completed(futures):
                     show(done.result())
                 rows = [f.result() for f in futures]
     failed = [r["experiment"] for r in rows if "error" in r]
-    if args.keep_others or args.fill_untrained:
+    if args.keep_others or args.fill_untrained or args.probes_only:
         rows = merged(rows)
     required = [r for r in rows if r.get("modality") in MUST_BEAT_RAW and "clear" in r]
     write("quality", rows, {
@@ -263,6 +287,7 @@ def main() -> None:
         compressors.KEY: compressors.saved(),
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "steps_override": args.steps or None, "clear_margin": CLEAR_MARGIN,
+        "probe": f"{probes.PROTOCOL} (rows with 'probe'); rows without it: 200 full-batch Adam epochs, lr 0.05",
         "supervised_baseline": "the experiment's encoder from scratch, cross-entropy through a linear head on all "
                                "training labels, the experiment's steps, batch size and schedule, no augmentation",
         "must_beat_raw": list(MUST_BEAT_RAW),
