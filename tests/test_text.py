@@ -14,7 +14,13 @@ from sslterm.augment import text as aug
 from sslterm.data import text as data
 from sslterm.models.text import TextTransformer, build_text_transformer
 from sslterm.objectives import Context
-from sslterm.objectives.temporal_order import TemporalOrder, inverse_order, permutation_table, permute_segments
+from sslterm.objectives.temporal_order import (
+    TemporalOrder,
+    inverse_order,
+    permutation_table,
+    permute_segments,
+    permute_words,
+)
 
 torch.set_num_threads(1)
 
@@ -297,6 +303,34 @@ def test_temporal_order_objective_leaves_the_padding_in_place() -> None:
     objective({"x": x}, lambda batch, g: batch, gen(1))
     assert torch.equal(seen[0] == data.PAD, x == data.PAD)
     assert not torch.equal(seen[0], x) and torch.equal(seen[0].sort(dim=1).values, x.sort(dim=1).values)
+
+
+def test_word_cuts_reorder_whole_words_and_keep_the_padding() -> None:
+    rows = [b"alpha beta gamma delta eps", b"one two three", b"ab cd", b"twelve bytes"]
+    x = torch.full((len(rows), 26), data.PAD)
+    for r, text in enumerate(rows):
+        x[r, : len(text)] = data.to_ids(text)
+    lengths = (x != data.PAD).sum(dim=1)
+    table = permutation_table(3)
+    for order in table:
+        out = permute_words(x, order.expand(len(rows), -1), lengths, data.SPACE)
+        assert torch.equal(out == data.PAD, x == data.PAD), "the padding stays at the end"
+        for before, after in zip(data.to_text(x), data.to_text(out), strict=True):
+            assert sorted(after.split(" ")) == sorted(before.split(" ")), (before, after)   # whole words, one space
+    assert torch.equal(permute_words(x, table[[0] * 4], lengths, data.SPACE), x)
+    reversed_ = permute_words(x, table[[5] * 4], lengths, data.SPACE)
+    assert data.to_text(reversed_)[:2] == ["delta eps gamma alpha beta", "three two one"]
+    full = data.to_ids(b"ab cd ef").unsqueeze(0)                       # a row with no padding at all
+    assert data.to_text(permute_words(full, table[[5]], torch.tensor([8]), data.SPACE)) == ["ef cd ab"]
+
+
+def test_word_cuts_need_byte_text() -> None:
+    encoder = build_text_transformer({"vocab_size": 258, "seq_len": 24}, OPTS)
+    objective = TemporalOrder(Context(encoder, {"vocab_size": 258}), cut="words")
+    loss, metrics = objective({"x": data.to_ids(b"one two three four").expand(4, -1)}, lambda batch, g: batch, gen())
+    assert torch.isfinite(loss) and metrics["order_acc"].numel() == 1
+    with pytest.raises(ValueError, match="cut = 'words'"):
+        TemporalOrder(Context(encoder, {"vocab_size": 8194}), cut="words")
 
 
 # ---- your own files ---------------------------------------------------------------------

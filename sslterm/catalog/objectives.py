@@ -163,6 +163,9 @@ ENTRIES: tuple[Entry, ...] = (
               "their features side by side (Shuffle and Learn, OPN): no cut between segments is visible, so "
               "the order must be read from what each segment holds; false: the whole shuffled input at once."),
             P("head_hidden", int, 0, "Hidden width of the order classifier (0: linear).", low=0, high=8192),
+            P("cut", str, "equal", "equal: n equal segments of the time axis; words (byte-level text): n runs of "
+              "whole words, cut at spaces and rejoined with one space, so no cut splits a word and the order shows "
+              "only in which words follow which.", choices=("equal", "words")),
         ),
         extra={"views": 1, "needs": ()},
     ),

@@ -13,11 +13,13 @@ length, so the trailing padding stays at the end and cannot give the order away:
     loss = CE(W·f(x_π), index of π).
 
 Shuffle and Learn verifies order (a binary task) and Lee et al. classify permutations up to
-reversal; this classifies all n! permutations. With ``per_segment`` each of the shuffled segments is
-encoded on its own by the shared encoder (as Shuffle and Learn and OPN encode each frame) and the
-head reads their features side by side, W·[f(s_π1), ..., f(s_πn)]: a waveform cut at arbitrary
-points shows a discontinuity at every cut, which the whole-input form can classify without
-learning what the segments hold.
+reversal; this classifies all n! permutations. On byte-level text, ``cut = "words"`` cuts n runs of
+whole words at spaces instead of equal segments (:func:`permute_words`): equal cuts split words, and
+the odd junctions give the order away without the text's content being read. With ``per_segment``
+each of the shuffled segments is encoded on its own by the shared encoder (as Shuffle and Learn and
+OPN encode each frame) and the head reads their features side by side, W·[f(s_π1), ..., f(s_πn)]: a
+waveform cut at arbitrary points shows a discontinuity at every cut, which the whole-input form can
+classify without learning what the segments hold.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from torch import nn
 
 from sslterm import catalog
 from sslterm.data import Batch
+from sslterm.data.text import BYTE_VOCAB, SPACE
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.masked import split_batch
 from sslterm.objectives.tokens import token_head
@@ -64,16 +67,61 @@ def permute_segments(x: torch.Tensor, order: torch.Tensor, lengths: torch.Tensor
     return x[torch.arange(b, device=x.device).unsqueeze(1), src]
 
 
+def word_runs(x: torch.Tensor, n: int, lengths: torch.Tensor, sep: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(starts [B, n+1] of n runs of whole words, x [B, L+1] with a separator after each row's last token).
+
+    Every run ends with its separator, so runs can be put in any order and rejoined: run k ends after
+    the round(k·w/n)-th separator of a row of w words. A row of fewer than n words has empty runs.
+    """
+    b, length = x.shape
+    pos = torch.arange(length + 1, device=x.device)                      # [L+1]
+    ext = torch.cat([x, x.new_zeros(b, 1)], dim=1)
+    ext = torch.where(pos == lengths[:, None], sep, ext)                 # [B, L+1] a separator at the end
+    is_sep = (ext == sep) & (pos <= lengths[:, None])
+    words = is_sep.sum(dim=1, keepdim=True)                              # [B, 1] ≥ 1
+    rank = is_sep.long().cumsum(dim=1)                                   # [B, L+1] separators up to here
+    want = (torch.arange(1, n, device=x.device) * words + n // 2) // n   # [B, n-1] words before cut k
+    at = is_sep[:, None] & (rank[:, None] == want[..., None])            # [B, n-1, L+1]
+    cut = torch.where(want > 0, at.long().argmax(dim=2) + 1, 0)          # just after that separator
+    zero = torch.zeros(b, 1, dtype=torch.long, device=x.device)
+    return torch.cat([zero, cut, lengths[:, None] + 1], dim=1), ext
+
+
+def permute_words(x: torch.Tensor, order: torch.Tensor, lengths: torch.Tensor, sep: int) -> torch.Tensor:
+    """Reorder n runs of whole words of token ids x [B, L]: output run i is input run order[b, i].
+
+    Runs are cut at the separator ``sep`` (a space) and rejoined with one separator between them,
+    so no cut splits a word and no junction looks unlike the text's own: the order shows only in
+    which words follow which. Each row is cut over its first ``lengths[b]`` tokens; the padding stays.
+    """
+    b, length = x.shape
+    n = order.shape[1]
+    starts, ext = word_runs(x, n, lengths, sep)
+    sizes = starts.diff(dim=1).gather(1, order)                          # [B, n] run sizes in output order
+    ends = sizes.cumsum(dim=1)
+    j = torch.arange(length + 1, device=x.device).expand(b, -1).contiguous()   # [B, L+1]
+    run = torch.searchsorted(ends, j, right=True).clamp(max=n - 1)       # output run of each position
+    src = starts[:, :-1].gather(1, order).gather(1, run) + j - (ends - sizes).gather(1, run)
+    src = torch.where(j <= lengths[:, None], src, j).clamp(max=length)
+    out = ext.gather(1, src)
+    return torch.where(j >= lengths[:, None], x.new_zeros(()), out)[:, :length]   # the last separator dropped
+
+
 def inverse_order(order: torch.Tensor) -> torch.Tensor:
     """The permutations that undo ``order`` [B, n] under :func:`permute_segments`."""
     return order.argsort(dim=1)
 
 
-def order_views(x: torch.Tensor, table: torch.Tensor, gen: torch.Generator,
-                lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x with its segments shuffled, the index [B] of each example's permutation in ``table``)."""
+def order_views(x: torch.Tensor, table: torch.Tensor, gen: torch.Generator, lengths: torch.Tensor | None = None,
+                sep: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x with its segments shuffled, the index [B] of each example's permutation in ``table``); with a
+    separator ``sep``, runs of whole words (:func:`permute_words`) rather than equal segments."""
     label = torch.randint(table.shape[0], (x.shape[0],), generator=gen, device=x.device)
-    return permute_segments(x, table[label], lengths), label
+    if sep is None:
+        return permute_segments(x, table[label], lengths), label
+    if lengths is None:
+        raise ValueError("temporal_order with cut = 'words' needs token ids (text), whose words it cuts at spaces")
+    return permute_words(x, table[label], lengths, sep), label
 
 
 def segment_batch(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -108,10 +156,15 @@ class TemporalOrder(Objective):
     permutations: torch.Tensor
 
     def __init__(self, ctx: Context, segments: int = _DEFAULTS["segments"],
-                 per_segment: bool = _DEFAULTS["per_segment"], head_hidden: int = _DEFAULTS["head_hidden"]) -> None:
+                 per_segment: bool = _DEFAULTS["per_segment"], head_hidden: int = _DEFAULTS["head_hidden"],
+                 cut: str = _DEFAULTS["cut"]) -> None:
         super().__init__(ctx)
-        catalog.check_args("objective", "temporal_order", segments=segments, head_hidden=head_hidden)
+        catalog.check_args("objective", "temporal_order", segments=segments, head_hidden=head_hidden, cut=cut)
         self.segments, self.per_segment = segments, per_segment
+        if cut == "words" and ctx.info.get("vocab_size") != BYTE_VOCAB:
+            raise ValueError("objective.cut = 'words' cuts byte-level text at its spaces; expected text of bytes "
+                             "(data.tokenizer = 'bytes'), or cut = 'equal'")
+        self.sep = SPACE if cut == "words" else None
         self.register_buffer("permutations", permutation_table(segments), persistent=False)
         width = ctx.encoder.out_dim * (segments if per_segment else 1)
         self.head: nn.Module = token_head(width, math.factorial(segments), head_hidden)
@@ -119,7 +172,7 @@ class TemporalOrder(Objective):
     def forward(self, batch: Batch, augment: Augment, gen: torch.Generator) -> Loss:
         x, rest = split_batch(augment(batch, gen))
         lengths = valid_lengths(self.encoder.valid_tokens(x, **rest), x)   # [B] or None
-        x_perm, label = order_views(x, self.permutations, gen, lengths)    # [B, L, ...], [B]
+        x_perm, label = order_views(x, self.permutations, gen, lengths, self.sep)   # [B, L, ...], [B]
         if self.per_segment:
             if lengths is not None or rest:
                 raise ValueError("temporal_order with per_segment needs unpadded inputs with nothing beside x")
