@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from sslterm.tui.screens.compare import CompareScreen
 from sslterm.tui.screens.dashboard import DashboardScreen
 from sslterm.tui.screens.runs import RunsScreen
 from sslterm.tui.terminal import resolve_theme
+from sslterm.tui.threads import DaemonThreads
 
 
 class SSLTermApp(KeysInOrder):
@@ -34,6 +36,10 @@ class SSLTermApp(KeysInOrder):
         # mono, as NO_COLOR does: every colour drawn as its grey, and widgets draw shapes for colours
         self.no_color = self.no_color or theme == "mono"
         self._mono = Monochrome()
+
+    def on_load(self) -> None:
+        # thread workers on daemon threads: q ends the process even while a read hangs (see sslterm.tui.threads)
+        asyncio.get_running_loop().set_default_executor(DaemonThreads())
 
     def get_line_filters(self) -> Sequence[LineFilter]:
         filters = super().get_line_filters()
