@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,12 +46,34 @@ class Tmux:
         return self("display-message", "-p", "-t", "app", fmt).strip()
 
 
+def stuck(tmux: Tmux, pid: int) -> str:
+    """Where an app that did not end is: its threads (name, kernel wait), then every thread's Python stack,
+    printed by faulthandler into the pane when SIGABRT ends it."""
+    task = Path(f"/proc/{pid}/task")
+    threads = []
+    for t in sorted(task.iterdir()) if task.exists() else ():
+        try:
+            threads.append(f"{(t / 'comm').read_text().strip()} ({(t / 'wchan').read_text().strip() or 'running'})")
+        except OSError:
+            continue  # ended meanwhile
+    if not threads:
+        return f"pid {pid} is gone; the screen:\n{tmux.screen()}"
+    tmux("resize-window", "-t", "app", "-x", "250")  # room for a stack's lines (the app draws with no wrap)
+    os.kill(pid, signal.SIGABRT)
+    try:
+        wait_for(lambda: tmux.pane("#{pane_dead}") == "1", timeout=10, interval=0.1, what="SIGABRT to end it")
+    finally:
+        pane = tmux("capture-pane", "-p", "-S", "-200", "-t", "app")
+    return f"pid {pid} alive with threads {', '.join(threads)}; its stacks:\n{pane}"
+
+
 def test_the_binary_in_tmux_browses_opens_helps_and_quits(tmp_path: Path) -> None:
     ids = frozen_runs(tmp_path / "runs")
     (tmp_path / "tmux.conf").write_text("set -g remain-on-exit on\n")  # keep the pane to read how the app ended
     sockets = tempfile.mkdtemp(prefix="tmx")  # short: a socket's path has a length limit
     env = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "TMUX", "NO_COLOR", "SSLTERM_THEME",
                                                              "TEXTUAL_COLOR_SYSTEM", "SSH_CONNECTION")}
+    env["PYTHONFAULTHANDLER"] = "1"  # a stuck app says where it is when stuck() aborts it
     tmux = Tmux("sslterm-test", dict(env, TMUX_TMPDIR=sockets))
     sslterm = str(Path(sys.executable).with_name("sslterm"))
     try:
@@ -81,7 +104,7 @@ def test_the_binary_in_tmux_browses_opens_helps_and_quits(tmp_path: Path) -> Non
         ended = "#{pane_dead} #{pane_dead_status}#{pane_dead_signal}"  # tmux may see the end before the status
         pid = tmux.pane("#{pane_pid}")
         wait_for(lambda: tmux.pane(ended) not in ("0", "1"), timeout=20, interval=0.1,
-                 what=lambda: f"the app to end (pid {pid} alive: {Path(f'/proc/{pid}').exists()})")
+                 what=lambda: f"the app to end: {stuck(tmux, int(pid))}")
         assert tmux.pane(ended) == "1 0", f"pid {pid} alive: {Path(f'/proc/{pid}').exists()}"  # ended cleanly
     finally:
         subprocess.run(["tmux", "-L", tmux.socket, "kill-server"], capture_output=True, env=tmux.env, check=False)
