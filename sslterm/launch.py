@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from sslterm.atomic import atomic_write_text, open_append
@@ -13,6 +11,7 @@ from sslterm.store import Run, Status, create_run, write_status
 from sslterm.store.lock import ENV_FD, acquire, release
 from sslterm.store.runs import CONFIG
 from sslterm.store.states import State
+from sslterm.subproc import child_env, python_module
 
 
 def planned(status: Status, exp: Experiment) -> Status:
@@ -55,11 +54,10 @@ def launch(exp: Experiment, root: Path, source: str = "", nproc: int = 1) -> tup
 def spawn(run: Run, lock: int, module: str, *extra: str) -> subprocess.Popen[bytes]:
     """Start ``module`` for ``run`` in a new session, its output appended to the run's log, handing it the
     run's locked descriptor ``lock`` (:mod:`sslterm.store.lock`)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env[ENV_FD] = str(lock)
+    env = child_env(PYTHONUNBUFFERED="1", **{ENV_FD: str(lock)})
     with open_append(run.log_path) as log:
         return subprocess.Popen(
-            [sys.executable, "-m", module, str(run.path), *extra],
+            python_module(module, str(run.path), *extra),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env=env, close_fds=True, pass_fds=(lock,),
         )

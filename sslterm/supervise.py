@@ -31,14 +31,15 @@ from sslterm.store import Run, read_status, write_status
 from sslterm.store.lock import ENV_FD, ENV_SUPERVISED, RunLocked, acquire, adopt, record_holder
 from sslterm.store.states import State, is_active, is_final
 from sslterm.store.status import process_start
+from sslterm.subproc import child_env, python_module
 
 
 def worker_command(run_dir: Path, nproc: int, resume: bool) -> list[str]:
     """The command that starts the worker(s): the worker itself, or torchrun with NPROC of them."""
     tail = ["-m", "sslterm.worker", str(run_dir), *(["--resume"] if resume else [])]
     if nproc <= 1:
-        return [sys.executable, *tail]
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *tail]
+        return python_module(*tail[1:])
+    return python_module("torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *tail)
 
 
 _ROOT_CAUSE = re.compile(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.S)
@@ -69,7 +70,7 @@ def record_failure(run_dir: Path, code: int) -> None:
 
 def _start(run_dir: Path, lock: int, nproc: int, resume: bool) -> subprocess.Popen[bytes]:
     """Start the worker(s), handing them the run's lock (torchrun's workers are told the supervisor holds it)."""
-    env = dict(os.environ, **{ENV_FD: str(lock), ENV_SUPERVISED: str(run_dir)})
+    env = child_env(**{ENV_FD: str(lock), ENV_SUPERVISED: str(run_dir)})
     return subprocess.Popen(worker_command(run_dir, nproc, resume), stdin=subprocess.DEVNULL, env=env,
                             pass_fds=(lock,))
 

@@ -35,6 +35,7 @@ from sslterm.atomic import atomic_write_text, open_append
 from sslterm.store import Run, list_runs
 from sslterm.store.jsonl import JsonlTail
 from sslterm.store.states import State, is_active, is_final
+from sslterm.subproc import child_env, python_module
 from sslterm.sweep import search as search_mod
 from sslterm.sweep.spec import SweepError, SweepSpec, Trial, build_trial
 from sslterm.sweep.store import (
@@ -314,9 +315,9 @@ class Scheduler:
 def start(sweep: Sweep) -> subprocess.Popen[bytes]:
     """Start the scheduler of ``sweep`` detached (its own session, output to ``scheduler.log``); returns at once."""
     with open_append(sweep.path / SCHEDULER_LOG) as log:
-        return subprocess.Popen([sys.executable, "-m", "sslterm.sweep.scheduler", str(sweep.path)],
+        return subprocess.Popen(python_module("sslterm.sweep.scheduler", str(sweep.path)),
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                                start_new_session=True, close_fds=True, env=child_env(PYTHONUNBUFFERED="1"))
 
 
 def main(argv: list[str]) -> int:

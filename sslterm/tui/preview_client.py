@@ -12,12 +12,13 @@ import collections
 import contextlib
 import json
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-COMMAND = (sys.executable, "-m", "sslterm.preview")
+from sslterm.subproc import child_env, python_module
+
+COMMAND = tuple(python_module("sslterm.preview"))
 CLOSE_SECONDS = 1.0
 
 
@@ -44,7 +45,8 @@ class PreviewClient:
         """Start the server and its reader threads; False (after ``on_exit``) when it cannot start."""
         try:
             self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            stderr=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1)
+                                            stderr=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1,
+                                            env=child_env())
         except OSError as e:
             self.on_exit(f"preview unavailable: could not start {self.command[0]} ({e.strerror or e})")
             return False

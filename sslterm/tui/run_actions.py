@@ -4,13 +4,13 @@ reasons, shaped for notifications (no torch). Call the acting functions from a t
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Literal
 
 from sslterm import lifecycle
 from sslterm.store import Run, Status
 from sslterm.store.states import is_active
+from sslterm.subproc import child_env, python_module
 
 Severity = Literal["information", "warning", "error"]  # as a notification's
 EVAL_LOG = "eval.log"  # in the run directory: what a background evaluation writes
@@ -78,9 +78,9 @@ def evaluate_detached(run: Run, root: Path) -> subprocess.Popen[bytes]:
     The evaluation saves ``eval.json`` in the run directory when it is done, which every view then shows.
     """
     with open(run.path / EVAL_LOG, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "sslterm", "--runs-dir", str(root), "eval", run.id],
+        return subprocess.Popen(python_module("sslterm", "--runs-dir", str(root), "eval", run.id),
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
+                                start_new_session=True, close_fds=True, env=child_env())
 
 
 def evaluation_ended(run: Run, code: int) -> tuple[str, Severity]:

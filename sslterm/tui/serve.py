@@ -7,12 +7,13 @@ import ipaddress
 import secrets
 import shlex
 import socket
-import sys
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from textual_serve.server import Server
+
+from sslterm.subproc import python_module
 
 WILDCARDS = ("0.0.0.0", "::", "")  # listen on every address
 
@@ -22,7 +23,7 @@ def app_command(root: Path, run_id: str | None) -> str:
 
     textual-serve hands it to a shell, so every word is quoted.
     """
-    words = [sys.executable, "-m", "sslterm", "--runs-dir", str(root.resolve())]
+    words = python_module("sslterm", "--runs-dir", str(root.resolve()))
     if run_id is not None:
         words += ["watch", run_id]
     return shlex.join(words)

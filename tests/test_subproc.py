@@ -1,0 +1,47 @@
+"""sslterm's own processes run the sslterm that started them, whatever folder the user stands in."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sslterm import config
+from sslterm.launch import launch
+from sslterm.store.states import is_final
+from sslterm.subproc import PACKAGE_ROOT, child_env, python_module
+from tests.conftest import TINY, wait_for
+
+
+def test_children_import_this_copy_first_and_never_the_current_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["/elsewhere", PACKAGE_ROOT]))
+    env = child_env(X="1")
+    assert env["PYTHONPATH"].split(os.pathsep) == [PACKAGE_ROOT, "/elsewhere"]
+    assert env["PYTHONSAFEPATH"] == "1" and env["X"] == "1"
+    assert python_module("sslterm.worker", "RUN") == [sys.executable, "-m", "sslterm.worker", "RUN"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="PYTHONSAFEPATH exists from Python 3.11")
+def test_a_run_started_beside_a_folder_named_sslterm_trains_with_the_real_package(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    decoy = tmp_path / "here" / "sslterm"                 # an old checkout, or the user's own notes folder
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise SystemExit('the decoy sslterm was imported')\n")
+    monkeypatch.chdir(decoy.parent)
+    exp = config.from_overrides([*TINY, "train.steps=2", "eval.every=0"])
+    run, proc = launch(exp, tmp_path / "runs")
+    wait_for(lambda: is_final(run.status().state), timeout=120, what=lambda: "\n".join(run.log_tail(20)))
+    proc.wait(timeout=30)
+    assert run.status().state == "finished", run.log_tail(20)
+    assert "decoy" not in "\n".join(run.log_tail(50))
+
+
+def test_the_preview_server_command_runs_beside_a_decoy(tmp_path: Path) -> None:
+    (tmp_path / "sslterm").mkdir()
+    (tmp_path / "sslterm" / "__init__.py").write_text("raise SystemExit('decoy')\n")
+    done = subprocess.run([*python_module("sslterm.subproc")], cwd=tmp_path, env=child_env(), capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
