@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
+import io
 import itertools
 import json
 import os
 import statistics
+import tarfile
 import wave
 import zipfile
 from collections import Counter
@@ -25,7 +28,7 @@ from sslterm import config, config_auto
 from sslterm.autoconf import PENDING, Facts
 from sslterm.decoding import SUFFIXES as IMAGE_SUFFIXES
 from sslterm.decoding_audio import AUDIO_SUFFIXES
-from sslterm.formats import AUTO, Format, is_hf_dataset, text_class_folders
+from sslterm.formats import AUTO, Format, detect, expand, text_class_folders
 
 T = TypeVar("T")
 
@@ -167,13 +170,69 @@ def _frame_folders(root: Path) -> Facts:
     return Facts(file_side=side, frames=min(len(images) for _, images in clips))
 
 
+def _encoded_side(blobs: list[bytes]) -> int | None:
+    """The median shorter side of encoded images (PNG, JPEG, WebP bytes) from their headers; None if none open."""
+    from PIL import Image, UnidentifiedImageError
+
+    sides = []
+    for blob in blobs:
+        try:
+            with Image.open(io.BytesIO(blob)) as im:
+                sides.append(min(im.size))
+        except (OSError, UnidentifiedImageError, ValueError):
+            continue
+    return int(statistics.median(sides)) if sides else None
+
+
+def _table_images(path: str, fmt: Format, column: str) -> list[bytes]:
+    """The first images of a Parquet or Hugging Face source's ``column`` (HF's image struct or plain bytes);
+    none without pyarrow (the dataset's reader names what to install)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return []
+    p = Path(path)
+    if fmt is Format.PARQUET:
+        files = sorted(p.glob("*.parquet")) if p.is_dir() else [Path(f) for f in expand(path)]
+        batch = next(pq.ParquetFile(files[0]).iter_batches(batch_size=IMAGE_SAMPLE, columns=[column]), None)
+    else:
+        split = p / "train" if (p / "dataset_dict.json").is_file() else p
+        arrow = next(f for f in sorted(split.iterdir()) if f.suffix == ".arrow")
+        with pa.memory_map(str(arrow)) as src:
+            batch = pa.ipc.open_stream(src).read_next_batch().slice(0, IMAGE_SAMPLE)
+    if batch is None or column not in batch.schema.names:
+        return []
+    values = batch.column(column).to_pylist()
+    return [v["bytes"] if isinstance(v, dict) else v for v in values if v is not None and (
+        not isinstance(v, dict) or isinstance(v.get("bytes"), bytes))]
+
+
+def _shard_images(path: str) -> list[bytes]:
+    """The first images of WebDataset shards (uncompressed tar), read from the first shards only."""
+    out: list[bytes] = []
+    for shard in expand(path)[:4]:
+        with tarfile.open(shard, "r:") as tar:
+            for member in tar:
+                if member.isfile() and member.name.lower().endswith(IMAGE_SUFFIXES):
+                    f = tar.extractfile(member)
+                    if f is not None:
+                        out.append(f.read())
+                if len(out) >= IMAGE_SAMPLE:
+                    return out
+    return out
+
+
 def _images(path: Path, video: bool, options: dict[str, Any]) -> Facts:
-    if path.is_dir() and str(options.get("format", AUTO)) in (AUTO, Format.IMAGE_FOLDER, Format.FRAME_FOLDERS):
-        if is_hf_dataset(path):
-            return Facts()
-        return _frame_folders(path) if video else _image_folder(path)
-    if path.suffix.lower() != ".npz" or not path.is_file():
-        return Facts()
+    fmt = detect(path, "video" if video else "image", str(options.get("format", AUTO)))
+    if fmt is Format.FRAME_FOLDERS:
+        return _frame_folders(path)
+    if fmt is Format.IMAGE_FOLDER:
+        return _image_folder(path)
+    if fmt in (Format.PARQUET, Format.HF_DATASET):
+        return Facts(file_side=_encoded_side(_table_images(str(path), fmt, str(options.get("image_column", "image")))))
+    if fmt is Format.WEBDATASET:
+        return Facts(file_side=_encoded_side(_shard_images(str(path))))
     arrays = npz_arrays(path)
     return _side(arrays["x"][0], video) if "x" in arrays else Facts()
 
@@ -203,13 +262,15 @@ def _text_examples(path: Path, field: str) -> list[bytes]:
     return out
 
 
-def _bpe_bytes_per_token(examples: list[bytes], vocab_size: int) -> float | None:
-    """Bytes per token of the first BPE_SAMPLE_BYTES of ``examples`` under a BPE trained on them; None without the
-    tokenizers package (the run then says how to install it)."""
+@functools.lru_cache(maxsize=8)
+def _bpe_bytes_per_token(path: Path, stamp: int, field: str, vocab_size: int) -> float | None:
+    """Bytes per token of the first BPE_SAMPLE_BYTES of the examples at ``path`` under a BPE trained on them
+    (kept per file version ``stamp``: the launcher settles again at every edit); None without the tokenizers
+    package (the run then says how to install it)."""
     from sslterm import bpe_train
 
     sample, size = [], 0
-    for e in examples:
+    for e in _text_examples(path, field):
         if size >= BPE_SAMPLE_BYTES:
             break
         sample.append(e.decode("utf-8", errors="replace"))
@@ -229,14 +290,16 @@ def _text(path: Path, options: dict[str, Any]) -> Facts:
             return Facts()
         lengths = (x != 0).sum(axis=1)
         return Facts(doc_len=int(np.percentile(lengths, 95)), bytes_per_token=1.0)
-    examples = _text_examples(path, str(options.get("text_field", "text")))
+    field = str(options.get("text_field", "text"))
+    examples = _text_examples(path, field)
     if not examples:
         return Facts()
     doc_len = _percentile([len(e) for e in examples], 0.95)
     labelled = path.is_dir() and bool(text_class_folders(path))        # lines of bytes, whatever the tokenizer
     if options.get("tokenizer") != "bpe" or labelled:
         return Facts(doc_len=doc_len, bytes_per_token=1.0)
-    return Facts(doc_len=doc_len, bytes_per_token=_bpe_bytes_per_token(examples, int(options.get("vocab_size", 8192))))
+    vocab = int(options.get("vocab_size", 8192))
+    return Facts(doc_len=doc_len, bytes_per_token=_bpe_bytes_per_token(path, path.stat().st_mtime_ns, field, vocab))
 
 
 def _graphs(path: Path) -> Facts:
@@ -269,7 +332,7 @@ def _graphs(path: Path) -> Facts:
 def scan(dataset: str, options: dict[str, Any]) -> Facts:
     """What the files of a ``*_files`` dataset say of their shape (empty Facts for anything it cannot read)."""
     path = Path(str(options.get("path", "")))
-    if not options.get("path") or not path.exists():
+    if not options.get("path") or not (path.exists() or expand(str(path))):
         return Facts()
     try:
         if dataset == "audio_files":
@@ -280,7 +343,8 @@ def scan(dataset: str, options: dict[str, Any]) -> Facts:
             return _text(path, options)
         if dataset == "graph_files":
             return _graphs(path)
-    except (OSError, ValueError, KeyError, SyntaxError, zipfile.BadZipFile):
+    except (OSError, ValueError, KeyError, SyntaxError, StopIteration, IndexError, zipfile.BadZipFile,
+            tarfile.TarError):
         return Facts()                 # the dataset's own reader names what is wrong with the file
     return Facts()
 
