@@ -138,14 +138,15 @@ def _spread(items: list[T], n: int) -> list[T]:
     return [items[i * len(items) // n] for i in range(n)]
 
 
-def _image_side(files: list[Path]) -> int | None:
-    """The median shorter side of ``files`` from their headers alone (Pillow reads no pixels); None if none open."""
+def _median_side(images: list[Path] | list[bytes]) -> int | None:
+    """The median shorter side of image files or encoded images (PNG, JPEG, WebP bytes), from their headers
+    alone (Pillow reads no pixels); None if none opens."""
     from PIL import Image, UnidentifiedImageError
 
     sides = []
-    for f in files:
+    for image in images:
         try:
-            with Image.open(f) as im:
+            with Image.open(image if isinstance(image, Path) else io.BytesIO(image)) as im:
                 sides.append(min(im.size))
         except (OSError, UnidentifiedImageError, ValueError):
             continue
@@ -158,7 +159,7 @@ def _image_folder(root: Path) -> Facts:
         listed += images[: LISTED - len(listed)]
         if len(listed) >= LISTED:
             break
-    return Facts(file_side=_image_side(_spread(listed, IMAGE_SAMPLE)))
+    return Facts(file_side=_median_side(_spread(listed, IMAGE_SAMPLE)))
 
 
 def _frame_folders(root: Path) -> Facts:
@@ -166,22 +167,8 @@ def _frame_folders(root: Path) -> Facts:
     clips = list(itertools.islice(_walk_images(root), LISTED))
     if not clips:
         return Facts()
-    side = _image_side([images[0] for _, images in _spread(clips, IMAGE_SAMPLE)])
+    side = _median_side([images[0] for _, images in _spread(clips, IMAGE_SAMPLE)])
     return Facts(file_side=side, frames=min(len(images) for _, images in clips))
-
-
-def _encoded_side(blobs: list[bytes]) -> int | None:
-    """The median shorter side of encoded images (PNG, JPEG, WebP bytes) from their headers; None if none open."""
-    from PIL import Image, UnidentifiedImageError
-
-    sides = []
-    for blob in blobs:
-        try:
-            with Image.open(io.BytesIO(blob)) as im:
-                sides.append(min(im.size))
-        except (OSError, UnidentifiedImageError, ValueError):
-            continue
-    return int(statistics.median(sides)) if sides else None
 
 
 def _table_images(path: str, fmt: Format, column: str) -> list[bytes]:
@@ -230,9 +217,9 @@ def _images(path: Path, video: bool, options: dict[str, Any]) -> Facts:
     if fmt is Format.IMAGE_FOLDER:
         return _image_folder(path)
     if fmt in (Format.PARQUET, Format.HF_DATASET):
-        return Facts(file_side=_encoded_side(_table_images(str(path), fmt, str(options.get("image_column", "image")))))
+        return Facts(file_side=_median_side(_table_images(str(path), fmt, str(options.get("image_column", "image")))))
     if fmt is Format.WEBDATASET:
-        return Facts(file_side=_encoded_side(_shard_images(str(path))))
+        return Facts(file_side=_median_side(_shard_images(str(path))))
     arrays = npz_arrays(path)
     return _side(arrays["x"][0], video) if "x" in arrays else Facts()
 

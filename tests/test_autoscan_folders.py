@@ -104,3 +104,48 @@ def test_a_folder_of_small_images_trains_with_no_set(tmp_path: Path) -> None:
     assert exp.data.options["image_size"] == 20
     outcome = train(exp, create_run(tmp_path / "runs", "mine"), lambda: False, lambda step, device: None)
     assert outcome.step == 2
+
+
+def test_parquet_and_hugging_face_images_give_their_side(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    import io
+
+    def png(w: int, h: int) -> bytes:
+        buf = io.BytesIO()
+        Image.new("RGB", (w, h)).save(buf, "PNG")
+        return buf.getvalue()
+
+    blobs = [png(30, 24), png(40, 26), png(50, 28)]
+    struct = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    pq.write_table(pa.table({"img": pa.array([{"bytes": b, "path": "x.png"} for b in blobs], type=struct),
+                             "label": pa.array([0, 1, 0])}), tmp_path / "part.parquet")
+    assert autoscan.scan("image_files", {"path": str(tmp_path / "part.parquet"), "image_column": "img"}
+                         ).file_side == 26
+    assert autoscan.scan("image_files", {"path": str(tmp_path / "*.parquet"), "image_column": "img"}).file_side == 26
+    assert autoscan.scan("image_files", {"path": str(tmp_path / "part.parquet")}).file_side is None  # no such column
+    split = tmp_path / "hf" / "train"
+    split.mkdir(parents=True)
+    (tmp_path / "hf" / "dataset_dict.json").write_text('{"splits": ["train"]}')
+    t = pa.table({"image": pa.array(blobs, type=pa.binary())})
+    with pa.OSFile(str(split / "data-00000-of-00001.arrow"), "wb") as sink, pa.ipc.new_stream(sink, t.schema) as w:
+        w.write_table(t)
+    (split / "state.json").write_text('{"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}')
+    assert autoscan.scan("image_files", {"path": str(tmp_path / "hf")}).file_side == 26
+
+
+def test_webdataset_shards_give_their_side(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    for s in range(2):
+        with tarfile.open(tmp_path / f"shard-{s:04d}.tar", "w") as tar:
+            for i in range(3):
+                buf = io.BytesIO()
+                Image.new("RGB", (60, 33 + s)).save(buf, "JPEG")
+                info = tarfile.TarInfo(f"{s}{i:03d}.jpg")
+                info.size = len(buf.getvalue())
+                tar.addfile(info, io.BytesIO(buf.getvalue()))
+    assert autoscan.scan("image_files", {"path": str(tmp_path / "shard-{0000..0001}.tar")}).file_side == 33
+    exp_side = autoscan.scan("image_files", {"path": str(tmp_path / "shard-0001.tar")}).file_side
+    assert exp_side == 34
