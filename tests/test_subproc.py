@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sslterm import config
-from sslterm.launch import launch
-from sslterm.store.states import is_final
+from sslterm.launch import spawn
+from sslterm.store import create_run
 from sslterm.subproc import PACKAGE_ROOT, child_env, python_module
-from tests.conftest import TINY, wait_for
 
 
 def test_children_import_this_copy_first_and_never_the_current_folder(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -25,18 +23,21 @@ def test_children_import_this_copy_first_and_never_the_current_folder(monkeypatc
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="PYTHONSAFEPATH exists from Python 3.11")
-def test_a_run_started_beside_a_folder_named_sslterm_trains_with_the_real_package(
+def test_a_worker_started_beside_a_folder_named_sslterm_imports_the_real_package(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """launch.spawn (the worker, the supervisor) from a folder holding a decoy ``sslterm``: the real one runs."""
     decoy = tmp_path / "here" / "sslterm"                 # an old checkout, or the user's own notes folder
     decoy.mkdir(parents=True)
     (decoy / "__init__.py").write_text("raise SystemExit('the decoy sslterm was imported')\n")
     monkeypatch.chdir(decoy.parent)
-    exp = config.from_overrides([*TINY, "train.steps=2", "eval.every=0"])
-    run, proc = launch(exp, tmp_path / "runs")
-    wait_for(lambda: is_final(run.status().state), timeout=120, what=lambda: "\n".join(run.log_tail(20)))
-    proc.wait(timeout=30)
-    assert run.status().state == "finished", run.log_tail(20)
-    assert "decoy" not in "\n".join(run.log_tail(50))
+    run = create_run(tmp_path / "runs", "decoy")
+    lock = os.open(run.path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        proc = spawn(run, lock, "sslterm.subproc")           # a module that imports sslterm and exits
+        assert proc.wait(timeout=60) == 0, run.log_path.read_text()
+    finally:
+        os.close(lock)
+    assert "decoy" not in run.log_path.read_text()
 
 
 def test_the_preview_server_command_runs_beside_a_decoy(tmp_path: Path) -> None:
