@@ -23,7 +23,13 @@ from sslterm.objectives.ema import cosine_momentum
 from sslterm.objectives.infonce import info_nce
 from sslterm.objectives.next_token import NextToken
 from sslterm.objectives.rotation import rotate_batch, rotation_views
-from sslterm.objectives.temporal_order import inverse_order, order_views, permutation_table, permute_segments
+from sslterm.objectives.temporal_order import (
+    inverse_order,
+    order_views,
+    permutation_table,
+    permute_segments,
+    with_gaps,
+)
 from sslterm.objectives.tokens import block_mask, prediction_loss, random_token_mask, target_size
 from sslterm.objectives.vicreg import vicreg_terms
 
@@ -432,6 +438,20 @@ def test_temporal_order_per_segment_classifies_each_segment_encoded_alone() -> N
     assert torch.allclose(loss, F.cross_entropy(obj.head(seen), label))
     with pytest.raises(ValueError, match="per_segment"):
         make("temporal_order", TinyText(), per_segment=True)(text_batch(), lambda b, g: b, gen())
+
+
+def test_temporal_order_gap_silences_the_end_of_every_segment_before_the_shuffle() -> None:
+    x = torch.arange(1, 21, dtype=torch.float32).view(2, 10)                # segments of 3, one left over
+    assert with_gaps(x, 3, 0.34)[0].tolist() == [1, 2, 0, 4, 5, 0, 7, 8, 0, 10]
+    clips = torch.ones(1, 8, 1, 2, 2)                                        # frames: segments of 2
+    assert with_gaps(clips, 3, 0.5)[0, :, 0, 0, 0].tolist() == [1, 0, 1, 0, 1, 0, 1, 1]
+    obj = make("temporal_order", TinyFrames(), segments=2, gap=0.25)
+    batch = wave_batch()
+    loss, _ = obj(batch, lambda b, g: b, gen(3))
+    x_perm, label = order_views(with_gaps(batch["x"], 2, 0.25), obj.permutations, gen(3))
+    assert torch.allclose(loss, F.cross_entropy(obj.head(obj.encoder(x_perm)), label))
+    with pytest.raises(ValueError, match="token ids"):
+        make("temporal_order", TinyText(), gap=0.25)(text_batch(), lambda b, g: b, gen())
 
 
 # ---- constructors -------------------------------------------------------------------------

@@ -166,6 +166,10 @@ ENTRIES: tuple[Entry, ...] = (
             P("cut", str, "equal", "equal: n equal segments of the time axis; words (byte-level text): n runs of "
               "whole words, cut at spaces and rejoined with one space, so no cut splits a word and the order shows "
               "only in which words follow which.", choices=("equal", "words")),
+            P("gap", float, 0.0, "Share of each segment, at its end, silenced (zeroed) before shuffling, so no "
+              "two segments ever join seamlessly, in order or not (the gaps between jigsaw tiles, Noroozi and "
+              "Favaro 2016): the order must come from what the segments hold, not from where the cuts are.",
+              low=0.0, high=0.9),
         ),
         extra={"views": 1, "needs": ()},
     ),

@@ -19,7 +19,9 @@ the odd junctions give the order away without the text's content being read. Wit
 each of the shuffled segments is encoded on its own by the shared encoder (as Shuffle and Learn and
 OPN encode each frame) and the head reads their features side by side, W·[f(s_π1), ..., f(s_πn)]: a
 waveform cut at arbitrary points shows a discontinuity at every cut, which the whole-input form can
-classify without learning what the segments hold.
+classify without learning what the segments hold. ``gap`` silences the last share of every segment
+before the shuffle, so that no boundary is seamless, not even in the original order (jigsaw's gaps
+between tiles, Noroozi and Favaro, ECCV 2016).
 """
 
 from __future__ import annotations
@@ -124,6 +126,19 @@ def order_views(x: torch.Tensor, table: torch.Tensor, gen: torch.Generator, leng
     return permute_words(x, table[label], lengths, sep), label
 
 
+def with_gaps(x: torch.Tensor, n: int, gap: float, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """x [B, L, ...] with the last ``gap`` share of each of its n segments (as :func:`permute_segments` cuts
+    them) zeroed: a silent gap ends every segment."""
+    b, length = x.shape[:2]
+    if lengths is None:
+        lengths = torch.full((b,), length, device=x.device)
+    seg = (lengths // n).unsqueeze(1)                                     # [B, 1]
+    j = torch.arange(length, device=x.device).unsqueeze(0)                # [1, L]
+    keep = (seg.float() * (1 - gap)).ceil()                               # [B, 1] positions kept per segment
+    silent = (j < n * seg) & (j % seg.clamp(min=1) >= keep)              # [B, L]
+    return x.masked_fill(silent.view(b, length, *([1] * (x.dim() - 2))), 0)
+
+
 def segment_batch(x: torch.Tensor, n: int) -> torch.Tensor:
     """x [B, L, ...] cut into n equal segments (a remainder dropped), stacked along the batch: [B·n, L // n, ...]."""
     b, length = x.shape[:2]
@@ -157,10 +172,11 @@ class TemporalOrder(Objective):
 
     def __init__(self, ctx: Context, segments: int = _DEFAULTS["segments"],
                  per_segment: bool = _DEFAULTS["per_segment"], head_hidden: int = _DEFAULTS["head_hidden"],
-                 cut: str = _DEFAULTS["cut"]) -> None:
+                 cut: str = _DEFAULTS["cut"], gap: float = _DEFAULTS["gap"]) -> None:
         super().__init__(ctx)
-        catalog.check_args("objective", "temporal_order", segments=segments, head_hidden=head_hidden, cut=cut)
-        self.segments, self.per_segment = segments, per_segment
+        catalog.check_args("objective", "temporal_order", segments=segments, head_hidden=head_hidden, cut=cut,
+                           gap=gap)
+        self.segments, self.per_segment, self.gap = segments, per_segment, gap
         if cut == "words" and ctx.info.get("vocab_size") != BYTE_VOCAB:
             raise ValueError("objective.cut = 'words' cuts byte-level text at its spaces; expected text of bytes "
                              "(data.tokenizer = 'bytes'), or cut = 'equal'")
@@ -172,6 +188,10 @@ class TemporalOrder(Objective):
     def forward(self, batch: Batch, augment: Augment, gen: torch.Generator) -> Loss:
         x, rest = split_batch(augment(batch, gen))
         lengths = valid_lengths(self.encoder.valid_tokens(x, **rest), x)   # [B] or None
+        if self.gap > 0:
+            if not x.is_floating_point():
+                raise ValueError("temporal_order's gap silences samples or frames; token ids have no silence")
+            x = with_gaps(x, self.segments, self.gap, lengths)
         x_perm, label = order_views(x, self.permutations, gen, lengths, self.sep)   # [B, L, ...], [B]
         if self.per_segment:
             if lengths is not None or rest:
