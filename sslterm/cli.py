@@ -14,13 +14,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
 
 from sslterm import __version__, config
 from sslterm import catalog as catalog_mod
-from sslterm.cli_show import print_comparison, print_evaluation, print_ls, print_show, run_record
+from sslterm.cli_args import JsonFlag, RunRef, RunsDir, fail
+from sslterm.cli_eval import register as register_eval
+from sslterm.cli_show import print_comparison, print_ls, print_show, run_record
 from sslterm.data_cli import data_app
 from sslterm.store import Run, RunNotFound, StatusError, find_run, list_runs, runs_root
 from sslterm.store.runs import ENV_RUNS
@@ -34,20 +36,6 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")   # sslterm data prepare|ls|rm: sslterm/data_cli.py
 register_sweeps(app)                    # sslterm sweep ... and sslterm queue: sslterm/sweep_cli.py
-
-RunsDir = Annotated[
-    Path | None,
-    typer.Option("--runs-dir", help="Runs root (default: $SSLTERM_RUNS, else ./runs).", show_default=False),
-]
-RunRef = Annotated[str, typer.Argument(help="A run id, a unique prefix of one, or a run directory.")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    """Print one line to stderr and exit (2 for bad input)."""
-    typer.echo(f"sslterm: error: {message}", err=True)
-    raise typer.Exit(code)
-
 
 def _find(runs_dir: Path | None, ref: str) -> Run:
     try:
@@ -340,75 +328,7 @@ def export(
             out.close()
 
 
-def parse_percentages(text: str) -> tuple[float, ...]:
-    """``--finetune``: comma-separated percentages in (0, 100] as fractions, or none; fails with one line."""
-    if text.strip().lower() in ("none", ""):
-        return ()
-    out = []
-    for part in text.split(","):
-        try:
-            pct = float(part.strip().rstrip("%"))
-        except ValueError:
-            fail(f"--finetune: got {part.strip()!r}, expected percentages such as 1,10,100 or none")
-        if not 0 < pct <= 100:
-            fail(f"--finetune: got {part.strip()}, expected percentages with 0 < value ≤ 100, or none")
-        out.append(pct / 100)
-    return tuple(out)
-
-
-@app.command("eval")
-def eval_(
-    ref: RunRef,
-    runs_dir: RunsDir = None,
-    json_: JsonFlag = False,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per label fraction.", min=1, max=1000)] = 10,
-    finetune: Annotated[str, typer.Option(help="Shares of the training labels to fine-tune with, in percent, "
-                                          "comma-separated; none skips fine-tuning.")] = "1,10,100",
-    baselines: Annotated[bool, typer.Option("--baselines", help="Also train the same encoder from scratch on all "
-                                            "labels (supervised) and probe the untrained encoder.")] = False,
-) -> None:
-    """Measure transfer: linear probe, kNN and fine-tuning with 1/10/100% of labels, vs a raw-input probe (of a
-    run, or of every finished trial of a sweep not yet evaluated)."""
-    if device not in ("auto", "cpu", "cuda"):
-        fail(f"--device: got {device!r}, expected auto, cpu or cuda")
-    fractions = parse_percentages(finetune)
-
-    def log(line: str) -> None:
-        typer.echo(line, err=True)
-
-    def evaluate(r: Run) -> dict[str, Any]:
-        from sslterm.evaluate.transfer import evaluate_run
-
-        return evaluate_run(r, device, finetune_epochs=epochs, fractions=fractions, supervised=baselines,
-                            random_init=baselines, log=log)
-
-    root = runs_root(runs_dir)
-    try:
-        run_ = find_run(root, ref)
-        run_.status()
-    except (RunNotFound, StatusError) as e:                 # a sweep: each finished trial, one after another
-        from sslterm.sweep.store import SweepNotFound, find_sweep
-        from sslterm.sweep_report import eval_sweep
-
-        try:
-            sweep = find_sweep(root, ref)
-        except SweepNotFound:
-            fail(f"{e}; nor does it name a sweep (see `sslterm queue`)")
-        raise typer.Exit(eval_sweep(root, sweep, evaluate, json_)) from None
-    try:
-        record = evaluate(run_)
-    except (FileNotFoundError, config.ConfigError, ValueError, RuntimeError) as e:
-        fail(str(e), code=1)
-    try:
-        run_.save_evaluation(record)
-    except OSError as e:  # a full disk or a read-only runs directory
-        fail(f"cannot save the evaluation of {run_.id}: cannot write {e.filename or run_.path}: {e.strerror or e}",
-             code=1)
-    if json_:
-        typer.echo(json.dumps(record, indent=1))
-        return
-    print_evaluation(run_.id, record)
+register_eval(app)  # between export and catalog in --help, where it was declared: sslterm/cli_eval.py
 
 
 @app.command()
