@@ -116,14 +116,22 @@ def test_launch_creates_the_sweep_with_its_trials_and_lands_on_the_runs(
             await wait_for_async(lambda: "about" in status(pilot), what="the estimate")
             assert "3 runs (3 values) · about 6m30s on this machine at 1 parallel" in status(pilot)
             field(pilot, "sweep.seeds").focus()
-            await pilot.press("enter", *"2", "enter", "ctrl+l")
+            await pilot.press("enter", *"2", "enter")
+            field(pilot, "sweep.parallel").focus()         # 3 at once: the estimate is a third (rounded)
+            await pilot.press("enter", "ctrl+u", *"65", "enter")
+            await pilot.pause()
+            assert "got 65" in (field(pilot, "sweep.parallel").error or "") and "✗" in status(pilot)
+            await pilot.press("enter", "ctrl+u", *"3", "enter")
+            await wait_for_async(lambda: "at 3 parallel" in status(pilot), what="the estimate at 3 slots")
+            assert "6 runs (3 values × 2 seeds) · about 4m20s on this machine at 3 parallel" in status(pilot)
+            await pilot.press("ctrl+l")
             await wait_for_async(lambda: isinstance(pilot.app.screen, ConfirmScreen), what="the question")
             assert "6 runs (3 values × 2 seeds)" in pilot.app.screen.question
             seed = screen.draft.experiment.seed if screen.draft.experiment else 0
             await pilot.press("y")
             await wait_for_async(lambda: isinstance(pilot.app.screen, RunsScreen), what="the runs list")
             (sweep,) = ss.list_sweeps(tmp_path / "runs")
-            assert no_scheduler == [sweep.id]
+            assert no_scheduler == [sweep.id] and sweep.spec()["parallel"] == 3
             trials = sweep.trials()["trials"]
             assert [(t["settings"], t["seed"]) for t in trials] == [
                 ({"objective.temperature": v}, seed + s) for v in (0.1, 0.2, 0.5) for s in (0, 1)]

@@ -28,7 +28,14 @@ from sslterm.config import (
     section_params,
 )
 from sslterm.sweep.spec import SWEEP_TABLE, spec_from_table
-from sslterm.tui.sweep_values import SEEDS, SEEDS_PARAM, SweepPlan, parse_values, plan_problem, values_problem
+from sslterm.tui.sweep_values import (
+    PLAN_PARAMS,
+    SweepPlan,
+    parse_values,
+    plan_problem,
+    plan_value_problem,
+    values_problem,
+)
 
 SOURCE = "launcher"
 TABLES: dict[str, type] = {"data": DataConfig, "objective": ObjectiveConfig, "model": ModelConfig,
@@ -140,8 +147,8 @@ class Draft:
         """What a field holds: the draft's value, else the default the loader fills in."""
         if spec.kind == "augmentation":
             return self.enabled(spec.key.split(".", 1)[1])
-        if spec.key == SEEDS:
-            return self.sweep.seeds
+        if spec.key in PLAN_PARAMS:
+            return self.sweep.get(spec.key)
         return self.get(spec.key, spec.param.default)
 
     @property
@@ -177,7 +184,7 @@ class Draft:
             if table == "model":
                 out.append(("augment", self._augment_fields()))
             out.append((table, self._table_fields(table, cls)))
-        return [*out, ("sweep", [FieldSpec(SEEDS, SEEDS_PARAM, "value")])]
+        return [*out, ("sweep", [FieldSpec(key, param, "value") for key, param in PLAN_PARAMS.items()])]
 
     def _table_fields(self, table: str, cls: type) -> list[FieldSpec]:
         kinds = _kinds(cls)
@@ -217,8 +224,8 @@ class Draft:
 
     def set(self, key: str, value: Any) -> None:
         """Set one key; a new modality, dataset, objective or encoder also drops what no longer applies."""
-        if key == SEEDS:
-            self.sweep.seeds = value
+        if key in PLAN_PARAMS:
+            self.sweep.put(key, value)
             self.check()
             return
         table, _, name = key.partition(".")
@@ -355,9 +362,9 @@ class Draft:
         None when the experiment would be accepted."""
         try:
             value = parse_entry(spec.param, text)
-            if spec.key == SEEDS:
-                ok = isinstance(value, int) and not isinstance(value, bool) and SEEDS_PARAM.accepts(value)
-                return None if ok else Problem((SEEDS,), f"got {text!r}, expected {SEEDS_PARAM.allowed()}")
+            if spec.key in PLAN_PARAMS:
+                bad = plan_value_problem(spec.key, value)
+                return None if bad is None else Problem((spec.key,), bad.replace(repr(value), repr(text), 1))
             raw = copy.deepcopy(self.raw)
             _put(raw, spec.key, value)
             build(raw, source=SOURCE)

@@ -80,5 +80,6 @@ class SweepPace(Widget):
         if pace is None:
             return count, "no recent run to estimate from"
         steps = [int(t.settings.get("train.steps", exp.train.steps)) for t in expand(spec)]
-        total = sweep_seconds([pace.trial_seconds(s) for s in steps], self.slots)
-        return count, f"about {fmt_duration(rounded(total), short=True)} on this machine at {self.slots} parallel"
+        slots = draft.sweep.parallel or self.slots
+        total = sweep_seconds([pace.trial_seconds(s) for s in steps], slots)
+        return count, f"about {fmt_duration(rounded(total), short=True)} on this machine at {slots} parallel"

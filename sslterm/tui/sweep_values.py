@@ -17,6 +17,11 @@ from sslterm.sweep.spec import SweepSpec, expand, spec_from_table
 SEEDS = "sweep.seeds"
 SEEDS_PARAM = Param("seeds", int, 1, "Seeds per setting: each trains with seed, seed + 1, ... (above 1: a sweep).",
                     low=1, high=1000)
+PARALLEL = "sweep.parallel"
+PARALLEL_PARAM = Param("parallel", int, 0, "Trials at once on this machine while sweeping (0: one per visible GPU, "
+                       "one on a machine without; as sslterm sweep --parallel).", low=0, high=64)
+PLAN_PARAMS = {SEEDS: SEEDS_PARAM, PARALLEL: PARALLEL_PARAM}
+"""The sweep's own rows of the form: not keys of the experiment, but of its :class:`SweepPlan`."""
 NOT_SWEPT = {"name": "the name is the sweep's own; sweep another field",
              "seed": "the seed is set by the seeds field below it; sweep another field"}
 MAX_VALUES = 1000
@@ -116,11 +121,21 @@ def values_problem(raw: dict[str, Any], key: str, param: Param, text: str, base:
     return refused_value(raw, key, values, base)
 
 
+def plan_value_problem(key: str, value: Any) -> str | None:
+    """Why ``value`` cannot be the sweep row ``key`` (seeds, parallel), or None."""
+    param = PLAN_PARAMS[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not param.accepts(value):
+        return f"got {value!r}, expected {param.allowed()}"
+    return None
+
+
 def plan_problem(raw: dict[str, Any], plan: SweepPlan) -> tuple[tuple[str, ...], str] | None:
-    """The keys and reason of the first swept value the loader refuses, or of bad seeds; None when all would run."""
-    seeds = plan.seeds
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or not SEEDS_PARAM.accepts(seeds):
-        return (SEEDS,), f"got {seeds!r}, expected {SEEDS_PARAM.allowed()}"
+    """The keys and reason of the first swept value the loader refuses, or of bad seeds or slots; None when all
+    would run."""
+    for key in PLAN_PARAMS:
+        bad = plan_value_problem(key, plan.get(key))
+        if bad is not None:
+            return (key,), bad
     for key, values in plan.values.items():
         refused = refused_value(raw, key, values, None)
         if refused is not None:
@@ -130,13 +145,21 @@ def plan_problem(raw: dict[str, Any], plan: SweepPlan) -> tuple[tuple[str, ...],
 
 @dataclass
 class SweepPlan:
-    """What the launcher sweeps: each swept key's typed text and values, the seeds, and what a file's ``[sweep]``
-    table held that the form does not edit (random search), kept as it was."""
+    """What the launcher sweeps: each swept key's typed text and values, the seeds, the trials run at once, and
+    what a file's ``[sweep]`` table held that the form does not edit (random search), kept as it was."""
 
     texts: dict[str, str] = field(default_factory=dict)
     values: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     seeds: int = 1
     kept: dict[str, Any] = field(default_factory=dict)
+    parallel: int = 0  # a launch option (sslterm sweep --parallel), not part of the [sweep] table
+
+    def get(self, key: str) -> Any:
+        """The value of a sweep row (:data:`PLAN_PARAMS`)."""
+        return getattr(self, PLAN_PARAMS[key].name)
+
+    def put(self, key: str, value: Any) -> None:
+        setattr(self, PLAN_PARAMS[key].name, value)
 
     @classmethod
     def from_table(cls, table: dict[str, Any] | None) -> SweepPlan:

@@ -59,6 +59,7 @@ class LauncherScreen(SweepLauncher):
         ("enter", "edit the field (enter applies, esc cancels) or pick from a list"),
         ("space", "switch an augmentation or a true/false on or off"),
         ("seeds", "runs per setting (seed, seed + 1, ...): above 1, or a swept field, makes launch start a sweep"),
+        ("parallel", "a sweep's runs at once (0: one per visible GPU, one on a machine without)"),
         ("", "Save and launch wait until every value is allowed: the problem shows under its field and at the "
              "bottom."),
     ]

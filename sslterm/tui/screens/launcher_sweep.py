@@ -13,7 +13,7 @@ from sslterm.sweep.control import launch_sweep
 from sslterm.tui.draft import Draft, FieldSpec
 from sslterm.tui.screens.dialogs import ConfirmScreen
 from sslterm.tui.sweep_pace import SweepPace
-from sslterm.tui.sweep_values import NOT_SWEPT, SEEDS
+from sslterm.tui.sweep_values import NOT_SWEPT, PARALLEL, PLAN_PARAMS, SEEDS
 from sslterm.tui.widgets.field import Field, value_text
 
 
@@ -46,7 +46,7 @@ class SweepLauncher(Screen[None]):
         """The help line's second half for ``spec``'s row: ``how`` it is edited, and what w does there."""
         if spec.key in self.draft.sweep.values:
             return "enter edits the values (a list or a range) · w: back to one value"
-        if spec.kind == "augmentation" or spec.key in (SEEDS, *NOT_SWEPT):
+        if spec.kind == "augmentation" or spec.key in (*PLAN_PARAMS, *NOT_SWEPT):
             return how
         return how.replace("enter edits:", "enter edits, w sweeps:", 1)
 
@@ -69,6 +69,8 @@ class SweepLauncher(Screen[None]):
             self.notify("an augmentation is on or off: sweep one of its parameters", severity="warning")
         elif key == SEEDS:
             self.notify("seeds is how many runs each setting gets: type a number", severity="warning")
+        elif key == PARALLEL:
+            self.notify("parallel is how many runs train at once: type a number", severity="warning")
         else:
             field.edit(sweep=True)
             self.query_one("#launcher-help", Static).update(
@@ -92,7 +94,7 @@ class SweepLauncher(Screen[None]):
         source = str(self.draft.path.resolve()) if self.draft.path and not self.draft.dirty else "the launcher"
         try:
             sweep, n = launch_sweep(self.runs_root, self.draft.raw, self.draft.sweep.spec(), source,
-                                    str(self.draft.get("name") or self.draft.auto_name()))
+                                    str(self.draft.get("name") or self.draft.auto_name()), self.draft.sweep.parallel)
         except ConfigError as e:  # a trial the loader refuses (a combination of swept values): the trial and key
             self.notify(f"not launched: {e}", severity="error")
             return
