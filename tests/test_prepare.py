@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,19 +105,23 @@ def test_unreadable_files_are_skipped_counted_and_listed(tmp_path: Path) -> None
     assert "\n" not in str(err.value) and "expected" in str(err.value)
 
 
+def interrupt_after(chunks: int, seen: list[int]) -> Callable[[int, int, float], None]:
+    """A progress callback that records each chunk's count in ``seen`` and stops (^C) after ``chunks`` chunks."""
+    def progress(done: int, total: int, seconds: float) -> None:
+        seen.append(done)
+        if len(seen) == chunks:
+            raise KeyboardInterrupt
+
+    return progress
+
+
 def test_interrupted_preparation_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "src"
     make_folder(src, 20)
     monkeypatch.setattr(prepare, "CHUNK", 4)
     seen: list[int] = []
-
-    def stop_after_two_chunks(done: int, total: int, seconds: float) -> None:
-        seen.append(done)
-        if len(seen) == 2:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        prepare_images(src, 8, workers=1, progress=stop_after_two_chunks)
+        prepare_images(src, 8, workers=1, progress=interrupt_after(2, seen))
     [unfinished] = entries()
     assert not unfinished.finished and unfinished.source == str(src.resolve()), "ls names what it is preparing"
     seen.clear()

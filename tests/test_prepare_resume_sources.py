@@ -20,6 +20,7 @@ from sslterm.data import prepare
 from sslterm.data.prepare import prepare_images
 from sslterm.data.prepare_media import prepare_audio, prepare_clips
 from tests.test_frames import write_clip
+from tests.test_prepare import interrupt_after
 
 N = 12  # items per source; CHUNK = 4 below, so the stop after two chunks leaves 8 done
 
@@ -61,14 +62,8 @@ def test_an_interrupted_preparation_resumes_and_equals_an_uninterrupted_one(
     monkeypatch.setenv("SSLTERM_DATA_CACHE", str(tmp_path / "cache"))
     run = source(tmp_path / "src")
     seen: list[int] = []
-
-    def stop_after_two_chunks(done: int, total: int, seconds: float) -> None:
-        seen.append(done)
-        if len(seen) == 2:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        run(workers=1, progress=stop_after_two_chunks)
+        run(workers=1, progress=interrupt_after(2, seen))
     seen.clear()
     entry, manifest = run(workers=1, progress=lambda done, total, s: seen.append(done))
     assert seen == [8, 12], "resumed at 8: the first two chunks are not decoded again"
