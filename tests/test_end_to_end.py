@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from sslterm.cli_eval import parse_percentages
+from sslterm.cli_show import print_evaluation
 from sslterm.store import find_run
 from tests.conftest import EXPERIMENTS, sslterm, tiny_sets, wait_for
 
@@ -91,23 +93,23 @@ def test_catalog_command_lists_everything(runs: Path) -> None:
     assert data["compatibility"]["image"]
 
 
-def test_eval_measures_transfer_and_show_carries_it(runs: Path) -> None:
+def test_eval_measures_transfer_and_show_carries_it(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run_id = sslterm("run", *tiny_sets(), "-d", runs=runs).stdout.strip()
     assert wait_state(runs, run_id, ("finished", "failed", "lost"))["status"] == "finished"
-    proc = sslterm("eval", run_id, "--json", "--epochs", "1", runs=runs)
+    proc = sslterm("eval", run_id, "--json", "--epochs", "1", "--baselines", runs=runs, timeout=600)
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stdout)
     accuracies = [record["linear_probe"]["accuracy"], record["knn"]["accuracy"],
-                  record["raw_linear_probe"]["accuracy"], *(v["accuracy"] for v in record["finetune"].values())]
+                  record["raw_linear_probe"]["accuracy"], *(v["accuracy"] for v in record["finetune"].values()),
+                  record["supervised"]["accuracy"], record["random_init_linear_probe"]["accuracy"]]
     assert all(0.0 <= a <= 1.0 for a in accuracies) and set(record["finetune"]) == {"1%", "10%", "100%"}
     shown = json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)
-    assert shown["eval"]["linear_probe"] == record["linear_probe"]
-    proc = sslterm("eval", run_id, "--finetune", "none", "--baselines", runs=runs)
-    assert proc.returncode == 0, proc.stderr
-    assert "supervised from scratch" in proc.stdout and "untrained encoder" in proc.stdout
-    assert "fine-tune" not in proc.stdout
-    record = json.loads((runs / run_id / "eval.json").read_text())
-    assert 0.0 <= record["supervised"]["accuracy"] <= 1.0 and "finetune" not in record
+    assert shown["eval"]["linear_probe"] == record["linear_probe"] and shown["eval"] == record
+    # the text form, and --finetune none, in-process: a second evaluation would fit every probe again
+    assert parse_percentages("none") == ()
+    print_evaluation(run_id, {k: v for k, v in record.items() if k != "finetune"})
+    out = capsys.readouterr().out
+    assert "supervised from scratch" in out and "untrained encoder" in out and "fine-tune" not in out
 
 
 @pytest.mark.parametrize("given", ["0", "150", "ten", "1,,10"])
