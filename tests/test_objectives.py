@@ -454,6 +454,18 @@ def test_temporal_order_gap_silences_the_end_of_every_segment_before_the_shuffle
         make("temporal_order", TinyText(), gap=0.25)(text_batch(), lambda b, g: b, gen())
 
 
+def test_next_token_causal_features_read_the_encoder_as_it_was_trained() -> None:
+    torch.manual_seed(0)
+    batch = text_batch()
+    batch["x"][0, 5:] = 0                                                    # padding in row 0
+    enc = TinyText()
+    plain = make("next_token", enc).features(batch)
+    causal = make("next_token", enc, causal_features=True).features(batch)
+    assert torch.allclose(plain, enc(**batch)), "by default the encoder's own (bidirectional) output"
+    want = masked_mean(enc.tokens(batch["x"], causal=True), enc.valid_tokens(batch["x"]))
+    assert torch.allclose(causal, want) and not torch.allclose(causal, plain)
+
+
 # ---- constructors -------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "options", "match"), [

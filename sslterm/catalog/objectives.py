@@ -137,6 +137,8 @@ ENTRIES: tuple[Entry, ...] = (
             P("head_hidden", int, 0, "Hidden width of the prediction head (0: linear).", low=0, high=8192),
             P("normalize_targets", bool, False, "Standardise each token's continuous target (as in MAE), so "
               "the head predicts its pattern, not its mean and scale."),
+            P("causal_features", bool, False, "Probes, kNN and snapshots read the encoder in causal mode, as it "
+              "was trained (the mean of its causal tokens); false: its usual bidirectional output."),
         ),
         extra={"views": 1, "needs": ("tokens", "causal"), "targets_are_input": True},
     ),

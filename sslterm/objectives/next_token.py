@@ -27,6 +27,7 @@ import torch
 from sslterm import catalog
 from sslterm.augment import clean_targets
 from sslterm.data import Batch
+from sslterm.models.transformer import masked_mean
 from sslterm.objectives.base import Augment, Context, Loss, Objective
 from sslterm.objectives.masked import split_batch
 from sslterm.objectives.tokens import prediction_loss, target_size, token_head
@@ -77,15 +78,25 @@ class NextToken(Objective):
 
     def __init__(self, ctx: Context, shift: int = _DEFAULTS["shift"], loss: str = _DEFAULTS["loss"],
                  head_hidden: int = _DEFAULTS["head_hidden"],
-                 normalize_targets: bool = _DEFAULTS["normalize_targets"]) -> None:
+                 normalize_targets: bool = _DEFAULTS["normalize_targets"],
+                 causal_features: bool = _DEFAULTS["causal_features"]) -> None:
         super().__init__(ctx)
         catalog.check_args("objective", "next_token", shift=shift, loss=loss, head_hidden=head_hidden)
         self.shift, self.loss_kind, self.normalize_targets = shift, loss, normalize_targets
+        self.causal_features = causal_features
         self.token_bytes: torch.Tensor | None
         self.register_buffer("token_bytes", token_byte_table(ctx.info), persistent=False)   # [V] or None
         self.head = token_head(ctx.encoder.token_dim, target_size(ctx.encoder, ctx.info), head_hidden)
 
     targets_are_input = True
+
+    @torch.no_grad()
+    def features(self, batch: Batch) -> torch.Tensor:
+        """The encoder's output [B, D]; with ``causal_features`` the mean of its causal tokens (as it was trained)."""
+        if not self.causal_features:
+            return super().features(batch)
+        x, rest = split_batch(batch)
+        return masked_mean(self.encoder.tokens(x, causal=True, **rest), self.encoder.valid_tokens(x, **rest))
 
     def target_count(self, batch: Batch) -> torch.Tensor:
         """The valid (t, t + k) pairs of a clean batch: each is one predicted token."""
