@@ -93,13 +93,14 @@ def test_resume_command_continues_a_stopped_run(runs: Path) -> None:
     run_id = sslterm("run", *tiny_sets("train.steps=400", "train.log_every=1"), "-d", runs=runs).stdout.strip()
     wait_for(lambda: show(runs, run_id)["step"] >= 2, what="step 2")
     assert sslterm("stop", run_id, runs=runs).returncode == 0
-    wait_for(lambda: show(runs, run_id)["status"] == "stopped", what="the stop")
-    proc = sslterm("resume", run_id, runs=runs, timeout=180)
+    stopped = wait_for(lambda: r if (r := show(runs, run_id))["status"] == "stopped" else None, what="the stop")
+    end = stopped["step"] + 20  # on a little past the stop, not all 400 steps (the suite's time)
+    proc = sslterm("resume", run_id, "--steps", str(end), runs=runs, timeout=180)
     assert proc.returncode == 0, proc.stderr
     rec = json.loads(sslterm("show", run_id, "--json", runs=runs).stdout)
-    assert rec["status"] == "finished" and rec["step"] == 400
+    assert rec["status"] == "finished" and rec["step"] == end
     steps = [r["step"] for r in map(json.loads, (runs / run_id / "metrics.jsonl").read_text().splitlines())]
-    assert steps == sorted(set(steps)) and steps[-1] == 400, "no step logged twice"
+    assert steps == sorted(set(steps)) and steps[-1] == end, "no step logged twice"
     again = sslterm("resume", run_id, runs=runs)
     assert again.returncode == 1 and "already finished" in again.stderr
 
