@@ -58,13 +58,19 @@ def stuck(tmux: Tmux, pid: int) -> str:
             continue  # ended meanwhile
     if not threads:
         return f"pid {pid} is gone; the screen:\n{tmux.screen()}"
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]  # R, S, D, Z...
+    except (OSError, IndexError):
+        state = "?"
+    if state == "Z":
+        return f"pid {pid} has ended but tmux has not reaped it (a zombie); the screen:\n{tmux.screen()}"
     tmux("resize-window", "-t", "app", "-x", "250")  # room for a stack's lines (the app draws with no wrap)
     os.kill(pid, signal.SIGABRT)
     try:
         wait_for(lambda: tmux.pane("#{pane_dead}") == "1", timeout=10, interval=0.1, what="SIGABRT to end it")
     finally:
         pane = tmux("capture-pane", "-p", "-S", "-200", "-t", "app")
-    return f"pid {pid} alive with threads {', '.join(threads)}; its stacks:\n{pane}"
+    return f"pid {pid} alive (state {state}) with threads {', '.join(threads)}; its stacks:\n{pane}"
 
 
 def test_the_binary_in_tmux_browses_opens_helps_and_quits(tmp_path: Path) -> None:
