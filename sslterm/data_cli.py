@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from sslterm.cli_args import fail
 
 if TYPE_CHECKING:
     from sslterm.prepared import Entry
@@ -21,11 +23,6 @@ data_app = typer.Typer(help="Prepare datasets once (decoded or tokenised into me
                        no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
 
 KINDS = ("auto", "image", "text", "audio", "video")
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"sslterm: error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def _kind_of(path: Path) -> str:
@@ -45,14 +42,14 @@ def _kind_of(path: Path) -> str:
         try:
             found = columns(open_table(str(path), detect(path, "text")).train.files[0])
         except ValueError as e:
-            _fail(f"data prepare: {e}")
+            fail(f"data prepare: {e}")
         return "image" if "image" in found else "text"
     if path.suffix.lower() == ".tar":
         return "image"
     if path.is_file():
         if path.suffix.lower() in (".txt", ".jsonl"):
             return "text"
-        _fail(f"data prepare: {path} is a {path.suffix or 'suffix-less'} file; expected a folder of JPEG/PNG/WebP "
+        fail(f"data prepare: {path} is a {path.suffix or 'suffix-less'} file; expected a folder of JPEG/PNG/WebP "
               "images (or class subfolders of them), a .txt or .jsonl file, or a folder of them")
     for f in path.rglob("*"):
         if f.suffix.lower() in SUFFIXES:
@@ -61,7 +58,7 @@ def _kind_of(path: Path) -> str:
             return "text"
         if f.suffix.lower() in AUDIO_SUFFIXES:
             return "audio"
-    _fail(f"data prepare: {path} holds no JPEG/PNG/WebP images, no .wav/.flac files and no .txt or .jsonl files; "
+    fail(f"data prepare: {path} holds no JPEG/PNG/WebP images, no .wav/.flac files and no .txt or .jsonl files; "
           "expected one of those")
 
 
@@ -95,14 +92,14 @@ def prepare_cmd(
     names = expand(str(path))
     missing = [n for n in names if not Path(n).exists()] or ([] if names else [str(path)])
     if missing:
-        _fail(f"data prepare: {missing[0]} does not exist; expected an image folder, WebDataset .tar shards "
+        fail(f"data prepare: {missing[0]} does not exist; expected an image folder, WebDataset .tar shards "
               "(a pattern such as train-{000000..000009}.tar) or a .txt/.jsonl file or folder")
     if kind not in KINDS:
-        _fail(f"data prepare: --kind {kind!r} is not one of {', '.join(KINDS)}")
+        fail(f"data prepare: --kind {kind!r} is not one of {', '.join(KINDS)}")
     if not 8 <= image_size <= 512 or workers < 0 or max_examples < 0 or not 0 <= max_bad <= 1:
-        _fail("data prepare: --image-size must be 8..512, --workers and --max-examples ≥ 0, --max-bad 0..1")
+        fail("data prepare: --image-size must be 8..512, --workers and --max-examples ≥ 0, --max-bad 0..1")
     if not 1000 <= sample_rate <= 192000 or not 0.01 <= clip_seconds <= 600:
-        _fail("data prepare: --sample-rate must be 1000..192000 and --clip-seconds 0.01..600")
+        fail("data prepare: --sample-rate must be 1000..192000 and --clip-seconds 0.01..600")
     kind = _kind_of(path) if kind == "auto" else kind
     try:
         if kind == "image":
@@ -123,7 +120,7 @@ def prepare_cmd(
                        f"from {manifest['documents']:,} documents (held out: {manifest['held_out']})"
                        f"{_tokens(manifest)}")
     except ValueError as e:
-        _fail(str(e))
+        fail(str(e))
     except KeyboardInterrupt:
         typer.echo("\ninterrupted: run the same command again to resume", err=True)
         raise typer.Exit(130) from None
@@ -205,18 +202,18 @@ def rm_cmd(
 
     found = entries()
     if all_ == bool(names):
-        _fail("data rm: give entry names from `sslterm data ls`, or --all (not both)")
+        fail("data rm: give entry names from `sslterm data ls`, or --all (not both)")
     chosen = found if all_ else []
     for name in names or []:
         matches = [e for e in found if e.path.name.startswith(name)]
         if len(matches) != 1:
             what = "matches no" if not matches else f"matches {len(matches)}"
-            _fail(f"data rm: {name!r} {what} prepared dataset in {cache_root()}; "
+            fail(f"data rm: {name!r} {what} prepared dataset in {cache_root()}; "
                   "expected a name from `sslterm data ls`")
         chosen.append(matches[0])
     for e in chosen:
         try:
             remove(e.path)
         except BlockingIOError:
-            _fail(f"data rm: {e.path.name} is being prepared by another process; expected it to finish first")
+            fail(f"data rm: {e.path.name} is being prepared by another process; expected it to finish first")
         typer.echo(f"removed {e.path.name} ({_size(e.size)}, {e.source})")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
 from sslterm import config
+from sslterm.cli_args import RunsDir, fail
 from sslterm.store import runs_root
 from sslterm.sweep import control
 from sslterm.sweep import store as ss
@@ -25,13 +26,6 @@ from sslterm.sweep_report import (
 )
 
 ACTIONS = ("pause", "resume", "cancel", "show")
-RunsDir = Annotated[Path | None, typer.Option("--runs-dir", help="Runs root (default: $SSLTERM_RUNS, else ./runs).",
-                                              show_default=False)]
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"sslterm: error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:
