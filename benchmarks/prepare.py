@@ -69,11 +69,11 @@ STREAM = """
 import json, sys, time, torch
 from pathlib import Path
 from sslterm.data.image_files import load_prepared
-from sslterm.data.stream import DeviceBatches, StepSampler, StreamBatches
+from sslterm.data.stream import DeviceBatches, Shard, StepSampler, StreamBatches
 from benchmarks.prepare import anon_mib as anon
 entry, steps = Path(sys.argv[1]), int(sys.argv[2])
 data = load_prepared(entry, json.loads((entry / "manifest.json").read_text()))
-cpu, shard = torch.device("cpu"), torch.arange(len(data))
+cpu, shard = torch.device("cpu"), Shard(len(data))
 out = {}
 streamed = StreamBatches(data, shard, StepSampler(len(data), 256, 0, 0, cpu), True, cpu, 1, steps, workers=2)
 worker, most = streamed._it._workers[0].pid, [0.0, 0.0]
@@ -136,7 +136,7 @@ def train_child(folder: str, size: int, batch: int, blocks: int, block: int) -> 
     import torch
 
     from sslterm.data import Dataset
-    from sslterm.data.stream import DeviceBatches, StepSampler
+    from sslterm.data.stream import DeviceBatches, Shard, StepSampler
     from sslterm.train.loop import build, open_batches, train_step
 
     torch.set_num_threads(1)
@@ -148,7 +148,7 @@ def train_child(folder: str, size: int, batch: int, blocks: int, block: int) -> 
     data = parts.data
     copy = Dataset({k: v.clone() for k, v in data.train.items()}, data.eval, data.y_train, data.y_eval,
                    data.classes, data.info, data.window)
-    resident = DeviceBatches(copy, torch.arange(len(copy)), StepSampler(len(copy), batch, 0, 0, torch.device("cpu")),
+    resident = DeviceBatches(copy, Shard(len(copy)), StepSampler(len(copy), batch, 0, 0, torch.device("cpu")),
                              False)
     train_step(parts, streamed, parts.objective, 1, exp.train)           # worker start-up, first batch
     train_step(parts, resident, parts.objective, 1, exp.train)

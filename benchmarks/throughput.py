@@ -28,6 +28,7 @@ from benchmarks.common import write
 from benchmarks.trainer import EXPERIMENT
 from sslterm import config
 from sslterm.train.loop import build, open_batches, train_step
+from sslterm.tui.sysinfo import load_nvml
 from sslterm.utils.device import pick_device
 
 EXPERIMENT_SETS = (
@@ -51,14 +52,9 @@ class Utilisation:
     def __init__(self, index: int) -> None:
         self.samples: list[float] = []
         self._stop = threading.Event()
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            self._handle: Any = pynvml.nvmlDeviceGetHandleByIndex(index)
-            self._nvml: Any = pynvml
-        except Exception:                      # no nvidia-ml-py, or no driver: utilisation is not reported
-            self._nvml = None
+        self._nvml: Any = load_nvml()          # the dashboard's NVML; None without nvidia-ml-py or a driver
+        if self._nvml is not None:
+            self._handle: Any = self._nvml.nvmlDeviceGetHandleByIndex(index)
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
     def _poll(self) -> None:

@@ -22,7 +22,7 @@ SCRIPT = """
 import json, sys, torch
 from pathlib import Path
 from sslterm.data.image_files import load_prepared
-from sslterm.data.stream import DeviceBatches, StepSampler, StreamBatches
+from sslterm.data.stream import DeviceBatches, Shard, StepSampler, StreamBatches
 
 def anon(pid="self"):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -32,7 +32,7 @@ def anon(pid="self"):
 entry = Path(sys.argv[1])
 data = load_prepared(entry, json.loads((entry / "manifest.json").read_text()))
 cpu = torch.device("cpu")
-shard = torch.arange(len(data))
+shard = Shard(len(data))
 streamed = StreamBatches(data, shard, StepSampler(len(data), 64, 0, 0, cpu), True, cpu, 1, 40, workers=1)
 worker = streamed._it._workers[0].pid
 most = {"self": 0, "workers": 0}

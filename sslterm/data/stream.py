@@ -126,7 +126,7 @@ class Batches(Protocol):
 class DeviceBatches:
     """Batches gathered on the device from a training split that lives there."""
 
-    def __init__(self, data: Dataset, shard: Shard | torch.Tensor, sampler: Sampler, labels: bool) -> None:
+    def __init__(self, data: Dataset, shard: Shard, sampler: Sampler, labels: bool) -> None:
         self.data, self.shard, self.sampler = data, shard, sampler
         self.labels = labels and data.y_train is not None
 
@@ -159,7 +159,7 @@ class _Rows(torch.utils.data.Dataset[Batch]):
 class _Steps(torch.utils.data.Sampler[torch.Tensor]):
     """The example indices of steps ``first``..``last`` in order (run in the main process, ahead of use)."""
 
-    def __init__(self, sampler: Sampler, shard: Shard | torch.Tensor, first: int, last: int) -> None:
+    def __init__(self, sampler: Sampler, shard: Shard, first: int, last: int) -> None:
         self.sampler, self.shard, self.first, self.last = sampler, shard, first, last
 
     def __len__(self) -> int:
@@ -173,7 +173,7 @@ class _Steps(torch.utils.data.Sampler[torch.Tensor]):
 class StreamBatches:
     """Batches made by DataLoader workers from host memory, pinned (CUDA) and copied without blocking."""
 
-    def __init__(self, data: Dataset, shard: Shard | torch.Tensor, sampler: Sampler, labels: bool,
+    def __init__(self, data: Dataset, shard: Shard, sampler: Sampler, labels: bool,
                  device: torch.device, first: int, last: int, workers: int) -> None:
         from torch.utils.data import DataLoader
 
