@@ -224,9 +224,13 @@ def _images(path: Path, video: bool, options: dict[str, Any]) -> Facts:
     return _side(arrays["x"][0], video) if "x" in arrays else Facts()
 
 
-def _text_examples(path: Path, field: str) -> list[bytes]:
+def _text_files(path: Path) -> list[Path]:
+    """The .txt and .jsonl files of a text source: the file itself, or those under the folder, sorted."""
+    return [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in (".txt", ".jsonl"))
+
+
+def _text_examples(files: list[Path], field: str) -> list[bytes]:
     """The examples of the first megabytes of text: lines of .txt files, the text of records of .jsonl files."""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in (".txt", ".jsonl"))
     out: list[bytes] = []
     budget = TEXT_BYTES
     for p in files:
@@ -250,22 +254,31 @@ def _text_examples(path: Path, field: str) -> list[bytes]:
 
 
 @functools.lru_cache(maxsize=8)
-def _bpe_bytes_per_token(path: Path, stamp: int, field: str, vocab_size: int) -> float | None:
-    """Bytes per token of the first BPE_SAMPLE_BYTES of the examples at ``path`` under a BPE trained on them
-    (kept per file version ``stamp``: the launcher settles again at every edit); None without the tokenizers
-    package (the run then says how to install it)."""
+def _text_sizes(versions: tuple[tuple[str, int, int], ...], field: str, bpe_vocab: int
+                ) -> tuple[int, float | None] | None:
+    """(95th-percentile bytes per example, bytes per token) of the text files named in ``versions`` (path,
+    mtime, size), read once per version of them: the launcher settles again at every edit. Bytes per token
+    is 1 without a BPE (``bpe_vocab`` 0), else measured by a BPE of ``bpe_vocab`` trained on the first
+    BPE_SAMPLE_BYTES of the examples (None without the tokenizers package: the run then says how to
+    install it). None when there is no example."""
+    examples = _text_examples([Path(f) for f, _, _ in versions], field)
+    if not examples:
+        return None
+    doc_len = _percentile([len(e) for e in examples], 0.95)
+    if not bpe_vocab:
+        return doc_len, 1.0
     from sslterm import bpe_train
 
     sample, size = [], 0
-    for e in _text_examples(path, field):
+    for e in examples:
         if size >= BPE_SAMPLE_BYTES:
             break
         sample.append(e.decode("utf-8", errors="replace"))
         size += len(e)
     try:
-        return bpe_train.bytes_per_token(sample, vocab_size)
+        return doc_len, bpe_train.bytes_per_token(sample, bpe_vocab)
     except ValueError:                                     # tokenizers is not installed
-        return None
+        return doc_len, None
 
 
 def _text(path: Path, options: dict[str, Any]) -> Facts:
@@ -277,16 +290,13 @@ def _text(path: Path, options: dict[str, Any]) -> Facts:
             return Facts()
         lengths = (x != 0).sum(axis=1)
         return Facts(doc_len=int(np.percentile(lengths, 95)), bytes_per_token=1.0)
-    field = str(options.get("text_field", "text"))
-    examples = _text_examples(path, field)
-    if not examples:
-        return Facts()
-    doc_len = _percentile([len(e) for e in examples], 0.95)
     labelled = path.is_dir() and bool(text_class_folders(path))        # lines of bytes, whatever the tokenizer
-    if options.get("tokenizer") != "bpe" or labelled:
-        return Facts(doc_len=doc_len, bytes_per_token=1.0)
-    vocab = int(options.get("vocab_size", 8192))
-    return Facts(doc_len=doc_len, bytes_per_token=_bpe_bytes_per_token(path, path.stat().st_mtime_ns, field, vocab))
+    bpe = options.get("tokenizer") == "bpe" and not labelled
+    stats = [(f, f.stat()) for f in _text_files(path)]
+    versions = tuple((str(f), st.st_mtime_ns, st.st_size) for f, st in stats)
+    sizes = _text_sizes(versions, str(options.get("text_field", "text")),
+                        int(options.get("vocab_size", 8192)) if bpe else 0)
+    return Facts() if sizes is None else Facts(doc_len=sizes[0], bytes_per_token=sizes[1])
 
 
 def _graphs(path: Path) -> Facts:
