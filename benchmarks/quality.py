@@ -171,7 +171,8 @@ def baselines(exp: config.Experiment) -> dict[str, float]:
     """The raw-input and untrained-encoder probes alone, as evaluate_run measures them (no training needed)."""
     data = build_dataset(exp.data.dataset, exp.data.options)
     cpu, n = torch.device("cpu"), min(len(data), MAX_TRAIN)
-    return {"raw": raw_probe(exp, data, n, cpu), "untrained": untrained_probe(exp, data, n, cpu)}
+    return {"raw": raw_probe(exp, data, n, cpu)["accuracy"],
+            "untrained": untrained_probe(exp, data, n, cpu)["accuracy"]}
 
 
 def fill_untrained(picked: list[config.Experiment]) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 from pathlib import Path
@@ -21,6 +22,7 @@ from sslterm.models import Encoder
 from sslterm.store import create_run
 from sslterm.train.checkpoint import load_checkpoint
 from sslterm.train.loop import train
+from sslterm.utils import probes
 from sslterm.utils.diagnostics import alignment, embedding_std, rankme, uniformity
 from sslterm.utils.probes import OnlineProbe, knn_accuracy, knn_predict, linear_probe
 from tests.conftest import TINY
@@ -161,6 +163,9 @@ def test_evaluation_without_fractions_with_baselines_and_shown(tmp_path: Path) -
     assert record["supervised"]["steps"] == exp.train.steps and record["supervised"]["augmentation"] == "none"
     for key in ("linear_probe", "knn", "raw_linear_probe", "random_init_linear_probe", "supervised"):
         assert 0.0 <= record[key]["accuracy"] <= 1.0, key
+    for key in ("linear_probe", "raw_linear_probe", "random_init_linear_probe"):
+        assert record[key]["l2"] in probes.L2_GRID, (key, record[key])
+    json.dumps(record)                                   # eval.json holds plain numbers only
     again = evaluate_run(run, "cpu", fractions=(), supervised=True, random_init=True, log=lambda line: None)
     assert accuracies(again) == accuracies(record), "deterministic under the seed"
     run.save_evaluation(record)

@@ -28,7 +28,7 @@ from sslterm.objectives.features import extract
 from sslterm.store import Run
 from sslterm.train.checkpoint import load_checkpoint
 from sslterm.utils.device import pick_device
-from sslterm.utils.probes import knn_accuracy, linear_probe
+from sslterm.utils.probes import knn_accuracy, linear_probe_record
 
 FRACTIONS = (0.01, 0.1, 1.0)
 MAX_TRAIN = 20000
@@ -82,15 +82,23 @@ def untrained_encoder(exp: config.Experiment, data: Dataset, device: torch.devic
     return build_encoder(exp.model.encoder, data.info, exp.model.options).to(device)
 
 
-def probe_on(features: Any, exp: config.Experiment, data: Dataset, n_train: int) -> float:
-    """Held-out accuracy of the linear probe on ``features(split, n)`` of the first ``n_train`` training examples."""
+def probe_on(features: Any, exp: config.Experiment, data: Dataset, n_train: int) -> dict[str, float]:
+    """The linear probe on ``features(split, n)`` of the first ``n_train`` training examples:
+    ``{"accuracy": held-out accuracy, "l2": the L2 strength it chose}``."""
     if data.y_train is None or data.y_eval is None:
         raise ValueError("a linear probe needs a labelled dataset")
-    return linear_probe(features("train", n_train), data.y_train[:n_train], features("eval", data.size("eval")),
-                        data.y_eval, int(data.info["num_classes"]), seed=exp.seed).item()
+    return probe_record(features("train", n_train), data.y_train[:n_train], features("eval", data.size("eval")),
+                        data.y_eval, int(data.info["num_classes"]), exp.seed)
 
 
-def raw_probe(exp: config.Experiment, data: Dataset, n_train: int, device: torch.device) -> float:
+def probe_record(train: torch.Tensor, train_y: torch.Tensor, test: torch.Tensor, test_y: torch.Tensor,
+                 num_classes: int, seed: int) -> dict[str, float]:
+    """:func:`~sslterm.utils.probes.linear_probe_record` as plain numbers, the form ``eval.json`` stores."""
+    record = linear_probe_record(train, train_y, test, test_y, num_classes, seed)
+    return {"accuracy": float(record["accuracy"]), "l2": float(record["l2"])}
+
+
+def raw_probe(exp: config.Experiment, data: Dataset, n_train: int, device: torch.device) -> dict[str, float]:
     """The linear probe on the raw inputs (what pretraining must beat)."""
     vocab = int(data.info.get("vocab_size", 0))
     return probe_on(lambda split, n: torch.cat([raw_features(data.batch(split, c), vocab)
@@ -98,7 +106,7 @@ def raw_probe(exp: config.Experiment, data: Dataset, n_train: int, device: torch
                     exp, data, n_train)
 
 
-def untrained_probe(exp: config.Experiment, data: Dataset, n_train: int, device: torch.device) -> float:
+def untrained_probe(exp: config.Experiment, data: Dataset, n_train: int, device: torch.device) -> dict[str, float]:
     """The linear probe on the untrained encoder's features (what the architecture alone gives)."""
     untrained = Objective(Context(untrained_encoder(exp, data, device)))
     return probe_on(lambda split, n: extract(untrained, data, split, n, device), exp, data, n_train)
@@ -151,14 +159,14 @@ def evaluate_run(run: Run, device_name: str = "auto", finetune_epochs: int = 10,
     train_f = extract(objective, data, "train", n_train, device)
     eval_f = extract(objective, data, "eval", data.size("eval"), device)
     y_tr, y_ev = data.y_train[:n_train], data.y_eval
-    result["linear_probe"] = {"accuracy": linear_probe(train_f, y_tr, eval_f, y_ev, num_classes, seed=exp.seed).item()}
+    result["linear_probe"] = probe_record(train_f, y_tr, eval_f, y_ev, num_classes, exp.seed)
     result["knn"] = {"accuracy": knn_accuracy(train_f, y_tr, eval_f, y_ev, num_classes, k=exp.eval.knn_k).item(),
                      "k": exp.eval.knn_k}
-    result["raw_linear_probe"] = {"accuracy": raw_probe(exp, data, n_train, device)}
+    result["raw_linear_probe"] = raw_probe(exp, data, n_train, device)
     log(f"linear probe {result['linear_probe']['accuracy']:.3f}, kNN {result['knn']['accuracy']:.3f}, "
         f"raw-input probe {result['raw_linear_probe']['accuracy']:.3f}")
     if random_init:
-        result["random_init_linear_probe"] = {"accuracy": untrained_probe(exp, data, n_train, device)}
+        result["random_init_linear_probe"] = untrained_probe(exp, data, n_train, device)
         log(f"linear probe on the untrained encoder {result['random_init_linear_probe']['accuracy']:.3f}")
     for frac, record in finetune(objective.encoder, exp, data, fractions, finetune_epochs).items():
         result.setdefault("finetune", {})[frac] = record
