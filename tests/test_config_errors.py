@@ -141,6 +141,8 @@ def test_misplaced_key_reports_the_real_problem() -> None:
       "objective.name=next_token", "objective.shift=2"), ("objective.shift", "model.hop", "data.length")),
     (("data.modality=video", "data.frames=2", "objective.name=temporal_order", "objective.segments=3"),
      ("objective.segments", "data.frames")),
+    (("data.modality=text", "objective.name=temporal_order", "objective.cut=words", "objective.per_segment=true"),
+     ("objective.per_segment", "objective.cut")),
     (("data.modality=graph", "data.min_nodes=30"), ("data.min_nodes", "data.max_nodes")),
     (("data.modality=graph", "data.max_nodes=512", "data.num_samples=100000"),
      ("data.num_samples", "data.num_eval", "data.max_nodes", "data.node_features")),

@@ -28,6 +28,7 @@ from sslterm.objectives.temporal_order import (
     order_views,
     permutation_table,
     permute_segments,
+    segment_rows,
     with_gaps,
 )
 from sslterm.objectives.tokens import block_mask, prediction_loss, random_token_mask, target_size
@@ -436,8 +437,20 @@ def test_temporal_order_per_segment_classifies_each_segment_encoded_alone() -> N
     x_perm, label = order_views(batch["x"], obj.permutations, gen(3))
     seen = torch.cat([obj.encoder(x_perm[:, :16]), obj.encoder(x_perm[:, 16:])], dim=1)   # [6, 2·D]
     assert torch.allclose(loss, F.cross_entropy(obj.head(seen), label))
+
+
+def test_temporal_order_per_segment_cuts_padded_text_over_each_rows_own_length() -> None:
+    x = torch.tensor([[5, 6, 7, 8, 9, 10, 11, 0], [2, 3, 4, 5, 0, 0, 0, 0]])    # real lengths 7 and 4
+    parts = segment_rows(x, 2, torch.tensor([7, 4]))
+    assert parts.tolist() == [[5, 6, 7], [8, 9, 10], [2, 3, 0], [4, 5, 0]]        # the remainder (11) dropped
+    torch.manual_seed(0)
+    obj = make("temporal_order", TinyText(), segments=2, per_segment=True)
+    loss, _ = obj({"x": x}, lambda b, g: b, gen(3))
+    x_perm, label = order_views(x, obj.permutations, gen(3), torch.tensor([7, 4]))
+    seen = obj.encoder(segment_rows(x_perm, 2, torch.tensor([7, 4]))).view(2, -1)
+    assert torch.allclose(loss, F.cross_entropy(obj.head(seen), label))
     with pytest.raises(ValueError, match="per_segment"):
-        make("temporal_order", TinyText(), per_segment=True)(text_batch(), lambda b, g: b, gen())
+        make("temporal_order", TinyText(), per_segment=True, cut="words")
 
 
 def test_temporal_order_gap_silences_the_end_of_every_segment_before_the_shuffle() -> None:

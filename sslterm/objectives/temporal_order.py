@@ -146,6 +146,20 @@ def segment_batch(x: torch.Tensor, n: int) -> torch.Tensor:
     return x[:, : n * seg].reshape(b, n, seg, *x.shape[2:]).flatten(0, 1)
 
 
+def segment_rows(x: torch.Tensor, n: int, lengths: torch.Tensor, pad: int = 0) -> torch.Tensor:
+    """Token ids x [B, L] cut into n equal segments over each row's own ``lengths`` [B] (as
+    :func:`permute_segments` cuts them), one row per segment, padded with ``pad``: [B·n, S], S the
+    longest segment. A row shorter than n gives segments of ``pad`` only."""
+    b = x.shape[0]
+    seg = (lengths // n).view(b, 1, 1)                                   # [B, 1, 1]
+    width = max(int(seg.max()), 1)
+    j = torch.arange(width, device=x.device).view(1, 1, -1)              # [1, 1, S]
+    k = torch.arange(n, device=x.device).view(1, -1, 1)                  # [1, n, 1]
+    src = (k * seg + j).clamp(max=x.shape[1] - 1).view(b, -1)            # [B, n·S]
+    rows = x.gather(1, src).view(b, n, width)
+    return torch.where(j < seg, rows, x.new_full((), pad)).flatten(0, 1)
+
+
 def valid_lengths(valid: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
     """Each row's count of real positions [B] when ``valid`` [B, L] marks x's own time axis, else None.
 
@@ -177,6 +191,9 @@ class TemporalOrder(Objective):
         catalog.check_args("objective", "temporal_order", segments=segments, head_hidden=head_hidden, cut=cut,
                            gap=gap)
         self.segments, self.per_segment, self.gap = segments, per_segment, gap
+        if per_segment and cut == "words":
+            raise ValueError("objective.per_segment encodes equal segments on their own; runs of whole words "
+                             "(cut = 'words') are read whole: expected per_segment = false or cut = 'equal'")
         if cut == "words" and ctx.info.get("vocab_size") != BYTE_VOCAB:
             raise ValueError("objective.cut = 'words' cuts byte-level text at its spaces; expected text of bytes "
                              "(data.tokenizer = 'bytes'), or cut = 'equal'")
@@ -194,9 +211,12 @@ class TemporalOrder(Objective):
             x = with_gaps(x, self.segments, self.gap, lengths)
         x_perm, label = order_views(x, self.permutations, gen, lengths, self.sep)   # [B, L, ...], [B]
         if self.per_segment:
-            if lengths is not None or rest:
-                raise ValueError("temporal_order with per_segment needs unpadded inputs with nothing beside x")
-            f = self.encoder(segment_batch(x_perm, self.segments))           # [B·n, D]
+            if rest:
+                raise ValueError("temporal_order with per_segment cuts x alone; expected a batch with nothing "
+                                 "beside x")
+            parts = (segment_batch(x_perm, self.segments) if lengths is None    # padded ids: over each row's length
+                     else segment_rows(x_perm, self.segments, lengths))
+            f = self.encoder(parts)                                          # [B·n, D]
             logits = self.head(f.view(x.shape[0], -1))                       # [B, n·D] → [B, n!]
         else:
             logits = self.head(self.encoder(x_perm, **rest))                 # [B, n!]
