@@ -73,18 +73,6 @@ def test_upright_clips_are_lit_from_above_and_others_from_anywhere() -> None:
     assert 0.3 < (anywhere > 0).float().mean() < 0.7, "no preferred side"
 
 
-def test_gravity_throws_every_shape_up_and_lets_it_fall_without_changing_labels() -> None:
-    plain, y0 = render_moving_shapes(400, 8, 16, torch.Generator().manual_seed(2))
-    thrown, y1 = render_moving_shapes(400, 8, 16, torch.Generator().manual_seed(2), gravity=0.08)
-    assert torch.equal(y0, y1) and not torch.equal(plain, thrown)
-    assert torch.equal(render_moving_shapes(400, 8, 16, torch.Generator().manual_seed(2), gravity=0.0)[0], plain)
-    still = y1 == MOTION_CLASSES.index("static")
-    x = thrown[still].float() / 255
-    _, rising = flow(x[:, :4])
-    _, falling = flow(x[:, 4:])
-    assert (rising < 0).float().mean() > 0.9 and (falling > 0).float().mean() > 0.9, "y grows downwards"
-
-
 def test_translation_classes_move_their_way_and_static_clips_stand_still(clips) -> None:
     x, y = clips
     vx, vy = flow(x)

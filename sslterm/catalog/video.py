@@ -31,9 +31,6 @@ ENTRIES: tuple[Entry, ...] = (
             P("image_size", int, 32, "Height and width of each frame in pixels.", low=16, high=128),
             P("upright", bool, True, "Light from above: backgrounds brighten towards the top, so clips have an "
               "up, as photographs do (rotation prediction needs one); false: lit from any side."),
-            P("gravity", float, 0.0, "Every shape also falls with this acceleration (half-frames per frame², 0: "
-              "none), rising to the middle frame and falling after it, as thrown things do: the motion itself has "
-              "an up (what rotation prediction on real footage reads). Labels are unchanged.", low=0.0, high=1.0),
             P("seed", int, 1234, "Seed of the generator (fixed data across runs).", low=0),
         ),
     ),

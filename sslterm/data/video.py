@@ -65,14 +65,11 @@ def _draw(pos: torch.Tensor, angle: torch.Tensor, radius: torch.Tensor, shape_id
 
 
 def render_moving_shapes(n: int, frames: int, size: int, gen: torch.Generator,
-                         upright: bool = True, gravity: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+                         upright: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Render ``n`` labelled clips: (uint8 [n, frames, 3, size, size], int64 motion classes [n]).
 
     ``upright``: light from above (the background brightens towards the top), so clips have an up,
     as photographs do; otherwise backgrounds are lit from any side and every orientation is alike.
-    ``gravity``: every shape also falls with this downward acceleration (half-frames per frame²), as
-    a thrown object does: rising to the clip's middle frame, then falling. The arc is symmetric, so a
-    clip's displacement from first to last frame, and so its label, is unchanged; its motion has an up.
     """
     labels = torch.randint(0, len(MOTION_CLASSES), (n,), generator=gen)
     shape_ids = torch.tensor(_SHAPES)[torch.randint(0, len(_SHAPES), (n,), generator=gen)]
@@ -101,7 +98,6 @@ def render_moving_shapes(n: int, frames: int, size: int, gen: torch.Generator,
               - torch.stack([torch.cos(phase), torch.sin(phase)], -1)[:, None])   # [n, T, 2]
     pos = (centre[:, None] + _DIRECTION[labels][:, None] * (speed[:, None, None] * tt[None, :, None])
            + (_ORBIT[labels] * orbit_r)[:, None, None] * circle)                  # [n, T, 2]
-    pos[..., 1] += 0.5 * gravity * tt**2                                           # y down: the apex mid-clip
     angle = theta[:, None] + (_SPIN[labels] * spin)[:, None] * tt                  # [n, T]
     rel = tt / max(frames - 1, 1)                                                  # -0.5 .. 0.5
     radius = scale[:, None] * torch.exp((_GROWTH[labels] * growth)[:, None] * rel)  # [n, T]
@@ -120,9 +116,9 @@ def build_moving_shapes(options: dict[str, Any]) -> Dataset:
     """Generate the train and held-out clips from the dataset's catalog options."""
     gen = torch.Generator().manual_seed(int(options["seed"]))
     frames, size = int(options["frames"]), int(options["image_size"])
-    upright, gravity = bool(options.get("upright", True)), float(options.get("gravity", 0.0))
-    x_tr, y_tr = render_moving_shapes(int(options["num_samples"]), frames, size, gen, upright, gravity)
-    x_ev, y_ev = render_moving_shapes(int(options["num_eval"]), frames, size, gen, upright, gravity)
+    upright = bool(options.get("upright", True))
+    x_tr, y_tr = render_moving_shapes(int(options["num_samples"]), frames, size, gen, upright)
+    x_ev, y_ev = render_moving_shapes(int(options["num_eval"]), frames, size, gen, upright)
     info = {"frames": frames, "channels": 3, "image_size": size, "num_classes": len(MOTION_CLASSES)}
     return Dataset({"x": x_tr}, {"x": x_ev}, y_tr, y_ev, MOTION_CLASSES, info)
 
