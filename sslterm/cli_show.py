@@ -124,5 +124,6 @@ def print_evaluation(run_id: str, record: dict[str, Any]) -> None:
         rows.append(("linear probe, untrained encoder", record["random_init_linear_probe"]))
     if "supervised" in record:
         rows.append(("supervised from scratch", record["supervised"]))
+    width = max(len(name) for name, _ in rows)
     for name, r in rows:
-        typer.echo(f"  {name:<28} {r['accuracy']:.3f}")
+        typer.echo(f"  {name:<{width}}  {r['accuracy']:.3f}")

@@ -110,6 +110,8 @@ def test_eval_measures_transfer_and_show_carries_it(runs: Path, capsys: pytest.C
     print_evaluation(run_id, {k: v for k, v in record.items() if k != "finetune"})
     out = capsys.readouterr().out
     assert "supervised from scratch" in out and "untrained encoder" in out and "fine-tune" not in out
+    columns = {line.rindex(" ") for line in out.splitlines()[1:]}
+    assert len(columns) == 1, f"the accuracies line up in one column:\n{out}"
 
 
 @pytest.mark.parametrize("given", ["0", "150", "ten", "1,,10"])
