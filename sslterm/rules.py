@@ -212,8 +212,8 @@ def check_objective(chk: Checker, objective: str, options: dict[str, Any], sizes
                            allowed=f"at most {time.value}", also=time.keys)
         if options["per_segment"] and options["cut"] == "words":
             raise chk.fail("objective.per_segment", "encodes equal segments on their own; runs of whole words "
-                           "(objective.cut = 'words') are read whole", given=True, allowed="false with cut = 'words', or "
-                           "cut = 'equal'", also=("objective.cut",))
+                           "(objective.cut = 'words') are read whole", given=True,
+                           allowed="false with cut = 'words', or cut = 'equal'", also=("objective.cut",))
 
 
 _OOM_WORDS = ("out of memory", "can't allocate memory", "not enough memory", "cannot allocate memory")

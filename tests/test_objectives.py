@@ -345,6 +345,36 @@ def test_masked_objective_loss_is_the_masked_positions_reference() -> None:
     assert "masked_acc" in metrics
 
 
+def test_masked_prediction_of_teacher_tokens_is_the_reference_and_only_the_student_learns() -> None:
+    torch.manual_seed(0)
+    enc = TinyText()
+    obj = make("masked", enc, mask_ratio=0.4, predict="teacher", momentum=0.5)
+    assert obj.teacher is not None and obj.head(torch.zeros(1, 16)).shape == (1, 16)   # predicts token_dim
+    assert all(not p.requires_grad for p in obj.teacher.parameters())
+    assert {id(p) for p in obj.trainable()}.isdisjoint(id(p) for p in obj.teacher.parameters())
+    batch = text_batch()
+    batch["x"][0, 6:] = 0
+    loss, _ = obj(batch, IDENTITY, gen(7))
+    mask = random_token_mask(batch["x"] != 0, (6, 8), 0.4, gen(7), torch.device("cpu"))
+    with torch.no_grad():
+        pred = obj.head(enc.tokens(enc.hide(batch["x"], mask)))
+        target = F.layer_norm(obj.teacher.teacher.tokens(batch["x"]), (16,))   # the clean input, whole
+    assert loss.item() == pytest.approx(float(((pred - target) ** 2).mean(-1)[mask].mean()), rel=1e-5)
+    loss.backward()
+    assert all(p.grad is None for p in obj.teacher.parameters())
+    before = [p.clone() for p in obj.teacher.parameters()]
+    with torch.no_grad():
+        for p in enc.parameters():
+            p.add_(1.0)
+    obj.after_step(0, 10)                                                   # τ = 0.5 at step 0
+    assert obj.teacher.momentum == pytest.approx(0.5)
+    moved = [(t - b) for t, b in zip(obj.teacher.parameters(), before, strict=True)]
+    student = list(enc.parameters())
+    assert all(torch.allclose(m, 0.5 * (s.detach() - b)) for m, s, b in zip(moved, student, before, strict=True))
+    obj.resume_at(10, 10)
+    assert obj.teacher.momentum == 1.0
+
+
 def test_target_size_is_declared_or_measured() -> None:
     assert target_size(TinyText(), {}) == 12 and target_size(TinyFrames(), {}) == 4
     assert target_size(cnn(), CNN_INFO) == 3 * 4 * 4                       # stride-4 patches of 3 channels

@@ -106,6 +106,11 @@ ENTRIES: tuple[Entry, ...] = (
               low=0.0, high=0.99, low_open=True),
             P("normalize_targets", bool, True, "Standardise each token's continuous target (as in MAE)."),
             P("head_hidden", int, 0, "Hidden width of the prediction head (0: linear).", low=0, high=8192),
+            P("predict", str, "input", "What hidden tokens are predicted as: the input's own targets (input: "
+              "pixels, samples, ids), or an EMA teacher's layer-normalised tokens of the clean, whole input "
+              "(teacher: data2vec, V-JEPA), which say what the input means there rather than what it looked like.",
+              choices=("input", "teacher")),
+            _MOMENTUM,
         ),
         extra={"views": 1, "needs": ("tokens",), "targets_are_input": True},
     ),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -26,7 +27,10 @@ def cosine_momentum(step: int, total_steps: int, base: float) -> float:
     return 1.0 - (1.0 - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
 
 
-def frozen_copy(module: nn.Module) -> nn.Module:
+M = TypeVar("M", bound=nn.Module)
+
+
+def frozen_copy(module: M) -> M:
     """A deep copy of ``module`` that the optimiser never sees (``requires_grad_(False)``)."""
     teacher = copy.deepcopy(module)
     teacher.requires_grad_(False)

@@ -13,7 +13,9 @@ head predicts ŷ_t from each token feature h_t:
 
 with V the valid positions and ℓ the cross-entropy for discrete targets (text ids, as in BERT) or
 the squared error on per-token standardised targets for continuous ones (patch pixels, as in MAE,
-or raw targets as in SimMIM). Unmasked and invalid positions do not enter the loss at all.
+or raw targets as in SimMIM). Unmasked and invalid positions do not enter the loss at all. With
+``predict = "teacher"`` the targets are an EMA teacher's layer-normalised tokens of the clean input
+instead (data2vec, V-JEPA; :mod:`sslterm.objectives.latent`), regressed with the squared error.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sslterm import catalog
 from sslterm.augment import clean_targets
 from sslterm.data import Batch
 from sslterm.objectives.base import Augment, Context, Loss, Objective
+from sslterm.objectives.latent import PREDICT, TeacherTokens
 from sslterm.objectives.tokens import prediction_loss, random_token_mask, target_size, token_head
 
 
@@ -51,12 +54,16 @@ class MaskedPrediction(Objective):
 
     def __init__(self, ctx: Context, mask_ratio: float = _DEFAULTS["mask_ratio"],
                  normalize_targets: bool = _DEFAULTS["normalize_targets"],
-                 head_hidden: int = _DEFAULTS["head_hidden"]) -> None:
+                 head_hidden: int = _DEFAULTS["head_hidden"], predict: str = _DEFAULTS["predict"],
+                 momentum: float = _DEFAULTS["momentum"]) -> None:
         super().__init__(ctx)
-        catalog.check_args("objective", "masked", mask_ratio=mask_ratio, head_hidden=head_hidden)
+        catalog.check_args("objective", "masked", mask_ratio=mask_ratio, head_hidden=head_hidden, predict=predict,
+                           momentum=momentum)
         self.mask_ratio = mask_ratio
         self.normalize_targets = normalize_targets
-        self.head = token_head(ctx.encoder.token_dim, target_size(ctx.encoder, ctx.info), head_hidden)
+        self.teacher = TeacherTokens(ctx.encoder, momentum) if predict == PREDICT[1] else None
+        out = ctx.encoder.token_dim if self.teacher is not None else target_size(ctx.encoder, ctx.info)
+        self.head = token_head(ctx.encoder.token_dim, out, head_hidden)
 
     targets_are_input = True
 
@@ -71,14 +78,27 @@ class MaskedPrediction(Objective):
         x, rest = split_batch(corrupted)
         xt, rest_t = split_batch(clean)
         valid = self.encoder.valid_tokens(xt, **rest_t)                       # [B, T] or None
-        targets = self.encoder.token_targets(xt, **rest_t)                    # [B, T, P] or [B, T]
+        targets = (self.teacher(xt, **rest_t) if self.teacher is not None      # [B, T, D] latent targets
+                   else self.encoder.token_targets(xt, **rest_t))             # [B, T, P] or [B, T]
         b, t = targets.shape[:2]
         mask = random_token_mask(valid, (b, t), self.mask_ratio, gen, x.device)  # [B, T], True = hidden
         h = self.encoder.tokens(self.encoder.hide(x, mask, **rest), causal=False, **rest)  # [B, T, D]
         weight = with_valid(mask, valid)
-        loss, acc = prediction_loss(self.head(h), targets, weight, self.normalize_targets)
+        normalize = self.normalize_targets and self.teacher is None            # latent targets are normalised
+        loss, acc = prediction_loss(self.head(h), targets, weight, normalize)
         n_valid = b * t if valid is None else valid.sum().clamp(min=1)
         metrics = {"mask_fraction": weight.sum() / n_valid}
         if acc is not None:
             metrics["masked_acc"] = acc.detach()
         return loss, metrics
+
+    def resume_at(self, step: int, total_steps: int) -> None:
+        """The teacher's momentum after ``step`` (``predict = "teacher"``)."""
+        if self.teacher is not None:
+            self.teacher.resume_at(step, total_steps)
+
+    @torch.no_grad()
+    def after_step(self, step: int, total_steps: int) -> None:
+        """Move the teacher toward the encoder (``predict = "teacher"``)."""
+        if self.teacher is not None:
+            self.teacher.follow(self.encoder, step, total_steps)
