@@ -39,7 +39,8 @@ def test_serve_binds_to_localhost_by_default(tmp_path: Path, served: list[Server
     assert (server.host, server.port) == ("127.0.0.1", 8000)
     assert "open http://127.0.0.1:8000 in a browser" in result.output and "warning" not in result.output
     words = shlex.split(server.command)
-    assert words[:3] == [sys.executable, "-m", "sslterm"] and words[3:] == ["--runs-dir", str(tmp_path.resolve())]
+    assert words[0] == "env" and words[1] == "PYTHONSAFEPATH=1" and words[2].startswith("PYTHONPATH=")
+    assert words[3:6] == [sys.executable, "-m", "sslterm"] and words[6:] == ["--runs-dir", str(tmp_path.resolve())]
 
 
 def test_serve_passes_a_network_host_through_with_a_warning(tmp_path: Path, served: list[Server]) -> None:

@@ -46,3 +46,18 @@ def test_the_preview_server_command_runs_beside_a_decoy(tmp_path: Path) -> None:
     done = subprocess.run([*python_module("sslterm.subproc")], cwd=tmp_path, env=child_env(), capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="PYTHONSAFEPATH exists from Python 3.11")
+def test_the_served_app_command_runs_this_copy_from_a_folder_holding_a_decoy(tmp_path: Path) -> None:
+    """`sslterm serve` hands its app command to a shell: run there, beside a decoy, it must reach the real sslterm."""
+    from sslterm.tui.serve import app_command
+
+    (tmp_path / "sslterm").mkdir()
+    (tmp_path / "sslterm" / "__init__.py").write_text("raise SystemExit('decoy')\n")
+    command = app_command(tmp_path / "runs", None).replace(" -m sslterm ", " -m sslterm.subproc ", 1)
+    assert " -m sslterm.subproc " in command
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSAFEPATH")}
+    done = subprocess.run(command, shell=True, cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr

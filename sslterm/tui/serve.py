@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from textual_serve.server import Server
 
-from sslterm.subproc import python_module
+from sslterm.subproc import child_env, python_module
 
 WILDCARDS = ("0.0.0.0", "::", "")  # listen on every address
 
@@ -21,9 +21,13 @@ WILDCARDS = ("0.0.0.0", "::", "")  # listen on every address
 def app_command(root: Path, run_id: str | None) -> str:
     """The command each visitor's app runs: the runs list, or ``run_id``'s dashboard.
 
-    textual-serve hands it to a shell, so every word is quoted.
+    textual-serve hands it to a shell, so every word is quoted; ``env`` gives the app the environment of
+    every process sslterm starts (:func:`~sslterm.subproc.child_env`: this copy of sslterm, whatever folder
+    the server was started from).
     """
-    words = python_module("sslterm", "--runs-dir", str(root.resolve()))
+    env = child_env()
+    words = ["env", f"PYTHONSAFEPATH={env['PYTHONSAFEPATH']}", f"PYTHONPATH={env['PYTHONPATH']}",
+             *python_module("sslterm", "--runs-dir", str(root.resolve()))]
     if run_id is not None:
         words += ["watch", run_id]
     return shlex.join(words)
