@@ -179,6 +179,17 @@ def test_keyboard_walks_the_fields_and_escape_cancels_an_edit(workdir: Path) -> 
             assert isinstance(screen.focused, Field) and screen.focused.spec.key == "data.modality"
             await pilot.press("shift+tab")
             assert isinstance(screen.focused, Field) and screen.focused.spec.key == "seed"
+            rows = [f for f in screen.query(Field) if f.focusable]
+            await pilot.press("end")
+            assert screen.focused is rows[-1] and screen.focused.region.bottom <= 24, "the last row, scrolled to"
+            await pilot.press("pageup", "pageup")
+            assert screen.focused is rows[-21]
+            await pilot.press("home", "pagedown")
+            assert screen.focused is rows[10]
+            await pilot.press("home", "end", "home", "down", "down")                # typed at full speed
+            assert screen.focused is rows[2]
+            field(pilot, "seed").focus()
+            await pilot.pause()
             await pilot.press("enter", "ctrl+u", "4", "2", "escape")
             await pilot.pause()
             assert screen.draft.get("seed") is None and not screen.draft.dirty

@@ -56,6 +56,7 @@ class LauncherScreen(SweepLauncher):
     ]
     HELP_NOTES: ClassVar[list[tuple[str, str]]] = [  # what the rows do: not bindings of the screen
         ("tab ↑ ↓", "next / previous field (shift+tab: back)"),
+        ("home end", "first / last field (pgup pgdn: 10 fields up / down)"),
         ("enter", "edit the field (enter applies, esc cancels) or pick from a list"),
         ("space", "switch an augmentation or a true/false on or off"),
         ("seeds", "runs per setting (seed, seed + 1, ...): above 1, or a swept field, makes launch start a sweep"),

@@ -48,6 +48,11 @@ class FieldEditor(Input):
             self.parent._through_editor[id(event)] = event
 
 
+JUMPS = ("home", "end", "pageup", "pagedown")
+"""Keys that move the focus over many rows: to the first or last row, or PAGE rows up or down."""
+PAGE = 10
+
+
 class Field(Widget, can_focus=True):
     """A focusable form row drawn as one line (and one per problem or note); a line editor exists only while editing.
 
@@ -164,6 +169,15 @@ class Field(Widget, can_focus=True):
         if self.spec.kind in ("flag", "augmentation") and self.swept is None:
             self.post_message(self.Activated(self))
 
+    def jump(self, key: str) -> None:
+        """Focus the first (home) or last (end) row of the form, or the row PAGE rows up or down."""
+        rows = [f for f in self.screen.query(Field) if f.focusable]
+        if self not in rows:
+            return
+        here, last = rows.index(self), len(rows) - 1
+        target = {"home": 0, "end": last, "pageup": max(0, here - PAGE), "pagedown": min(last, here + PAGE)}[key]
+        rows[target].focus()
+
     async def on_key(self, event: events.Key) -> None:
         """Keys typed fast (or pasted) are taken in the order they were typed.
 
@@ -198,6 +212,8 @@ class Field(Widget, can_focus=True):
             row.post_message(events.Key(event.key, event.character))
         elif event.key in ("down", "up"):
             self.screen.focus_next() if event.key == "down" else self.screen.focus_previous()
+        elif event.key in JUMPS:
+            self.jump(event.key)
         elif event.key == "enter" and (self.swept is not None or self.spec.kind not in ("flag", "augmentation",
                                                                                        "choice")):
             self.edit(sweep=self.swept is not None)
