@@ -226,6 +226,20 @@ def test_frame_transformer_change_targets_are_each_frames_pooled_change() -> Non
         encoder(targets="flow")
 
 
+def test_frame_transformer_motion_targets_say_where_a_frame_changed_whatever_the_colours() -> None:
+    x = torch.full((1, 4, 3, 16, 16), 0.2)
+    x[..., 0] = 0.9                                                         # the red channel of the background
+    for t in range(4):                                                      # a 4×4 square moving right, 4 px a frame
+        x[0, t, :, 4:8, 4 * t: 4 * t + 4] = torch.tensor([0.1, 0.7, 0.3])[:, None, None]
+    motion = encoder(target_size=4, targets="motion").token_targets(x)    # [1, 4, 16]: 4×4 cells of 4×4 px
+    assert motion.shape == (1, 4, 16) and torch.all(motion[:, 0] == 0), "the first frame has no change"
+    cells = motion[0].view(4, 4, 4)                                         # [T, cell row, cell column]
+    for t in range(1, 4):                                                   # the square left column t-1 for column t
+        assert cells[t][1, t - 1] > 0 and cells[t][1, t] > 0 and cells[t].sum() == cells[t][1, t - 1:t + 1].sum()
+    recoloured = (1 - x)[:, :, [2, 0, 1]]                                  # inverted and its channels swapped
+    assert torch.allclose(encoder(target_size=4, targets="motion").token_targets(recoloured), motion, atol=1e-6)
+
+
 def test_frame_transformer_refuses_bad_options_and_inputs() -> None:
     with pytest.raises(ValueError, match="divisible"):
         encoder(dim=18, heads=4)

@@ -76,7 +76,9 @@ ENTRIES: tuple[Entry, ...] = (
               low=1, high=64),
             P("targets", str, "frames", "What a frame's token target is (masked, inpainting, next-token): its "
               "pooled pixels (frames), its pooled change since the previous frame (change: motion, as MotionMAE "
-              "reconstructs temporal differences), or both side by side.", choices=("frames", "change", "both")),
+              "reconstructs temporal differences), both side by side, or where the frame changed in any colour "
+              "(motion: the absolute change averaged over channels, so the colours of shape and background do not "
+              "enter the target).", choices=("frames", "change", "both", "motion")),
             P("norm", str, "batch", "Frame CNN normalisation: batch (learns motion fastest; in training its batch "
               "statistics faintly mix frames) or group (each frame alone: strictly causal in training too).",
               choices=("batch", "group")),

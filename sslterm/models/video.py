@@ -13,8 +13,9 @@ from sslterm.models.base import Encoder
 from sslterm.models.cnn import CNNEncoder
 from sslterm.models.transformer import TransformerStack
 
-TARGETS = ("frames", "change", "both")
-"""What a frame token's target is: its pooled pixels, their change since the previous frame, or both."""
+TARGETS = ("frames", "change", "both", "motion")
+"""What a frame token's target is: its pooled pixels, their change since the previous frame, both, or
+where it changed, whatever the colours (motion)."""
 DIFF_GAIN = 4.0
 """Frame changes are sparse and small next to the frames themselves; amplified so that motion is
 not drowned out at initialisation (temporal order is learned several times faster)."""
@@ -105,9 +106,15 @@ class FrameTransformer(Encoder):
 
     def token_targets(self, x: torch.Tensor, **_: torch.Tensor) -> torch.Tensor:
         """Each frame average-pooled to target_size × target_size: [B, T, C·target_size²] (``targets = "frames"``);
-        its pooled change since the previous frame (zero for the first) with ``"change"``; both, [B, T, 2·C·s²]."""
+        its pooled change since the previous frame (zero for the first) with ``"change"``; both, [B, T, 2·C·s²];
+        with ``"motion"`` where the frame changed, in any colour: the absolute change since the previous frame
+        averaged over channels and pooled, [B, T, s²] (motion energy: which colours the shape and the
+        background have does not enter it)."""
         self._check(x)
         b, t = x.shape[:2]
+        if self.targets == "motion":
+            energy = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1).abs().mean(dim=2)
+            return F.adaptive_avg_pool2d(energy, self.target_size).view(b, t, -1)         # [B, T, s²]
         pooled = F.adaptive_avg_pool2d(x.flatten(0, 1), self.target_size).view(b, t, -1)
         if self.targets == "frames":
             return pooled
