@@ -67,6 +67,22 @@ def test_vit_shapes_and_token_contract() -> None:
     assert torch.equal(enc.token_targets(hidden)[:, 4], targets[:, 4])
 
 
+def test_vit_edge_targets_mark_where_colours_meet_whatever_they_are() -> None:
+    opts = {"patch_size": 4, "dim": 16, "depth": 1, "heads": 2, "targets": "edges"}
+    enc = build_encoder("vit", {"channels": 3, "image_size": 16}, opts)
+    x = torch.full((1, 3, 16, 16), 0.3)
+    x[:, :, 4:8, 4:8] = torch.tensor([0.9, 0.1, 0.6])[:, None, None]       # a square filling patch 5
+    edges = enc.token_targets(x)                                            # [1, 16, 16]: one edge map per patch
+    assert edges.shape == (1, 16, 16)
+    touched = {i for i in range(16) if edges[0, i].abs().sum() > 0}
+    assert touched == {1, 4, 5}, "the square's own patch and those whose last row or column meets its border"
+    recoloured = (1 - x)[:, [1, 2, 0]]                                    # inverted, channels swapped
+    assert torch.allclose(enc.token_targets(recoloured), edges, atol=1e-6)
+    assert torch.all(enc.token_targets(torch.full((1, 3, 16, 16), 0.7)) == 0), "a flat image has no edges"
+    with pytest.raises(ValueError, match="targets must be one of"):
+        build_encoder("vit", {"channels": 3, "image_size": 16}, {**opts, "targets": "colours"})
+
+
 def test_vit_causal_tokens_never_see_later_patches() -> None:
     enc, x = vit().eval(), imgs(n=1)
     later = x.clone()

@@ -127,6 +127,9 @@ ENTRIES: tuple[Entry, ...] = (
             P("dim", int, 64, "Token width.", low=8, high=4096),
             P("depth", int, 2, "Transformer blocks.", low=1, high=48),
             P("heads", int, 4, "Attention heads (must divide dim).", low=1, high=64),
+            P("targets", str, "pixels", "What a patch's token target is (masked, inpainting, next-token): its pixels, "
+              "or its edge map (edges: the absolute difference to the neighbouring pixels, averaged over channels, "
+              "so only where colours meet enters it, not which colours they are).", choices=("pixels", "edges")),
         ),
     ),
     Entry(

@@ -12,6 +12,9 @@ from sslterm import catalog
 from sslterm.models.base import Encoder
 from sslterm.models.transformer import TransformerStack
 
+TARGETS = ("pixels", "edges")
+"""What a patch token's target is: its pixels, or where its edges are whatever the colours (edges)."""
+
 _DEFAULTS = catalog.get("encoder", "vit").defaults()
 """ViTEncoder's defaults: the catalog declares them, once."""
 
@@ -23,8 +26,12 @@ class ViTEncoder(Encoder):
     """
 
     def __init__(self, channels: int, image_size: int, patch_size: int = _DEFAULTS["patch_size"],
-                 dim: int = _DEFAULTS["dim"], depth: int = _DEFAULTS["depth"], heads: int = _DEFAULTS["heads"]) -> None:
+                 dim: int = _DEFAULTS["dim"], depth: int = _DEFAULTS["depth"], heads: int = _DEFAULTS["heads"],
+                 targets: str = _DEFAULTS["targets"]) -> None:
         super().__init__()
+        if targets not in TARGETS:
+            raise ValueError(f"targets must be one of {', '.join(TARGETS)}, got {targets!r}")
+        self.targets = targets
         if image_size % patch_size:
             raise ValueError(f"patch_size {patch_size} must divide image_size {image_size}")
         if dim % heads:
@@ -45,8 +52,14 @@ class ViTEncoder(Encoder):
         return self.tokens(x).mean(dim=1)
 
     def token_targets(self, x: torch.Tensor, **_: torch.Tensor) -> torch.Tensor:
-        """The pixels of each patch: [B, N, C·p·p]."""
+        """The pixels of each patch: [B, N, C·p·p]; with ``targets = "edges"`` its edge map [B, N, p·p]:
+        the absolute horizontal plus vertical difference to the next pixel, averaged over channels, so
+        the colours of a shape and its background do not enter it, only where they meet."""
         p = self.patch_size
+        if self.targets == "edges":
+            dx = F.pad((x[..., :, 1:] - x[..., :, :-1]).abs(), (0, 1))
+            dy = F.pad((x[..., 1:, :] - x[..., :-1, :]).abs(), (0, 0, 0, 1))
+            x = (dx + dy).mean(dim=1, keepdim=True)                          # [B, 1, H, W]
         return F.unfold(x, kernel_size=p, stride=p).transpose(1, 2)
 
     def hide(self, x: torch.Tensor, mask: torch.Tensor, /, **_: torch.Tensor) -> torch.Tensor:
@@ -60,4 +73,4 @@ class ViTEncoder(Encoder):
 def build_vit(info: dict[str, Any], options: dict[str, Any]) -> ViTEncoder:
     """A :class:`ViTEncoder` for the images described by ``info``."""
     return ViTEncoder(int(info["channels"]), int(info["image_size"]), options["patch_size"], options["dim"],
-                      options["depth"], options["heads"])
+                      options["depth"], options["heads"], options["targets"])
