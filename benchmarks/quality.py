@@ -216,7 +216,9 @@ def compare_compressors(path: Path, cpu_seconds: float) -> None:
         record = compressors.compare(path, cpu_seconds, Path(tmp))
     lm = record["lm"]
     print(f"{path}: {record['train_bytes']} training and {record['eval_bytes']} held-out bytes ({record['held_out']})")
-    for name, bits in {**record["compressors"], f"byte transformer, {lm['steps']} steps": lm["bits_per_byte"]}.items():
+    models = {f"BPE transformer, {lm['steps']} steps, strided windows": lm["bits_per_byte"],
+              "the same model, fresh windows": lm["fresh_bits_per_byte"]}
+    for name, bits in {**record["compressors"], **models}.items():
         print(f"  {name}: {bits:.3f} bits per byte")
     print("  the language model beats " + (", ".join(k for k, v in record["beats"].items() if v) or "none of them"))
     compressors.save(record)
@@ -238,7 +240,7 @@ def main() -> None:
                     help="Pretrain and measure the probes and kNN only; keep the saved rows' supervised and "
                          "fine-tune columns (no probe enters them), dated; implies --keep-others.")
     ap.add_argument("--compressors", metavar="FILE", default="",
-                    help="Instead of the experiments: a next-token byte transformer trained for --cpu-seconds on the "
+                    help="Instead of the experiments: a next-token BPE transformer trained for --cpu-seconds on the "
                          "text FILE (.txt, .jsonl or a folder of them) against gzip -9, bzip2 -9 and xz -9e on its "
                          "held-out text; saved as quality.json's 'compressors'.")
     ap.add_argument("--cpu-seconds", type=float, default=600.0,

@@ -11,7 +11,11 @@ from sslterm.models.heads import Projector
 
 
 def build_encoder(name: str, info: dict[str, Any], options: dict[str, Any]) -> Encoder:
-    """The encoder ``name`` for data described by ``info`` (see :class:`sslterm.data.Dataset`)."""
+    """The encoder ``name`` for data described by ``info`` (see :class:`sslterm.data.Dataset`).
+
+    Options left out take the catalog's defaults, so an encoder saved before an option existed still loads.
+    """
+    options = {**catalog.get("encoder", name).defaults(), **options}
     encoder: Encoder = catalog.implementation("encoder", name)(info, options)
     return encoder
 
