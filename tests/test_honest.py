@@ -199,6 +199,17 @@ def test_a_spread_far_below_the_healthy_one_is_a_collapse_in_plain_words() -> No
     assert health.training_warning({"emb_std": 0.28 * healthy, "emb_dim": 128, "rankme": 40.0}, []) is None
 
 
+def test_a_low_spread_with_a_loss_far_below_chance_is_narrow_features_not_a_collapse() -> None:
+    narrow = {"emb_std": 0.0306, "emb_dim": 64, "rankme": 9.9}    # text InfoNCE on code lines: kNN 0.60 of 5 classes
+    assert (health.representation_warning(narrow) or "").startswith("collapsing")  # no loss logged: the spread alone
+    learning = {**narrow, "loss": 2.77, "chance_loss": 5.54}
+    said = health.representation_warning(learning)
+    assert said is not None and said.startswith("at risk") and "tells the examples apart" in said
+    assert health.training_warning(learning, []) is None           # the status carries no collapse
+    at_chance = {**narrow, "loss": 5.50, "chance_loss": 5.54}      # the case: spread low and loss at chance
+    assert (health.training_warning(at_chance, []) or "").startswith("collapsing")
+
+
 def test_a_run_whose_loss_stays_at_chance_says_so_in_its_status_and_show(runs: Path) -> None:
     run_dir = prepare_run(runs, "objective.name=infonce", "objective.temperature=10", "train.lr=1e-9",
                           "train.steps=8", "train.log_every=1", "train.warmup_steps=0", "eval.every=0")
