@@ -132,7 +132,8 @@ class Experiment:
     data: DataConfig = field(default_factory=DataConfig)
     augment: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Enabled augmentations in the order they are applied, each with its parameters. With no
-    ``[augment]`` table at all, the modality's default set (see ``sslterm catalog``) is used."""
+    ``[augment]`` table at all, the modality's default set (see ``sslterm catalog``) is used, less those an
+    objective whose targets are its input would leave out (:func:`default_augment`)."""
     model: ModelConfig = field(default_factory=ModelConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -265,7 +266,7 @@ def build(raw: dict[str, Any], source: str = "<config>", facts: Facts | None = N
     augment: dict[str, dict[str, Any]] = {}
     valid_augs = catalog.names("augmentation", modality)
     aug_tables = tables["augment"] if "augment" in raw else {
-        name: {} for name in modality_entry.extra.get("default_augment", ())
+        name: {} for name in default_augment(modality, objective.name)
     }
     for aug_name, aug_raw in aug_tables.items():
         key = f"augment.{aug_name}"
@@ -369,5 +370,16 @@ def overridden(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> d
     modality = merged.get("data", {}).get("modality", DataConfig.modality)
     if modality not in catalog.names("modality"):
         return merged                              # build names the unknown modality
-    defaults = catalog.get("modality", modality).extra.get("default_augment", ())
+    objective = merged.get("objective", {}).get("name") if isinstance(merged.get("objective"), dict) else None
+    defaults = default_augment(modality, objective or catalog.default("objective", modality))
     return apply_overrides({**raw, "augment": {name: {} for name in defaults}}, overrides)
+
+
+def default_augment(modality: str, objective: str) -> tuple[str, ...]:
+    """The augmentations in force with no ``[augment]`` table: the modality's default set (the catalog), less
+    those ``objective`` would leave out because its targets are its input (see :func:`rules.skipped_for_targets`)."""
+    names = tuple(catalog.get("modality", modality).extra.get("default_augment", ()))
+    if objective not in catalog.names("objective"):
+        return names                               # build names the unknown objective
+    skipped = rules.skipped_for_targets(objective, {n: {} for n in names})
+    return tuple(n for n in names if n not in skipped)

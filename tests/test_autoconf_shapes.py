@@ -89,11 +89,16 @@ def test_the_catalog_says_which_objectives_targets_are_their_input() -> None:
         assert bool(catalog.get("objective", name).extra.get("targets_are_input")) == cls.targets_are_input, name
 
 
-def test_augmentations_left_out_for_targets_that_are_the_input_are_said(tmp_path: Path) -> None:
+def test_augmentations_left_out_for_targets_that_are_the_input_are_not_defaults_and_are_said_when_asked_for(tmp_path: Path) -> None:
     from sslterm.train.loop import train
 
-    exp = config.from_overrides(["data.modality=text", "objective.name=next_token",
-                                 f"data.path={_text(tmp_path / 't.txt', 40)}", *SMALL])
+    text = f"data.path={_text(tmp_path / 't.txt', 40)}"
+    by_default = config.from_overrides(["data.modality=text", "objective.name=next_token", text, *SMALL])
+    assert "token_deletion" not in by_default.augment and "span_masking" in by_default.augment  # nothing to say
+    assert "token_deletion" in config.from_overrides(["data.modality=text", text, *SMALL]).augment  # infonce keeps it
+    assert not any("not applied" in n for ns in auto_notes(by_default).values() for n in ns)
+    exp = config.from_overrides(["data.modality=text", "objective.name=next_token", text,
+                                 "augment.token_deletion.p=0.1", *SMALL])  # asked for: kept in the config, said
     assert "token_deletion" in exp.augment
     notes = auto_notes(exp)
     assert any("augment.token_deletion not applied: next_token's targets" in n for n in notes["augment.token_deletion"])
