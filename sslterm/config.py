@@ -339,11 +339,21 @@ def _check_format(chk: _Checker, modality: str, options: dict[str, Any]) -> None
         return
     given = str(options.get("format", formats.AUTO))
     try:
-        formats.detect(options["path"], modality, given)
+        fmt = formats.detect(options["path"], modality, given)
     except formats.FormatError as e:
         key, also = ("data.path", ()) if given == formats.AUTO else ("data.format", ("data.path",))
         raise chk.fail(key, e.reason, given=options["path"] if given == formats.AUTO else given,
                        allowed=e.allowed, also=also) from None
+    if modality == "text" and options.get("tokenizer") == "bpe":
+        path = Path(options["path"])
+        labelled = fmt is formats.Format.NPZ or (fmt is formats.Format.TEXT_FILES and path.is_dir()
+                                                 and bool(formats.text_class_folders(path)))
+        if labelled:
+            what = ("an .npz, whose ids are read as they are" if fmt is formats.Format.NPZ
+                    else "a folder of class subfolders, whose lines are read as bytes")
+            raise chk.fail("data.tokenizer", f"'bpe' applies to unlabelled text (.txt or .jsonl files, folders of "
+                           f"them, Parquet, Hugging Face datasets); {_show(options['path'])} is {what}: remove "
+                           "data.tokenizer or set it to 'bytes'", given="bpe", allowed="bytes", also=("data.path",))
 
 
 def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Experiment:

@@ -89,7 +89,7 @@ def test_the_catalog_says_which_objectives_targets_are_their_input() -> None:
         assert bool(catalog.get("objective", name).extra.get("targets_are_input")) == cls.targets_are_input, name
 
 
-def test_augmentations_left_out_for_targets_that_are_the_input_are_not_defaults_and_are_said_when_asked_for(tmp_path: Path) -> None:
+def test_augmentations_that_targets_would_leave_out_are_no_default_and_said_when_asked_for(tmp_path: Path) -> None:
     from sslterm.train.loop import train
 
     text = f"data.path={_text(tmp_path / 't.txt', 40)}"

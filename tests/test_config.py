@@ -202,3 +202,19 @@ def test_catalog_headings_are_plural_words() -> None:
 
     assert [catalog.plural(k) for k in catalog.KINDS] == [
         "modalities", "datasets", "objectives", "augmentations", "encoders"]
+
+
+def test_a_bpe_on_labelled_text_is_refused_in_one_line_naming_both_keys(tmp_path: Path) -> None:
+    """Labelled text (class folders, .npz) is read as bytes or ids: a BPE asked for there would be ignored."""
+    for name in ("code", "prose"):
+        (tmp_path / "labelled" / name).mkdir(parents=True)
+        (tmp_path / "labelled" / name / "a.txt").write_text(f"a line of {name}\n" * 20)
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "a.txt").write_text("unlabelled text\n" * 20)
+    with pytest.raises(ConfigError) as e:
+        config.from_overrides(["data.modality=text", f"data.path={tmp_path / 'labelled'}", "data.tokenizer=bpe"])
+    said = str(e.value)
+    assert "data.tokenizer" in said and "class subfolders" in said and "'bytes'" in said and "\n" not in said
+    assert config.from_overrides(["data.modality=text", f"data.path={tmp_path / 'labelled'}"]).data.options
+    bpe = config.from_overrides(["data.modality=text", f"data.path={tmp_path / 'plain'}", "data.tokenizer=bpe"])
+    assert bpe.data.options["tokenizer"] == "bpe"
