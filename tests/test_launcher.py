@@ -24,6 +24,7 @@ from sslterm.tui.screens.dialogs import ChooseScreen, ConfirmScreen, HelpScreen,
 from sslterm.tui.screens.launcher import LauncherScreen
 from sslterm.tui.screens.runs import RunsScreen
 from sslterm.tui.widgets.field import Field
+from tests.conftest import wait_for_async
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -290,11 +291,17 @@ def test_the_focused_row_stays_in_view_when_rows_come_and_go(workdir: Path) -> N
             for burst in (("down", "space"), ("space",), ("space",)):  # off, on, off: its parameters go, come, go
                 for key in burst:  # at once, as a terminal delivers them: the scroll of the down still runs
                     pilot.app.post_message(events.Key(key, " " if key == "space" else None))
-                await pilot.pause(0.5)
-                row = screen.focused
-                assert isinstance(row, Field) and row.spec.key == "augment.time_masking"
+                await pilot.pause()
+
+                def settled() -> bool:  # the rebuild and its scroll done, however loaded the machine
+                    row = screen.focused
+                    return (isinstance(row, Field) and row.spec.key == "augment.time_masking" and in_view(screen, row)
+                            and not screen.query_one("#launcher-form").is_scrolling)
+
+                await wait_for_async(settled, timeout=30, what=lambda: f"the row in view: {screen.focused!r} at "
+                                     f"{getattr(screen.focused, 'region', None)} in "
+                                     f"{screen.query_one('#launcher-form').region}")
                 assert set(focused) <= {"", "augment.time_masking"}, focused
-                assert in_view(screen, row), f"{row.region} outside {screen.query_one('#launcher-form').region}"
             await type_into(pilot, "train.steps", "40")  # two notes under the row: shown with it
             row = field(pilot, "train.steps")
             assert screen.focused is row and len(row.notes) == 2 and row.region.height == 3
