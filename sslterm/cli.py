@@ -134,7 +134,7 @@ def run(
         from sslterm.tui.app import make_app
 
         make_app(root, run_.id).run()
-        typer.echo(f"{run_.id} keeps training in the background; `sslterm watch {run_.id}` to return")
+        typer.echo(after_the_app(run_))
         return
     if detach:
         typer.echo(run_.id)
@@ -257,6 +257,16 @@ def compare_(
         typer.echo(cmp.to_json())
         return
     print_comparison(cmp)
+
+
+def after_the_app(run_: Run) -> str:
+    """The line ``run --watch`` prints when the app closes: where the run stands and how to get back to it."""
+    from sslterm.store.states import is_active
+
+    state = run_.state()
+    if is_active(state):
+        return f"{run_.id} keeps training in the background; `sslterm watch {run_.id}` to return"
+    return f"{run_.id} {state}; `sslterm show {run_.id}` for its summary"
 
 
 @app.command()

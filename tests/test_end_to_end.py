@@ -165,3 +165,16 @@ def test_export_to_a_missing_directory_or_a_directory_is_one_line(runs: Path, tm
         proc = sslterm("export", run_id, *args, runs=runs)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], (args, proc.stderr)
+
+
+def test_closing_run_watch_says_where_the_run_stands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finished run is not said to keep training in the background; a running one is."""
+    from sslterm.cli import after_the_app
+    from sslterm.store import Run
+    from tests.frozen_runs import frozen_runs
+
+    ids = frozen_runs(tmp_path / "runs")
+    finished = Run(tmp_path / "runs" / ids[0])
+    assert after_the_app(finished) == f"{ids[0]} finished; `sslterm show {ids[0]}` for its summary"
+    monkeypatch.setattr(Run, "state", lambda self: "running")     # a live worker's state, as effective_state gives it
+    assert after_the_app(finished) == f"{ids[0]} keeps training in the background; `sslterm watch {ids[0]}` to return"
