@@ -28,7 +28,7 @@ from sslterm import config, config_auto
 from sslterm.autoconf import PENDING, Facts
 from sslterm.decoding import SUFFIXES as IMAGE_SUFFIXES
 from sslterm.decoding_audio import AUDIO_SUFFIXES
-from sslterm.formats import AUTO, Format, detect, expand, text_class_folders
+from sslterm.formats import AUTO, Format, detect, expand, labelled_text_folder
 
 T = TypeVar("T")
 
@@ -290,7 +290,7 @@ def _text(path: Path, options: dict[str, Any]) -> Facts:
             return Facts()
         lengths = (x != 0).sum(axis=1)
         return Facts(doc_len=int(np.percentile(lengths, 95)), bytes_per_token=1.0)
-    labelled = path.is_dir() and bool(text_class_folders(path))        # lines of bytes, whatever the tokenizer
+    labelled = labelled_text_folder(path, options)                    # lines of bytes, whatever the tokenizer
     bpe = options.get("tokenizer") == "bpe" and not labelled
     stats = [(f, f.stat()) for f in _text_files(path)]
     versions = tuple((str(f), st.st_mtime_ns, st.st_size) for f, st in stats)

@@ -346,14 +346,15 @@ def _check_format(chk: _Checker, modality: str, options: dict[str, Any]) -> None
                        allowed=e.allowed, also=also) from None
     if modality == "text" and options.get("tokenizer") == "bpe":
         path = Path(options["path"])
-        labelled = fmt is formats.Format.NPZ or (fmt is formats.Format.TEXT_FILES and path.is_dir()
-                                                 and bool(formats.text_class_folders(path)))
+        labelled = fmt is formats.Format.NPZ or (fmt is formats.Format.TEXT_FILES
+                                                 and formats.labelled_text_folder(path, options))
         if labelled:
-            what = ("an .npz, whose ids are read as they are" if fmt is formats.Format.NPZ
-                    else "a folder of class subfolders, whose lines are read as bytes")
+            what = ("an .npz, whose ids are read as they are: remove data.tokenizer or set it to 'bytes'"
+                    if fmt is formats.Format.NPZ else "a folder of class subfolders, whose lines are read as bytes: "
+                    "remove data.tokenizer, set it to 'bytes', or read the folder unlabelled (data.labels = 'none')")
             raise chk.fail("data.tokenizer", f"'bpe' applies to unlabelled text (.txt or .jsonl files, folders of "
-                           f"them, Parquet, Hugging Face datasets); {_show(options['path'])} is {what}: remove "
-                           "data.tokenizer or set it to 'bytes'", given="bpe", allowed="bytes", also=("data.path",))
+                           f"them, Parquet, Hugging Face datasets); {_show(options['path'])} is {what}",
+                           given="bpe", allowed="bytes", also=("data.path",))
 
 
 def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Experiment:

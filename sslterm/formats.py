@@ -13,6 +13,7 @@ import glob
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from sslterm.decoding import expand_shards
 
@@ -150,6 +151,12 @@ def _seen(path: str, modality: str) -> tuple[Format | None, str]:
     if modality == "text" and p.is_file():                    # any other file is read as text
         return Format.TEXT_FILES, f"a {suffix or 'suffix-less'} file"
     return None, f"a {suffix or 'suffix-less'} file" if p.is_file() else "nothing that exists"
+
+
+def labelled_text_folder(path: Path, options: dict[str, Any]) -> bool:
+    """Whether the text at ``path`` is read as labelled lines: a folder of class subfolders of .txt files,
+    unless ``data.labels = "none"`` says its subfolders only organise unlabelled documents."""
+    return options.get("labels", "auto") != "none" and path.is_dir() and bool(text_class_folders(path))
 
 
 def text_class_folders(root: Path) -> tuple[str, ...]:

@@ -218,3 +218,20 @@ def test_a_bpe_on_labelled_text_is_refused_in_one_line_naming_both_keys(tmp_path
     assert config.from_overrides(["data.modality=text", f"data.path={tmp_path / 'labelled'}"]).data.options
     bpe = config.from_overrides(["data.modality=text", f"data.path={tmp_path / 'plain'}", "data.tokenizer=bpe"])
     assert bpe.data.options["tokenizer"] == "bpe"
+    unlabelled = config.from_overrides(["data.modality=text", f"data.path={tmp_path / 'labelled'}", "data.labels=none",
+                                        "data.tokenizer=bpe"])      # its subfolders only organise documents
+    assert unlabelled.data.options["labels"] == "none"
+
+
+def test_a_folder_of_class_subfolders_is_read_unlabelled_with_labels_none(tmp_path: Path) -> None:
+    from sslterm.data import build_dataset
+
+    for name in ("AA", "AB"):
+        (tmp_path / "corpus" / name).mkdir(parents=True)
+        for i in range(6):
+            (tmp_path / "corpus" / name / f"doc{i}.txt").write_text(f"document {i} of part {name}\n" * 30)
+    for labels, classes in (("auto", ("AA", "AB")), ("none", ())):
+        exp = config.from_overrides(["data.modality=text", f"data.path={tmp_path / 'corpus'}", f"data.labels={labels}",
+                                     "data.seq_len=16"])
+        data = build_dataset(exp.data.dataset, exp.data.options, tmp_path / f"cache-{labels}")
+        assert data.classes == classes and (data.y_train is None) == (labels == "none")

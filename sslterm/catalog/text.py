@@ -49,6 +49,9 @@ ENTRIES: tuple[Entry, ...] = (
             format_param("text"),
             P("seq_len", int, 128, "Tokens per training window (a labelled line longer than this is cut into "
               "chunks of this size; labelled rows are padded to the longest, at most this).", low=4, high=8192),
+            P("labels", str, "auto", "auto: a folder of class subfolders of .txt files is labelled text, a line per "
+              "example; none: its subfolders only organise documents, read as unlabelled text.",
+              choices=("auto", "none")),
             P("max_examples", int, 0, "Labelled data: read at most this many examples (0: all).", low=0),
             P("seed", int, 0, "Seed of the train/eval split.", low=0),
             P("text_field", str, "text", "The field holding each record's text in .jsonl files, or the text column "

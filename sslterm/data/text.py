@@ -19,7 +19,7 @@ import torch
 from sslterm.data import Dataset
 from sslterm.data.npz import encode_labels, fail, read_npz
 from sslterm.data.splits import split_labelled
-from sslterm.formats import AUTO, Format, detect, text_class_folders
+from sslterm.formats import AUTO, Format, detect, labelled_text_folder, text_class_folders
 
 PAD, MASK, OFFSET = 0, 1, 2
 BYTE_VOCAB = 256 + OFFSET
@@ -326,7 +326,7 @@ def load_text_files(options: dict[str, Any]) -> Dataset:
     vocab = BYTE_VOCAB
     y: np.ndarray | None
     fmt = detect(path, "text", str(options.get("format", AUTO)))
-    if fmt is Format.TEXT_FILES and path.is_dir() and text_class_folders(path):
+    if fmt is Format.TEXT_FILES and labelled_text_folder(path, options):
         x, y, classes = _read_folder(path, seq_len)
     elif fmt is Format.NPZ:
         x, y = _read_npz(path, seq_len)
