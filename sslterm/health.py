@@ -19,20 +19,23 @@ features, not a collapse (seen: text InfoNCE on a user's code lines, spread 0.03
 chance 5.54, kNN 0.60 on 5 classes)."""
 
 
-def collapse_warning(std: float, dim: int, rank: float) -> str | None:
+def collapse_warning(std: float, dim: int, rank: float, tells_apart: bool = False) -> str | None:
     """A warning when embeddings collapse (spread or effective rank near their floor), else None.
 
     ``std`` is the mean per-dimension std of L2-normalised embeddings, healthy near 1/sqrt(dim);
-    ``rank`` is RankMe's effective rank, 1 for a single direction.
+    ``rank`` is RankMe's effective rank, 1 for a single direction. ``tells_apart``: the loss is far below
+    its chance value (:data:`TELLS_APART`), so a spread under the collapse floor is only 'at risk'.
     """
     healthy = dim ** -0.5
-    if std < COLLAPSED * healthy:
+    floor = std < COLLAPSED * healthy
+    if floor and not tells_apart:
         return (f"collapsing: embeddings are nearly identical (spread {std:.3g}, far below the healthy "
                 f"≈ {healthy:.3g})")
     if rank < 1.5:
         return f"collapsing: embeddings span about one direction (effective rank {rank:.2f})"
     if std < AT_RISK * healthy:
-        return f"at risk of collapse: embedding spread is low ({std:.3g}, healthy ≈ {healthy:.3g})"
+        return (f"at risk of collapse: embedding spread is low ({std:.3g}, healthy ≈ {healthy:.3g})"
+                + (", though the loss still tells the examples apart" if floor else ""))
     return None
 
 
@@ -41,13 +44,9 @@ def representation_warning(latest: dict[str, Any]) -> str | None:
     std, dim, rank = latest.get("emb_std"), latest.get("emb_dim"), latest.get("rankme")
     if not all(isinstance(v, (int, float)) for v in (std, dim, rank)):
         return None
-    said = collapse_warning(float(std), int(dim), float(rank))  # type: ignore[arg-type]
     loss, chance = latest.get("loss"), latest.get("chance_loss")
-    if (said is not None and said.startswith("collapsing: embeddings are nearly identical")
-            and isinstance(loss, (int, float)) and isinstance(chance, (int, float)) and loss < TELLS_APART * chance):
-        return (f"at risk of collapse: embedding spread is low ({float(std):.3g}, healthy ≈ {int(dim) ** -0.5:.3g}), "  # type: ignore[arg-type]
-                f"though the loss ({loss:.3g}, chance {chance:.3g}) still tells the examples apart")
-    return said
+    tells_apart = isinstance(loss, (int, float)) and isinstance(chance, (int, float)) and loss < TELLS_APART * chance
+    return collapse_warning(float(std), int(dim), float(rank), tells_apart)  # type: ignore[arg-type]
 
 
 def chance_warning(records: Sequence[dict[str, Any]]) -> str | None:

@@ -46,12 +46,12 @@ class Tmux:
         return self("display-message", "-p", "-t", "app", fmt).strip()
 
 
-def zombie(pid: int) -> bool:
-    """Whether ``pid`` has ended and waits for its parent to reap it."""
+def proc_state(pid: int) -> str:
+    """The kernel's state letter for ``pid`` (R, S, D, Z: ended, waiting for its parent to reap it...), or "?"."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
     except (OSError, IndexError):
-        return False
+        return "?"
 
 
 def stuck(tmux: Tmux, pid: int) -> str:
@@ -66,10 +66,7 @@ def stuck(tmux: Tmux, pid: int) -> str:
             continue  # ended meanwhile
     if not threads:
         return f"pid {pid} is gone; the screen:\n{tmux.screen()}"
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]  # R, S, D, Z...
-    except (OSError, IndexError):
-        state = "?"
+    state = proc_state(pid)
     if state == "Z":
         return f"pid {pid} has ended but tmux has not reaped it (a zombie); the screen:\n{tmux.screen()}"
     tmux("resize-window", "-t", "app", "-x", "250")  # room for a stack's lines (the app draws with no wrap)
@@ -119,7 +116,7 @@ def test_the_binary_in_tmux_browses_opens_helps_and_quits(tmp_path: Path) -> Non
         pid, server = tmux.pane("#{pane_pid}"), int(tmux.pane("#{pid}"))
 
         def dead() -> bool:
-            if zombie(int(pid)):  # ended, and tmux missed its SIGCHLD (seen once in CI): our own server, reminded
+            if proc_state(int(pid)) == "Z":  # ended, and tmux missed its SIGCHLD (seen once in CI): remind our server
                 os.kill(server, signal.SIGCHLD)
             return tmux.pane(ended) not in ("0", "1")
 
