@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sslterm import catalog
+
 COLLAPSED = 0.25
 """A spread below this share of 1/sqrt(dim) is a collapse, said in plain words (0.015 against 0.088 was one)."""
 AT_RISK = 0.3
@@ -37,6 +39,14 @@ def collapse_warning(std: float, dim: int, rank: float, tells_apart: bool = Fals
         return (f"at risk of collapse: embedding spread is low ({std:.3g}, healthy ≈ {healthy:.3g})"
                 + (", though the loss still tells the examples apart" if floor else ""))
     return None
+
+
+def collapse_applies(objective: str | None) -> bool:
+    """Whether a collapse can be judged for ``objective``: not for those whose targets are the input
+    (next-token, masked, inpainting), which have no trivial solution and often learn narrow pooled features."""
+    if objective is None or objective not in catalog.names("objective"):
+        return True
+    return not catalog.get("objective", objective).extra.get("targets_are_input", False)
 
 
 def representation_warning(latest: dict[str, Any]) -> str | None:

@@ -14,7 +14,7 @@ from sslterm.tui.app import make_app
 from sslterm.tui.screens.dashboard import DashboardScreen
 from sslterm.tui.series import PALETTE, group_by_unit, unit_of
 from sslterm.tui.widgets.loss_chart import Curve, LossChart
-from sslterm.tui.widgets.representation import representation_text
+from sslterm.tui.widgets.representation import diagnostics, representation_text
 
 
 def test_units_and_panels() -> None:
@@ -85,6 +85,7 @@ def test_stacked_panels_plot_areas_line_up() -> None:
 
 
 def test_representation_values_keep_three_significant_digits() -> None:
-    line = representation_text({"knn_acc": 0.099, "probe_acc": 0.55, "emb_std": 0.000412, "emb_dim": 128}).plain
+    line = representation_text(diagnostics({"knn_acc": 0.099, "probe_acc": 0.55, "emb_std": 0.000412,
+                                               "emb_dim": 128})).plain
     assert "kNN 0.0990" in line and "probe 0.550" in line and "spread 0.000412/0.0884" in line
     assert fmt_value(0.0004) != "0.000"

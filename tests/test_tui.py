@@ -283,6 +283,28 @@ def test_dashboard_shows_transfer_and_warns_of_collapse(tmp_path: Path) -> None:
     metrics.close()
 
 
+def test_dashboard_judges_collapse_by_the_objective_and_its_loss(tmp_path: Path) -> None:
+    masked = make_run(tmp_path, "masked", 20, objective={"name": "masked"})
+    contrastive = make_run(tmp_path, "contrastive", 20)
+    narrow = {"knn_acc": 0.6, "emb_std": 0.0064, "emb_dim": 128, "rankme": 9.0}   # a narrow spread, rank fine
+
+    async def body(run: Run, record: dict[str, object], expected: str) -> str:
+        metrics = JsonlWriter(run.metrics_path)
+        app = make_app(tmp_path, run.id)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            metrics.write({"step": 300, "t": 1.0, "time": time.time(), **record})
+            line = await wait_for(pilot, "#representation", expected)
+        metrics.close()
+        return line
+
+    # masked prediction has no trivial solution: its narrow pooled features are not called a collapse
+    assert "⚠" not in asyncio.run(body(masked, {"loss": 0.5, **narrow}, "kNN 0.600"))
+    # InfoNCE far below its chance loss tells the examples apart: at risk, not collapsing
+    line = asyncio.run(body(contrastive, {"loss": 2.0, "chance_loss": 5.5, **narrow}, "at risk"))
+    assert "collapsing" not in line and "tells the examples apart" in line
+
+
 # -- the runs browser ------------------------------------------------------------------------------
 
 

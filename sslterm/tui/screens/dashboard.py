@@ -15,8 +15,10 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from sslterm.health import collapse_applies
 from sslterm.store import Run, Status, list_runs
 from sslterm.store.states import is_failure, is_resumable
+from sslterm.store.summary import config_task
 from sslterm.tui.messages import CloseDashboard, CompareRuns, FeedPolled, RunChanged, SystemSampled
 from sslterm.tui.pace import pace
 from sslterm.tui.poller import MetricSeries, RunFeed, Snapshot, is_active
@@ -81,6 +83,7 @@ class DashboardScreen(ChartKeys, Screen[None]):
         self.status: Status | None = None
         self.state = "unknown"
         self._feed = RunFeed(run)
+        self._collapse = True  # whether the representation line judges collapse (the objective, at mount)
         self._polling = False
         self._last_poll = 0.0
         self._last_error = ""
@@ -104,7 +107,9 @@ class DashboardScreen(ChartKeys, Screen[None]):
         yield AppFooter()
 
     def on_mount(self) -> None:
-        self.query_one(RunHeader).summary = config_summary(self.run.config())
+        config = self.run.config()
+        self.query_one(RunHeader).summary = config_summary(config)
+        self._collapse = collapse_applies(config_task(config)[2])  # not for objectives whose targets are the input
         self.query_one(SystemLine).display = False
         self._poll()
         self.set_interval(self.pace.poll, self._tick)
@@ -163,7 +168,7 @@ class DashboardScreen(ChartKeys, Screen[None]):
         if update.reset or update.metrics.last is not None:
             self.series.merge(update.metrics)
             self._chart_behind = True
-            self.query_one(RepresentationLine).latest = diagnostics(self.series.latest)
+            self.query_one(RepresentationLine).latest = diagnostics(self.series.latest, self._collapse)
         # the chart is the costliest widget: new points wait for a poll at least pace.chart after the last
         # redraw (with a tenth of slack for the timer's jitter), so one frame paints everything that changed
         if self._chart_behind and time.monotonic() - self._plotted_at >= 0.9 * self.pace.chart:

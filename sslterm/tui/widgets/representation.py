@@ -14,13 +14,19 @@ from sslterm.humanize import fmt_value
 SHOWN = ("knn_acc", "probe_acc", "rankme", "emb_std", "emb_dim")  # the metrics the line is made of
 
 
-def diagnostics(latest: dict[str, Any]) -> dict[str, Any]:
-    """The part of the newest metrics that the line shows: equal dicts draw the same line."""
-    return {k: latest[k] for k in SHOWN if k in latest}
+def diagnostics(latest: dict[str, Any], collapse: bool = True) -> dict[str, Any]:
+    """What the line shows of the newest metrics, with its warning (equal dicts draw the same line).
+
+    The warning reads the loss too (a low spread while the loss tells the examples apart is only at risk);
+    ``collapse`` false (objectives whose targets are their input, :func:`health.collapse_applies`) has none.
+    """
+    shown = {k: latest[k] for k in SHOWN if k in latest}
+    shown["warning"] = representation_warning(latest) if collapse else None
+    return shown
 
 
 def representation_text(latest: dict[str, Any]) -> Text:
-    """The line for the newest logged evaluation (or a hint that none has happened yet)."""
+    """The line for :func:`diagnostics` of the newest logged evaluation (or a hint that none has happened yet)."""
     if "emb_std" not in latest:
         return Text("representation: measured at the first evaluation ([eval] every)", style="dim")
     text = Text()
@@ -32,7 +38,7 @@ def representation_text(latest: dict[str, Any]) -> Text:
     if "emb_dim" in latest:
         spread, isotropic = fmt_value(latest["emb_std"]), fmt_value(latest["emb_dim"] ** -0.5)
         text.append("spread ", style="dim").append(f"{spread}/{isotropic}  ")
-    warning = representation_warning(latest)
+    warning = latest.get("warning")
     if warning:
         text.append(f"⚠ {warning}", style="bold red" if warning.startswith("collapsing") else "yellow")
     return text
