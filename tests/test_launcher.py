@@ -125,8 +125,25 @@ def test_objectives_and_augmentations_follow_the_modality(workdir: Path) -> None
             assert screen.draft.experiment.objective.name == "next_token"
             assert screen.draft.get("name") == "text-next_token"  # the default name follows the choice
             assert field(pilot, "objective.shift").value == 1  # the new objective's own parameters show
+            assert "token_deletion" not in screen.draft.raw["augment"]  # its targets are its input: left out
+            await activate(pilot, "objective.name")
+            await choose(pilot, "infonce")
+            assert list(screen.draft.raw["augment"]) == list(config.default_augment("text", "infonce"))
 
     asyncio.run(body())
+
+
+def test_augmentations_follow_the_objective_until_the_user_changes_them() -> None:
+    draft = Draft.defaults("text")
+    assert list(draft.raw["augment"]) == ["span_crop", "token_deletion", "span_masking"]
+    draft.set("objective.name", "masked")                      # targets are the input: no token deletion
+    assert list(draft.raw["augment"]) == list(config.default_augment("text", "masked")) == ["span_crop", "span_masking"]
+    draft.set("objective.name", "infonce")
+    assert "token_deletion" in draft.raw["augment"]
+    draft.toggle("span_crop")                                  # the user's own choice from here on
+    draft.set("objective.name", "masked")
+    assert list(draft.raw["augment"]) == ["token_deletion", "span_masking"]
+    assert draft.experiment is not None
 
 
 def test_out_of_range_value_is_shown_at_its_field_and_blocks_saving(workdir: Path) -> None:

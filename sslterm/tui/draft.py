@@ -23,6 +23,7 @@ from sslterm.config import (
     ObjectiveConfig,
     TrainConfig,
     build,
+    default_augment,
     parse_override,
     read_toml,
     section_params,
@@ -235,7 +236,10 @@ class Draft:
         if key == "data.modality":
             self._switch_modality(str(value))
         elif chooser is not None and name == chooser[0]:
+            follows = key == "objective.name" and self._augment_is_default()
             self._switch_entry(table, name, chooser[1], value)
+            if follows:  # augmentations left as they came follow the objective (masked: no token deletion)
+                self.raw["augment"] = {n: {} for n in default_augment(self.modality, str(value))}
         else:
             _put(self.raw, key, value)
         if was_auto and key != "name":
@@ -283,6 +287,11 @@ class Draft:
             for k in [k for k in body if k not in keep]:
                 del body[k]
         body[field] = new
+
+    def _augment_is_default(self) -> bool:
+        """Whether the augmentations are those the loader gives this modality and objective with no table."""
+        objective = self.get("objective.name", ObjectiveConfig.name)
+        return self.raw.get("augment") == {n: {} for n in default_augment(self.modality, str(objective))}
 
     def _switch_modality(self, modality: str) -> None:
         """Start the data, augmentations and encoder over for ``modality``; keep an objective that fits it."""
