@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sslterm import catalog
+from sslterm import rules
 
 COLLAPSED = 0.25
 """A spread below this share of 1/sqrt(dim) is a collapse, said in plain words (0.015 against 0.088 was one)."""
@@ -44,9 +44,7 @@ def collapse_warning(std: float, dim: int, rank: float, tells_apart: bool = Fals
 def collapse_applies(objective: str | None) -> bool:
     """Whether a collapse can be judged for ``objective``: not for those whose targets are the input
     (next-token, masked, inpainting), which have no trivial solution and often learn narrow pooled features."""
-    if objective is None or objective not in catalog.names("objective"):
-        return True
-    return not catalog.get("objective", objective).extra.get("targets_are_input", False)
+    return objective is None or not rules.targets_are_input(objective)
 
 
 def representation_warning(latest: dict[str, Any]) -> str | None:

@@ -263,12 +263,20 @@ def _cut(text: str) -> str:
     return text if len(text) <= 160 else text[:159] + "…"
 
 
+def targets_are_input(objective: str) -> bool:
+    """Whether ``objective``'s targets are its input (next-token, masked, inpainting; the catalog says)."""
+    from sslterm import catalog
+
+    return objective in catalog.names("objective") and bool(
+        catalog.get("objective", objective).extra.get("targets_are_input"))
+
+
 def skipped_for_targets(objective: str, augment: dict[str, dict[str, Any]]) -> tuple[str, ...]:
     """The augmentations an objective whose targets are its input leaves out (token deletion, speed
     perturbation: they move the content, so no clean target would line up with the input)."""
     from sslterm import catalog
 
-    if not catalog.get("objective", objective).extra.get("targets_are_input"):
+    if not targets_are_input(objective):
         return ()
     return tuple(n for n in augment if catalog.get("augmentation", n).extra.get("targets") == "skip")
 
