@@ -16,6 +16,7 @@ stays per byte of the same held-out text. Used by ``benchmarks.quality --compres
 from __future__ import annotations
 
 import bz2
+import concurrent.futures
 import contextlib
 import datetime as dt
 import gzip
@@ -23,6 +24,7 @@ import io
 import json
 import lzma
 import math
+import multiprocessing
 import os
 import tempfile
 import time
@@ -189,8 +191,20 @@ def measure_lm(path: Path, cpu_seconds: float, root: Path, settings: dict[str, A
             "parameters": sum(p.numel() for p in objective.parameters())}
 
 
-def compare(path: Path, cpu_seconds: float, root: Path) -> dict[str, Any]:
-    """The whole comparison on the text at ``path``: compressors, the language model, and who beats whom."""
+def _measure_seed(path: Path, cpu_seconds: float, root: Path, seed: int) -> dict[str, Any]:
+    """:func:`measure_lm` with the model's ``seed`` (its initialisation and batches; the held-out documents stay)."""
+    torch.set_num_threads(1)
+    root.mkdir(parents=True, exist_ok=True)
+    return {"seed": seed, **measure_lm(path, cpu_seconds, root, settings={**LM_SETTINGS, "seed": seed})}
+
+
+def compare(path: Path, cpu_seconds: float, root: Path, seeds: tuple[int, ...] = (0,)) -> dict[str, Any]:
+    """The whole comparison on the text at ``path``: compressors, the language model, and who beats whom.
+
+    With several ``seeds`` the model is trained once per seed, each in its own process on one thread (at
+    once: the budget is CPU seconds, so they train as much as one alone); ``lm`` is the first seed's, ``seeds``
+    every seed's figures, and the model beats a compressor only when every seed does.
+    """
     train_text, test_text, manifest = split_text(path)
     started = time.perf_counter()
     bits = compressor_bits(train_text, test_text)
@@ -198,14 +212,20 @@ def compare(path: Path, cpu_seconds: float, root: Path) -> dict[str, Any]:
         "text": str(path), "held_out": manifest.get("held_out"), "documents": manifest.get("documents"),
         "train_bytes": len(train_text), "eval_bytes": len(test_text), "compressors": bits,
         "compressors_s": time.perf_counter() - started, "formula": "8 * (|C(train + test)| - |C(train)|) / |test|"}
-    lm = measure_lm(path, cpu_seconds, root)
-    record["lm"] = {**lm, "cpu_seconds_budget": cpu_seconds, "threads": 1}
-    record["beats"] = {name: lm["bits_per_byte"] < b for name, b in bits.items()}
-    record["beats_fresh_windows"] = {name: lm["fresh_bits_per_byte"] < b for name, b in bits.items()}
-    if abs(lm["strided"]["bytes"] - len(test_text)) > 0.5:
-        raise RuntimeError(f"the language model scored {lm['strided']['bytes']:.0f} held-out bytes, the compressors "
-                           f"{len(test_text)}: not the same text")
-    if not math.isfinite(lm["bits_per_byte"]):
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(len(seeds), mp_context=spawn) as pool:
+        runs = list(pool.map(_measure_seed, *zip(*[(path, cpu_seconds, root / f"seed{s}", s) for s in seeds],
+                                                   strict=True)))
+    record["lm"] = {**runs[0], "cpu_seconds_budget": cpu_seconds, "threads": 1}
+    record["seeds"] = [{k: r[k] for k in ("seed", "steps", "cpu_s", "bits_per_byte", "fresh_bits_per_byte")}
+                       for r in runs]
+    record["beats"] = {name: all(r["bits_per_byte"] < b for r in runs) for name, b in bits.items()}
+    record["beats_fresh_windows"] = {name: all(r["fresh_bits_per_byte"] < b for r in runs) for name, b in bits.items()}
+    for r in runs:
+        if abs(r["strided"]["bytes"] - len(test_text)) > 0.5:
+            raise RuntimeError(f"the language model scored {r['strided']['bytes']:.0f} held-out bytes, the "
+                               f"compressors {len(test_text)}: not the same text")
+    if not all(math.isfinite(r["bits_per_byte"]) for r in runs):
         record["note"] = "the language model diverged"
     return record
 

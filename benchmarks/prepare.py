@@ -152,7 +152,8 @@ def train_child(folder: str, size: int, batch: int, blocks: int, block: int) -> 
                              False)
     train_step(parts, streamed, parts.objective, 1, exp.train)           # worker start-up, first batch
     train_step(parts, resident, parts.objective, 1, exp.train)
-    next_stream, times = 2, {"cache": [], "resident": []}
+    next_stream = 2
+    times: dict[str, list[float]] = {"cache": [], "resident": []}
 
     def timed(side: str) -> float:
         nonlocal next_stream

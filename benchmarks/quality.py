@@ -210,14 +210,14 @@ def merged(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [fresh[k] for k in sorted(fresh)]
 
 
-def compare_compressors(path: Path, cpu_seconds: float) -> None:
+def compare_compressors(path: Path, cpu_seconds: float, seeds: tuple[int, ...] = (0,)) -> None:
     """The language model against the compressors on the text at ``path``, printed and saved in quality.json."""
     with tempfile.TemporaryDirectory() as tmp:
-        record = compressors.compare(path, cpu_seconds, Path(tmp))
-    lm = record["lm"]
+        record = compressors.compare(path, cpu_seconds, Path(tmp), seeds)
     print(f"{path}: {record['train_bytes']} training and {record['eval_bytes']} held-out bytes ({record['held_out']})")
-    models = {f"BPE transformer, {lm['steps']} steps, strided windows": lm["bits_per_byte"],
-              "the same model, fresh windows": lm["fresh_bits_per_byte"]}
+    kinds = (("strided", "bits_per_byte"), ("fresh", "fresh_bits_per_byte"))
+    models = {f"BPE transformer, seed {r['seed']}, {r['steps']} steps, {window} windows": r[key]
+              for r in record["seeds"] for window, key in kinds}
     for name, bits in {**record["compressors"], **models}.items():
         print(f"  {name}: {bits:.3f} bits per byte")
     print("  the language model beats " + (", ".join(k for k, v in record["beats"].items() if v) or "none of them"))
@@ -245,6 +245,9 @@ def main() -> None:
                          "held-out text; saved as quality.json's 'compressors'.")
     ap.add_argument("--cpu-seconds", type=float, default=600.0,
                     help="CPU seconds of this process the --compressors language model trains for (default 600).")
+    ap.add_argument("--seeds", default="0",
+                    help="Comma-separated seeds of the --compressors language model, trained at once, one process and "
+                         "thread each (default 0); it beats a compressor only when every seed does.")
     args = ap.parse_args()
     if args.steps < 0:
         ap.error(f"--steps must be ≥ 0, got {args.steps}")
@@ -253,10 +256,13 @@ def main() -> None:
     os.nice(NICENESS)
     torch.set_num_threads(1)
     if args.compressors:
+        seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip().isdigit())
+        if not seeds or len(seeds) != len(args.seeds.split(",")):
+            ap.error(f"--seeds {args.seeds!r}: expected comma-separated whole numbers such as 0,1")
         if not Path(args.compressors).exists() or args.cpu_seconds <= 0:
             ap.error(f"--compressors {args.compressors} --cpu-seconds {args.cpu_seconds}: expected an existing text "
                      "file or folder and a positive number of seconds")
-        compare_compressors(Path(args.compressors), args.cpu_seconds)
+        compare_compressors(Path(args.compressors), args.cpu_seconds, seeds)
         return
     only = {m for m in args.only.split(",") if m}
     objectives = {o for o in args.objectives.split(",") if o}

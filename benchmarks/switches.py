@@ -76,8 +76,9 @@ def main() -> None:
     rows = []
     for name in chosen:
         t = times[name]
-        off, on = median(t["off"]), median(t["on"])
-        rows.append({"switch": name, "off_ms_per_step": 1e3 * off, "on_ms_per_step": 1e3 * on, "speedup": off / on,
+        off_s, on_s = median(t["off"]), median(t["on"])
+        rows.append({"switch": name, "off_ms_per_step": 1e3 * off_s, "on_ms_per_step": 1e3 * on_s,
+                     "speedup": off_s / on_s,
                      "warmup_on_s": median(t["warmup_on"])})
     write("switches", rows, {
         "experiment": EXPERIMENT.name, "device": str(device), "steps": args.steps, "warmup": args.warmup,
