@@ -20,6 +20,7 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import gzip
+import hashlib
 import io
 import json
 import lzma
@@ -210,6 +211,7 @@ def compare(path: Path, cpu_seconds: float, root: Path, seeds: tuple[int, ...] =
     bits = compressor_bits(train_text, test_text)
     record: dict[str, Any] = {
         "text": str(path), "held_out": manifest.get("held_out"), "documents": manifest.get("documents"),
+        "sha256": {"train": hashlib.sha256(train_text).hexdigest(), "eval": hashlib.sha256(test_text).hexdigest()},
         "train_bytes": len(train_text), "eval_bytes": len(test_text), "compressors": bits,
         "compressors_s": time.perf_counter() - started, "formula": "8 * (|C(train + test)| - |C(train)|) / |test|"}
     spawn = multiprocessing.get_context("spawn")
