@@ -299,7 +299,8 @@ def test_dashboard_judges_collapse_by_the_objective_and_its_loss(tmp_path: Path)
         return line
 
     # masked prediction has no trivial solution: its narrow pooled features are not called a collapse
-    assert "⚠" not in asyncio.run(body(masked, {"loss": 0.5, **narrow}, "kNN 0.600"))
+    line = asyncio.run(body(masked, {"loss": 0.5, **narrow}, "kNN 0.600"))
+    assert "⚠" not in line and "collaps" not in line and "narrow, normal here" in line
     # InfoNCE far below its chance loss tells the examples apart: at risk, not collapsing
     line = asyncio.run(body(contrastive, {"loss": 2.0, "chance_loss": 5.5, **narrow}, "at risk"))
     assert "collapsing" not in line and "tells the examples apart" in line

@@ -11,6 +11,10 @@ from textual.widget import Widget
 from sslterm.health import representation_warning
 from sslterm.humanize import fmt_value
 
+NARROW = "narrow, normal here"
+"""Said after the spread in place of a collapse warning for objectives whose targets are their input
+(next-token, masked, inpainting): they cannot collapse, and their pooled features are often narrow while
+they learn; kNN and the probe tell what they are worth. Short: the line fits 80 columns."""
 SHOWN = ("knn_acc", "probe_acc", "rankme", "emb_std", "emb_dim")  # the metrics the line is made of
 
 
@@ -18,10 +22,13 @@ def diagnostics(latest: dict[str, Any], collapse: bool = True) -> dict[str, Any]
     """What the line shows of the newest metrics, with its warning (equal dicts draw the same line).
 
     The warning reads the loss too (a low spread while the loss tells the examples apart is only at risk);
-    ``collapse`` false (objectives whose targets are their input, :func:`health.collapse_applies`) has none.
+    ``collapse`` false (objectives whose targets are their input, :func:`health.collapse_applies`) has none,
+    only :data:`NARROW` where it would have had one.
     """
     shown = {k: latest[k] for k in SHOWN if k in latest}
-    shown["warning"] = representation_warning(latest) if collapse else None
+    warning = representation_warning(latest)
+    shown["warning"] = warning if collapse else None
+    shown["note"] = NARROW if warning and not collapse else None
     return shown
 
 
@@ -39,6 +46,8 @@ def representation_text(latest: dict[str, Any]) -> Text:
         spread, isotropic = fmt_value(latest["emb_std"]), fmt_value(latest["emb_dim"] ** -0.5)
         text.append("spread ", style="dim").append(f"{spread}/{isotropic}  ")
     warning = latest.get("warning")
+    if latest.get("note"):
+        text.append(str(latest["note"]), style="dim")
     if warning:
         text.append(f"⚠ {warning}", style="bold red" if warning.startswith("collapsing") else "yellow")
     return text
