@@ -140,10 +140,30 @@ def test_augmentations_follow_the_objective_until_the_user_changes_them() -> Non
     assert list(draft.raw["augment"]) == list(config.default_augment("text", "masked")) == ["span_crop", "span_masking"]
     draft.set("objective.name", "infonce")
     assert "token_deletion" in draft.raw["augment"]
-    draft.toggle("span_crop")                                  # the user's own choice from here on
+    draft.toggle("token_deletion")                             # the user's own choice from here on
     draft.set("objective.name", "masked")
-    assert list(draft.raw["augment"]) == ["token_deletion", "span_masking"]
+    draft.set("objective.name", "infonce")                     # equal to masked's defaults, but chosen: kept
+    assert list(draft.raw["augment"]) == ["span_crop", "span_masking"]
     assert draft.experiment is not None
+    changed = Draft.defaults("text")
+    changed.set("augment.span_crop.min_fraction", 0.5)         # a value set is a choice too
+    changed.set("objective.name", "masked")
+    assert "token_deletion" in changed.raw["augment"]
+
+
+def test_a_files_augmentations_stay_when_the_objective_changes(tmp_path: Path) -> None:
+    path = tmp_path / "masked.toml"
+    path.write_text('[data]\nmodality = "text"\n[objective]\nname = "masked"\n'
+                    "[augment.span_crop]\n[augment.span_masking]\n")
+    draft = Draft.load(path)
+    draft.set("objective.name", "infonce")
+    assert list(draft.raw["augment"]) == ["span_crop", "span_masking"]
+    plain = tmp_path / "plain.toml"                            # no [augment] table: the defaults follow
+    plain.write_text('[data]\nmodality = "text"\n[objective]\nname = "masked"\n')
+    draft = Draft.load(plain)
+    assert "token_deletion" not in draft.raw["augment"]
+    draft.set("objective.name", "infonce")
+    assert "token_deletion" in draft.raw["augment"]
 
 
 def test_out_of_range_value_is_shown_at_its_field_and_blocks_saving(workdir: Path) -> None:

@@ -102,6 +102,9 @@ class Draft:
         self.sweep = sweep or SweepPlan()  # the fields swept and the seeds (sweep mode); not part of ``raw``
         self.initial_sweep = self.sweep.table()
         self.stash: dict[str, dict[str, Any]] = {}  # parameters of augmentations switched off, for switching back
+        # the augmentations are the user's (a file's [augment] table, a switch or a value set): they no longer
+        # follow the objective; until then they are the modality's and objective's defaults
+        self.augment_chosen = isinstance(raw.get("augment"), dict)
         self.experiment: Experiment | None = None
         self.problem: Problem | None = None  # the loader's first objection
         self._settle()
@@ -236,12 +239,13 @@ class Draft:
         if key == "data.modality":
             self._switch_modality(str(value))
         elif chooser is not None and name == chooser[0]:
-            follows = key == "objective.name" and self._augment_is_default()
+            follows = key == "objective.name" and not self.augment_chosen and self._augment_is_default()
             self._switch_entry(table, name, chooser[1], value)
             if follows:  # augmentations left as they came follow the objective (masked: no token deletion)
                 self.raw["augment"] = {n: {} for n in default_augment(self.modality, str(value))}
         else:
             _put(self.raw, key, value)
+            self.augment_chosen |= table == "augment"
         if was_auto and key != "name":
             self.raw["name"] = self.auto_name()
         self._drop_stale_sweeps()
@@ -301,12 +305,14 @@ class Draft:
         fixed = {p.name for p in section_params(ModelConfig)} - set(_kinds(ModelConfig))
         self.raw["model"] = {k: v for k, v in self._table("model").items() if k in fixed}
         self.raw.pop("augment", None)
+        self.augment_chosen = False
         self.stash.clear()
         self._settle()
 
     def toggle(self, name: str) -> None:
         """Switch an augmentation on (in catalog order among those on, with its old parameters) or off."""
         table = self._table("augment")
+        self.augment_chosen = True
         if self.enabled(name):
             body = table.pop(name)
             body.pop("enabled", None)

@@ -45,7 +45,7 @@ def representation_text(latest: dict[str, Any]) -> Text:
     if "emb_dim" in latest:
         spread, isotropic = fmt_value(latest["emb_std"]), fmt_value(latest["emb_dim"] ** -0.5)
         text.append("spread ", style="dim").append(f"{spread}/{isotropic}  ")
-    warning = latest.get("warning")
+    warning = latest["warning"] if "warning" in latest else representation_warning(latest)
     if latest.get("note"):
         text.append(str(latest["note"]), style="dim")
     if warning:
