@@ -156,8 +156,9 @@ def strided_bits(objective: NextToken, stream: torch.Tensor, window: int, stride
 
 
 def measure_lm(path: Path, cpu_seconds: float, root: Path, settings: dict[str, Any] | None = None,
-               stride: int | None = None) -> dict[str, Any]:
-    """Train the language model for about ``cpu_seconds`` of CPU time; its held-out bits per byte and costs.
+               stride: int | None = None, steps: int | None = None) -> dict[str, Any]:
+    """Train the language model for about ``cpu_seconds`` of CPU time (or for ``steps``, not calibrated); its
+    held-out bits per byte and costs.
 
     ``bits_per_byte`` is the strided evaluation (:func:`strided_bits`, stride half the window unless
     ``stride`` says) of the trained model restored from the run; ``fresh_bits_per_byte`` the same model
@@ -165,8 +166,7 @@ def measure_lm(path: Path, cpu_seconds: float, root: Path, settings: dict[str, A
     evaluation (the same windows, the stream's first token left out).
     """
     settings = LM_SETTINGS if settings is None else settings
-    per_step = cpu_seconds_per_step(path, root, settings)
-    steps = max(CALIBRATION_STEPS, int(cpu_seconds / per_step))
+    steps = steps or budget_steps(path, cpu_seconds, root, settings)
     exp = lm_experiment(path, steps, settings=settings)
     run = prepare(exp, root, source="benchmarks/compressors.py")
     cpu, wall, load = time.process_time(), time.perf_counter(), os.getloadavg()
@@ -192,20 +192,29 @@ def measure_lm(path: Path, cpu_seconds: float, root: Path, settings: dict[str, A
             "parameters": sum(p.numel() for p in objective.parameters())}
 
 
-def _measure_seed(path: Path, cpu_seconds: float, root: Path, seed: int) -> dict[str, Any]:
-    """:func:`measure_lm` with the model's ``seed`` (its initialisation and batches; the held-out documents stay)."""
+def budget_steps(path: Path, cpu_seconds: float, root: Path, settings: dict[str, Any]) -> int:
+    """The steps that fit in ``cpu_seconds`` of one thread, calibrated on :data:`CALIBRATION_STEPS` steps."""
+    return max(CALIBRATION_STEPS, int(cpu_seconds / cpu_seconds_per_step(path, root, settings)))
+
+
+def _measure_seed(path: Path, cpu_seconds: float, root: Path, seed: int, steps: int) -> dict[str, Any]:
+    """:func:`measure_lm` for ``steps`` with the model's ``seed`` (its initialisation and batches; the held-out
+    documents stay)."""
     torch.set_num_threads(1)
     root.mkdir(parents=True, exist_ok=True)
-    return {"seed": seed, **measure_lm(path, cpu_seconds, root, settings={**LM_SETTINGS, "seed": seed})}
+    return {"seed": seed, **measure_lm(path, cpu_seconds, root, settings={**LM_SETTINGS, "seed": seed}, steps=steps)}
 
 
 def compare(path: Path, cpu_seconds: float, root: Path, seeds: tuple[int, ...] = (0,)) -> dict[str, Any]:
     """The whole comparison on the text at ``path``: compressors, the language model, and who beats whom.
 
-    With several ``seeds`` the model is trained once per seed, each in its own process on one thread (at
-    once: the budget is CPU seconds, so they train as much as one alone); ``lm`` is the first seed's, ``seeds``
-    every seed's figures, and the model beats a compressor only when every seed does.
+    With several ``seeds`` the model is trained once per seed for the same steps (one calibration of the CPU
+    budget, made first, alone), each in its own process on one thread, as many at once as there are cores;
+    ``lm`` is the first seed's, ``seeds`` every seed's figures, and the model beats a compressor only when
+    every seed does.
     """
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds {list(seeds)}: expected one or more different seeds")
     train_text, test_text, manifest = split_text(path)
     started = time.perf_counter()
     bits = compressor_bits(train_text, test_text)
@@ -214,9 +223,11 @@ def compare(path: Path, cpu_seconds: float, root: Path, seeds: tuple[int, ...] =
         "sha256": {"train": hashlib.sha256(train_text).hexdigest(), "eval": hashlib.sha256(test_text).hexdigest()},
         "train_bytes": len(train_text), "eval_bytes": len(test_text), "compressors": bits,
         "compressors_s": time.perf_counter() - started, "formula": "8 * (|C(train + test)| - |C(train)|) / |test|"}
+    steps = budget_steps(path, cpu_seconds, root, LM_SETTINGS)
     spawn = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(len(seeds), mp_context=spawn) as pool:
-        runs = list(pool.map(_measure_seed, *zip(*[(path, cpu_seconds, root / f"seed{s}", s) for s in seeds],
+    workers = min(len(seeds), os.cpu_count() or 1)
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+        runs = list(pool.map(_measure_seed, *zip(*[(path, cpu_seconds, root / f"seed{s}", s, steps) for s in seeds],
                                                    strict=True)))
     record["lm"] = {**runs[0], "cpu_seconds_budget": cpu_seconds, "threads": 1}
     record["seeds"] = [{k: r[k] for k in ("seed", "steps", "cpu_s", "bits_per_byte", "fresh_bits_per_byte")}

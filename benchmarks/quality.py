@@ -246,8 +246,9 @@ def main() -> None:
     ap.add_argument("--cpu-seconds", type=float, default=600.0,
                     help="CPU seconds of this process the --compressors language model trains for (default 600).")
     ap.add_argument("--seeds", default="0",
-                    help="Comma-separated seeds of the --compressors language model, trained at once, one process and "
-                         "thread each (default 0); it beats a compressor only when every seed does.")
+                    help="Comma-separated seeds of the --compressors language model, each trained for the same "
+                         "calibrated steps, at once (one process and thread each, up to the cores); it beats a "
+                         "compressor only when every seed does (default 0).")
     args = ap.parse_args()
     if args.steps < 0:
         ap.error(f"--steps must be ≥ 0, got {args.steps}")
@@ -257,8 +258,8 @@ def main() -> None:
     torch.set_num_threads(1)
     if args.compressors:
         seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip().isdigit())
-        if not seeds or len(seeds) != len(args.seeds.split(",")):
-            ap.error(f"--seeds {args.seeds!r}: expected comma-separated whole numbers such as 0,1")
+        if not seeds or len(seeds) != len(args.seeds.split(",")) or len(set(seeds)) != len(seeds):
+            ap.error(f"--seeds {args.seeds!r}: expected different comma-separated whole numbers such as 0,1")
         if not Path(args.compressors).exists() or args.cpu_seconds <= 0:
             ap.error(f"--compressors {args.compressors} --cpu-seconds {args.cpu_seconds}: expected an existing text "
                      "file or folder and a positive number of seconds")
