@@ -239,7 +239,7 @@ class Draft:
         if key == "data.modality":
             self._switch_modality(str(value))
         elif chooser is not None and name == chooser[0]:
-            follows = key == "objective.name" and not self.augment_chosen and self._augment_is_default()
+            follows = key == "objective.name" and not self.augment_chosen
             self._switch_entry(table, name, chooser[1], value)
             if follows:  # augmentations left as they came follow the objective (masked: no token deletion)
                 self.raw["augment"] = {n: {} for n in default_augment(self.modality, str(value))}
@@ -260,6 +260,7 @@ class Draft:
             self.check()
             return
         values = parse_values(spec.param, text)
+        self.augment_chosen |= key.startswith("augment.")   # a swept augmentation value is a choice too
         if len(values) == 1:
             self.sweep.drop(key)
             self.set(key, values[0])
@@ -291,11 +292,6 @@ class Draft:
             for k in [k for k in body if k not in keep]:
                 del body[k]
         body[field] = new
-
-    def _augment_is_default(self) -> bool:
-        """Whether the augmentations are those the loader gives this modality and objective with no table."""
-        objective = self.get("objective.name", ObjectiveConfig.name)
-        return self.raw.get("augment") == {n: {} for n in default_augment(self.modality, str(objective))}
 
     def _switch_modality(self, modality: str) -> None:
         """Start the data, augmentations and encoder over for ``modality``; keep an objective that fits it."""
