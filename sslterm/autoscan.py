@@ -28,7 +28,7 @@ from sslterm import config, config_auto
 from sslterm.autoconf import PENDING, Facts
 from sslterm.decoding import SUFFIXES as IMAGE_SUFFIXES
 from sslterm.decoding_audio import AUDIO_SUFFIXES
-from sslterm.formats import AUTO, Format, detect, expand, labelled_text_folder
+from sslterm.formats import AUTO, Format, detect, expand
 
 T = TypeVar("T")
 
@@ -290,8 +290,7 @@ def _text(path: Path, options: dict[str, Any]) -> Facts:
             return Facts()
         lengths = (x != 0).sum(axis=1)
         return Facts(doc_len=int(np.percentile(lengths, 95)), bytes_per_token=1.0)
-    labelled = labelled_text_folder(path, options)                    # lines of bytes, whatever the tokenizer
-    bpe = options.get("tokenizer") == "bpe" and not labelled
+    bpe = options.get("tokenizer") == "bpe"
     stats = [(f, f.stat()) for f in _text_files(path)]
     versions = tuple((str(f), st.st_mtime_ns, st.st_size) for f, st in stats)
     sizes = _text_sizes(versions, str(options.get("text_field", "text")),

@@ -344,17 +344,11 @@ def _check_format(chk: _Checker, modality: str, options: dict[str, Any]) -> None
         key, also = ("data.path", ()) if given == formats.AUTO else ("data.format", ("data.path",))
         raise chk.fail(key, e.reason, given=options["path"] if given == formats.AUTO else given,
                        allowed=e.allowed, also=also) from None
-    if modality == "text" and options.get("tokenizer") == "bpe":
-        path = Path(options["path"])
-        labelled = fmt is formats.Format.NPZ or (fmt is formats.Format.TEXT_FILES
-                                                 and formats.labelled_text_folder(path, options))
-        if labelled:
-            what = ("an .npz, whose ids are read as they are: remove data.tokenizer or set it to 'bytes'"
-                    if fmt is formats.Format.NPZ else "a folder of class subfolders, whose lines are read as bytes: "
-                    "remove data.tokenizer, set it to 'bytes', or read the folder unlabelled (data.labels = 'none')")
-            raise chk.fail("data.tokenizer", f"'bpe' applies to unlabelled text (.txt or .jsonl files, folders of "
-                           f"them, Parquet, Hugging Face datasets); {_show(options['path'])} is {what}",
-                           given="bpe", allowed="bytes", also=("data.path",))
+    if modality == "text" and options.get("tokenizer") == "bpe" and fmt is formats.Format.NPZ:
+        raise chk.fail("data.tokenizer", f"'bpe' applies to text (.txt or .jsonl files, folders of them, labelled "
+                       f"or not, Parquet, Hugging Face datasets); {_show(options['path'])} is an .npz, whose ids "
+                       "are read as they are: remove data.tokenizer or set it to 'bytes'",
+                       given="bpe", allowed="bytes", also=("data.path",))
 
 
 def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Experiment:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from sslterm.cli_args import fail
+from sslterm.formats import labelled_text_folder
 
 if TYPE_CHECKING:
     from sslterm.prepared import Entry
@@ -112,6 +113,12 @@ def prepare_cmd(
                        f"{image_size}x{image_size}, {len(manifest['classes'])} classes, {c['bad']} unreadable skipped")
         elif kind in ("audio", "video"):
             _prepare_media(path, kind, image_size, sample_rate, clip_seconds, seed, max_examples, workers, max_bad)
+        elif tokenizer == "bpe" and labelled_text_folder(path, {}):
+            from sslterm.data.labelled_bpe import prepare_labelled_bpe
+
+            entry, manifest = prepare_labelled_bpe(path, vocab_size, seed, max_examples)
+            typer.echo(f"{entry}: {manifest['lines']:,} labelled lines ({manifest['train_lines']:,} training the "
+                       f"BPE){_tokens(manifest)}")
         else:
             from sslterm.data.tokens import prepare_text
 

@@ -204,23 +204,23 @@ def test_catalog_headings_are_plural_words() -> None:
         "modalities", "datasets", "objectives", "augmentations", "encoders"]
 
 
-def test_a_bpe_on_labelled_text_is_refused_in_one_line_naming_both_keys(tmp_path: Path) -> None:
-    """Labelled text (class folders, .npz) is read as bytes or ids: a BPE asked for there would be ignored."""
+def test_a_bpe_on_an_npz_is_refused_in_one_line_and_accepted_on_any_text(tmp_path: Path) -> None:
+    """An .npz's ids are read as they are (a BPE asked for there would be ignored); text, labelled or not, takes one."""
+    import numpy as np
+
     for name in ("code", "prose"):
         (tmp_path / "labelled" / name).mkdir(parents=True)
         (tmp_path / "labelled" / name / "a.txt").write_text(f"a line of {name}\n" * 20)
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "a.txt").write_text("unlabelled text\n" * 20)
+    np.savez(tmp_path / "ids.npz", x=np.ones((4, 8), dtype=np.int64))
     with pytest.raises(ConfigError) as e:
-        config.from_overrides(["data.modality=text", f"data.path={tmp_path / 'labelled'}", "data.tokenizer=bpe"])
+        config.from_overrides(["data.modality=text", f"data.path={tmp_path / 'ids.npz'}", "data.tokenizer=bpe"])
     said = str(e.value)
-    assert "data.tokenizer" in said and "class subfolders" in said and "'bytes'" in said and "\n" not in said
-    assert config.from_overrides(["data.modality=text", f"data.path={tmp_path / 'labelled'}"]).data.options
-    bpe = config.from_overrides(["data.modality=text", f"data.path={tmp_path / 'plain'}", "data.tokenizer=bpe"])
-    assert bpe.data.options["tokenizer"] == "bpe"
-    unlabelled = config.from_overrides(["data.modality=text", f"data.path={tmp_path / 'labelled'}", "data.labels=none",
-                                        "data.tokenizer=bpe"])      # its subfolders only organise documents
-    assert unlabelled.data.options["labels"] == "none"
+    assert "data.tokenizer" in said and ".npz" in said and "'bytes'" in said and "\n" not in said
+    for path in ("labelled", "plain"):
+        bpe = config.from_overrides(["data.modality=text", f"data.path={tmp_path / path}", "data.tokenizer=bpe"])
+        assert bpe.data.options["tokenizer"] == "bpe"
 
 
 def test_a_folder_of_class_subfolders_is_read_unlabelled_with_labels_none(tmp_path: Path) -> None:

@@ -56,9 +56,10 @@ ENTRIES: tuple[Entry, ...] = (
             P("seed", int, 0, "Seed of the train/eval split.", low=0),
             P("text_field", str, "text", "The field holding each record's text in .jsonl files, or the text column "
               "of Parquet and Hugging Face data."),
-            P("tokenizer", str, "bytes", "Unlabelled text: bytes (258 ids), or bpe, a byte-level BPE of vocab_size "
-              "tokens trained on the training documents when the text is prepared (needs the tokenizers "
-              "package: pip install 'sslterm[data]'). Held-out loss is also reported in bits per byte.",
+            P("tokenizer", str, "bytes", "Text: bytes (258 ids), or bpe, a byte-level BPE of vocab_size tokens "
+              "trained on the training documents (of a labelled folder: the training lines) when the text is "
+              "prepared (needs the tokenizers package: pip install 'sslterm[data]'); an .npz's ids are read as "
+              "they are. Held-out loss is also reported in bits per byte.",
               choices=("bytes", "bpe")),
             P("vocab_size", int, 8192, "BPE tokens (the 256 bytes and the merges learnt from the training "
               "text).", low=257, high=262144),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache, partial
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -99,17 +99,24 @@ def _pieces(stream: Path) -> Iterator[tuple[str, int]]:
 
 
 def train(train_stream: Path, vocab_size: int, out: Path, source: Path) -> Any:
-    """Train a byte-level BPE of ``vocab_size`` ids on ``train_stream``, save it to ``out``; the tokenizer.
+    """Train a byte-level BPE of ``vocab_size`` ids on ``train_stream``, save it to ``out``; the tokenizer."""
+    return train_texts(text_chunks(train_stream), vocab_size, out,
+                       f"{source}: {train_stream.stat().st_size:,} bytes of training text")
 
-    One line when the text is too small to learn that many merges.
+
+def train_texts(texts: Iterable[str], vocab_size: int, out: Path, what: str) -> Any:
+    """Train a byte-level BPE of ``vocab_size`` ids on ``texts``, save it to ``out``; the tokenizer.
+
+    One line, starting with ``what`` (the source and how much text), when the text is too small to
+    learn that many merges.
     """
     tokenizer, trainer = untrained(vocab_size)
-    tokenizer.train_from_iterator(text_chunks(train_stream), trainer)
+    tokenizer.train_from_iterator(texts, trainer)
     got = tokenizer.get_vocab_size()
     if got < vocab_size:
-        raise ValueError(f"{source}: {train_stream.stat().st_size:,} bytes of training text give only {got:,} BPE "
-                         f"tokens (pairs seen at least {MIN_FREQUENCY} times); expected data.vocab_size = "
-                         f"{vocab_size:,}: lower data.vocab_size, add text, or use data.tokenizer = 'bytes'")
+        raise ValueError(f"{what} give only {got:,} BPE tokens (pairs seen at least {MIN_FREQUENCY} times); "
+                         f"expected data.vocab_size = {vocab_size:,}: lower data.vocab_size, add text, or use "
+                         "data.tokenizer = 'bytes'")
     atomic_write_text(out, tokenizer.to_str())
     return tokenizer
 

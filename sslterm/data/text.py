@@ -239,11 +239,27 @@ def split_lines(data: bytes, seq_len: int) -> np.ndarray:
     return out[:, :width]
 
 
-def _read_text_file(path: Path, seq_len: int) -> np.ndarray:
+def read_text_bytes(path: Path) -> bytes:
+    """A .txt file's bytes; one line when it holds NUL bytes (then it is not text)."""
     data = path.read_bytes()
     if b"\x00" in data:
         raise ValueError(f"{path}: contains NUL bytes, so it is not a text file; expected lines of text")
-    return split_lines(data, seq_len)
+    return data
+
+
+def visible_lines(data: bytes) -> list[bytes]:
+    """The lines of ``data`` that hold more than whitespace, carriage returns dropped (as :func:`split_lines`)."""
+    return [line for line in data.replace(b"\r", b"").split(b"\n") if line.strip(b" \t\x0b\x0c")]
+
+
+def labelled_files(root: Path) -> tuple[list[tuple[Path, int]], tuple[str, ...]]:
+    """A folder of class subfolders: its .txt files, each with its class index, and the class names."""
+    classes = text_class_folders(root)
+    return [(f, i) for i, c in enumerate(classes) for f in sorted((root / c).rglob("*.txt"))], classes
+
+
+def _read_text_file(path: Path, seq_len: int) -> np.ndarray:
+    return split_lines(read_text_bytes(path), seq_len)
 
 
 def _pad_stack(parts: list[np.ndarray]) -> np.ndarray:
@@ -254,8 +270,7 @@ def _pad_stack(parts: list[np.ndarray]) -> np.ndarray:
 
 def _read_folder(root: Path, seq_len: int) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """A folder of class subfolders of .txt files: one example per line (chunk), labelled by its subfolder."""
-    classes = text_class_folders(root)
-    files = [(f, i) for i, c in enumerate(classes) for f in sorted((root / c).rglob("*.txt"))]
+    files, classes = labelled_files(root)
     parts = [(_read_text_file(f, seq_len), label) for f, label in files]   # a loop over files, not examples
     parts = [(x, label) for x, label in parts if len(x)]
     if not parts:
@@ -327,6 +342,10 @@ def load_text_files(options: dict[str, Any]) -> Dataset:
     y: np.ndarray | None
     fmt = detect(path, "text", str(options.get("format", AUTO)))
     if fmt is Format.TEXT_FILES and labelled_text_folder(path, options):
+        if options.get("tokenizer") == "bpe":
+            from sslterm.data.labelled_bpe import load_labelled_bpe
+
+            return load_labelled_bpe(path, options)
         x, y, classes = _read_folder(path, seq_len)
     elif fmt is Format.NPZ:
         x, y = _read_npz(path, seq_len)

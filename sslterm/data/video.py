@@ -37,6 +37,7 @@ _DIRECTION = torch.tensor([[1, 0], [-1, 0], [0, -1], [0, 1]] + [[0, 0]] * 6, dty
 _SPIN = torch.tensor([0, 0, 0, 0, 1, -1, 0, 0, 0, 0], dtype=torch.float32)   # +1: clockwise on screen
 _GROWTH = torch.tensor([0, 0, 0, 0, 0, 0, 1, -1, 0, 0], dtype=torch.float32)
 _ORBIT = torch.tensor([0, 0, 0, 0, 0, 0, 0, 0, 1, 0], dtype=torch.float32)
+FALL, RISE = 2.0, 0.45                                    # speed factors of down and up motions (falling)
 _CHUNK_PIXELS = 1 << 22                                   # frame pixels rendered per chunk (bounds memory)
 
 
@@ -65,7 +66,7 @@ def _draw(pos: torch.Tensor, angle: torch.Tensor, radius: torch.Tensor, shape_id
 
 
 def render_moving_shapes(n: int, frames: int, size: int, gen: torch.Generator,
-                         upright: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                         upright: bool = True, falling: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Render ``n`` labelled clips: (uint8 [n, frames, 3, size, size], int64 motion classes [n]).
 
     ``upright``: light from above (the background brightens towards the top), so clips have an up,
@@ -78,6 +79,8 @@ def render_moving_shapes(n: int, frames: int, size: int, gen: torch.Generator,
     scale = 0.3 + 0.2 * u[:, 2]                                        # radius at the middle frame
     theta = u[:, 3] * 2 * math.pi                                      # angle at the middle frame
     speed = 0.07 + 0.07 * u[:, 4]                                      # translation per frame (1-2 px at 32)
+    if falling:                                                        # things fall faster than they rise
+        speed = speed * torch.where(labels == 3, FALL, torch.where(labels == 2, RISE, 1.0))
     spin = math.radians(8) + math.radians(8) * u[:, 5]                 # rotation per frame
     growth = 0.6 + 0.4 * u[:, 6]                                       # log-size change over the clip
     orbit_r = 0.25 + 0.2 * u[:, 7]
@@ -116,9 +119,9 @@ def build_moving_shapes(options: dict[str, Any]) -> Dataset:
     """Generate the train and held-out clips from the dataset's catalog options."""
     gen = torch.Generator().manual_seed(int(options["seed"]))
     frames, size = int(options["frames"]), int(options["image_size"])
-    upright = bool(options.get("upright", True))
-    x_tr, y_tr = render_moving_shapes(int(options["num_samples"]), frames, size, gen, upright)
-    x_ev, y_ev = render_moving_shapes(int(options["num_eval"]), frames, size, gen, upright)
+    upright, falling = bool(options.get("upright", True)), bool(options.get("falling", False))
+    x_tr, y_tr = render_moving_shapes(int(options["num_samples"]), frames, size, gen, upright, falling)
+    x_ev, y_ev = render_moving_shapes(int(options["num_eval"]), frames, size, gen, upright, falling)
     info = {"frames": frames, "channels": 3, "image_size": size, "num_classes": len(MOTION_CLASSES)}
     return Dataset({"x": x_tr}, {"x": x_ev}, y_tr, y_ev, MOTION_CLASSES, info)
 
