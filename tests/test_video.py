@@ -73,6 +73,27 @@ def test_upright_clips_are_lit_from_above_and_others_from_anywhere() -> None:
     assert 0.3 < (anywhere > 0).float().mean() < 0.7, "no preferred side"
 
 
+def test_falling_clips_have_motions_with_an_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``falling``: downward motions are faster and upward ones slower than sideways ones; otherwise all alike."""
+    from sslterm.data import video as generator
+
+    drawn: list[torch.Tensor] = []
+    draw = generator._draw
+    monkeypatch.setattr(generator, "_draw", lambda pos, *rest: (drawn.append(pos), draw(pos, *rest))[1])
+
+    def speeds(falling: bool) -> list[float]:
+        drawn.clear()
+        _, y = render_moving_shapes(600, 6, 16, torch.Generator().manual_seed(2), upright=False, falling=falling)
+        step = generator._wrap(torch.diff(torch.cat(drawn), dim=1)).norm(dim=-1).mean(1)    # [N] per frame
+        c = {name: y == i for i, name in enumerate(MOTION_CLASSES)}
+        return [float(step[c[k]].mean()) for k in ("down", "right", "left", "up")]
+
+    down, right, left, up = speeds(True)
+    assert down > 1.8 * right and abs(right - left) < 0.1 * right and up < 0.5 * left, (down, right, left, up)
+    fastest, *_, slowest = sorted(speeds(False))
+    assert fastest < 1.15 * slowest
+
+
 def test_translation_classes_move_their_way_and_static_clips_stand_still(clips) -> None:
     x, y = clips
     vx, vy = flow(x)

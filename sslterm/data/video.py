@@ -37,7 +37,7 @@ _DIRECTION = torch.tensor([[1, 0], [-1, 0], [0, -1], [0, 1]] + [[0, 0]] * 6, dty
 _SPIN = torch.tensor([0, 0, 0, 0, 1, -1, 0, 0, 0, 0], dtype=torch.float32)   # +1: clockwise on screen
 _GROWTH = torch.tensor([0, 0, 0, 0, 0, 0, 1, -1, 0, 0], dtype=torch.float32)
 _ORBIT = torch.tensor([0, 0, 0, 0, 0, 0, 0, 0, 1, 0], dtype=torch.float32)
-FALL, RISE = 2.0, 0.45                                    # speed factors of down and up motions (falling)
+FALL, RISE = 3.0, 0.3                                     # speed factors of down and up motions (falling)
 _CHUNK_PIXELS = 1 << 22                                   # frame pixels rendered per chunk (bounds memory)
 
 
