@@ -52,7 +52,8 @@ ENTRIES: tuple[Entry, ...] = (
             P("labels", str, "auto", "auto: a folder of class subfolders of .txt files is labelled text, a line per "
               "example; none: its subfolders only organise documents, read as unlabelled text.",
               choices=("auto", "none")),
-            P("max_examples", int, 0, "Labelled data: read at most this many examples (0: all).", low=0),
+            P("max_examples", int, 0, "Labelled data: read at most this many examples (0: all; of a labelled "
+              "folder under a BPE: lines).", low=0),
             P("seed", int, 0, "Seed of the train/eval split.", low=0),
             P("text_field", str, "text", "The field holding each record's text in .jsonl files, or the text column "
               "of Parquet and Hugging Face data."),

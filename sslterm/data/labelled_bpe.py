@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,6 @@ def chosen_lines(n: int, limit: int, seed: int) -> tuple[np.ndarray, np.ndarray]
         picked = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit]
     tr, ev = split_order(len(picked), seed)
     return picked[tr].numpy(), picked[ev].numpy()
-
-
-def _save(path: Path, array: np.ndarray) -> None:
-    atomic_write(path, lambda f: np.save(f, array))
 
 
 def _prepare(root: Path, entry: Path, files: list[tuple[Path, int]], options: dict[str, Any],
@@ -72,7 +69,7 @@ def _prepare(root: Path, entry: Path, files: list[tuple[Path, int]], options: di
     ids = np.fromiter((i for e in encoded for i in e), dtype=np.int32, count=int(lengths.sum()))
     arrays: tuple[np.ndarray, ...] = (ids, lengths, np.array(labels, dtype=np.int64))
     for name, array in zip(ARRAYS, arrays, strict=True):
-        _save(entry / f"{name}.npy", array)
+        atomic_write(entry / f"{name}.npy", partial(np.save, arr=array))
     spelled = np.array([len(b) for b in token_bytes(entry / TOKENIZER)], dtype=np.int64)
     manifest = {"kind": "text", "source": str(root.resolve()), "options": options, "fingerprint": prints,
                 "tokenizer": "bpe", "labelled": True, "lines": len(lines), "train_lines": len(train),
@@ -122,7 +119,7 @@ def load_labelled_bpe(root: Path, options: dict[str, Any]) -> Dataset:
     seed, limit = int(options["seed"]), int(options["max_examples"])
     entry, manifest = prepare_labelled_bpe(root, int(options.get("vocab_size", 8192)), seed, limit)
     classes = labelled_files(root)[1]
-    ids, lengths, labels = (np.load(entry / f"{name}.npy") for name in ARRAYS)
+    ids, lengths, labels = (np.load(entry / f"{name}.npy", allow_pickle=False) for name in ARRAYS)
     train, held = chosen_lines(len(lengths), limit, seed)
     seq_len = int(options["seq_len"])
     (x_tr, y_tr), (x_ev, y_ev) = (cut(ids, lengths, labels, lines, seq_len) for lines in (train, held))
