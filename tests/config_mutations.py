@@ -38,7 +38,7 @@ RUN_KEYS = {"data": ("on_device", "workers"),
             "train": ("batch_size", "warmup_steps", "min_lr_ratio", "weight_decay", "precision", "channels_last"),
             "eval": ("knn_k", "bank_size", "probe_batch", "max_examples", "online_probe")}
 # Keys whose value does not change what can be built (or that the small run fixes).
-SKIP = {"seed", "num_samples", "num_eval", "path", "max_examples", "upright"}
+SKIP = {"seed", "num_samples", "num_eval", "path", "max_examples", "upright", "falling"}
 
 
 @dataclass(frozen=True)
