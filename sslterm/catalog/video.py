@@ -32,7 +32,7 @@ ENTRIES: tuple[Entry, ...] = (
             P("upright", bool, True, "Light from above: backgrounds brighten towards the top, so clips have an "
               "up, as photographs do (rotation prediction needs one); false: lit from any side."),
             P("falling", bool, False, "Motions have an up, as filmed ones do: a shape moving down is faster "
-              "(2×) and one moving up slower (0.45×) than sideways ones."),
+              "(3×) and one moving up slower (0.3×) than sideways ones (rotation learns motion from it)."),
             P("seed", int, 1234, "Seed of the generator (fixed data across runs).", low=0),
         ),
     ),

@@ -71,6 +71,8 @@ def render_moving_shapes(n: int, frames: int, size: int, gen: torch.Generator,
 
     ``upright``: light from above (the background brightens towards the top), so clips have an up,
     as photographs do; otherwise backgrounds are lit from any side and every orientation is alike.
+    ``falling``: motions have an up, as filmed ones do: "down" clips move ``FALL`` times and "up" clips
+    ``RISE`` times as fast as sideways ones (the random draws are the same either way).
     """
     labels = torch.randint(0, len(MOTION_CLASSES), (n,), generator=gen)
     shape_ids = torch.tensor(_SHAPES)[torch.randint(0, len(_SHAPES), (n,), generator=gen)]
