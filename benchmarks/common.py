@@ -70,10 +70,19 @@ def _fmt(v: Any) -> str:
 
 
 def git_revision() -> str:
-    """The checkout's short commit, else ``$SSLTERM_REVISION`` (a copy of the tree without .git, as on a GPU lease)."""
+    """The checkout's short commit, ``-dirty`` after it when tracked files differ from it (what was measured is
+    then not that commit), else ``$SSLTERM_REVISION`` (a copy of the tree without .git, as on a GPU lease)."""
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              check=False).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                 text=True, check=False).stdout.strip()
     except OSError:
-        rev = ""
-    return rev or os.environ.get("SSLTERM_REVISION", "")
+        rev = changed = ""
+    return (rev + ("-dirty" if changed else "")) if rev else os.environ.get("SSLTERM_REVISION", "")
+
+
+def described(m: dict[str, Any]) -> str:
+    """A :func:`machine` record in one line: ``AMD EPYC, 2 cores, torch 2.13.0+cpu`` (and the GPU, if any)."""
+    return (f"{m.get('cpu', 'unknown')}, {m.get('cores', '?')} cores, torch {m.get('torch', '?')}"
+            + (f", {m['cuda']}" if m.get("cuda") else ""))

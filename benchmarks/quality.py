@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from benchmarks import compressors
-from benchmarks.common import RESULTS, write
+from benchmarks.common import RESULTS, described, git_revision, machine, write
 from sslterm import config
 from sslterm.data import build_dataset
 from sslterm.evaluate.transfer import (
@@ -196,17 +196,26 @@ def fill_untrained(picked: list[config.Experiment]) -> list[dict[str, Any]]:
     return rows
 
 
+def stamped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` measured now, each with its date, the revision and the machine (rows kept from an earlier
+    run keep theirs, so one file can hold rows of several machines and commits)."""
+    today, here, rev = dt.date.today().isoformat(), described(machine()), git_revision()
+    return [{**r, "measured": r.get("measured", today), "revision": r.get("revision", rev),
+             "measured_on": r.get("measured_on", here)} for r in rows]
+
+
 def merged(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``rows`` and the saved rows of every other experiment, sorted by experiment; each row dated."""
+    """``rows`` and the saved rows of every other experiment, sorted by experiment; each row dated and with its
+    machine (a saved row without them takes the saved file's; its revision is not known, so none is given)."""
     saved = RESULTS / "quality.json"
-    today = dt.date.today().isoformat()
-    fresh = {r["experiment"]: {**r, "measured": r.get("measured", today)} for r in rows}
+    fresh = {r["experiment"]: r for r in stamped(rows)}
     if saved.is_file():
         old = json.loads(saved.read_text())
         date = old.get("machine", {}).get("date", "")[:10]
+        kept = {"measured": date, "measured_on": described(old.get("machine", {}))}
         for r in old.get("rows", []):
             judged = verdict(r) if "untrained" in r and "linear" in r else {}
-            fresh.setdefault(r["experiment"], {**r, **judged, "measured": r.get("measured", date)})
+            fresh.setdefault(r["experiment"], {**kept, **r, **judged})
     return [fresh[k] for k in sorted(fresh)]
 
 
@@ -288,8 +297,7 @@ def main() -> None:
                     show(done.result())
                 rows = [f.result() for f in futures]
     failed = [r["experiment"] for r in rows if "error" in r]
-    if args.keep_others or args.fill_untrained or args.probes_only:
-        rows = merged(rows)
+    rows = merged(rows) if args.keep_others or args.fill_untrained or args.probes_only else stamped(rows)
     required = [r for r in rows if r.get("modality") in MUST_BEAT_RAW and "clear" in r]
     write("quality", rows, {
         "threads": 1, "niceness": NICENESS, "shared_machine": True,

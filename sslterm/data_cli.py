@@ -76,8 +76,9 @@ def prepare_cmd(
     clip_seconds: Annotated[float, typer.Option("--clip-seconds", help="Audio: the length clips are cut or padded "
                                                                        "to (the run's data.clip_seconds).")] = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the train/held-out split (the run's data.seed).")] = 0,
-    max_examples: Annotated[int, typer.Option("--max-examples", help="Images: at most this many files (0: all; "
-                                                                     "the run's data.max_examples).")] = 0,
+    max_examples: Annotated[int, typer.Option("--max-examples", help="Images, and labelled text under a BPE: at most "
+                                                                     "this many files or lines (0: all; the run's "
+                                                                     "data.max_examples).")] = 0,
     text_field: Annotated[str, typer.Option("--text-field", help="Text: the field of .jsonl records.")] = "text",
     tokenizer: Annotated[str, typer.Option("--tokenizer", help="Text: bytes, or bpe (a byte-level BPE trained on the "
                                                                "training text; the run's data.tokenizer).")] = "bytes",

@@ -101,6 +101,21 @@ def test_a_changed_file_is_prepared_again_and_too_large_a_vocabulary_is_one_line
         load(tmp_path / "data", vocab_size=50_000)
     assert "data.vocab_size" in str(e.value) and "training lines" in str(e.value) and "\n" not in str(e.value)
     assert len([p for p in cache.iterdir() if p.is_dir()]) == 1        # the refused one left nothing behind
+    with pytest.raises(ValueError) as e:
+        load(tmp_path / "data", max_examples=1)
+    said = str(e.value)
+    assert str(tmp_path / "data") in said and "data.max_examples = 1" in said and "\n" not in said
+
+
+def test_the_derived_seq_len_counts_bpe_tokens_on_a_labelled_folder(tmp_path: Path) -> None:
+    from sslterm import autoscan, config
+
+    folder(tmp_path / "data")
+    sets = ["data.modality=text", f"data.path={tmp_path / 'data'}", "data.vocab_size=300"]
+    as_bytes = autoscan.settle(config.from_overrides(sets))
+    as_bpe = autoscan.settle(config.from_overrides([*sets, "data.tokenizer=bpe"]))
+    assert "BPE tokens" in as_bpe.auto["data.seq_len"] and "BPE" not in as_bytes.auto["data.seq_len"]
+    assert as_bpe.data.options["seq_len"] < as_bytes.data.options["seq_len"]
 
 
 def test_a_two_step_run_on_a_labelled_folder_under_a_bpe_probes_its_classes(tmp_path: Path) -> None:

@@ -89,7 +89,10 @@ def test_falling_clips_have_motions_with_an_up(monkeypatch: pytest.MonkeyPatch) 
         return [float(step[c[k]].mean()) for k in ("down", "right", "left", "up")]
 
     down, right, left, up = speeds(True)
-    assert down > 1.8 * right and abs(right - left) < 0.1 * right and up < 0.5 * left, (down, right, left, up)
+    sideways = (right + left) / 2
+    assert abs(right - left) < 0.1 * sideways, (right, left)
+    assert down / sideways == pytest.approx(generator.FALL, rel=0.1) and up / sideways == pytest.approx(
+        generator.RISE, rel=0.1), (down, sideways, up)
     fastest, *_, slowest = sorted(speeds(False))
     assert fastest < 1.15 * slowest
 

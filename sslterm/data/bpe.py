@@ -66,6 +66,20 @@ def token_bytes(tokenizer_file: Path) -> list[bytes]:
     return out
 
 
+def token_lengths(tokenizer_file: Path) -> np.ndarray:
+    """How many bytes each id of a saved byte-level BPE spells, by id: int64 [vocabulary]."""
+    return np.array([len(b) for b in token_bytes(tokenizer_file)], dtype=np.int64)
+
+
+def entry_info(entry: Path, offset: int) -> dict[str, Any]:
+    """A prepared BPE entry's facts for the model and the preview: the tokenizer file and each model id's bytes.
+
+    Model ids are BPE ids + ``offset`` (the special ids first, spelling nothing).
+    """
+    return {"tokenizer": "bpe", "tokenizer_file": str(entry / TOKENIZER),
+            "token_bytes": (0,) * offset + tuple(int(n) for n in token_lengths(entry / TOKENIZER))}
+
+
 def display(token: bytes) -> str:
     """A token as text for a preview: spaces as '·', line ends as '↵', other control bytes as '?'."""
     text = token.decode("utf-8", errors="replace")
@@ -175,7 +189,7 @@ def prepare_bpe(entry: Path, streams: dict[str, Path], vocab_size: int, source: 
     say(f"training a byte-level BPE of {vocab_size:,} tokens on {streams['train'].stat().st_size / 1e6:.1f} MB "
         "of training text")
     tokenizer = train(streams["train"], vocab_size, entry / TOKENIZER, source)
-    lengths = np.array([len(b) for b in token_bytes(entry / TOKENIZER)], dtype=np.int64)
+    lengths = token_lengths(entry / TOKENIZER)
     dtype = stream_dtype(vocab_size)
     suffix = {"uint16": "u16", "int32": "i32"}[dtype]
     facts: dict[str, Any] = {"tokenizer": "bpe", "bpe_vocab": vocab_size, "dtype": dtype, "files": {}}

@@ -23,8 +23,8 @@ import torch
 from sslterm import bpe_train
 from sslterm.atomic import atomic_write
 from sslterm.data import Dataset
-from sslterm.data.bpe import TOKENIZER, check_vocab, token_bytes, train_texts
-from sslterm.data.splits import split_order
+from sslterm.data.bpe import TOKENIZER, check_vocab, entry_info, token_lengths, train_texts
+from sslterm.data.splits import pick, split_order
 from sslterm.data.text import OFFSET, PAD, labelled_files, read_text_bytes, visible_lines
 from sslterm.prepared import entry_dir, fingerprint, reuse_or_prepare, start_entry, write_manifest
 
@@ -33,9 +33,7 @@ ARRAYS = ("ids", "lengths", "labels")
 
 def chosen_lines(n: int, limit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(training, held-out) line indices: at most ``limit`` lines (0: all) drawn with ``seed``, then split."""
-    picked = torch.arange(n)
-    if limit and limit < n:
-        picked = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit]
+    picked = pick(n, limit, seed)
     tr, ev = split_order(len(picked), seed)
     return picked[tr].numpy(), picked[ev].numpy()
 
@@ -52,10 +50,11 @@ def _prepare(root: Path, entry: Path, files: list[tuple[Path, int]], options: di
         got = visible_lines(read_text_bytes(f))
         lines += [line.decode("utf-8", errors="replace") for line in got]
         labels += [label] * len(got)
-    if len(lines) < 2:
-        raise ValueError(f"{root}: {len(lines)} non-blank line(s) in its .txt files; expected at least 2 "
-                         "(one example per line, one held out)")
-    train, held = chosen_lines(len(lines), int(options["max_examples"]), int(options["seed"]))
+    limit = int(options["max_examples"])
+    if min(len(lines), limit or len(lines)) < 2:
+        raise ValueError(f"{root}: {len(lines)} non-blank line(s) in its .txt files, data.max_examples = {limit}; "
+                         "expected at least 2 lines read (one example per line, one held out)")
+    train, held = chosen_lines(len(lines), limit, int(options["seed"]))
     texts = [lines[i] for i in train]
     start_entry(entry)
     try:
@@ -66,11 +65,11 @@ def _prepare(root: Path, entry: Path, files: list[tuple[Path, int]], options: di
         raise
     encoded = [e.ids for e in tokenizer.encode_batch_fast(lines, add_special_tokens=False)]   # on all cores
     lengths = np.array([len(e) for e in encoded], dtype=np.int64)
-    ids = np.fromiter((i for e in encoded for i in e), dtype=np.int32, count=int(lengths.sum()))
+    ids = np.concatenate([np.asarray(e, dtype=np.int32) for e in encoded])
     arrays: tuple[np.ndarray, ...] = (ids, lengths, np.array(labels, dtype=np.int64))
     for name, array in zip(ARRAYS, arrays, strict=True):
         atomic_write(entry / f"{name}.npy", partial(np.save, arr=array))
-    spelled = np.array([len(b) for b in token_bytes(entry / TOKENIZER)], dtype=np.int64)
+    spelled = token_lengths(entry / TOKENIZER)
     manifest = {"kind": "text", "source": str(root.resolve()), "options": options, "fingerprint": prints,
                 "tokenizer": "bpe", "labelled": True, "lines": len(lines), "train_lines": len(train),
                 "counts": {"train": len(train), "eval": len(held)}, "bpe_vocab": int(options["vocab_size"]),
@@ -125,9 +124,6 @@ def load_labelled_bpe(root: Path, options: dict[str, Any]) -> Dataset:
     (x_tr, y_tr), (x_ev, y_ev) = (cut(ids, lengths, labels, lines, seq_len) for lines in (train, held))
     width = max(x_tr.shape[1], x_ev.shape[1])
     x_tr, x_ev = (torch.nn.functional.pad(x, (0, width - x.shape[1]), value=PAD) for x in (x_tr, x_ev))
-    spelled = token_bytes(entry / TOKENIZER)
     info: dict[str, Any] = {"vocab_size": int(manifest["vocab_size"]), "seq_len": width, "num_classes": len(classes),
-                            "bytes_per_token": float(manifest["bytes_per_token"]), "tokenizer": "bpe",
-                            "tokenizer_file": str(entry / TOKENIZER),
-                            "token_bytes": (0,) * OFFSET + tuple(len(b) for b in spelled)}
+                            "bytes_per_token": float(manifest["bytes_per_token"]), **entry_info(entry, OFFSET)}
     return Dataset({"x": x_tr}, {"x": x_ev}, y_tr, y_ev, classes, info)

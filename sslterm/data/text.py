@@ -18,7 +18,7 @@ import torch
 
 from sslterm.data import Dataset
 from sslterm.data.npz import encode_labels, fail, read_npz
-from sslterm.data.splits import split_labelled
+from sslterm.data.splits import pick, split_labelled
 from sslterm.formats import AUTO, Format, detect, labelled_text_folder, text_class_folders
 
 PAD, MASK, OFFSET = 0, 1, 2
@@ -302,11 +302,9 @@ def load_text_stream(path: Path, seq_len: int, text_field: str, seed: int, token
     info: dict[str, Any] = {"vocab_size": int(manifest["vocab_size"]), "seq_len": seq_len, "num_classes": 0,
                             "bytes_per_token": float(manifest["bytes_per_token"])}
     if kind == "bpe":
-        from sslterm.data.bpe import TOKENIZER, token_bytes
+        from sslterm.data.bpe import entry_info
 
-        spelled = token_bytes(entry / TOKENIZER)
-        info.update(tokenizer="bpe", tokenizer_file=str(entry / TOKENIZER),
-                    token_bytes=(0,) * OFFSET + tuple(len(b) for b in spelled))
+        info.update(entry_info(entry, OFFSET))
     return Dataset({"x": train}, {"x": held}, None, None, (), info, window=seq_len)
 
 
@@ -356,8 +354,8 @@ def load_text_files(options: dict[str, Any]) -> Dataset:
                                 str(options.get("tokenizer", "bytes")), int(options.get("vocab_size", 8192)),
                                 fmt.value if options.get("format", AUTO) != AUTO else AUTO)
     if limit and limit < len(x):
-        pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:limit].numpy()
-        x, y = x[pick], None if y is None else y[pick]
+        kept = pick(len(x), limit, seed).numpy()
+        x, y = x[kept], None if y is None else y[kept]
     xt = torch.from_numpy(x)
     yt = None
     if y is not None and path.suffix.lower() == ".npz":
