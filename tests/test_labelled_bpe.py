@@ -145,3 +145,15 @@ def test_data_prepare_makes_the_entry_a_run_then_reuses(tmp_path: Path, monkeypa
     assert "120 labelled lines (108 training the BPE)" in got.output and "[bpe 300 tokens" in got.output
     monkeypatch.setattr(labelled_bpe, "train_texts", lambda *a: pytest.fail("prepared again"))
     assert len(load(tmp_path / "data").eval["x"]) == 12
+
+
+def test_the_launcher_preview_names_a_labelled_lines_bpe_tokens(tmp_path: Path) -> None:
+    from sslterm.preview.server import PreviewServer
+
+    written = folder(tmp_path / "data")
+    data = {"modality": "text", "path": str(tmp_path / "data"), "tokenizer": "bpe", "vocab_size": 300, "seq_len": 64}
+    answer = PreviewServer().preview({"data": data, "augment": {}}, 2, 0)
+    original = answer["samples"][0]["original"]
+    assert original["bounds"] and max(len(t) for t in original["tokens"]) > 2, "tokens of several characters"
+    shown = "".join(original["tokens"]).replace("·", " ")
+    assert shown in {r for rows in written.values() for r in rows}, shown     # one whole line, spelled back
