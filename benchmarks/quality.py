@@ -196,19 +196,19 @@ def fill_untrained(picked: list[config.Experiment]) -> list[dict[str, Any]]:
     return rows
 
 
-def stamped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``rows`` measured now, each with its date, the revision and the machine (rows kept from an earlier
-    run keep theirs, so one file can hold rows of several machines and commits)."""
-    today, here, rev = dt.date.today().isoformat(), described(machine()), git_revision()
+def stamped(rows: list[dict[str, Any]], rev: str) -> list[dict[str, Any]]:
+    """``rows`` measured now, each with its date, the revision ``rev`` they were measured at and the machine
+    (rows kept from an earlier run keep theirs, so one file can hold rows of several machines and commits)."""
+    today, here = dt.date.today().isoformat(), described(machine())
     return [{**r, "measured": r.get("measured", today), "revision": r.get("revision", rev),
              "measured_on": r.get("measured_on", here)} for r in rows]
 
 
-def merged(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def merged(rows: list[dict[str, Any]], rev: str) -> list[dict[str, Any]]:
     """``rows`` and the saved rows of every other experiment, sorted by experiment; each row dated and with its
     machine (a saved row without them takes the saved file's; its revision is not known, so none is given)."""
     saved = RESULTS / "quality.json"
-    fresh = {r["experiment"]: r for r in stamped(rows)}
+    fresh = {r["experiment"]: r for r in stamped(rows, rev)}
     if saved.is_file():
         old = json.loads(saved.read_text())
         date = old.get("machine", {}).get("date", "")[:10]
@@ -279,7 +279,7 @@ def main() -> None:
     picked = experiments(only, objectives, args.steps)
     if not picked:
         ap.error("no shipped experiment matches --only/--objectives")
-    load_before = os.getloadavg()
+    load_before, revision = os.getloadavg(), git_revision()      # the tree measured is the tree at the start
     print(", ".join(f"{exp.name} ({exp.train.steps} steps)" for exp in picked) + " ...", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         if args.fill_untrained:
@@ -297,10 +297,11 @@ def main() -> None:
                     show(done.result())
                 rows = [f.result() for f in futures]
     failed = [r["experiment"] for r in rows if "error" in r]
-    rows = merged(rows) if args.keep_others or args.fill_untrained or args.probes_only else stamped(rows)
+    keep = args.keep_others or args.fill_untrained or args.probes_only
+    rows = merged(rows, revision) if keep else stamped(rows, revision)
     required = [r for r in rows if r.get("modality") in MUST_BEAT_RAW and "clear" in r]
     write("quality", rows, {
-        "threads": 1, "niceness": NICENESS, "shared_machine": True,
+        "revision": revision, "threads": 1, "niceness": NICENESS, "shared_machine": True,
         "wall_times": "upper bounds: one torch thread at nice 10 on a machine shared with other work",
         compressors.KEY: compressors.saved(),
         "load_average_before": load_before, "load_average_after": os.getloadavg(),

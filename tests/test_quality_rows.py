@@ -21,10 +21,10 @@ def test_a_row_measured_now_is_stamped_and_kept_rows_keep_their_machine(tmp_path
                        "revision": "0000000", "raw": 0.1, "untrained": 0.1, "linear": 0.5}]}
     (tmp_path / "quality.json").write_text(json.dumps(saved))
     monkeypatch.setattr(quality, "RESULTS", tmp_path)
-    rows = {r["experiment"]: r for r in quality.merged([{"experiment": "b-new", "linear": 0.4}])}
+    rows = {r["experiment"]: r for r in quality.merged([{"experiment": "b-new", "linear": 0.4}], "f00d123")}
     assert list(rows) == ["a-old", "b-new", "c-old"]
     new = rows["b-new"]
-    assert new["linear"] == 0.4 and new["revision"] == git_revision() and new["measured_on"] == described(
+    assert new["linear"] == 0.4 and new["revision"] == "f00d123" and new["measured_on"] == described(
         quality.machine())
     old = rows["a-old"]
     assert old["measured"] == "2026-11-25" and old["measured_on"] == "AMD EPYC, 2 cores, torch 2.13.0+cpu"
