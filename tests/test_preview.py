@@ -223,7 +223,7 @@ def cells(line: Text) -> list[tuple[str, Style | None]]:
 def test_images_are_half_block_pixels_side_by_side_and_fewer_when_narrow() -> None:
     answer = answer_of("image", image(4, 4, RED, BLUE), [image(4, 4, BLUE, RED), image(4, 4, WHITE, WHITE)])
     lines = answer_text(answer, 120, 40, mono=False).split("\n")
-    assert lines[0].plain.startswith("image: 3 examples, two views each")
+    assert lines[0].plain.startswith("image: 3 examples, two augmented draws each")
     assert lines[1].plain.split() == ["class0", "view", "1", "view", "2", "class1", "view", "1", "view", "2",
                                       "class2", "view", "1", "view", "2"]
     row = cells(lines[2])  # pixel rows 0 and 1 of the first example: red over red, then the views
@@ -347,7 +347,7 @@ def test_widget_starts_the_server_and_draws_the_latest_experiment() -> None:
             await pilot.pause()
             assert preview.last_id == 1 and preview.problem is None
             shown = str(preview.render())
-            assert shown.startswith("image: 3 examples, two views each") and "▀" in shown
+            assert shown.startswith("image: 3 examples, two augmented draws each") and "▀" in shown
             preview.show_experiment({"data": TINY_DATA["text"], "augment": {"token_dropout": {"p": 9}}})
             await wait_for_async(lambda: preview.last_id == 2 and not preview.busy, timeout=90, what="answer 2")
             assert str(preview.render()).startswith("preview: experiment: augment.token_dropout.p: got 9.0")

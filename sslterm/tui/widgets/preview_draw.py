@@ -377,8 +377,8 @@ def answer_text(answer: dict[str, Any], width: int, height: int, mono: bool) -> 
         body, shown = graph_layout(samples, width, body_height, mono)
     head = Text(no_wrap=True, overflow="ellipsis")
     head.append(f"{answer['modality']}: ", style="bold")
-    head.append(f"{shown} of {len(samples)} examples, two views each" if shown < len(samples)
-                else f"{len(samples)} examples, two views each")
+    head.append(f"{shown} of {len(samples)} examples, two augmented draws each" if shown < len(samples)
+                else f"{len(samples)} examples, two augmented draws each")
     for note in answer.get("notes", []):
         head.append(f" · {note}", style="dim")
     if not shown:
