@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 
 from sslterm import catalog, config
+from sslterm.data import build_dataset
 from sslterm.launch import prepare
+from sslterm.models import build_encoder
+from sslterm.objectives import Context, build_objective
 from sslterm.store import Run
 from sslterm.store.runs import CONFIG
 from sslterm.tui.hints import auto_notes
@@ -84,9 +87,19 @@ def test_every_shape_trains_two_steps_with_auto_settings(tmp_path: Path, modalit
 
 
 def test_the_catalog_says_which_objectives_targets_are_their_input() -> None:
+    """The catalog's flag is the one place: every built objective carries it, and it names these three."""
+    from sslterm import rules
+
+    said = {name for name in catalog.names("objective") if rules.targets_are_input(name)}
+    assert said == {"next_token", "masked", "inpainting"}
+    exp = config.from_overrides(["data.modality=text", "data.num_samples=256", "data.num_eval=64"])
+    data = build_dataset(exp.data.dataset, exp.data.options)
     for name in catalog.names("objective"):
-        cls = catalog.implementation("objective", name)
-        assert bool(catalog.get("objective", name).extra.get("targets_are_input")) == cls.targets_are_input, name
+        if "text" not in catalog.get("objective", name).modalities:
+            continue
+        ctx = Context(build_encoder(exp.model.encoder, data.info, exp.model.options), data.info)
+        built = build_objective(name, ctx, catalog.get("objective", name).defaults())
+        assert built.targets_are_input == (name in said), name
 
 
 def test_augmentations_that_targets_would_leave_out_are_no_default_and_said_when_asked_for(tmp_path: Path) -> None:

@@ -37,7 +37,8 @@ class Objective(nn.Module):
 
     targets_are_input = False
     """Whether the targets are the input itself (next-token, masked, inpainting): augmentations then
-    corrupt the input only, and held-out metrics are measured on clean data."""
+    corrupt the input only, and held-out metrics are measured on clean data. Set by
+    :func:`sslterm.objectives.build_objective` from the catalog, the one place that says so."""
 
     def __init__(self, ctx: Context) -> None:
         super().__init__()

@@ -58,8 +58,6 @@ class Inpainting(Objective):
         d = ctx.encoder.token_dim
         self.decoder = token_head(2 * d, target_size(ctx.encoder, ctx.info), head_hidden)
 
-    targets_are_input = True
-
     def target_count(self, batch: Batch) -> torch.Tensor:
         """The valid tokens of a clean batch (the hidden share of them is the same fraction in every batch)."""
         x, rest = split_batch(batch)

@@ -65,8 +65,6 @@ class MaskedPrediction(Objective):
         out = ctx.encoder.token_dim if self.teacher is not None else target_size(ctx.encoder, ctx.info)
         self.head = token_head(ctx.encoder.token_dim, out, head_hidden)
 
-    targets_are_input = True
-
     def target_count(self, batch: Batch) -> torch.Tensor:
         """The valid tokens of a clean batch (the hidden share of them is the same fraction in every batch)."""
         x, rest = split_batch(batch)

@@ -88,8 +88,6 @@ class NextToken(Objective):
         self.register_buffer("token_bytes", token_byte_table(ctx.info), persistent=False)   # [V] or None
         self.head = token_head(ctx.encoder.token_dim, target_size(ctx.encoder, ctx.info), head_hidden)
 
-    targets_are_input = True
-
     @torch.no_grad()
     def features(self, batch: Batch) -> torch.Tensor:
         """The encoder's output [B, D]; with ``causal_features`` the mean of its causal tokens (as it was trained)."""
