@@ -76,9 +76,8 @@ def prepare_cmd(
     clip_seconds: Annotated[float, typer.Option("--clip-seconds", help="Audio: the length clips are cut or padded "
                                                                        "to (the run's data.clip_seconds).")] = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the train/held-out split (the run's data.seed).")] = 0,
-    max_examples: Annotated[int, typer.Option("--max-examples", help="Images, and labelled text under a BPE: at most "
-                                                                     "this many files or lines (0: all; the run's "
-                                                                     "data.max_examples).")] = 0,
+    max_examples: Annotated[int, typer.Option("--max-examples", help="Images: at most this many files (0: all; "
+                                                                     "the run's data.max_examples).")] = 0,
     text_field: Annotated[str, typer.Option("--text-field", help="Text: the field of .jsonl records.")] = "text",
     tokenizer: Annotated[str, typer.Option("--tokenizer", help="Text: bytes, or bpe (a byte-level BPE trained on the "
                                                                "training text; the run's data.tokenizer).")] = "bytes",
@@ -117,7 +116,7 @@ def prepare_cmd(
         elif tokenizer == "bpe" and labelled_text_folder(path, {}):
             from sslterm.data.labelled_bpe import prepare_labelled_bpe
 
-            entry, manifest = prepare_labelled_bpe(path, vocab_size, seed, max_examples)
+            entry, manifest = prepare_labelled_bpe(path, vocab_size, seed)
             typer.echo(f"{entry}: {manifest['lines']:,} labelled lines ({manifest['train_lines']:,} training the "
                        f"BPE){_tokens(manifest)}")
         else:

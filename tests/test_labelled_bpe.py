@@ -88,7 +88,9 @@ def test_long_lines_are_cut_into_examples_of_their_class_and_max_examples_counts
     joined = {c: "".join(t for t, k in lines_of(whole, "train") if k == c) for c in WORDS}
     assert pieces == joined                                        # the pieces spell the lines, in order
     few = load(tmp_path / "data", max_examples=30)
-    assert len(lines_of(few, "train")) + len(lines_of(few, "eval")) == 30
+    assert (len(lines_of(few, "train")), len(lines_of(few, "eval"))) == (27, 3)
+    assert set(lines_of(few, "eval")) <= set(lines_of(whole, "eval")), "held out at any limit"
+    assert set(lines_of(few, "train")) <= set(lines_of(whole, "train"))
 
 
 def test_a_changed_file_is_prepared_again_and_too_large_a_vocabulary_is_one_line(tmp_path: Path, cache: Path) -> None:
@@ -145,6 +147,7 @@ def test_data_prepare_makes_the_entry_a_run_then_reuses(tmp_path: Path, monkeypa
     assert "120 labelled lines (108 training the BPE)" in got.output and "[bpe 300 tokens" in got.output
     monkeypatch.setattr(labelled_bpe, "train_texts", lambda *a: pytest.fail("prepared again"))
     assert len(load(tmp_path / "data").eval["x"]) == 12
+    assert len(load(tmp_path / "data", max_examples=20).eval["x"]) == 2     # the preview's few lines: same entry
 
 
 def test_the_launcher_preview_names_a_labelled_lines_bpe_tokens(tmp_path: Path) -> None:

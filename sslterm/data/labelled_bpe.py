@@ -1,9 +1,10 @@
 """Labelled text folders under a byte-level BPE (``data.tokenizer = "bpe"``), trained on the training lines only.
 
 A folder of class subfolders of .txt files holds one example per non-blank line. Under a BPE the
-lines are chosen (``max_examples``, seeded) and split (10% held out, seeded) *before* anything is
-learnt from them, the BPE is trained on the training lines alone, and every line is encoded with it;
-a line longer than ``seq_len`` tokens is then cut into several examples of its class. The BPE and
+lines are split (10% held out, seeded) *before* anything is learnt from them, the BPE is trained on
+the training lines alone, and every line is encoded with it; ``max_examples`` then draws at most that
+many lines from the two sides in proportion (a held-out line stays held out), and a line longer than
+``seq_len`` tokens is cut into several examples of its class. The BPE and
 the encoded lines are prepared once into an entry of the data cache (:mod:`sslterm.prepared`):
 ``tokenizer.json``, ``ids.npy`` (int32, every line's ids end to end), ``lengths.npy`` and
 ``labels.npy`` (one per line). Reading an entry needs no library; preparing one imports ``tokenizers``.
@@ -24,7 +25,7 @@ from sslterm import bpe_train
 from sslterm.atomic import atomic_write
 from sslterm.data import Dataset
 from sslterm.data.bpe import TOKENIZER, check_vocab, entry_info, token_lengths, train_texts
-from sslterm.data.splits import pick, split_order
+from sslterm.data.splits import EVAL_FRACTION, split_order
 from sslterm.data.text import OFFSET, PAD, labelled_files, read_text_bytes, visible_lines
 from sslterm.prepared import entry_dir, fingerprint, reuse_or_prepare, start_entry, write_manifest
 
@@ -32,10 +33,14 @@ ARRAYS = ("ids", "lengths", "labels")
 
 
 def chosen_lines(n: int, limit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(training, held-out) line indices: at most ``limit`` lines (0: all) drawn with ``seed``, then split."""
-    picked = pick(n, limit, seed)
-    tr, ev = split_order(len(picked), seed)
-    return picked[tr].numpy(), picked[ev].numpy()
+    """(training, held-out) line indices of ``n`` lines: the seeded split of them all, then at most ``limit``
+    lines (0: all) drawn from its two sides in proportion (at least one held out), so a held-out line is
+    held out whatever ``limit`` is and the BPE, trained on every training line, is the same for any limit."""
+    tr, ev = split_order(n, seed)                           # each side in a seeded random order
+    if limit and limit < n:
+        n_ev = min(len(ev), max(1, round(limit * EVAL_FRACTION)))
+        tr, ev = tr[: limit - n_ev], ev[:n_ev]
+    return tr.numpy(), ev.numpy()
 
 
 def _prepare(root: Path, entry: Path, files: list[tuple[Path, int]], options: dict[str, Any],
@@ -50,11 +55,10 @@ def _prepare(root: Path, entry: Path, files: list[tuple[Path, int]], options: di
         got = visible_lines(read_text_bytes(f))
         lines += [line.decode("utf-8", errors="replace") for line in got]
         labels += [label] * len(got)
-    limit = int(options["max_examples"])
-    if min(len(lines), limit or len(lines)) < 2:
-        raise ValueError(f"{root}: {len(lines)} non-blank line(s) in its .txt files, data.max_examples = {limit}; "
-                         "expected at least 2 lines read (one example per line, one held out)")
-    train, held = chosen_lines(len(lines), limit, int(options["seed"]))
+    if len(lines) < 2:
+        raise ValueError(f"{root}: {len(lines)} non-blank line(s) in its .txt files; expected at least 2 "
+                         "(one example per line, one held out)")
+    train, held = chosen_lines(len(lines), 0, int(options["seed"]))     # the BPE learns every training line
     texts = [lines[i] for i in train]
     start_entry(entry)
     try:
@@ -100,14 +104,14 @@ def cut(ids: np.ndarray, lengths: np.ndarray, labels: np.ndarray, lines: np.ndar
     return torch.from_numpy(x), torch.from_numpy(labels[lines][line[new]])
 
 
-def prepare_labelled_bpe(root: Path, vocab_size: int, seed: int = 0, max_examples: int = 0,
+def prepare_labelled_bpe(root: Path, vocab_size: int, seed: int = 0,
                          cache: Path | None = None) -> tuple[Path, dict[str, Any]]:
     """The prepared entry of the labelled folder ``root`` under a BPE (made now unless a current one exists)."""
     check_vocab(vocab_size)
     files, _ = labelled_files(root)
     if not files:
         raise ValueError(f"{root}: no .txt files in its class subfolders; expected lines of text")
-    kept = {"tokenizer": "bpe", "labelled": True, "vocab_size": vocab_size, "seed": seed, "max_examples": max_examples}
+    kept = {"tokenizer": "bpe", "labelled": True, "vocab_size": vocab_size, "seed": seed}
     entry = entry_dir("text", root, kept, cache)
     prints = fingerprint([f for f, _ in files], root)
     return reuse_or_prepare(entry, prints, lambda stale: _prepare(root, entry, files, kept, prints, stale is not None))
@@ -116,7 +120,10 @@ def prepare_labelled_bpe(root: Path, vocab_size: int, seed: int = 0, max_example
 def load_labelled_bpe(root: Path, options: dict[str, Any]) -> Dataset:
     """The ``text_files`` dataset of a labelled folder under a BPE: prepared once, then cut to ``seq_len``."""
     seed, limit = int(options["seed"]), int(options["max_examples"])
-    entry, manifest = prepare_labelled_bpe(root, int(options.get("vocab_size", 8192)), seed, limit)
+    if limit == 1:
+        raise ValueError(f"{root}: data.max_examples = 1 line; expected at least 2 (one example per line, one "
+                         "held out), or 0 for all")
+    entry, manifest = prepare_labelled_bpe(root, int(options.get("vocab_size", 8192)), seed)
     classes = labelled_files(root)[1]
     ids, lengths, labels = (np.load(entry / f"{name}.npy", allow_pickle=False) for name in ARRAYS)
     train, held = chosen_lines(len(lengths), limit, seed)

@@ -8,6 +8,9 @@ import torch
 
 from sslterm.data import Dataset
 
+EVAL_FRACTION = 0.1
+"""The share of a user's labelled examples held out for evaluation."""
+
 
 def pick(n: int, limit: int, seed: int = 0) -> torch.Tensor:
     """Indices of at most ``limit`` of ``n`` examples (0: all, in order), drawn with ``seed``."""
@@ -16,7 +19,7 @@ def pick(n: int, limit: int, seed: int = 0) -> torch.Tensor:
     return torch.arange(n)
 
 
-def split_order(n: int, seed: int = 0, eval_fraction: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
+def split_order(n: int, seed: int = 0, eval_fraction: float = EVAL_FRACTION) -> tuple[torch.Tensor, torch.Tensor]:
     """(training, held-out) indices of ``n`` examples: one seeded shuffle, ``eval_fraction`` (at least one) held out."""
     if n < 2:
         raise ValueError(f"need at least 2 examples to hold one out for evaluation, found {n}")
@@ -26,7 +29,7 @@ def split_order(n: int, seed: int = 0, eval_fraction: float = 0.1) -> tuple[torc
 
 
 def split_labelled(data: dict[str, torch.Tensor], y: torch.Tensor | None, classes: tuple[str, ...],
-                   info: dict[str, Any], seed: int = 0, eval_fraction: float = 0.1) -> Dataset:
+                   info: dict[str, Any], seed: int = 0, eval_fraction: float = EVAL_FRACTION) -> Dataset:
     """Shuffle once with ``seed`` and hold out ``eval_fraction`` (at least one example) for evaluation."""
     tr, ev = split_order(int(next(iter(data.values())).shape[0]), seed, eval_fraction)
     return Dataset({k: v[tr] for k, v in data.items()}, {k: v[ev] for k, v in data.items()},
