@@ -70,13 +70,15 @@ def _fmt(v: Any) -> str:
 
 
 def git_revision() -> str:
-    """The checkout's short commit, ``-dirty`` after it when tracked files differ from it (what was measured is
-    then not that commit), else ``$SSLTERM_REVISION`` (a copy of the tree without .git, as on a GPU lease)."""
+    """The checkout's short commit, ``-dirty`` after it when tracked files (but the saved results) differ from
+    it (what was measured is then not that commit), else ``$SSLTERM_REVISION`` (a copy of the tree without
+    .git, as on a GPU lease)."""
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              check=False).stdout.strip()
-        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                 text=True, check=False).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                  ":(exclude)benchmarks/results"], capture_output=True, text=True,
+                                 check=False).stdout.strip()
     except OSError:
         rev = changed = ""
     return (rev + ("-dirty" if changed else "")) if rev else os.environ.get("SSLTERM_REVISION", "")

@@ -125,8 +125,13 @@ def kept_columns(name: str) -> dict[str, Any]:
     saved = RESULTS / "quality.json"
     old = json.loads(saved.read_text()) if saved.is_file() else {}
     row: dict[str, Any] = next((r for r in old.get("rows", []) if r["experiment"] == name), {})
-    date = row.get("measured", old.get("machine", {}).get("date", "")[:10])
-    return {**{k: row[k] for k in KEPT if k in row}, **({"kept_from": date} if row else {})}
+    if not row:
+        return {}
+    date = row.get("kept_from") or row.get("measured") or old.get("machine", {}).get("date", "")[:10]
+    on = row.get("kept_measured_on") or row.get("measured_on") or described(old.get("machine", {}))
+    rev = row.get("kept_revision") or row.get("revision")
+    return {**{k: row[k] for k in KEPT if k in row}, "kept_from": date, "kept_measured_on": on,
+            **({"kept_revision": rev} if rev else {})}
 
 
 def measure_or_error(exp: config.Experiment, root: Path, probes_only: bool = False) -> dict[str, Any]:
@@ -188,7 +193,8 @@ def fill_untrained(picked: list[config.Experiment]) -> list[dict[str, Any]]:
         if row is None or "untrained" in row or "linear" not in row:
             continue
         got = baselines(exp)
-        row = {**row, "untrained": got["untrained"], "untrained_measured": dt.date.today().isoformat()}
+        row = {**row, "untrained": got["untrained"], "untrained_measured": dt.date.today().isoformat(),
+               "untrained_revision": git_revision()}
         if abs(got["raw"] - row["raw"]) > 1e-6:
             row["raw_now"] = got["raw"]                            # the data changed since the row was measured
         rows.append({**row, **verdict(row)})
@@ -204,19 +210,27 @@ def stamped(rows: list[dict[str, Any]], rev: str) -> list[dict[str, Any]]:
              "measured_on": r.get("measured_on", here)} for r in rows]
 
 
-def merged(rows: list[dict[str, Any]], rev: str) -> list[dict[str, Any]]:
+def merged(rows: list[dict[str, Any]], rev: str, measured_now: bool = True) -> list[dict[str, Any]]:
     """``rows`` and the saved rows of every other experiment, sorted by experiment; each row dated and with its
-    machine (a saved row without them takes the saved file's; its revision is not known, so none is given)."""
+    machine (a saved row without them takes the saved file's; its revision is not known, so none is given).
+
+    ``rows`` are stamped as measured now (:func:`stamped`) unless ``measured_now`` is false (saved rows with a
+    column added). A row that failed now keeps the saved row's numbers, with ``last_error``.
+    """
     saved = RESULTS / "quality.json"
-    fresh = {r["experiment"]: r for r in stamped(rows, rev)}
-    if saved.is_file():
-        old = json.loads(saved.read_text())
-        date = old.get("machine", {}).get("date", "")[:10]
-        kept = {"measured": date, "measured_on": described(old.get("machine", {}))}
-        for r in old.get("rows", []):
-            judged = verdict(r) if "untrained" in r and "linear" in r else {}
-            fresh.setdefault(r["experiment"], {**kept, **r, **judged})
-    return [fresh[k] for k in sorted(fresh)]
+    old = json.loads(saved.read_text()) if saved.is_file() else {}
+    kept = {"measured": old.get("machine", {}).get("date", "")[:10], "measured_on": described(old.get("machine", {}))}
+    before = {r["experiment"]: {**kept, **r} for r in old.get("rows", [])}
+    out: dict[str, dict[str, Any]] = {}
+    for r in stamped(rows, rev) if measured_now else rows:
+        name = r["experiment"]
+        if "error" in r and name in before:
+            out[name] = {**before[name], "last_error": r["error"], "last_error_revision": rev}
+        else:
+            out[name] = r if measured_now else {**kept, **r}
+    for name, r in before.items():
+        out.setdefault(name, {**r, **(verdict(r) if "untrained" in r and "linear" in r else {})})
+    return [out[k] for k in sorted(out)]
 
 
 def compare_compressors(path: Path, cpu_seconds: float, seeds: tuple[int, ...] = (0,)) -> None:
@@ -297,11 +311,16 @@ def main() -> None:
                     show(done.result())
                 rows = [f.result() for f in futures]
     failed = [r["experiment"] for r in rows if "error" in r]
+    end = git_revision()
+    if end != revision:
+        revision += f" (HEAD at the end: {end})"
     keep = args.keep_others or args.fill_untrained or args.probes_only
-    rows = merged(rows, revision) if keep else stamped(rows, revision)
+    rows = merged(rows, revision, measured_now=not args.fill_untrained) if keep else stamped(rows, revision)
     required = [r for r in rows if r.get("modality") in MUST_BEAT_RAW and "clear" in r]
     write("quality", rows, {
-        "revision": revision, "threads": 1, "niceness": NICENESS, "shared_machine": True,
+        "revision": revision, "machine_note": "the machine and revision of the run that last wrote this file; "
+        "each row's measured_on (and revision, where known) name its own",
+        "threads": 1, "niceness": NICENESS, "shared_machine": True,
         "wall_times": "upper bounds: one torch thread at nice 10 on a machine shared with other work",
         compressors.KEY: compressors.saved(),
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
