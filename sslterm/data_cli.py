@@ -122,6 +122,10 @@ def prepare_cmd(
         else:
             from sslterm.data.tokens import prepare_text
 
+            if labelled_text_folder(path, {}):
+                typer.echo(f"note: {path} has class subfolders, whose lines a run reads as labelled examples "
+                           "straight from the files; this prepares them as unlabelled documents, for runs with "
+                           "data.labels = 'none'", err=True)
             entry, manifest = prepare_text(path, text_field, seed, tokenizer=tokenizer, vocab_size=vocab_size)
             typer.echo(f"{entry}: {manifest['train_bytes']:,} training and {manifest['eval_bytes']:,} held-out bytes "
                        f"from {manifest['documents']:,} documents (held out: {manifest['held_out']})"

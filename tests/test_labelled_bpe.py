@@ -160,3 +160,14 @@ def test_the_launcher_preview_names_a_labelled_lines_bpe_tokens(tmp_path: Path) 
     assert original["bounds"] and max(len(t) for t in original["tokens"]) > 2, "tokens of several characters"
     shown = "".join(original["tokens"]).replace("·", " ")
     assert shown in {r for rows in written.values() for r in rows}, shown     # one whole line, spelled back
+
+
+def test_data_prepare_of_a_labelled_folder_with_bytes_says_what_it_makes(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sslterm.cli import app
+
+    folder(tmp_path / "data")
+    got = CliRunner().invoke(app, ["data", "prepare", str(tmp_path / "data"), "--kind", "text"])
+    assert got.exit_code == 0, got.output
+    assert "class subfolders" in got.output and "data.labels = 'none'" in got.output
