@@ -117,7 +117,8 @@ def prepare_cmd(
             from sslterm.data.labelled_bpe import prepare_labelled_bpe
 
             entry, manifest = prepare_labelled_bpe(path, vocab_size, seed)
-            typer.echo(f"{entry}: {manifest['lines']:,} labelled lines ({manifest['train_lines']:,} training the "
+            c = manifest["counts"]
+            typer.echo(f"{entry}: {c['train'] + c['eval']:,} labelled lines ({c['train']:,} training the "
                        f"BPE){_tokens(manifest)}")
         else:
             from sslterm.data.tokens import prepare_text

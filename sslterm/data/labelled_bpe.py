@@ -43,8 +43,8 @@ def chosen_lines(n: int, limit: int, seed: int) -> tuple[np.ndarray, np.ndarray]
     return tr.numpy(), ev.numpy()
 
 
-def _prepare(root: Path, entry: Path, files: list[tuple[Path, int]], options: dict[str, Any],
-             prints: dict[str, Any], changed: bool) -> tuple[Path, dict[str, Any]]:
+def _prepare(root: Path, entry: Path, files: list[tuple[Path, int]], classes: tuple[str, ...],
+             options: dict[str, Any], prints: dict[str, Any], changed: bool) -> tuple[Path, dict[str, Any]]:
     bpe_train.require()                                      # before any work: one line when it is missing
     why = "the source changed since it was prepared" if changed else "first use"
     print(f"preparing labelled text {root} ({prints['source_bytes'] / 1e6:.1f} MB in {prints['files']} file(s); "
@@ -75,7 +75,7 @@ def _prepare(root: Path, entry: Path, files: list[tuple[Path, int]], options: di
         atomic_write(entry / f"{name}.npy", partial(np.save, arr=array))
     spelled = token_lengths(entry / TOKENIZER)
     manifest = {"kind": "text", "source": str(root.resolve()), "options": options, "fingerprint": prints,
-                "tokenizer": "bpe", "labelled": True, "lines": len(lines), "train_lines": len(train),
+                "tokenizer": "bpe", "labelled": True, "classes": list(classes),
                 "counts": {"train": len(train), "eval": len(held)}, "bpe_vocab": int(options["vocab_size"]),
                 "vocab_size": int(options["vocab_size"]) + OFFSET,
                 "bytes_per_token": float(spelled[ids].sum() / max(len(ids), 1))}
@@ -108,13 +108,14 @@ def prepare_labelled_bpe(root: Path, vocab_size: int, seed: int = 0,
                          cache: Path | None = None) -> tuple[Path, dict[str, Any]]:
     """The prepared entry of the labelled folder ``root`` under a BPE (made now unless a current one exists)."""
     check_vocab(vocab_size)
-    files, _ = labelled_files(root)
+    files, classes = labelled_files(root)
     if not files:
         raise ValueError(f"{root}: no .txt files in its class subfolders; expected lines of text")
     kept = {"tokenizer": "bpe", "labelled": True, "vocab_size": vocab_size, "seed": seed}
     entry = entry_dir("text", root, kept, cache)
     prints = fingerprint([f for f, _ in files], root)
-    return reuse_or_prepare(entry, prints, lambda stale: _prepare(root, entry, files, kept, prints, stale is not None))
+    return reuse_or_prepare(entry, prints, lambda stale: _prepare(root, entry, files, classes, kept, prints,
+                                                                  stale is not None))
 
 
 def load_labelled_bpe(root: Path, options: dict[str, Any]) -> Dataset:
@@ -124,7 +125,7 @@ def load_labelled_bpe(root: Path, options: dict[str, Any]) -> Dataset:
         raise ValueError(f"{root}: data.max_examples = 1 line; expected at least 2 (one example per line, one "
                          "held out), or 0 for all")
     entry, manifest = prepare_labelled_bpe(root, int(options.get("vocab_size", 8192)), seed)
-    classes = labelled_files(root)[1]
+    classes = tuple(manifest["classes"])                     # the folders it was prepared from (fingerprinted)
     ids, lengths, labels = (np.load(entry / f"{name}.npy", allow_pickle=False) for name in ARRAYS)
     train, held = chosen_lines(len(lengths), limit, seed)
     seq_len = int(options["seq_len"])

@@ -12,13 +12,6 @@ EVAL_FRACTION = 0.1
 """The share of a user's labelled examples held out for evaluation."""
 
 
-def pick(n: int, limit: int, seed: int = 0) -> torch.Tensor:
-    """Indices of at most ``limit`` of ``n`` examples (0: all, in order), drawn with ``seed``."""
-    if limit and limit < n:
-        return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit]
-    return torch.arange(n)
-
-
 def split_order(n: int, seed: int = 0, eval_fraction: float = EVAL_FRACTION) -> tuple[torch.Tensor, torch.Tensor]:
     """(training, held-out) indices of ``n`` examples: one seeded shuffle, ``eval_fraction`` (at least one) held out."""
     if n < 2:

@@ -18,7 +18,7 @@ import torch
 
 from sslterm.data import Dataset
 from sslterm.data.npz import encode_labels, fail, read_npz
-from sslterm.data.splits import pick, split_labelled
+from sslterm.data.splits import split_labelled
 from sslterm.formats import AUTO, Format, detect, labelled_text_folder, text_class_folders
 
 PAD, MASK, OFFSET = 0, 1, 2
@@ -354,8 +354,8 @@ def load_text_files(options: dict[str, Any]) -> Dataset:
                                 str(options.get("tokenizer", "bytes")), int(options.get("vocab_size", 8192)),
                                 fmt.value if options.get("format", AUTO) != AUTO else AUTO)
     if limit and limit < len(x):
-        kept = pick(len(x), limit, seed).numpy()
-        x, y = x[kept], None if y is None else y[kept]
+        pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:limit].numpy()
+        x, y = x[pick], None if y is None else y[pick]
     xt = torch.from_numpy(x)
     yt = None
     if y is not None and path.suffix.lower() == ".npz":
